@@ -1,0 +1,265 @@
+//! The cluster model: namespaces, pods and outside addresses on which
+//! connections are decided. Built from intents (`synthesize`) for verification;
+//! later also read from a cluster dump.
+
+use crate::ir::{Ir, Peer};
+use ipnet::IpNet;
+use palisade_intents::{
+    syntax::{Entity, Protocol},
+    types::{Labels, Via},
+};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+};
+
+/// A namespace and its labels (`kubernetes.io/metadata.name` included)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    /// its name
+    pub name: String,
+    /// its labels
+    pub labels: Labels,
+}
+
+/// A named container port
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerPort {
+    /// its name, when it has one
+    pub name: Option<String>,
+    /// protocol
+    pub protocol: Protocol,
+    /// number
+    pub port: u16,
+}
+
+/// A pod
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pod {
+    /// its namespace
+    pub namespace: String,
+    /// its name
+    pub name: String,
+    /// its labels
+    pub labels: Labels,
+    /// its service account
+    pub service_account: Option<String>,
+    /// its address
+    pub ip: IpAddr,
+    /// its container ports
+    pub ports: Vec<ContainerPort>,
+}
+
+impl Pod {
+    /// `namespace/name`
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// Whether every label of `selector` is on this pod
+    pub fn matches(&self, selector: &Labels) -> bool {
+        selector.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+    }
+}
+
+/// An address outside the cluster, with the DNS name it answers to, if any
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct External {
+    /// the address
+    pub ip: IpAddr,
+    /// the name a pod looked up to reach it
+    pub fqdn: Option<String>,
+}
+
+/// One end of a connection
+#[derive(Debug, Clone, Copy)]
+pub enum Endpoint<'a> {
+    /// a pod of the model
+    Pod(&'a Pod),
+    /// an address outside the cluster
+    External(&'a External),
+}
+
+impl Endpoint<'_> {
+    /// How reports name it
+    pub fn describe(&self) -> String {
+        match self {
+            Endpoint::Pod(p) => p.id(),
+            Endpoint::External(e) => match &e.fqdn {
+                Some(name) => format!("{name} ({})", e.ip),
+                None => e.ip.to_string(),
+            },
+        }
+    }
+}
+
+/// A connection to decide
+#[derive(Debug, Clone, Copy)]
+pub struct Connection<'a> {
+    /// who opens it
+    pub from: Endpoint<'a>,
+    /// who accepts it
+    pub to: Endpoint<'a>,
+    /// protocol
+    pub protocol: Protocol,
+    /// destination port
+    pub port: u16,
+}
+
+impl Connection<'_> {
+    /// `a -> b tcp/80`
+    pub fn describe(&self) -> String {
+        format!("{} -> {} {}/{}", self.from.describe(), self.to.describe(), self.protocol.as_str(), self.port)
+    }
+}
+
+/// Namespaces, pods and outside addresses
+#[derive(Debug, Clone, Default)]
+pub struct ClusterModel {
+    /// namespaces by name
+    pub namespaces: BTreeMap<String, Namespace>,
+    /// pods, sorted by namespace then name
+    pub pods: Vec<Pod>,
+    /// outside addresses
+    pub externals: Vec<External>,
+    /// the (protocol, port) pairs worth trying
+    pub ports: Vec<(Protocol, u16)>,
+}
+
+impl ClusterModel {
+    /// The namespace of a pod
+    pub fn namespace(&self, name: &str) -> Option<&Namespace> {
+        self.namespaces.get(name)
+    }
+
+    /// Every endpoint: pods first, then outside addresses
+    pub fn endpoints(&self) -> impl Iterator<Item = Endpoint<'_>> {
+        self.pods.iter().map(Endpoint::Pod).chain(self.externals.iter().map(Endpoint::External))
+    }
+
+    fn add_namespace(&mut self, name: &str) {
+        self.namespaces.entry(name.to_string()).or_insert_with(|| Namespace {
+            name: name.to_string(),
+            labels: Labels::from([("kubernetes.io/metadata.name".to_string(), name.to_string())]),
+        });
+    }
+
+    fn add_pod(&mut self, namespace: &str, name: &str, labels: Labels, service_account: Option<String>, ports: Vec<ContainerPort>) {
+        self.add_namespace(namespace);
+        if self.pods.iter().any(|p| p.namespace == namespace && (p.name == name || p.labels == labels)) {
+            return;
+        }
+        let index = u32::try_from(self.pods.len()).unwrap_or(u32::MAX);
+        let ip = IpAddr::from(std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(10, 244, 0, 10)).saturating_add(index)));
+        self.pods.push(Pod { namespace: namespace.to_string(), name: name.to_string(), labels, service_account, ip, ports });
+    }
+}
+
+/// The representative model of DESIGN.md's verification: a pod per service, a
+/// stranger pod per namespace, pods for every selector and piece of
+/// infrastructure, addresses inside and outside every CIDR and `except`, every
+/// named FQDN and a near miss, every port mentioned and one not.
+pub fn synthesize(ir: &Ir) -> ClusterModel {
+    let mut model = ClusterModel::default();
+    for ns in ir.namespaces.values() {
+        for svc in ns.services.values() {
+            let ports = svc.ports.values().map(|p| ContainerPort { name: p.name.clone(), protocol: p.protocol, port: p.first }).collect();
+            model.add_pod(&ns.name, &svc.name, svc.selector.clone(), svc.service_account.clone(), ports);
+        }
+    }
+    let profile = &ir.profile;
+    let mut infra = vec![(profile.dns.namespace.clone(), profile.dns.selector.clone(), "dns")];
+    if let Some(t) = &profile.telemetry {
+        infra.push((t.namespace.clone(), t.selector.clone(), "telemetry"));
+    }
+    if let Some(g) = &profile.egress_gateway {
+        infra.push((g.pods.namespace.clone(), g.pods.selector.clone(), "egress-gateway"));
+    }
+    for (ns, selector, name) in infra {
+        model.add_pod(&ns, name, selector, None, Vec::new());
+    }
+    let mut blocks: BTreeSet<IpNet> = BTreeSet::new();
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    for edge in &ir.edges {
+        for peer in [&edge.from, &edge.to] {
+            match peer {
+                Peer::Pods { namespace, selector } => {
+                    let name = format!("pods-{}", selector.values().cloned().collect::<Vec<_>>().join("-"));
+                    model.add_pod(namespace, &name, selector.clone(), None, Vec::new());
+                }
+                Peer::Namespace(ns) => model.add_namespace(ns),
+                Peer::Cidr { net, except } => {
+                    blocks.insert(*net);
+                    blocks.extend(except.iter().copied());
+                }
+                Peer::Fqdn { name, via: Via::Direct } => {
+                    names.insert(name.as_str().to_string());
+                }
+                Peer::Fqdn { via: Via::EgressGateway, .. } | Peer::Service { .. } | Peer::Entity(Entity::Dns | Entity::World) => {}
+                Peer::Entity(Entity::KubeApi) => {}
+            }
+        }
+    }
+    let namespaces: Vec<String> = model.namespaces.keys().cloned().collect();
+    for ns in namespaces {
+        model.add_pod(&ns, "stranger", Labels::from([("palisade.dev/stranger".to_string(), "true".to_string())]), None, Vec::new());
+    }
+    blocks.insert(profile.metadata);
+    blocks.extend(profile.api_server.iter().flat_map(|a| a.cidrs.iter().copied()));
+    blocks.extend(profile.node_local_dns);
+    let mut externals: BTreeSet<External> = BTreeSet::new();
+    for block in &blocks {
+        for ip in probe_addresses(block) {
+            externals.insert(External { ip, fqdn: None });
+        }
+    }
+    externals.insert(External { ip: IpAddr::from([203, 0, 113, 10]), fqdn: None });
+    for (index, name) in names.iter().enumerate() {
+        let base = u8::try_from(index % 100).unwrap_or(0);
+        let concrete = match name.strip_prefix("*.") {
+            Some(suffix) => format!("sub.{suffix}"),
+            None => name.clone(),
+        };
+        let near_miss = match name.strip_prefix("*.") {
+            Some(suffix) => suffix.to_string(),
+            None => format!("not-{name}"),
+        };
+        externals.insert(External { ip: IpAddr::from([198, 51, 100, base.saturating_mul(2)]), fqdn: Some(concrete) });
+        externals.insert(External { ip: IpAddr::from([198, 51, 100, base.saturating_mul(2).saturating_add(1)]), fqdn: Some(near_miss) });
+    }
+    model.externals = externals.into_iter().collect();
+    let mut ports: BTreeSet<(Protocol, u16)> = BTreeSet::from([(Protocol::Tcp, 9), (Protocol::Udp, 9)]);
+    for edge in &ir.edges {
+        for p in &edge.ports {
+            ports.insert((p.protocol, p.first));
+            ports.insert((p.protocol, p.last));
+            if p.last < u16::MAX {
+                ports.insert((p.protocol, p.last + 1));
+            }
+            if p.first > 1 {
+                ports.insert((p.protocol, p.first - 1));
+            }
+        }
+    }
+    model.ports = ports.into_iter().collect();
+    model.pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    model
+}
+
+/// An address inside the block, the first and last, and one on each side
+fn probe_addresses(block: &IpNet) -> Vec<IpAddr> {
+    let mut out = vec![block.network(), block.broadcast()];
+    match block {
+        IpNet::V4(net) => {
+            let first = u32::from(net.network());
+            let last = u32::from(net.broadcast());
+            out.extend([first.checked_sub(1), last.checked_add(1), Some(first + (last - first) / 2)].into_iter().flatten().map(|n| IpAddr::from(std::net::Ipv4Addr::from(n))));
+        }
+        IpNet::V6(net) => {
+            let first = u128::from(net.network());
+            let last = u128::from(net.broadcast());
+            out.extend([first.checked_sub(1), last.checked_add(1)].into_iter().flatten().map(|n| IpAddr::from(std::net::Ipv6Addr::from(n))));
+        }
+    }
+    out
+}

@@ -1,0 +1,5 @@
+//! One module per subcommand: `Args` (what was typed) and `run`.
+
+pub mod check;
+pub mod compile;
+pub mod schema;

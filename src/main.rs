@@ -1,0 +1,53 @@
+//! The `palisade` command line: parses arguments and dispatches to `cmd::*`.
+//! Everything that can go wrong in the input comes back as diagnostics, which
+//! are printed here in the chosen format, and as an exit code.
+
+mod cmd;
+mod report;
+mod workspace;
+
+use clap::{Parser, Subcommand};
+use report::ErrorFormat;
+use std::process::ExitCode;
+
+/// Compile network intents into Kubernetes, Calico, Cilium and Istio policies
+#[derive(Parser)]
+#[command(name = "palisade", version, about, propagate_version = true)]
+struct Cli {
+    /// How diagnostics are printed: human (colours, snippets), plain, json
+    #[arg(long, global = true, value_enum, default_value_t = ErrorFormat::Human, env = "PALISADE_ERROR_FORMAT")]
+    error_format: ErrorFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compile intents into manifests for one or more targets
+    Compile(cmd::compile::Args),
+    /// Check intents for errors and warnings without writing anything
+    Check(cmd::check::Args),
+    /// Print the JSON Schema of the Intents and Project kinds
+    Schema(cmd::schema::Args),
+}
+
+/// Exit codes every command keeps
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// success
+    Ok = 0,
+    /// the input is wrong (diagnostics on stderr)
+    Input = 1,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let format = cli.error_format;
+    let exit = match cli.command {
+        Command::Compile(args) => cmd::compile::run(&args, format),
+        Command::Check(args) => cmd::check::run(&args, format),
+        Command::Schema(args) => cmd::schema::run(&args),
+    };
+    ExitCode::from(exit as u8)
+}

@@ -1,0 +1,72 @@
+//! Printing diagnostics in the format the user chose.
+
+use clap::ValueEnum;
+use miette::{GraphicalReportHandler, GraphicalTheme};
+use palisade_intents::{Diag, Diags, Severity};
+use std::io::{IsTerminal, Write};
+
+/// How diagnostics are printed
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ErrorFormat {
+    /// snippets with the offending text underlined (colours on a terminal)
+    Human,
+    /// one `file:line:column: error[code]: message` line, the text, the hint
+    Plain,
+    /// one JSON object per line
+    Json,
+}
+
+/// Print every diagnostic to stderr
+pub fn print(diags: &Diags, format: ErrorFormat) {
+    let stderr = std::io::stderr();
+    let mut out = stderr.lock();
+    for diag in diags.iter() {
+        let text = match format {
+            ErrorFormat::Plain => diag.render_plain(),
+            ErrorFormat::Json => format!("{}\n", json(diag)),
+            ErrorFormat::Human => human(diag),
+        };
+        // A closed stderr leaves nowhere to report to; carry on to the exit code.
+        let _ = out.write_all(text.as_bytes());
+    }
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    if errors > 0 && format != ErrorFormat::Json {
+        let _ = writeln!(out, "palisade: {errors} error{} found; nothing was written", if errors == 1 { "" } else { "s" });
+    }
+}
+
+/// Print one diagnostic
+pub fn print_one(diag: Diag, format: ErrorFormat) {
+    let mut diags = Diags::new();
+    diags.push(diag);
+    print(&diags, format);
+}
+
+fn human(diag: &Diag) -> String {
+    let theme = if std::io::stderr().is_terminal() { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let mut text = String::new();
+    // The location line first, so the place can be found with grep or clicked.
+    if let Some(loc) = diag.loc() {
+        text.push_str(&format!("{loc}\n"));
+    }
+    if GraphicalReportHandler::new_themed(theme).with_context_lines(1).render_report(&mut text, diag).is_err() {
+        text.push_str(&diag.render_plain());
+    }
+    text.push('\n');
+    text
+}
+
+fn json(diag: &Diag) -> String {
+    let loc = diag.loc();
+    serde_json::json!({
+        "severity": match diag.severity() { Severity::Error => "error", Severity::Warning => "warning" },
+        "code": format!("palisade::{}", diag.code_str()),
+        "message": diag.message(),
+        "file": loc.map(|l| l.file.path.clone()),
+        "line": loc.map(|l| l.line()),
+        "column": loc.map(|l| l.column()),
+        "text": loc.map(|l| l.text().to_string()),
+        "help": diag.help_text(),
+    })
+    .to_string()
+}
