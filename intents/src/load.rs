@@ -211,9 +211,15 @@ fn from_node<T: serde::de::DeserializeOwned>(file: &Arc<SourceFile>, node: &Node
     marked_yaml::from_node::<T>(node).map_err(|e| {
         let loc = e.start_mark().map(|m| Loc::at_scalar(file.clone(), m.line(), m.column()));
         let diag = match &*e {
-            marked_yaml::Error::UnknownFieldError(field, expected, _) => Diag::error("unknown_field", format!("unknown field `{field}`")).help_opt(
-                did_you_mean(field, expected.iter().copied()).or_else(|| Some(format!("expected one of: {}", expected.join(", ")))),
-            ),
+            marked_yaml::Error::UnknownFieldError(field, expected, _) => {
+                let diag = Diag::error("unknown_field", format!("unknown field `{field}`"))
+                    .help_opt(did_you_mean(field, expected.iter().copied()).or_else(|| Some(format!("expected one of: {}", expected.join(", ")))));
+                // The deserializer's own mark can point at the parent mapping; the key itself is what to show.
+                if let Some(key) = find_key(node, field, expected) {
+                    return diag.at(&loc_of(file, key.span()));
+                }
+                diag
+            }
             marked_yaml::Error::NotBoolean(_) => Diag::error("yaml", "expected `true` or `false`"),
             other => {
                 let text = lowercase_first(&other.to_string());
@@ -223,6 +229,23 @@ fn from_node<T: serde::de::DeserializeOwned>(file: &Arc<SourceFile>, node: &Node
         };
         diag.at_opt(loc.as_ref())
     })
+}
+
+/// The first mapping key named `field` in a mapping that lacks every key of
+/// `expected` that is spelled `field` (i.e. where the unknown key really is)
+fn find_key<'n>(node: &'n Node, field: &str, expected: &[&str]) -> Option<&'n marked_yaml::types::MarkedScalarNode> {
+    match node {
+        Node::Mapping(mapping) => {
+            if !expected.contains(&field) {
+                if let Some((key, _)) = mapping.iter().find(|(k, _)| k.as_str() == field) {
+                    return Some(key);
+                }
+            }
+            mapping.values().find_map(|v| find_key(v, field, expected))
+        }
+        Node::Sequence(seq) => seq.iter().find_map(|v| find_key(v, field, expected)),
+        Node::Scalar(_) => None,
+    }
 }
 
 fn lowercase_first(text: &str) -> String {

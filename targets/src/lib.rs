@@ -38,11 +38,18 @@ pub trait Dialect: Sync {
     /// The manifests that implement the IR, or refusals saying what to choose instead
     fn emit(&self, ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags>;
 
-    /// Decide one connection by the manifests alone
-    fn evaluate(&self, manifests: &[Manifest], model: &ClusterModel, conn: &Connection) -> Verdict;
+    /// Read the manifests once into an evaluator that decides connections by
+    /// them alone (manifests of other dialects are ignored)
+    fn evaluator<'m>(&self, manifests: &'m [Manifest]) -> Box<dyn Evaluator + 'm>;
 
     /// Whether this dialect reads this manifest (by apiVersion and kind)
     fn reads(&self, manifest: &Manifest) -> bool;
+}
+
+/// Decides connections by one dialect's manifests
+pub trait Evaluator {
+    /// The verdict on one connection, and the rules that decided it
+    fn evaluate(&self, model: &ClusterModel, conn: &Connection) -> Verdict;
 }
 
 /// Every dialect palisade knows

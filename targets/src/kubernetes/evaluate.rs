@@ -10,7 +10,7 @@
 //! cluster (Kubernetes leaves pod addresses in ipBlocks to the CNI).
 
 use super::selector::selects;
-use crate::{Manifest, RuleRef, Verdict};
+use crate::{Evaluator, Manifest, RuleRef, Verdict};
 use ipnet::IpNet;
 use k8s_openapi::{
     api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort},
@@ -23,21 +23,39 @@ struct Policy<'m> {
     policy: NetworkPolicy,
 }
 
-pub(super) fn evaluate(manifests: &[Manifest], model: &ClusterModel, conn: &Connection) -> Verdict {
-    let policies: Vec<Policy> = manifests
-        .iter()
-        .filter(|m| m.api_version() == "networking.k8s.io/v1" && m.kind() == "NetworkPolicy")
-        .filter_map(|m| serde_json::from_value::<NetworkPolicy>(m.object.clone()).ok().map(|policy| Policy { manifest: m, policy }))
-        .collect();
+/// The NetworkPolicies of a manifest set, parsed once
+pub(super) struct Policies<'m>(Vec<Policy<'m>>);
+
+impl<'m> Policies<'m> {
+    /// Parse the NetworkPolicies; objects that do not parse are skipped (the
+    /// API server would have refused them)
+    pub(super) fn read(manifests: &'m [Manifest]) -> Self {
+        Self(
+            manifests
+                .iter()
+                .filter(|m| m.api_version() == "networking.k8s.io/v1" && m.kind() == "NetworkPolicy")
+                .filter_map(|m| serde_json::from_value::<NetworkPolicy>(m.object.clone()).ok().map(|policy| Policy { manifest: m, policy }))
+                .collect(),
+        )
+    }
+}
+
+impl Evaluator for Policies<'_> {
+    fn evaluate(&self, model: &ClusterModel, conn: &Connection) -> Verdict {
+        evaluate(&self.0, model, conn)
+    }
+}
+
+fn evaluate(policies: &[Policy], model: &ClusterModel, conn: &Connection) -> Verdict {
     let mut decided_by = Vec::new();
     let mut allowed = true;
     if let Endpoint::Pod(src) = conn.from {
-        let (ok, refs) = side(&policies, model, src, conn, Direction::Egress);
+        let (ok, refs) = side(policies, model, src, conn, Direction::Egress);
         allowed &= ok;
         decided_by.extend(refs);
     }
     if let Endpoint::Pod(dst) = conn.to {
-        let (ok, refs) = side(&policies, model, dst, conn, Direction::Ingress);
+        let (ok, refs) = side(policies, model, dst, conn, Direction::Ingress);
         allowed &= ok;
         decided_by.extend(refs);
     }

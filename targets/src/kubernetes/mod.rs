@@ -6,11 +6,8 @@ mod emit;
 mod evaluate;
 pub mod selector;
 
-use crate::{Dialect, Manifest, Mode, Verdict};
-use palisade_compiler::{
-    ir::Ir,
-    model::{ClusterModel, Connection},
-};
+use crate::{Dialect, Evaluator, Manifest, Mode};
+use palisade_compiler::ir::Ir;
 use palisade_intents::Diags;
 
 /// The native NetworkPolicy dialect
@@ -25,8 +22,8 @@ impl Dialect for Kubernetes {
         emit::emit(ir, mode)
     }
 
-    fn evaluate(&self, manifests: &[Manifest], model: &ClusterModel, conn: &Connection) -> Verdict {
-        evaluate::evaluate(manifests, model, conn)
+    fn evaluator<'m>(&self, manifests: &'m [Manifest]) -> Box<dyn Evaluator + 'm> {
+        Box::new(evaluate::Policies::read(manifests))
     }
 
     fn reads(&self, manifest: &Manifest) -> bool {
