@@ -31,7 +31,11 @@ pub fn print(diags: &Diags, format: ErrorFormat) {
     }
     let errors = diags.iter().filter(|d| d.is_error()).count();
     if errors > 0 && format != ErrorFormat::Json {
-        let _ = writeln!(out, "palisade: {errors} error{} found; nothing was written", if errors == 1 { "" } else { "s" });
+        let _ = writeln!(
+            out,
+            "palisade: {errors} error{} found; nothing was written",
+            if errors == 1 { "" } else { "s" }
+        );
     }
 }
 
@@ -43,13 +47,21 @@ pub fn print_one(diag: Diag, format: ErrorFormat) {
 }
 
 fn human(diag: &Diag) -> String {
-    let theme = if std::io::stderr().is_terminal() { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let theme = if std::io::stderr().is_terminal() {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
     let mut text = String::new();
     // The location line first, so the place can be found with grep or clicked.
     if let Some(loc) = diag.loc() {
         text.push_str(&format!("{loc}\n"));
     }
-    if GraphicalReportHandler::new_themed(theme).with_context_lines(1).render_report(&mut text, diag).is_err() {
+    if GraphicalReportHandler::new_themed(theme)
+        .with_context_lines(1)
+        .render_report(&mut text, diag)
+        .is_err()
+    {
         text.push_str(&diag.render_plain());
     }
     text.push('\n');

@@ -27,13 +27,21 @@ pub fn load(dir: &Path, format: ErrorFormat) -> Option<Workspace> {
     };
     if repository.intents.is_empty() {
         report::print_one(
-            Diag::error("no_intents", format!("no `kind: Intents` documents found under `{}`", dir.display())).help("pass the folder that holds the intents YAML files (see examples/)"),
+            Diag::error(
+                "no_intents",
+                format!("no `kind: Intents` documents found under `{}`", dir.display()),
+            )
+            .help("pass the folder that holds the intents YAML files (see examples/)"),
             format,
         );
         return None;
     }
     match palisade_compiler::compile(&repository) {
-        Ok((ir, warnings)) => Some(Workspace { repository, ir, warnings }),
+        Ok((ir, warnings)) => Some(Workspace {
+            repository,
+            ir,
+            warnings,
+        }),
         Err(diags) => {
             report::print(&diags, format);
             None
@@ -47,9 +55,17 @@ pub fn targets(workspace: &Workspace, requested: &[String]) -> Result<Vec<&'stat
     let mut diags = Diags::new();
     let mut chosen: Vec<&'static dyn Dialect> = Vec::new();
     let names: Vec<(String, Option<palisade_intents::Loc>)> = if !requested.is_empty() {
-        requested.iter().flat_map(|r| r.split(',')).map(|s| (s.trim().to_string(), None)).collect()
+        requested
+            .iter()
+            .flat_map(|r| r.split(','))
+            .map(|s| (s.trim().to_string(), None))
+            .collect()
     } else if let Some(project) = workspace.repository.project.as_ref().filter(|p| !p.targets.is_empty()) {
-        project.targets.iter().map(|t| (t.value.clone(), Some(t.loc.clone()))).collect()
+        project
+            .targets
+            .iter()
+            .map(|t| (t.value.clone(), Some(t.loc.clone())))
+            .collect()
     } else {
         vec![("kubernetes".to_string(), None)]
     };
@@ -62,8 +78,13 @@ pub fn targets(workspace: &Workspace, requested: &[String]) -> Result<Vec<&'stat
             Some(d) => chosen.push(d),
             None => {
                 let ids = palisade_targets::dialect_ids();
-                let help = did_you_mean(&name, ids.iter().copied()).unwrap_or_else(|| format!("this build of palisade renders: {}", ids.join(", ")));
-                diags.push(Diag::error("unknown_target", format!("unknown target `{name}`")).at_opt(loc.as_ref()).help(help));
+                let help = did_you_mean(&name, ids.iter().copied())
+                    .unwrap_or_else(|| format!("this build of palisade renders: {}", ids.join(", ")));
+                diags.push(
+                    Diag::error("unknown_target", format!("unknown target `{name}`"))
+                        .at_opt(loc.as_ref())
+                        .help(help),
+                );
             }
         }
     }

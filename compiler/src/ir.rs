@@ -45,7 +45,12 @@ pub struct Port {
 impl Port {
     /// One numbered port
     pub fn single(protocol: Protocol, port: u16) -> Self {
-        Self { protocol, first: port, last: port, name: None }
+        Self {
+            protocol,
+            first: port,
+            last: port,
+            name: None,
+        }
     }
 
     /// Whether this port admits `protocol/port`
@@ -55,7 +60,10 @@ impl Port {
 
     /// True when `self` admits everything `other` admits
     pub fn covers(&self, other: &Port) -> bool {
-        self.protocol == other.protocol && self.first <= other.first && other.last <= self.last && (self.name.is_none() || self.name == other.name)
+        self.protocol == other.protocol
+            && self.first <= other.first
+            && other.last <= self.last
+            && (self.name.is_none() || self.name == other.name)
     }
 }
 
@@ -111,7 +119,9 @@ impl Peer {
     /// The namespace whose pods this peer is, if it is pods
     pub fn namespace(&self) -> Option<&str> {
         match self {
-            Peer::Service { namespace, .. } | Peer::Pods { namespace, .. } | Peer::Namespace(namespace) => Some(namespace),
+            Peer::Service { namespace, .. } | Peer::Pods { namespace, .. } | Peer::Namespace(namespace) => {
+                Some(namespace)
+            }
             _ => None,
         }
     }
@@ -128,10 +138,17 @@ impl fmt::Display for Peer {
             }
             Peer::Cidr { net, except } if except.is_empty() => write!(f, "{net}"),
             Peer::Cidr { net, except } => {
-                write!(f, "{net} except {}", except.iter().map(ToString::to_string).collect::<Vec<_>>().join(","))
+                write!(
+                    f,
+                    "{net} except {}",
+                    except.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+                )
             }
             Peer::Fqdn { name, via: Via::Direct } => write!(f, "{name}"),
-            Peer::Fqdn { name, via: Via::EgressGateway } => write!(f, "{name} via egress-gateway"),
+            Peer::Fqdn {
+                name,
+                via: Via::EgressGateway,
+            } => write!(f, "{name} via egress-gateway"),
             Peer::Entity(e) => f.write_str(e.as_str()),
         }
     }
@@ -157,7 +174,14 @@ pub struct Edge {
 impl Edge {
     /// `from -> to ports` in intent terms
     pub fn describe(&self) -> String {
-        let ports = if self.ports.is_empty() { String::from(" (all ports)") } else { format!(" {}", self.ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")) };
+        let ports = if self.ports.is_empty() {
+            String::from(" (all ports)")
+        } else {
+            format!(
+                " {}",
+                self.ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+            )
+        };
         format!("{} -> {}{ports}", self.from, self.to)
     }
 }

@@ -109,7 +109,13 @@ pub struct Connection<'a> {
 impl Connection<'_> {
     /// `a -> b tcp/80`
     pub fn describe(&self) -> String {
-        format!("{} -> {} {}/{}", self.from.describe(), self.to.describe(), self.protocol.as_str(), self.port)
+        format!(
+            "{} -> {} {}/{}",
+            self.from.describe(),
+            self.to.describe(),
+            self.protocol.as_str(),
+            self.port
+        )
     }
 }
 
@@ -134,7 +140,10 @@ impl ClusterModel {
 
     /// Every endpoint: pods first, then outside addresses
     pub fn endpoints(&self) -> impl Iterator<Item = Endpoint<'_>> {
-        self.pods.iter().map(Endpoint::Pod).chain(self.externals.iter().map(Endpoint::External))
+        self.pods
+            .iter()
+            .map(Endpoint::Pod)
+            .chain(self.externals.iter().map(Endpoint::External))
     }
 
     fn add_namespace(&mut self, name: &str) {
@@ -144,14 +153,34 @@ impl ClusterModel {
         });
     }
 
-    fn add_pod(&mut self, namespace: &str, name: &str, labels: Labels, service_account: Option<String>, ports: Vec<ContainerPort>) {
+    fn add_pod(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        labels: Labels,
+        service_account: Option<String>,
+        ports: Vec<ContainerPort>,
+    ) {
         self.add_namespace(namespace);
-        if self.pods.iter().any(|p| p.namespace == namespace && (p.name == name || p.labels == labels)) {
+        if self
+            .pods
+            .iter()
+            .any(|p| p.namespace == namespace && (p.name == name || p.labels == labels))
+        {
             return;
         }
         let index = u32::try_from(self.pods.len()).unwrap_or(u32::MAX);
-        let ip = IpAddr::from(std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(10, 244, 0, 10)).saturating_add(index)));
-        self.pods.push(Pod { namespace: namespace.to_string(), name: name.to_string(), labels, service_account, ip, ports });
+        let ip = IpAddr::from(std::net::Ipv4Addr::from(
+            u32::from(std::net::Ipv4Addr::new(10, 244, 0, 10)).saturating_add(index),
+        ));
+        self.pods.push(Pod {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            labels,
+            service_account,
+            ip,
+            ports,
+        });
     }
 }
 
@@ -163,8 +192,22 @@ pub fn synthesize(ir: &Ir) -> ClusterModel {
     let mut model = ClusterModel::default();
     for ns in ir.namespaces.values() {
         for svc in ns.services.values() {
-            let ports = svc.ports.values().map(|p| ContainerPort { name: p.name.clone(), protocol: p.protocol, port: p.first }).collect();
-            model.add_pod(&ns.name, &svc.name, svc.selector.clone(), svc.service_account.clone(), ports);
+            let ports = svc
+                .ports
+                .values()
+                .map(|p| ContainerPort {
+                    name: p.name.clone(),
+                    protocol: p.protocol,
+                    port: p.first,
+                })
+                .collect();
+            model.add_pod(
+                &ns.name,
+                &svc.name,
+                svc.selector.clone(),
+                svc.service_account.clone(),
+                ports,
+            );
         }
     }
     let profile = &ir.profile;
@@ -195,14 +238,25 @@ pub fn synthesize(ir: &Ir) -> ClusterModel {
                 Peer::Fqdn { name, via: Via::Direct } => {
                     names.insert(name.as_str().to_string());
                 }
-                Peer::Fqdn { via: Via::EgressGateway, .. } | Peer::Service { .. } | Peer::Entity(Entity::Dns | Entity::World) => {}
+                Peer::Fqdn {
+                    via: Via::EgressGateway,
+                    ..
+                }
+                | Peer::Service { .. }
+                | Peer::Entity(Entity::Dns | Entity::World) => {}
                 Peer::Entity(Entity::KubeApi) => {}
             }
         }
     }
     let namespaces: Vec<String> = model.namespaces.keys().cloned().collect();
     for ns in namespaces {
-        model.add_pod(&ns, "stranger", Labels::from([("palisade.dev/stranger".to_string(), "true".to_string())]), None, Vec::new());
+        model.add_pod(
+            &ns,
+            "stranger",
+            Labels::from([("palisade.dev/stranger".to_string(), "true".to_string())]),
+            None,
+            Vec::new(),
+        );
     }
     blocks.insert(profile.metadata);
     blocks.extend(profile.api_server.iter().flat_map(|a| a.cidrs.iter().copied()));
@@ -213,7 +267,10 @@ pub fn synthesize(ir: &Ir) -> ClusterModel {
             externals.insert(External { ip, fqdn: None });
         }
     }
-    externals.insert(External { ip: IpAddr::from([203, 0, 113, 10]), fqdn: None });
+    externals.insert(External {
+        ip: IpAddr::from([203, 0, 113, 10]),
+        fqdn: None,
+    });
     for (index, name) in names.iter().enumerate() {
         let base = u8::try_from(index % 100).unwrap_or(0);
         let concrete = match name.strip_prefix("*.") {
@@ -224,8 +281,14 @@ pub fn synthesize(ir: &Ir) -> ClusterModel {
             Some(suffix) => suffix.to_string(),
             None => format!("not-{name}"),
         };
-        externals.insert(External { ip: IpAddr::from([198, 51, 100, base.saturating_mul(2)]), fqdn: Some(concrete) });
-        externals.insert(External { ip: IpAddr::from([198, 51, 100, base.saturating_mul(2).saturating_add(1)]), fqdn: Some(near_miss) });
+        externals.insert(External {
+            ip: IpAddr::from([198, 51, 100, base.saturating_mul(2)]),
+            fqdn: Some(concrete),
+        });
+        externals.insert(External {
+            ip: IpAddr::from([198, 51, 100, base.saturating_mul(2).saturating_add(1)]),
+            fqdn: Some(near_miss),
+        });
     }
     model.externals = externals.into_iter().collect();
     let mut ports: BTreeSet<(Protocol, u16)> = BTreeSet::from([(Protocol::Tcp, 9), (Protocol::Udp, 9)]);
@@ -242,7 +305,9 @@ pub fn synthesize(ir: &Ir) -> ClusterModel {
         }
     }
     model.ports = ports.into_iter().collect();
-    model.pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    model
+        .pods
+        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     model
 }
 
@@ -253,12 +318,26 @@ fn probe_addresses(block: &IpNet) -> Vec<IpAddr> {
         IpNet::V4(net) => {
             let first = u32::from(net.network());
             let last = u32::from(net.broadcast());
-            out.extend([first.checked_sub(1), last.checked_add(1), Some(first + (last - first) / 2)].into_iter().flatten().map(|n| IpAddr::from(std::net::Ipv4Addr::from(n))));
+            out.extend(
+                [
+                    first.checked_sub(1),
+                    last.checked_add(1),
+                    Some(first + (last - first) / 2),
+                ]
+                .into_iter()
+                .flatten()
+                .map(|n| IpAddr::from(std::net::Ipv4Addr::from(n))),
+            );
         }
         IpNet::V6(net) => {
             let first = u128::from(net.network());
             let last = u128::from(net.broadcast());
-            out.extend([first.checked_sub(1), last.checked_add(1)].into_iter().flatten().map(|n| IpAddr::from(std::net::Ipv6Addr::from(n))));
+            out.extend(
+                [first.checked_sub(1), last.checked_add(1)]
+                    .into_iter()
+                    .flatten()
+                    .map(|n| IpAddr::from(std::net::Ipv6Addr::from(n))),
+            );
         }
     }
     out

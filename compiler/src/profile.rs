@@ -121,7 +121,10 @@ impl ClusterProfile {
                     diags.push(
                         Diag::error("bad_value", format!("unknown CNI `{other}`"))
                             .at(&cni.loc)
-                            .help(did_you_mean(other, ["kubernetes", "calico", "cilium", "flannel"]).unwrap_or_else(|| "write `kubernetes`, `calico` or `cilium`".into())),
+                            .help(
+                                did_you_mean(other, ["kubernetes", "calico", "cilium", "flannel"])
+                                    .unwrap_or_else(|| "write `kubernetes`, `calico` or `cilium`".into()),
+                            ),
                     );
                     Cni::Unknown
                 }
@@ -131,17 +134,29 @@ impl ClusterProfile {
             profile.dns = pods(dns, diags, "the DNS pods");
         }
         profile.node_local_dns = syntax.node_local_dns.as_ref().map(|n| n.value);
-        if let Some((cidrs, ports)) = &syntax.api_server {
-            let ports = if ports.is_empty() { vec![Port::single(Protocol::Tcp, 6443)] } else { numbered(ports, diags) };
-            profile.api_server = Some(ApiServer { cidrs: cidrs.iter().map(|c| c.value).collect(), ports });
+        if let Some(api) = &syntax.api_server {
+            let ports = if api.ports.is_empty() {
+                vec![Port::single(Protocol::Tcp, 6443)]
+            } else {
+                numbered(&api.ports, diags)
+            };
+            profile.api_server = Some(ApiServer {
+                cidrs: api.cidrs.iter().map(|c| c.value).collect(),
+                ports,
+            });
         }
         if let Some(metadata) = &syntax.metadata {
             profile.metadata = metadata.value;
         }
-        profile.telemetry = syntax.telemetry.as_ref().map(|t| pods(t, diags, "the telemetry collector"));
+        profile.telemetry = syntax
+            .telemetry
+            .as_ref()
+            .map(|t| pods(t, diags, "the telemetry collector"));
         profile.egress_gateway = syntax.egress_gateway.as_ref().map(|(p, service)| EgressGateway {
             pods: pods(p, diags, "the egress gateway"),
-            service: service.as_ref().map_or_else(|| "istio-egressgateway".to_string(), |s| s.value.clone()),
+            service: service
+                .as_ref()
+                .map_or_else(|| "istio-egressgateway".to_string(), |s| s.value.clone()),
         });
         profile.cluster_cidrs = syntax.cluster_cidrs.iter().map(|c| c.value).collect();
         profile
@@ -151,9 +166,17 @@ impl ClusterProfile {
 fn pods(syntax: &PodsSyntax, diags: &mut Diags, what: &str) -> Pods {
     let ports = numbered(&syntax.ports, diags);
     if syntax.ports.is_empty() && what != "the egress gateway" {
-        diags.push(Diag::error("missing_ports", format!("no ports given for {what}")).at(&syntax.namespace.loc).help("add `ports: [tcp/4317]` (the ports its pods serve)"));
+        diags.push(
+            Diag::error("missing_ports", format!("no ports given for {what}"))
+                .at(&syntax.namespace.loc)
+                .help("add `ports: [tcp/4317]` (the ports its pods serve)"),
+        );
     }
-    Pods { namespace: syntax.namespace.value.clone(), selector: syntax.selector.value.clone(), ports }
+    Pods {
+        namespace: syntax.namespace.value.clone(),
+        selector: syntax.selector.value.clone(),
+        ports,
+    }
 }
 
 /// Infrastructure ports must be numbers: named ports mean nothing without a pod
@@ -162,9 +185,18 @@ fn numbered(ports: &[Located<PortSpec>], diags: &mut Diags) -> Vec<Port> {
         .iter()
         .filter_map(|p| match &p.value.port {
             PortNumber::Single(n) => Some(Port::single(p.value.protocol, *n)),
-            PortNumber::Range(a, b) => Some(Port { protocol: p.value.protocol, first: *a, last: *b, name: None }),
+            PortNumber::Range(a, b) => Some(Port {
+                protocol: p.value.protocol,
+                first: *a,
+                last: *b,
+                name: None,
+            }),
             PortNumber::Named(_) => {
-                diags.push(Diag::error("bad_port", "infrastructure ports must be numbers").at(&p.loc).help("write e.g. `tcp/4317`"));
+                diags.push(
+                    Diag::error("bad_port", "infrastructure ports must be numbers")
+                        .at(&p.loc)
+                        .help("write e.g. `tcp/4317`"),
+                );
                 None
             }
         })

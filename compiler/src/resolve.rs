@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 
 /// Resolve a loaded repository into the IR; errors and warnings go to `diags`
 pub fn resolve(repository: &Repository, diags: &mut Diags) -> Ir {
-    let profile = repository.project.as_ref().map_or_else(ClusterProfile::default, |p| ClusterProfile::from_syntax(&p.cluster, diags));
+    let profile = repository.project.as_ref().map_or_else(ClusterProfile::default, |p| {
+        ClusterProfile::from_syntax(&p.cluster, diags)
+    });
     let mut ir = Ir {
         profile,
         namespaces: BTreeMap::new(),
@@ -30,7 +32,12 @@ pub fn resolve(repository: &Repository, diags: &mut Diags) -> Ir {
     for intents in &repository.intents {
         let namespace = intents.namespace.value.clone();
         for rule in &intents.rules {
-            let edges = Resolver { ir: &ir, namespace: &namespace, diags }.rule(rule);
+            let edges = Resolver {
+                ir: &ir,
+                namespace: &namespace,
+                diags,
+            }
+            .rule(rule);
             ir.edges.extend(edges);
         }
     }
@@ -40,13 +47,19 @@ pub fn resolve(repository: &Repository, diags: &mut Diags) -> Ir {
 }
 
 fn source(loc: &Loc, text: impl Into<String>) -> Source {
-    Source { loc: loc.clone(), text: text.into() }
+    Source {
+        loc: loc.clone(),
+        text: text.into(),
+    }
 }
 
 /// Namespaces and services first, so rules may name services of later files
 fn declare(ir: &mut Ir, intents: &Intents, diags: &mut Diags) {
     let name = intents.namespace.value.clone();
-    let posture_source = source(&intents.posture.loc, format!("posture: {}", posture_word(intents.posture.value)));
+    let posture_source = source(
+        &intents.posture.loc,
+        format!("posture: {}", posture_word(intents.posture.value)),
+    );
     let namespace = ir.namespaces.entry(name.clone()).or_insert_with(|| NamespaceIr {
         name: name.clone(),
         intents_name: intents.name.value.clone(),
@@ -56,25 +69,44 @@ fn declare(ir: &mut Ir, intents: &Intents, diags: &mut Diags) {
         services: BTreeMap::new(),
     });
     if intents.posture_written {
-        if namespace.posture != intents.posture.value && namespace.posture_source.text.starts_with("posture") && namespace.posture_source.loc.offset != intents.posture.loc.offset {
+        if namespace.posture != intents.posture.value
+            && namespace.posture_source.text.starts_with("posture")
+            && namespace.posture_source.loc.offset != intents.posture.loc.offset
+        {
             diags.push(
-                Diag::error("conflicting_posture", format!("namespace `{name}` is given two postures"))
-                    .at(&intents.posture.loc)
-                    .help(format!("{} sets `{}`; set the posture in one Intents document", namespace.posture_source.loc, posture_word(namespace.posture))),
+                Diag::error(
+                    "conflicting_posture",
+                    format!("namespace `{name}` is given two postures"),
+                )
+                .at(&intents.posture.loc)
+                .help(format!(
+                    "{} sets `{}`; set the posture in one Intents document",
+                    namespace.posture_source.loc,
+                    posture_word(namespace.posture)
+                )),
             );
         }
         namespace.posture = intents.posture.value;
         namespace.posture_source = posture_source;
     }
     for b in &intents.baseline {
-        namespace.baseline.entry(b.value).or_insert_with(|| source(&b.loc, format!("baseline: {}", b.value.as_str())));
+        namespace
+            .baseline
+            .entry(b.value)
+            .or_insert_with(|| source(&b.loc, format!("baseline: {}", b.value.as_str())));
     }
     for decl in &intents.services {
         if let Some(existing) = namespace.services.get(&decl.name.value) {
             diags.push(
-                Diag::error("duplicate_service", format!("service `{}` is declared twice in namespace `{name}`", decl.name.value))
-                    .at(&decl.name.loc)
-                    .help(format!("it is first declared at {}; keep one declaration", existing.source.loc)),
+                Diag::error(
+                    "duplicate_service",
+                    format!("service `{}` is declared twice in namespace `{name}`", decl.name.value),
+                )
+                .at(&decl.name.loc)
+                .help(format!(
+                    "it is first declared at {}; keep one declaration",
+                    existing.source.loc
+                )),
             );
             continue;
         }
@@ -82,7 +114,15 @@ fn declare(ir: &mut Ir, intents: &Intents, diags: &mut Diags) {
             .ports
             .iter()
             .filter_map(|(port_name, spec)| match spec.value.port {
-                PortNumber::Single(n) => Some((port_name.clone(), Port { protocol: spec.value.protocol, first: n, last: n, name: Some(port_name.clone()) })),
+                PortNumber::Single(n) => Some((
+                    port_name.clone(),
+                    Port {
+                        protocol: spec.value.protocol,
+                        first: n,
+                        last: n,
+                        name: Some(port_name.clone()),
+                    },
+                )),
                 _ => None,
             })
             .collect();
@@ -94,7 +134,16 @@ fn declare(ir: &mut Ir, intents: &Intents, diags: &mut Diags) {
                 selector: decl.selector.value.clone(),
                 service_account: decl.service_account.as_ref().map(|s| s.value.clone()),
                 ports,
-                baseline: decl.baseline.iter().map(|b| (b.value, source(&b.loc, format!("{}: baseline {}", decl.name.value, b.value.as_str())))).collect(),
+                baseline: decl
+                    .baseline
+                    .iter()
+                    .map(|b| {
+                        (
+                            b.value,
+                            source(&b.loc, format!("{}: baseline {}", decl.name.value, b.value.as_str())),
+                        )
+                    })
+                    .collect(),
                 source: source(&decl.name.loc, format!("service {}", decl.name.value)),
             },
         );
@@ -112,10 +161,27 @@ fn posture_word(p: Posture) -> &'static str {
 /// Baseline entries → edges to the infrastructure the profile describes
 fn baseline_edges(ir: &Ir, diags: &mut Diags) -> Vec<Edge> {
     let mut edges = Vec::new();
-    let namespace_baseline = ir.namespaces.values().flat_map(|ns| ns.baseline.iter().map(|(b, s)| (Peer::Namespace(ns.name.clone()), *b, s.clone())));
-    let per_service = ir.namespaces.values().flat_map(|ns| ns.services.values()).flat_map(|svc| {
-        svc.baseline.iter().map(|(b, s)| (Peer::Service { namespace: svc.namespace.clone(), name: svc.name.clone() }, *b, s.clone()))
+    let namespace_baseline = ir.namespaces.values().flat_map(|ns| {
+        ns.baseline
+            .iter()
+            .map(|(b, s)| (Peer::Namespace(ns.name.clone()), *b, s.clone()))
     });
+    let per_service = ir
+        .namespaces
+        .values()
+        .flat_map(|ns| ns.services.values())
+        .flat_map(|svc| {
+            svc.baseline.iter().map(|(b, s)| {
+                (
+                    Peer::Service {
+                        namespace: svc.namespace.clone(),
+                        name: svc.name.clone(),
+                    },
+                    *b,
+                    s.clone(),
+                )
+            })
+        });
     for (from, baseline, source) in namespace_baseline.chain(per_service) {
         let profile = &ir.profile;
         let (to, ports) = match baseline {
@@ -123,28 +189,56 @@ fn baseline_edges(ir: &Ir, diags: &mut Diags) -> Vec<Edge> {
             Baseline::KubeApi => match &profile.api_server {
                 Some(api) => (Peer::Entity(Entity::KubeApi), api.ports.clone()),
                 None => {
-                    diags.push(missing_profile(&source.loc, "kube-api", "apiServer: { cidrs: [<endpoint IP>/32], ports: [tcp/6443] }"));
+                    diags.push(missing_profile(
+                        &source.loc,
+                        "kube-api",
+                        "apiServer: { cidrs: [<endpoint IP>/32], ports: [tcp/6443] }",
+                    ));
                     continue;
                 }
             },
-            Baseline::Metadata => (Peer::Cidr { net: profile.metadata, except: Vec::new() }, profile.metadata_ports.clone()),
-            Baseline::Telemetry => match &profile.telemetry {
-                Some(t) => (Peer::Pods { namespace: t.namespace.clone(), selector: t.selector.clone() }, t.ports.clone()),
-                None => {
-                    diags.push(missing_profile(&source.loc, "telemetry", "telemetry: { namespace: observability, selector: { app: otel-collector }, ports: [tcp/4317] }"));
-                    continue;
+            Baseline::Metadata => (
+                Peer::Cidr {
+                    net: profile.metadata,
+                    except: Vec::new(),
+                },
+                profile.metadata_ports.clone(),
+            ),
+            Baseline::Telemetry => {
+                match &profile.telemetry {
+                    Some(t) => (
+                        Peer::Pods {
+                            namespace: t.namespace.clone(),
+                            selector: t.selector.clone(),
+                        },
+                        t.ports.clone(),
+                    ),
+                    None => {
+                        diags.push(missing_profile(&source.loc, "telemetry", "telemetry: { namespace: observability, selector: { app: otel-collector }, ports: [tcp/4317] }"));
+                        continue;
+                    }
                 }
-            },
+            }
         };
-        edges.push(Edge { from, to, ports, http: Vec::new(), source, from_baseline: true });
+        edges.push(Edge {
+            from,
+            to,
+            ports,
+            http: Vec::new(),
+            source,
+            from_baseline: true,
+        });
     }
     edges
 }
 
 fn missing_profile(loc: &Loc, what: &str, example: &str) -> Diag {
-    Diag::error("missing_profile", format!("`{what}` needs the cluster profile to say where it is"))
-        .at(loc)
-        .help(format!("add under `spec.cluster` in palisade.yaml: `{example}`"))
+    Diag::error(
+        "missing_profile",
+        format!("`{what}` needs the cluster profile to say where it is"),
+    )
+    .at(loc)
+    .help(format!("add under `spec.cluster` in palisade.yaml: `{example}`"))
 }
 
 struct Resolver<'a> {
@@ -156,8 +250,16 @@ struct Resolver<'a> {
 impl Resolver<'_> {
     fn rule(&mut self, rule: &Rule) -> Vec<Edge> {
         let before = self.diags.len();
-        let from: Vec<(Peer, Loc)> = rule.from.iter().filter_map(|p| self.peer(p).map(|peer| (peer, p.loc.clone()))).collect();
-        let to: Vec<(Peer, Loc)> = rule.to.iter().filter_map(|p| self.peer(p).map(|peer| (peer, p.loc.clone()))).collect();
+        let from: Vec<(Peer, Loc)> = rule
+            .from
+            .iter()
+            .filter_map(|p| self.peer(p).map(|peer| (peer, p.loc.clone())))
+            .collect();
+        let to: Vec<(Peer, Loc)> = rule
+            .to
+            .iter()
+            .filter_map(|p| self.peer(p).map(|peer| (peer, p.loc.clone())))
+            .collect();
         for (peer, loc) in &from {
             if matches!(peer, Peer::Fqdn { .. } | Peer::Entity(Entity::Dns | Entity::KubeApi)) {
                 self.diags.push(Diag::error("bad_source", format!("`{peer}` cannot open connections into the cluster")).at(loc).help("FQDNs, `dns` and `kube-api` are destinations only; swap the sides if the cluster connects to it"));
@@ -175,7 +277,14 @@ impl Resolver<'_> {
                     );
                     continue;
                 }
-                edges.push(Edge { from: from_peer.clone(), to: to_peer.clone(), ports, http: rule.http.clone(), source: source(&rule.loc, rule.text.clone()), from_baseline: false });
+                edges.push(Edge {
+                    from: from_peer.clone(),
+                    to: to_peer.clone(),
+                    ports,
+                    http: rule.http.clone(),
+                    source: source(&rule.loc, rule.text.clone()),
+                    from_baseline: false,
+                });
             }
         }
         if self.diags.len() != before && self.diags.has_errors() {
@@ -190,7 +299,9 @@ impl Resolver<'_> {
 
     fn ports(&mut self, rule: &Rule, to: &Peer, to_loc: &Loc) -> Vec<Port> {
         let url_port = rule.to.iter().find_map(|p| match &p.value {
-            PeerSyntax::Fqdn { url_port: Some(port), .. } if p.loc.offset == to_loc.offset => Some(port.clone()),
+            PeerSyntax::Fqdn {
+                url_port: Some(port), ..
+            } if p.loc.offset == to_loc.offset => Some(port.clone()),
             _ => None,
         });
         let written: Vec<Located<PortSpec>> = match url_port {
@@ -201,7 +312,13 @@ impl Resolver<'_> {
             // The infrastructure entities default to the ports the profile gives them.
             return match to {
                 Peer::Entity(Entity::Dns) => self.ir.profile.dns.ports.clone(),
-                Peer::Entity(Entity::KubeApi) => self.ir.profile.api_server.as_ref().map(|a| a.ports.clone()).unwrap_or_default(),
+                Peer::Entity(Entity::KubeApi) => self
+                    .ir
+                    .profile
+                    .api_server
+                    .as_ref()
+                    .map(|a| a.ports.clone())
+                    .unwrap_or_default(),
                 _ => Vec::new(),
             };
         }
@@ -209,9 +326,18 @@ impl Resolver<'_> {
         for spec in written {
             match &spec.value.port {
                 PortNumber::Single(n) => ports.push(Port::single(spec.value.protocol, *n)),
-                PortNumber::Range(a, b) => ports.push(Port { protocol: spec.value.protocol, first: *a, last: *b, name: None }),
+                PortNumber::Range(a, b) => ports.push(Port {
+                    protocol: spec.value.protocol,
+                    first: *a,
+                    last: *b,
+                    name: None,
+                }),
                 PortNumber::Named(name) => {
-                    let Peer::Service { namespace, name: service } = to else {
+                    let Peer::Service {
+                        namespace,
+                        name: service,
+                    } = to
+                    else {
                         self.diags.push(
                             Diag::error("unknown_named_port", format!("named port `{name}` needs a service destination"))
                                 .at(&spec.loc)
@@ -223,12 +349,21 @@ impl Resolver<'_> {
                     match declared.and_then(|d| d.get(name)) {
                         Some(port) if port.protocol == spec.value.protocol => ports.push(port.clone()),
                         Some(port) => self.diags.push(
-                            Diag::error("unknown_named_port", format!("`{service}` declares `{name}` as {}, not {}", port.protocol.as_str(), spec.value.protocol.as_str()))
-                                .at(&spec.loc)
-                                .help(format!("write `{}/{name}`", port.protocol.as_str())),
+                            Diag::error(
+                                "unknown_named_port",
+                                format!(
+                                    "`{service}` declares `{name}` as {}, not {}",
+                                    port.protocol.as_str(),
+                                    spec.value.protocol.as_str()
+                                ),
+                            )
+                            .at(&spec.loc)
+                            .help(format!("write `{}/{name}`", port.protocol.as_str())),
                         ),
                         None => {
-                            let names: Vec<&str> = declared.map(|d| d.keys().map(String::as_str).collect()).unwrap_or_default();
+                            let names: Vec<&str> = declared
+                                .map(|d| d.keys().map(String::as_str).collect())
+                                .unwrap_or_default();
                             let help = did_you_mean(name, names.iter().copied()).unwrap_or_else(|| {
                                 if names.is_empty() {
                                     format!("declare it on the service: `{service}: {{ ports: {{ {name}: tcp/<number> }} }}`")
@@ -236,7 +371,14 @@ impl Resolver<'_> {
                                     format!("`{service}` declares {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
                                 }
                             });
-                            self.diags.push(Diag::error("unknown_named_port", format!("service `{service}` has no port named `{name}`")).at(&spec.loc).help(help));
+                            self.diags.push(
+                                Diag::error(
+                                    "unknown_named_port",
+                                    format!("service `{service}` has no port named `{name}`"),
+                                )
+                                .at(&spec.loc)
+                                .help(help),
+                            );
                         }
                     }
                 }
@@ -253,28 +395,56 @@ impl Resolver<'_> {
                     return None;
                 }
                 if self.ir.service(ns, name).is_some() {
-                    return Some(Peer::Service { namespace: ns.to_string(), name: name.clone() });
+                    return Some(Peer::Service {
+                        namespace: ns.to_string(),
+                        name: name.clone(),
+                    });
                 }
-                let services = self.ir.namespaces.get(ns).map(|n| n.services.keys().map(String::as_str).collect::<Vec<_>>()).unwrap_or_default();
-                let help = did_you_mean(name, services.iter().copied()).unwrap_or_else(|| format!("declare it under `spec.services` of namespace `{ns}`'s Intents"));
-                let where_ = if namespace.is_some() { format!(" in namespace `{ns}`") } else { String::new() };
-                self.diags.push(Diag::error("unknown_service", format!("unknown service `{name}`{where_}")).at(&self.name_loc(peer, name)).help(help));
+                let services = self
+                    .ir
+                    .namespaces
+                    .get(ns)
+                    .map(|n| n.services.keys().map(String::as_str).collect::<Vec<_>>())
+                    .unwrap_or_default();
+                let help = did_you_mean(name, services.iter().copied())
+                    .unwrap_or_else(|| format!("declare it under `spec.services` of namespace `{ns}`'s Intents"));
+                let where_ = if namespace.is_some() {
+                    format!(" in namespace `{ns}`")
+                } else {
+                    String::new()
+                };
+                self.diags.push(
+                    Diag::error("unknown_service", format!("unknown service `{name}`{where_}"))
+                        .at(&self.name_loc(peer, name))
+                        .help(help),
+                );
                 None
             }
             PeerSyntax::Namespace(ns) => self.known_namespace(ns, &peer.loc).then(|| Peer::Namespace(ns.clone())),
-            PeerSyntax::Selector { namespace, labels } => {
-                Some(Peer::Pods { namespace: namespace.clone().unwrap_or_else(|| self.namespace.to_string()), selector: labels.clone() })
-            }
+            PeerSyntax::Selector { namespace, labels } => Some(Peer::Pods {
+                namespace: namespace.clone().unwrap_or_else(|| self.namespace.to_string()),
+                selector: labels.clone(),
+            }),
             PeerSyntax::Fqdn { name, via, .. } => {
                 if *via == Via::EgressGateway && self.ir.profile.egress_gateway.is_none() {
                     self.diags.push(missing_profile(&peer.loc, "via: egress-gateway", "egressGateway: { namespace: istio-system, selector: { istio: egressgateway }, service: istio-egressgateway }"));
                     return None;
                 }
-                Some(Peer::Fqdn { name: name.clone(), via: *via })
+                Some(Peer::Fqdn {
+                    name: name.clone(),
+                    via: *via,
+                })
             }
-            PeerSyntax::Cidr { net, except } => Some(Peer::Cidr { net: *net, except: except.clone() }),
+            PeerSyntax::Cidr { net, except } => Some(Peer::Cidr {
+                net: *net,
+                except: except.clone(),
+            }),
             PeerSyntax::Entity(Entity::KubeApi) if self.ir.profile.api_server.is_none() => {
-                self.diags.push(missing_profile(&peer.loc, "kube-api", "apiServer: { cidrs: [<endpoint IP>/32], ports: [tcp/6443] }"));
+                self.diags.push(missing_profile(
+                    &peer.loc,
+                    "kube-api",
+                    "apiServer: { cidrs: [<endpoint IP>/32], ports: [tcp/6443] }",
+                ));
                 None
             }
             PeerSyntax::Entity(e) => Some(Peer::Entity(*e)),
@@ -297,7 +467,11 @@ impl Resolver<'_> {
         let known: Vec<&str> = self.ir.namespaces.keys().map(String::as_str).collect();
         let help = did_you_mean(ns, known.iter().copied())
             .unwrap_or_else(|| format!("no Intents declare namespace `{ns}`; add one, or name its pods with `{{ namespace: {ns}, selector: {{...}} }}`"));
-        self.diags.push(Diag::error("unknown_namespace", format!("unknown namespace `{ns}`")).at(&loc.sub(0, ns.len())).help(help));
+        self.diags.push(
+            Diag::error("unknown_namespace", format!("unknown namespace `{ns}`"))
+                .at(&loc.sub(0, ns.len()))
+                .help(help),
+        );
         false
     }
 }

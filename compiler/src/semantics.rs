@@ -30,25 +30,57 @@ pub struct Decision<'ir> {
 /// Decide a connection by the intents
 pub fn decide<'ir>(ir: &'ir Ir, conn: &Connection) -> Decision<'ir> {
     let matching = |direction_matches: &dyn Fn(&Edge) -> bool| -> Vec<&'ir Edge> {
-        ir.edges.iter().filter(|e| direction_matches(e) && matches(ir, &e.from, &conn.from) && matches(ir, &e.to, &conn.to) && admits(&e.ports, conn)).collect()
+        ir.edges
+            .iter()
+            .filter(|e| {
+                direction_matches(e)
+                    && matches(ir, &e.from, &conn.from)
+                    && matches(ir, &e.to, &conn.to)
+                    && admits(&e.ports, conn)
+            })
+            .collect()
     };
     let egress_isolated = isolated(ir, &conn.from, false);
     let ingress_isolated = isolated(ir, &conn.to, true);
-    let egress_by = if egress_isolated { matching(&|_| true) } else { Vec::new() };
-    let ingress_by = if ingress_isolated { matching(&|e| !through_gateway(e)) } else { Vec::new() };
+    let egress_by = if egress_isolated {
+        matching(&|_| true)
+    } else {
+        Vec::new()
+    };
+    let ingress_by = if ingress_isolated {
+        matching(&|e| !through_gateway(e))
+    } else {
+        Vec::new()
+    };
     let allowed = (!egress_isolated || !egress_by.is_empty()) && (!ingress_isolated || !ingress_by.is_empty());
-    Decision { allowed, egress_by, ingress_by }
+    Decision {
+        allowed,
+        egress_by,
+        ingress_by,
+    }
 }
 
 /// An FQDN reached through the gateway is an egress allowance to the gateway
 /// pods; the gateway's own ingress is the mesh's business, not this edge's.
 fn through_gateway(edge: &Edge) -> bool {
-    matches!(edge.to, Peer::Fqdn { via: Via::EgressGateway, .. })
+    matches!(
+        edge.to,
+        Peer::Fqdn {
+            via: Via::EgressGateway,
+            ..
+        }
+    )
 }
 
 fn isolated(ir: &Ir, endpoint: &Endpoint, ingress: bool) -> bool {
     match endpoint {
-        Endpoint::Pod(pod) => ir.namespaces.get(&pod.namespace).is_some_and(|ns| if ingress { ns.isolates_ingress() } else { ns.isolates_egress() }),
+        Endpoint::Pod(pod) => ir.namespaces.get(&pod.namespace).is_some_and(|ns| {
+            if ingress {
+                ns.isolates_ingress()
+            } else {
+                ns.isolates_egress()
+            }
+        }),
         Endpoint::External(_) => false,
     }
 }
@@ -61,16 +93,38 @@ pub fn matches(ir: &Ir, peer: &Peer, endpoint: &Endpoint) -> bool {
             &pod.namespace == namespace && ir.service(namespace, name).is_some_and(|s| pod.matches(&s.selector))
         }
         (Peer::Namespace(ns), Endpoint::Pod(pod)) => &pod.namespace == ns,
-        (Peer::Pods { namespace, selector }, Endpoint::Pod(pod)) => &pod.namespace == namespace && pod.matches(selector),
-        (Peer::Cidr { net, except }, Endpoint::External(ext)) => net.contains(&ext.ip) && !except.iter().any(|e| e.contains(&ext.ip)),
-        (Peer::Fqdn { name, via: Via::Direct }, Endpoint::External(ext)) => ext.fqdn.as_deref().is_some_and(|n| name.matches(n)),
-        (Peer::Fqdn { via: Via::EgressGateway, .. }, Endpoint::Pod(pod)) => {
-            profile.egress_gateway.as_ref().is_some_and(|g| pod.namespace == g.pods.namespace && pod.matches(&g.pods.selector))
+        (Peer::Pods { namespace, selector }, Endpoint::Pod(pod)) => {
+            &pod.namespace == namespace && pod.matches(selector)
         }
-        (Peer::Entity(Entity::World), Endpoint::External(ext)) => !profile.cluster_cidrs.iter().any(|c| c.contains(&ext.ip)),
-        (Peer::Entity(Entity::KubeApi), Endpoint::External(ext)) => profile.api_server.as_ref().is_some_and(|a| a.cidrs.iter().any(|c| c.contains(&ext.ip))),
-        (Peer::Entity(Entity::Dns), Endpoint::Pod(pod)) => pod.namespace == profile.dns.namespace && pod.matches(&profile.dns.selector),
-        (Peer::Entity(Entity::Dns), Endpoint::External(ext)) => profile.node_local_dns.is_some_and(|n| n.contains(&ext.ip)),
+        (Peer::Cidr { net, except }, Endpoint::External(ext)) => {
+            net.contains(&ext.ip) && !except.iter().any(|e| e.contains(&ext.ip))
+        }
+        (Peer::Fqdn { name, via: Via::Direct }, Endpoint::External(ext)) => {
+            ext.fqdn.as_deref().is_some_and(|n| name.matches(n))
+        }
+        (
+            Peer::Fqdn {
+                via: Via::EgressGateway,
+                ..
+            },
+            Endpoint::Pod(pod),
+        ) => profile
+            .egress_gateway
+            .as_ref()
+            .is_some_and(|g| pod.namespace == g.pods.namespace && pod.matches(&g.pods.selector)),
+        (Peer::Entity(Entity::World), Endpoint::External(ext)) => {
+            !profile.cluster_cidrs.iter().any(|c| c.contains(&ext.ip))
+        }
+        (Peer::Entity(Entity::KubeApi), Endpoint::External(ext)) => profile
+            .api_server
+            .as_ref()
+            .is_some_and(|a| a.cidrs.iter().any(|c| c.contains(&ext.ip))),
+        (Peer::Entity(Entity::Dns), Endpoint::Pod(pod)) => {
+            pod.namespace == profile.dns.namespace && pod.matches(&profile.dns.selector)
+        }
+        (Peer::Entity(Entity::Dns), Endpoint::External(ext)) => {
+            profile.node_local_dns.is_some_and(|n| n.contains(&ext.ip))
+        }
         _ => false,
     }
 }
@@ -84,7 +138,10 @@ pub fn admits(ports: &[Port], conn: &Connection) -> bool {
 fn admits_one(port: &Port, protocol: Protocol, number: u16, to: &Endpoint) -> bool {
     match (&port.name, to) {
         (None, _) => port.admits(protocol, number),
-        (Some(name), Endpoint::Pod(pod)) => pod.ports.iter().any(|c| c.name.as_deref() == Some(name) && c.protocol == protocol && c.port == number),
+        (Some(name), Endpoint::Pod(pod)) => pod
+            .ports
+            .iter()
+            .any(|c| c.name.as_deref() == Some(name) && c.protocol == protocol && c.port == number),
         (Some(_), Endpoint::External(_)) => false,
     }
 }

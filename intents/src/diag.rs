@@ -16,9 +16,12 @@ pub enum Severity {
     Warning,
 }
 
-/// One diagnostic
+/// One diagnostic (boxed: it travels in `Err` variants)
 #[derive(Clone)]
-pub struct Diag {
+pub struct Diag(Box<Inner>);
+
+#[derive(Clone)]
+struct Inner {
     severity: Severity,
     code: &'static str,
     message: String,
@@ -30,18 +33,27 @@ pub struct Diag {
 impl Diag {
     /// An error with a stable code (without the `palisade::` prefix)
     pub fn error(code: &'static str, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Error, code, message: message.into(), help: None, loc: None, source: None }
+        Self(Box::new(Inner {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            help: None,
+            loc: None,
+            source: None,
+        }))
     }
 
     /// A warning with a stable code
     pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warning, ..Self::error(code, message) }
+        let mut diag = Self::error(code, message);
+        diag.0.severity = Severity::Warning;
+        diag
     }
 
     /// Attach the place in the user's files
     pub fn at(mut self, loc: &Loc) -> Self {
-        self.source = Some(NamedSource::new(loc.file.path.clone(), loc.file.text.to_string()));
-        self.loc = Some(loc.clone());
+        self.0.source = Some(NamedSource::new(loc.file.path.clone(), loc.file.text.to_string()));
+        self.0.loc = Some(loc.clone());
         self
     }
 
@@ -55,68 +67,68 @@ impl Diag {
 
     /// Attach a hint that says how to fix it
     pub fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.0.help = Some(help.into());
         self
     }
 
     /// Attach a hint where one exists
     pub fn help_opt(mut self, help: Option<String>) -> Self {
         if help.is_some() {
-            self.help = help;
+            self.0.help = help;
         }
         self
     }
 
     /// Error or warning
     pub fn severity(&self) -> Severity {
-        self.severity
+        self.0.severity
     }
 
     /// The stable code, without prefix
     pub fn code_str(&self) -> &'static str {
-        self.code
+        self.0.code
     }
 
     /// The message, without location
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The hint, if any
     pub fn help_text(&self) -> Option<&str> {
-        self.help.as_deref()
+        self.0.help.as_deref()
     }
 
     /// Where it is
     pub fn loc(&self) -> Option<&Loc> {
-        self.loc.as_ref()
+        self.0.loc.as_ref()
     }
 
     /// True for errors
     pub fn is_error(&self) -> bool {
-        self.severity == Severity::Error
+        self.0.severity == Severity::Error
     }
 
     /// One-line form `file:line:column: error[code]: message`, then the offending
     /// text and the hint on their own lines; used by `--error-format plain`.
     pub fn render_plain(&self) -> String {
-        let level = match self.severity {
+        let level = match self.0.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
         let mut out = String::new();
-        if let Some(loc) = &self.loc {
+        if let Some(loc) = &self.0.loc {
             out.push_str(&format!("{loc}: "));
         }
-        out.push_str(&format!("{level}[palisade::{}]: {}\n", self.code, self.message));
-        if let Some(loc) = &self.loc {
+        out.push_str(&format!("{level}[palisade::{}]: {}\n", self.0.code, self.0.message));
+        if let Some(loc) = &self.0.loc {
             let line_text = loc.file.text.lines().nth(loc.line().saturating_sub(1)).unwrap_or("");
             out.push_str(&format!("  | {line_text}\n"));
             let pad = " ".repeat(loc.column().saturating_sub(1));
             let marks = "^".repeat(loc.text().chars().count().max(1));
             out.push_str(&format!("  | {pad}{marks}\n"));
         }
-        if let Some(help) = &self.help {
+        if let Some(help) = &self.0.help {
             out.push_str(&format!("  = help: {help}\n"));
         }
         out
@@ -131,7 +143,7 @@ impl fmt::Debug for Diag {
 
 impl fmt::Display for Diag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.0.message)
     }
 }
 
@@ -139,26 +151,26 @@ impl std::error::Error for Diag {}
 
 impl miette::Diagnostic for Diag {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(format!("palisade::{}", self.code)))
+        Some(Box::new(format!("palisade::{}", self.0.code)))
     }
 
     fn severity(&self) -> Option<miette::Severity> {
-        Some(match self.severity {
+        Some(match self.0.severity {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,
         })
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.0.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        self.source.as_ref().map(|s| s as &dyn SourceCode)
+        self.0.source.as_ref().map(|s| s as &dyn SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        let loc = self.loc.as_ref()?;
+        let loc = self.0.loc.as_ref()?;
         Some(Box::new(std::iter::once(LabeledSpan::new_primary_with_span(
             Some("here".to_string()),
             (loc.offset, loc.len),
@@ -213,9 +225,9 @@ impl Diags {
         self.0.sort_by(|a, b| {
             let key = |d: &Diag| {
                 (
-                    d.loc.as_ref().map(|l| (l.file.path.clone(), l.offset)),
-                    d.severity,
-                    d.message.clone(),
+                    d.0.loc.as_ref().map(|l| (l.file.path.clone(), l.offset)),
+                    d.0.severity,
+                    d.0.message.clone(),
                 )
             };
             key(a).cmp(&key(b))

@@ -37,13 +37,19 @@ pub struct RawFile {
 pub fn read_dir(dir: &Path) -> Result<Vec<RawFile>, Diag> {
     let mut paths = Vec::new();
     collect(dir, &mut paths).map_err(|e| {
-        Diag::error("io", format!("cannot read `{}`: {e}", dir.display())).help("pass the folder that holds the intents and palisade.yaml")
+        Diag::error("io", format!("cannot read `{}`: {e}", dir.display()))
+            .help("pass the folder that holds the intents and palisade.yaml")
     })?;
     paths.sort();
     let mut files = Vec::new();
     for path in paths {
-        let bytes = std::fs::read(&path).map_err(|e| Diag::error("io", format!("cannot read `{}`: {e}", path.display())))?;
-        let relative = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        let bytes =
+            std::fs::read(&path).map_err(|e| Diag::error("io", format!("cannot read `{}`: {e}", path.display())))?;
+        let relative = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .replace('\\', "/");
         files.push(RawFile { path: relative, bytes });
     }
     Ok(files)
@@ -88,7 +94,9 @@ pub fn load_files(files: Vec<RawFile>) -> Result<Repository, Diags> {
     let mut intents = Vec::new();
     let mut projects = Vec::new();
     for raw in files {
-        let Some(file) = decode(raw, &mut diags) else { continue };
+        let Some(file) = decode(raw, &mut diags) else {
+            continue;
+        };
         for document in split_documents(&file.text) {
             match parse_document(&file, &document) {
                 Ok(Some(Parsed::Intents(doc))) => intents.push((file.clone(), *doc)),
@@ -109,8 +117,15 @@ pub fn load_files(files: Vec<RawFile>) -> Result<Repository, Diags> {
 fn decode(raw: RawFile, diags: &mut Diags) -> Option<Arc<SourceFile>> {
     if raw.bytes.len() > MAX_FILE_BYTES {
         diags.push(
-            Diag::error("file_too_large", format!("`{}` is {} bytes, more than the {MAX_FILE_BYTES} allowed", raw.path, raw.bytes.len()))
-                .help("split the intents into several files"),
+            Diag::error(
+                "file_too_large",
+                format!(
+                    "`{}` is {} bytes, more than the {MAX_FILE_BYTES} allowed",
+                    raw.path,
+                    raw.bytes.len()
+                ),
+            )
+            .help("split the intents into several files"),
         );
         return None;
     }
@@ -121,7 +136,11 @@ fn decode(raw: RawFile, diags: &mut Diags) -> Option<Arc<SourceFile>> {
             let prefix = String::from_utf8_lossy(e.as_bytes().get(..valid).unwrap_or(&[])).to_string();
             let file = SourceFile::new(raw.path, prefix);
             let loc = Loc::new(file.clone(), valid, 0);
-            diags.push(Diag::error("not_utf8", format!("`{}` is not UTF-8 text", file.path)).at(&loc).help("intents files are UTF-8 YAML; is this a binary file?"));
+            diags.push(
+                Diag::error("not_utf8", format!("`{}` is not UTF-8 text", file.path))
+                    .at(&loc)
+                    .help("intents files are UTF-8 YAML; is this a binary file?"),
+            );
             None
         }
     }
@@ -138,11 +157,14 @@ fn split_documents(text: &str) -> Vec<Document> {
     let mut current = String::new();
     let mut has_content = false;
     for (index, line) in text.split_inclusive('\n').enumerate() {
-        let is_separator = line.starts_with("---") && line.get(3..).is_none_or(|r| r.trim().is_empty() || r.starts_with(' '));
+        let is_separator =
+            line.starts_with("---") && line.get(3..).is_none_or(|r| r.trim().is_empty() || r.starts_with(' '));
         let is_end = line.trim_end() == "...";
         if is_separator || is_end {
             if has_content {
-                documents.push(Document { text: std::mem::take(&mut current) });
+                documents.push(Document {
+                    text: std::mem::take(&mut current),
+                });
             }
             // Keep line numbers: every earlier line becomes an empty one.
             current = "\n".repeat(index + 1);
@@ -168,7 +190,11 @@ enum Parsed {
 
 fn parse_document(file: &Arc<SourceFile>, document: &Document) -> Result<Option<Parsed>, Diag> {
     if let Some(depth_loc) = too_deep(file, &document.text) {
-        return Err(Diag::error("yaml", format!("YAML nested more than {MAX_NESTING} levels deep")).at(&depth_loc).help("intents never nest this deep; is this the right file?"));
+        return Err(
+            Diag::error("yaml", format!("YAML nested more than {MAX_NESTING} levels deep"))
+                .at(&depth_loc)
+                .help("intents never nest this deep; is this the right file?"),
+        );
     }
     let options = LoaderOptions::default().error_on_duplicate_keys(true);
     // INVARIANT: marked-yaml may panic on input its state machine did not expect;
@@ -178,10 +204,18 @@ fn parse_document(file: &Arc<SourceFile>, document: &Document) -> Result<Option<
     let node = match parsed {
         Ok(Ok(node)) => node,
         Ok(Err(e)) => return Err(load_error(file, e)),
-        Err(_) => return Err(Diag::error("yaml", format!("`{}` could not be parsed as YAML", file.path)).help("check the file with a YAML linter")),
+        Err(_) => {
+            return Err(
+                Diag::error("yaml", format!("`{}` could not be parsed as YAML", file.path))
+                    .help("check the file with a YAML linter"),
+            )
+        }
     };
     let Some(mapping) = node.as_mapping() else {
-        return Err(Diag::error("yaml", "a document must be a mapping with `apiVersion` and `kind`").at(&loc_of(file, node.span())));
+        return Err(
+            Diag::error("yaml", "a document must be a mapping with `apiVersion` and `kind`")
+                .at(&loc_of(file, node.span())),
+        );
     };
     let Some(api_version) = mapping.get_scalar("apiVersion") else {
         return Ok(None); // not a Kubernetes-style object: not ours
@@ -191,29 +225,40 @@ fn parse_document(file: &Arc<SourceFile>, document: &Document) -> Result<Option<
     }
     let api_loc = loc_of(file, api_version.span());
     if api_version.as_str() != API_VERSION {
-        return Err(Diag::error("bad_api_version", format!("unknown version `{}`", api_version.as_str()))
-            .at(&api_loc)
-            .help(format!("this palisade reads `{API_VERSION}`")));
+        return Err(
+            Diag::error("bad_api_version", format!("unknown version `{}`", api_version.as_str()))
+                .at(&api_loc)
+                .help(format!("this palisade reads `{API_VERSION}`")),
+        );
     }
     let Some(kind) = mapping.get_scalar("kind") else {
-        return Err(Diag::error("bad_kind", "a palisade document needs a `kind`").at(&api_loc).help("write `kind: Intents` or `kind: Project`"));
+        return Err(Diag::error("bad_kind", "a palisade document needs a `kind`")
+            .at(&api_loc)
+            .help("write `kind: Intents` or `kind: Project`"));
     };
     match kind.as_str() {
         "Intents" => from_node::<IntentsDocument>(file, &node).map(|d| Some(Parsed::Intents(Box::new(d)))),
         "Project" => from_node::<ProjectDocument>(file, &node).map(|d| Some(Parsed::Project(Box::new(d)))),
         other => Err(Diag::error("bad_kind", format!("unknown kind `{other}`"))
             .at(&loc_of(file, kind.span()))
-            .help(did_you_mean(other, ["Intents", "Project"]).unwrap_or_else(|| "write `kind: Intents` or `kind: Project`".into()))),
+            .help(
+                did_you_mean(other, ["Intents", "Project"])
+                    .unwrap_or_else(|| "write `kind: Intents` or `kind: Project`".into()),
+            )),
     }
 }
 
 fn from_node<T: serde::de::DeserializeOwned>(file: &Arc<SourceFile>, node: &Node) -> Result<T, Diag> {
     marked_yaml::from_node::<T>(node).map_err(|e| {
-        let loc = e.start_mark().map(|m| Loc::at_scalar(file.clone(), m.line(), m.column()));
+        let loc = e
+            .start_mark()
+            .map(|m| Loc::at_scalar(file.clone(), m.line(), m.column()));
         let diag = match &*e {
             marked_yaml::Error::UnknownFieldError(field, expected, _) => {
-                let diag = Diag::error("unknown_field", format!("unknown field `{field}`"))
-                    .help_opt(did_you_mean(field, expected.iter().copied()).or_else(|| Some(format!("expected one of: {}", expected.join(", ")))));
+                let diag = Diag::error("unknown_field", format!("unknown field `{field}`")).help_opt(
+                    did_you_mean(field, expected.iter().copied())
+                        .or_else(|| Some(format!("expected one of: {}", expected.join(", ")))),
+                );
                 // The deserializer's own mark can point at the parent mapping; the key itself is what to show.
                 if let Some(key) = find_key(node, field, expected) {
                     return diag.at(&loc_of(file, key.span()));
@@ -223,7 +268,9 @@ fn from_node<T: serde::de::DeserializeOwned>(file: &Arc<SourceFile>, node: &Node
             marked_yaml::Error::NotBoolean(_) => Diag::error("yaml", "expected `true` or `false`"),
             other => {
                 let text = lowercase_first(&other.to_string());
-                let help = text.contains("missing field").then(|| "add the field; `palisade schema` prints every field".to_string());
+                let help = text
+                    .contains("missing field")
+                    .then(|| "add the field; `palisade schema` prints every field".to_string());
                 Diag::error("yaml", text).help_opt(help)
             }
         };
@@ -273,20 +320,27 @@ fn load_error(file: &Arc<SourceFile>, error: LoadError) -> Diag {
             let key = inner.key.as_str().to_string();
             Diag::error("duplicate_key", format!("`{key}` is written twice in this mapping"))
                 .at(&loc)
-                .help(format!("the first `{key}` is on line {first}; keep one (two services need two names)"))
+                .help(format!(
+                    "the first `{key}` is on line {first}; keep one (two services need two names)"
+                ))
         }
-        LoadError::UnexpectedAnchor(m) => Diag::error("yaml", "YAML anchors and aliases are not allowed in intents").at(&at(m)).help("write the values out; anchors hide what a rule allows"),
-        LoadError::UnexpectedTag(m) => Diag::error("yaml", "YAML tags are not allowed in intents").at(&at(m)).help("remove the `!tag`"),
+        LoadError::UnexpectedAnchor(m) => Diag::error("yaml", "YAML anchors and aliases are not allowed in intents")
+            .at(&at(m))
+            .help("write the values out; anchors hide what a rule allows"),
+        LoadError::UnexpectedTag(m) => Diag::error("yaml", "YAML tags are not allowed in intents")
+            .at(&at(m))
+            .help("remove the `!tag`"),
         LoadError::MappingKeyMustBeScalar(m) => Diag::error("yaml", "a mapping key must be a plain value").at(&at(m)),
         LoadError::TopLevelMustBeMapping(m) | LoadError::TopLevelMustBeSequence(m) => {
             Diag::error("yaml", "a document must be a mapping with `apiVersion` and `kind`").at(&at(m))
         }
         LoadError::ScanError(m, e) => {
-            // The scanner's marker is 0-based in columns: point at the character it names.
-            let loc = Loc::new(file.clone(), file.offset_of(m.line(), m.column() + 1), 1);
+            let loc = Loc::new(file.clone(), file.offset_of(m.line(), m.column()), 1);
             let message = lowercase_first(&e.to_string());
             let message = message.split(" at byte").next().unwrap_or(&message).to_string();
-            Diag::error("yaml", format!("invalid YAML: {message}")).at(&loc).help("check indentation, quotes and brackets near here")
+            Diag::error("yaml", format!("invalid YAML: {message}"))
+                .at(&loc)
+                .help("check indentation, quotes and brackets near here")
         }
     }
 }

@@ -17,7 +17,10 @@ pub struct SourceFile {
 impl SourceFile {
     /// A new source file
     pub fn new(path: impl Into<String>, text: impl Into<Arc<str>>) -> Arc<Self> {
-        Arc::new(Self { path: path.into(), text: text.into() })
+        Arc::new(Self {
+            path: path.into(),
+            text: text.into(),
+        })
     }
 
     /// Byte offset of a 1-based line and 1-based column counted in characters
@@ -149,8 +152,8 @@ mod tests {
     #[test]
     fn offsets_round_trip_through_line_and_column() {
         let file = SourceFile::new("a.yaml", "ab\ncdé f\n");
-        assert_eq!(file.offset_of(2, 4), 6);
-        assert_eq!(file.line_column(6), (2, 4));
+        assert_eq!(file.offset_of(2, 4), 7, "é is two bytes");
+        assert_eq!(file.line_column(7), (2, 4));
         assert_eq!(file.offset_of(2, 5), 8);
     }
 

@@ -59,7 +59,7 @@ pub struct ClusterSyntax {
     /// node-local DNS address
     pub node_local_dns: Option<Located<IpNet>>,
     /// API server endpoints
-    pub api_server: Option<(Vec<Located<IpNet>>, Vec<Located<PortSpec>>)>,
+    pub api_server: Option<ApiServerSyntax>,
     /// metadata block
     pub metadata: Option<Located<IpNet>>,
     /// telemetry collector
@@ -68,6 +68,15 @@ pub struct ClusterSyntax {
     pub egress_gateway: Option<(PodsSyntax, Option<Located<String>>)>,
     /// pod and service CIDRs
     pub cluster_cidrs: Vec<Located<IpNet>>,
+}
+
+/// The API server's endpoints as written
+#[derive(Debug, Clone)]
+pub struct ApiServerSyntax {
+    /// endpoint blocks
+    pub cidrs: Vec<Located<IpNet>>,
+    /// endpoint ports
+    pub ports: Vec<Located<PortSpec>>,
 }
 
 /// Infrastructure pods

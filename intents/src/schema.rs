@@ -2,26 +2,44 @@
 
 use crate::types::{IntentsDocument, ProjectDocument};
 use schemars::{generate::SchemaSettings, Schema};
+use serde_json::{Map, Value};
 
 /// The schema of `kind: Intents`
 pub fn intents() -> Schema {
-    SchemaSettings::draft07().into_generator().into_root_schema_for::<IntentsDocument>()
+    SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<IntentsDocument>()
 }
 
 /// The schema of `kind: Project`
 pub fn project() -> Schema {
-    SchemaSettings::draft07().into_generator().into_root_schema_for::<ProjectDocument>()
+    SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<ProjectDocument>()
 }
 
-/// One schema accepting either kind, chosen by `kind`: what an editor points at
-pub fn combined() -> serde_json::Value {
-    let intents = intents().to_value();
-    let project = project().to_value();
+/// One schema accepting either kind, chosen by `kind`: what an editor points
+/// at. Both kinds' definitions move to the root, where their `$ref`s point.
+pub fn combined() -> Value {
+    let mut definitions = Map::new();
+    let mut body = |schema: Schema| -> Value {
+        let mut value = schema.to_value();
+        if let Some(map) = value.as_object_mut() {
+            map.remove("$schema");
+            if let Some(Value::Object(defs)) = map.remove("definitions") {
+                definitions.extend(defs);
+            }
+        }
+        value
+    };
+    let intents = body(intents());
+    let project = body(project());
     serde_json::json!({
         "$schema": "http://json-schema.org/draft-07/schema#",
         "title": "palisade intents and project files",
         "if": { "properties": { "kind": { "const": "Project" } } },
         "then": project,
         "else": intents,
+        "definitions": definitions,
     })
 }

@@ -25,7 +25,13 @@ pub struct SyntaxError {
 
 impl SyntaxError {
     fn new(code: &'static str, text: &str, message: impl Into<String>) -> Self {
-        Self { code, offset: 0, len: text.len(), message: message.into(), help: None }
+        Self {
+            code,
+            offset: 0,
+            len: text.len(),
+            message: message.into(),
+            help: None,
+        }
     }
 
     fn help(mut self, help: impl Into<String>) -> Self {
@@ -157,8 +163,11 @@ impl PortSpec {
         let (protocol, rest, shift) = match text.split_once('/') {
             Some((proto, rest)) => {
                 let protocol = proto.parse::<Protocol>().map_err(|()| {
-                    SyntaxError { len: proto.len(), ..SyntaxError::new("bad_port", text, format!("unknown protocol `{proto}`")) }
-                        .help("use `tcp`, `udp` or `sctp`, e.g. `tcp/8080`")
+                    SyntaxError {
+                        len: proto.len(),
+                        ..SyntaxError::new("bad_port", text, format!("unknown protocol `{proto}`"))
+                    }
+                    .help("use `tcp`, `udp` or `sctp`, e.g. `tcp/8080`")
                 })?;
                 (protocol, rest, proto.len() + 1)
             }
@@ -176,7 +185,10 @@ impl PortSpec {
                 Err(_) => Err(bad(format!("`{s}` is not a port number"))),
             }
         };
-        let port = if let Some((low, high)) = rest.split_once('-').filter(|(l, _)| l.chars().all(|c| c.is_ascii_digit()) && !l.is_empty()) {
+        let port = if let Some((low, high)) = rest
+            .split_once('-')
+            .filter(|(l, _)| l.chars().all(|c| c.is_ascii_digit()) && !l.is_empty())
+        {
             let (low, high) = (number(low)?, number(high)?);
             if low > high {
                 return Err(bad(format!("range `{rest}` runs backwards")));
@@ -202,7 +214,9 @@ impl PortSpec {
 pub fn is_port_name(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 15
-        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && text.chars().any(|c| c.is_ascii_lowercase())
         && !text.starts_with('-')
         && !text.ends_with('-')
@@ -213,7 +227,9 @@ pub fn is_port_name(text: &str) -> bool {
 pub fn is_dns_label(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 63
-        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !text.starts_with('-')
         && !text.ends_with('-')
 }
@@ -286,11 +302,14 @@ pub fn parse_cidr(text: &str) -> Result<IpNet, SyntaxError> {
         return Ok(IpNet::from(addr));
     }
     let net = text.parse::<IpNet>().map_err(|_| {
-        SyntaxError::new("bad_cidr", text, format!("`{text}` is not a CIDR")).help("write an address block such as `10.0.0.0/8` or `2001:db8::/32`")
+        SyntaxError::new("bad_cidr", text, format!("`{text}` is not a CIDR"))
+            .help("write an address block such as `10.0.0.0/8` or `2001:db8::/32`")
     })?;
     if net.trunc() != net {
-        return Err(SyntaxError::new("bad_cidr", text, format!("`{text}` has host bits set"))
-            .help(format!("did you mean `{}`?", net.trunc())));
+        return Err(
+            SyntaxError::new("bad_cidr", text, format!("`{text}` has host bits set"))
+                .help(format!("did you mean `{}`?", net.trunc())),
+        );
     }
     Ok(net)
 }
@@ -338,7 +357,8 @@ impl PeerSyntax {
     /// Parse a peer in the terse form
     pub fn parse(text: &str) -> Result<Self, SyntaxError> {
         if text.is_empty() {
-            return Err(SyntaxError::new("bad_peer", text, "empty peer").help("name a service, `ns/service`, `ns/*`, an FQDN, a CIDR or `world`"));
+            return Err(SyntaxError::new("bad_peer", text, "empty peer")
+                .help("name a service, `ns/service`, `ns/*`, an FQDN, a CIDR or `world`"));
         }
         if let Some(entity) = Entity::parse(text) {
             return Ok(PeerSyntax::Entity(entity));
@@ -347,28 +367,46 @@ impl PeerSyntax {
             return parse_url(text, scheme, rest);
         }
         if text.parse::<IpAddr>().is_ok() || text.parse::<IpNet>().is_ok() || looks_like_cidr(text) {
-            return parse_cidr(text).map(|net| PeerSyntax::Cidr { net, except: Vec::new() });
+            return parse_cidr(text).map(|net| PeerSyntax::Cidr {
+                net,
+                except: Vec::new(),
+            });
         }
         if let Some((namespace, name)) = text.split_once('/') {
             if !is_dns_label(namespace) {
-                return Err(SyntaxError { len: namespace.len(), ..SyntaxError::new("bad_peer", text, format!("`{namespace}` is not a namespace name")) }
-                    .help("a namespace is a DNS label: lower-case letters, digits and `-`"));
+                return Err(SyntaxError {
+                    len: namespace.len(),
+                    ..SyntaxError::new("bad_peer", text, format!("`{namespace}` is not a namespace name"))
+                }
+                .help("a namespace is a DNS label: lower-case letters, digits and `-`"));
             }
             if name == "*" {
                 return Ok(PeerSyntax::Namespace(namespace.to_string()));
             }
             if !is_dns_label(name) {
-                return Err(SyntaxError::new("bad_peer", name, format!("`{name}` is not a service name"))
-                    .shifted(namespace.len() + 1)
-                    .help("write `namespace/service`, or `namespace/*` for every pod of the namespace"));
+                return Err(
+                    SyntaxError::new("bad_peer", name, format!("`{name}` is not a service name"))
+                        .shifted(namespace.len() + 1)
+                        .help("write `namespace/service`, or `namespace/*` for every pod of the namespace"),
+                );
             }
-            return Ok(PeerSyntax::Service { namespace: Some(namespace.to_string()), name: name.to_string() });
+            return Ok(PeerSyntax::Service {
+                namespace: Some(namespace.to_string()),
+                name: name.to_string(),
+            });
         }
         if text.contains('.') || text.contains('*') {
-            return Fqdn::parse(text).map(|name| PeerSyntax::Fqdn { name, via: Via::Direct, url_port: None });
+            return Fqdn::parse(text).map(|name| PeerSyntax::Fqdn {
+                name,
+                via: Via::Direct,
+                url_port: None,
+            });
         }
         if is_dns_label(text) {
-            return Ok(PeerSyntax::Service { namespace: None, name: text.to_string() });
+            return Ok(PeerSyntax::Service {
+                namespace: None,
+                name: text.to_string(),
+            });
         }
         Err(SyntaxError::new("bad_peer", text, format!("`{text}` is not a peer"))
             .help("name a service (`backend`), `ns/service`, `ns/*`, an FQDN, a URL, a CIDR, or `world`, `kube-api`, `dns`"))
@@ -385,29 +423,45 @@ fn parse_url(text: &str, scheme: &str, rest: &str) -> Result<PeerSyntax, SyntaxE
         "https" => 443,
         "http" => 80,
         _ => {
-            return Err(SyntaxError { len: scheme.len(), ..SyntaxError::new("bad_peer", text, format!("unknown URL scheme `{scheme}`")) }
-                .help("use `https://host` (tcp/443) or `http://host` (tcp/80)"))
+            return Err(SyntaxError {
+                len: scheme.len(),
+                ..SyntaxError::new("bad_peer", text, format!("unknown URL scheme `{scheme}`"))
+            }
+            .help("use `https://host` (tcp/443) or `http://host` (tcp/80)"))
         }
     };
     let shift = scheme.len() + 3;
     let host_port = rest.strip_suffix('/').unwrap_or(rest);
     if host_port.contains('/') {
-        return Err(SyntaxError::new("bad_peer", rest, "a URL peer names a host, not a path")
-            .shifted(shift)
-            .help("write `https://api.stripe.com`; restrict paths with an `http` rule in the structured form"));
+        return Err(
+            SyntaxError::new("bad_peer", rest, "a URL peer names a host, not a path")
+                .shifted(shift)
+                .help("write `https://api.stripe.com`; restrict paths with an `http` rule in the structured form"),
+        );
     }
     let (host, port) = match host_port.rsplit_once(':') {
         Some((host, port)) => {
             let spec = PortSpec::parse(port).map_err(|e| e.shifted(shift + host.len() + 1))?;
             match spec.port {
                 PortNumber::Single(p) => (host, p),
-                _ => return Err(SyntaxError::new("bad_port", port, "a URL port is one number").shifted(shift + host.len() + 1)),
+                _ => {
+                    return Err(
+                        SyntaxError::new("bad_port", port, "a URL port is one number").shifted(shift + host.len() + 1)
+                    )
+                }
             }
         }
         None => (host_port, default_port),
     };
     let name = Fqdn::parse(host).map_err(|e| e.shifted(shift))?;
-    Ok(PeerSyntax::Fqdn { name, via: Via::Direct, url_port: Some(PortSpec { protocol: Protocol::Tcp, port: PortNumber::Single(port) }) })
+    Ok(PeerSyntax::Fqdn {
+        name,
+        via: Via::Direct,
+        url_port: Some(PortSpec {
+            protocol: Protocol::Tcp,
+            port: PortNumber::Single(port),
+        }),
+    })
 }
 
 #[cfg(test)]
@@ -416,12 +470,24 @@ mod tests {
 
     #[test]
     fn ports_in_every_form() {
-        assert_eq!(PortSpec::parse("tcp/8080").map(|p| p.to_string()), Ok("tcp/8080".into()));
+        assert_eq!(
+            PortSpec::parse("tcp/8080").map(|p| p.to_string()),
+            Ok("tcp/8080".into())
+        );
         assert_eq!(PortSpec::parse("53").map(|p| p.to_string()), Ok("tcp/53".into()));
         assert_eq!(PortSpec::parse("UDP/53").map(|p| p.to_string()), Ok("udp/53".into()));
-        assert_eq!(PortSpec::parse("tcp/8000-8100").map(|p| p.port), Ok(PortNumber::Range(8000, 8100)));
-        assert_eq!(PortSpec::parse("http").map(|p| p.port), Ok(PortNumber::Named("http".into())));
-        assert_eq!(PortSpec::parse("tcp/70000").map_err(|e| (e.offset, e.message)), Err((4, "port `70000` is out of range".into())));
+        assert_eq!(
+            PortSpec::parse("tcp/8000-8100").map(|p| p.port),
+            Ok(PortNumber::Range(8000, 8100))
+        );
+        assert_eq!(
+            PortSpec::parse("http").map(|p| p.port),
+            Ok(PortNumber::Named("http".into()))
+        );
+        assert_eq!(
+            PortSpec::parse("tcp/70000").map_err(|e| (e.offset, e.message)),
+            Err((4, "port `70000` is out of range".into()))
+        );
         assert!(PortSpec::parse("tcp/9000-8000").is_err());
         assert!(PortSpec::parse("icmp/1").is_err());
         assert!(PortSpec::parse("tcp/").is_err());
@@ -429,15 +495,33 @@ mod tests {
 
     #[test]
     fn peers_in_every_form() {
-        assert_eq!(PeerSyntax::parse("backend"), Ok(PeerSyntax::Service { namespace: None, name: "backend".into() }));
-        assert_eq!(PeerSyntax::parse("pay/ledger"), Ok(PeerSyntax::Service { namespace: Some("pay".into()), name: "ledger".into() }));
+        assert_eq!(
+            PeerSyntax::parse("backend"),
+            Ok(PeerSyntax::Service {
+                namespace: None,
+                name: "backend".into()
+            })
+        );
+        assert_eq!(
+            PeerSyntax::parse("pay/ledger"),
+            Ok(PeerSyntax::Service {
+                namespace: Some("pay".into()),
+                name: "ledger".into()
+            })
+        );
         assert_eq!(PeerSyntax::parse("pay/*"), Ok(PeerSyntax::Namespace("pay".into())));
         assert_eq!(PeerSyntax::parse("world"), Ok(PeerSyntax::Entity(Entity::World)));
         assert!(matches!(PeerSyntax::parse("10.0.0.0/8"), Ok(PeerSyntax::Cidr { .. })));
         assert!(matches!(PeerSyntax::parse("10.1.2.3"), Ok(PeerSyntax::Cidr { net, .. }) if net.prefix_len() == 32));
         assert!(matches!(PeerSyntax::parse("*.stripe.com"), Ok(PeerSyntax::Fqdn { .. })));
-        assert!(matches!(PeerSyntax::parse("https://api.stripe.com"), Ok(PeerSyntax::Fqdn { url_port: Some(_), .. })));
-        assert_eq!(PeerSyntax::parse("10.0.0.1/8").map_err(|e| e.help), Err(Some("did you mean `10.0.0.0/8`?".into())));
+        assert!(matches!(
+            PeerSyntax::parse("https://api.stripe.com"),
+            Ok(PeerSyntax::Fqdn { url_port: Some(_), .. })
+        ));
+        assert_eq!(
+            PeerSyntax::parse("10.0.0.1/8").map_err(|e| e.help),
+            Err(Some("did you mean `10.0.0.0/8`?".into()))
+        );
         assert!(PeerSyntax::parse("api.*.com").is_err());
         assert!(PeerSyntax::parse("Backend").is_err());
         assert!(PeerSyntax::parse("ftp://x.com").is_err());
@@ -445,7 +529,9 @@ mod tests {
 
     #[test]
     fn wildcards_match_subdomains_only() {
-        let Ok(pattern) = Fqdn::parse("*.stripe.com") else { unreachable!() };
+        let Ok(pattern) = Fqdn::parse("*.stripe.com") else {
+            unreachable!()
+        };
         assert!(pattern.matches("api.stripe.com"));
         assert!(pattern.matches("a.b.stripe.com"));
         assert!(!pattern.matches("stripe.com"));

@@ -81,7 +81,11 @@ pub fn parse(text: &str) -> Result<TerseRule, Vec<SyntaxError>> {
         let mut out = Vec::new();
         for (offset, word) in list.into_iter().flatten() {
             match PeerSyntax::parse(word) {
-                Ok(value) => out.push(Word { offset: *offset, len: word.len(), value }),
+                Ok(value) => out.push(Word {
+                    offset: *offset,
+                    len: word.len(),
+                    value,
+                }),
                 Err(e) => errors.push(e.shifted(*offset)),
             }
         }
@@ -92,7 +96,11 @@ pub fn parse(text: &str) -> Result<TerseRule, Vec<SyntaxError>> {
     let mut ports = Vec::new();
     for (offset, word) in right.get(1).into_iter().flatten() {
         match PortSpec::parse(word) {
-            Ok(value) => ports.push(Word { offset: *offset, len: word.len(), value }),
+            Ok(value) => ports.push(Word {
+                offset: *offset,
+                len: word.len(),
+                value,
+            }),
             Err(e) => errors.push(e.shifted(*offset)),
         }
     }
@@ -152,16 +160,23 @@ mod tests {
 
     #[test]
     fn lists_split_on_commas_and_whitespace() {
-        let Ok(rule) = parse("a, b -> c tcp/80, udp/53") else { unreachable!() };
+        let Ok(rule) = parse("a, b -> c tcp/80, udp/53") else {
+            unreachable!()
+        };
         assert_eq!(rule.from.len(), 2);
         assert_eq!(names(&rule.to), vec![r#"Service { namespace: None, name: "c" }@8"#]);
-        assert_eq!(rule.ports.iter().map(|p| p.value.to_string()).collect::<Vec<_>>(), vec!["tcp/80", "udp/53"]);
+        assert_eq!(
+            rule.ports.iter().map(|p| p.value.to_string()).collect::<Vec<_>>(),
+            vec!["tcp/80", "udp/53"]
+        );
         assert_eq!(rule.ports.first().map(|p| p.offset), Some(10));
     }
 
     #[test]
     fn no_ports_means_all_ports() {
-        let Ok(rule) = parse("frontend->backend") else { unreachable!() };
+        let Ok(rule) = parse("frontend->backend") else {
+            unreachable!()
+        };
         assert!(rule.ports.is_empty());
         assert_eq!(rule.to.len(), 1);
     }
@@ -169,7 +184,10 @@ mod tests {
     #[test]
     fn errors_point_at_the_bad_word() {
         let errors = parse("frontend -> backend tcp/99999").err().unwrap_or_default();
-        assert_eq!(errors.iter().map(|e| (e.offset, e.code)).collect::<Vec<_>>(), vec![(24, "bad_port")]);
+        assert_eq!(
+            errors.iter().map(|e| (e.offset, e.code)).collect::<Vec<_>>(),
+            vec![(24, "bad_port")]
+        );
         let errors = parse("frontend backend -> x").err().unwrap_or_default();
         assert_eq!(errors.first().map(|e| e.offset), Some(9));
         assert!(parse("a -> b -> c").is_err());
@@ -181,6 +199,9 @@ mod tests {
     #[test]
     fn named_ports_are_ports_not_peers() {
         let Ok(rule) = parse("a -> b http") else { unreachable!() };
-        assert_eq!(rule.ports.first().map(|p| p.value.port.clone()), Some(PortNumber::Named("http".into())));
+        assert_eq!(
+            rule.ports.first().map(|p| p.value.port.clone()),
+            Some(PortNumber::Named("http".into()))
+        );
     }
 }

@@ -147,7 +147,7 @@ pub enum AllowRule {
     /// `SOURCES -> DESTINATIONS [PORTS]`
     Terse(String),
     /// `{from, to, ports, http}`
-    Structured(StructuredRule),
+    Structured(Box<StructuredRule>),
 }
 
 /// The structured form of a rule (needed for L7 rules)
@@ -204,7 +204,7 @@ pub enum PeerItem {
     /// `backend`, `ns/svc`, `ns/*`, `api.stripe.com`, `https://host`, a CIDR, `world`, `kube-api`, `dns`
     Text(String),
     /// `{namespace, selector}`, `{fqdn, via}`, `{cidr, except}` or `{entity}`
-    Object(PeerObject),
+    Object(Box<PeerObject>),
 }
 
 /// The object forms of a peer; which keys go together is checked on load
@@ -389,7 +389,8 @@ impl<'de> Deserialize<'de> for AllowRule {
                 Ok(AllowRule::Terse(v.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                StructuredRule::deserialize(de::value::MapAccessDeserializer::new(map)).map(AllowRule::Structured)
+                StructuredRule::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|rule| AllowRule::Structured(Box::new(rule)))
             }
         }
         deserializer.deserialize_any(RuleVisitor)
@@ -408,7 +409,8 @@ impl<'de> Deserialize<'de> for Peers {
                 Ok(Peers::One(PeerItem::Text(v.to_string())))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                PeerObject::deserialize(de::value::MapAccessDeserializer::new(map)).map(|o| Peers::One(PeerItem::Object(o)))
+                PeerObject::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|o| Peers::One(PeerItem::Object(Box::new(o))))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut items = Vec::new();
@@ -434,7 +436,8 @@ impl<'de> Deserialize<'de> for PeerItem {
                 Ok(PeerItem::Text(v.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                PeerObject::deserialize(de::value::MapAccessDeserializer::new(map)).map(PeerItem::Object)
+                PeerObject::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|o| PeerItem::Object(Box::new(o)))
             }
         }
         deserializer.deserialize_any(PeerVisitor)

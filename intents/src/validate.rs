@@ -5,7 +5,9 @@ use crate::{
     diag::{did_you_mean, Diag, Diags},
     load::loc_of,
     loc::{Loc, SourceFile},
-    model::{ClusterSyntax, HttpRule, Intents, Located, PodsSyntax, Project, Repository, Rule, ServiceDecl},
+    model::{
+        ApiServerSyntax, ClusterSyntax, HttpRule, Intents, Located, PodsSyntax, Project, Repository, Rule, ServiceDecl,
+    },
     syntax::{is_dns_label, parse_cidr, PeerSyntax, PortNumber, PortSpec, SyntaxError, RESERVED_NAMES},
     terse,
     types::{self, AllowRule, IntentsDocument, Labels, PeerItem, PeerObject, Peers, Posture, ProjectDocument, Via},
@@ -16,11 +18,19 @@ use std::{collections::BTreeMap, sync::Arc};
 
 type Docs<T> = Vec<(Arc<SourceFile>, T)>;
 
-pub(crate) fn repository(intents: Docs<IntentsDocument>, projects: Docs<ProjectDocument>, diags: &mut Diags) -> Repository {
+pub(crate) fn repository(
+    intents: Docs<IntentsDocument>,
+    projects: Docs<ProjectDocument>,
+    diags: &mut Diags,
+) -> Repository {
     let mut repository = Repository::default();
     for (file, doc) in &projects {
         if repository.project.is_some() {
-            diags.push(Diag::error("duplicate_project", "a second `Project` document").at(&loc_of(file, doc.kind.span())).help("a repository has one project file, `palisade.yaml`"));
+            diags.push(
+                Diag::error("duplicate_project", "a second `Project` document")
+                    .at(&loc_of(file, doc.kind.span()))
+                    .help("a repository has one project file, `palisade.yaml`"),
+            );
             continue;
         }
         repository.project = Some(Checker { file, diags }.project(doc));
@@ -49,7 +59,8 @@ impl Checker<'_> {
 
     fn syntax_error(&mut self, base: &Loc, error: SyntaxError) {
         let loc = base.sub(error.offset, error.len);
-        self.diags.push(Diag::error(error.code, error.message).at(&loc).help_opt(error.help));
+        self.diags
+            .push(Diag::error(error.code, error.message).at(&loc).help_opt(error.help));
     }
 
     /// Where the text of a scalar starts: after its opening quote, if any
@@ -70,12 +81,19 @@ impl Checker<'_> {
             Some(edition) if edition.as_str() == "opensource" => false,
             Some(edition) => {
                 let loc = self.loc(edition);
-                self.diags.push(Diag::error("bad_value", format!("unknown Calico edition `{}`", edition.as_str())).at(&loc).help("write `opensource` or `enterprise`"));
+                self.diags.push(
+                    Diag::error("bad_value", format!("unknown Calico edition `{}`", edition.as_str()))
+                        .at(&loc)
+                        .help("write `opensource` or `enterprise`"),
+                );
                 false
             }
             None => false,
         };
-        let api_server = cluster.api_server.as_ref().map(|a| (self.cidrs(&a.cidrs), self.ports(&a.ports)));
+        let api_server = cluster.api_server.as_ref().map(|a| ApiServerSyntax {
+            cidrs: self.cidrs(&a.cidrs),
+            ports: self.ports(&a.ports),
+        });
         let cluster = ClusterSyntax {
             cni: cluster.cni.as_ref().map(|c| self.located(c)),
             dns: cluster.dns.as_ref().map(|p| self.pods(p)),
@@ -84,7 +102,11 @@ impl Checker<'_> {
             metadata: cluster.metadata.as_ref().and_then(|c| self.cidr(c)),
             telemetry: cluster.telemetry.as_ref().map(|p| self.pods(p)),
             egress_gateway: cluster.egress_gateway.as_ref().map(|g| {
-                let pods = types::PodsSpec { namespace: g.namespace.clone(), selector: g.selector.clone(), ports: Vec::new() };
+                let pods = types::PodsSpec {
+                    namespace: g.namespace.clone(),
+                    selector: g.selector.clone(),
+                    ports: Vec::new(),
+                };
                 (self.pods(&pods), g.service.as_ref().map(|s| self.located(s)))
             }),
             cluster_cidrs: self.cidrs(&cluster.cluster_cidrs),
@@ -101,7 +123,11 @@ impl Checker<'_> {
         let namespace = self.located(&pods.namespace);
         self.dns_label(&namespace, "namespace");
         let selector = self.selector(&pods.selector);
-        PodsSyntax { namespace, selector, ports: self.ports(&pods.ports) }
+        PodsSyntax {
+            namespace,
+            selector,
+            ports: self.ports(&pods.ports),
+        }
     }
 
     fn cidr(&mut self, text: &Spanned<String>) -> Option<Located<IpNet>> {
@@ -157,7 +183,9 @@ impl Checker<'_> {
         }
         for (key, value) in labels.iter() {
             if let Some(problem) = label_problem(key, value) {
-                self.diags.push(Diag::error("bad_label", problem).at(&located.loc).help("label keys are `[prefix/]name`, values at most 63 characters of letters, digits, `-`, `_`, `.`"));
+                self.diags.push(Diag::error("bad_label", problem).at(&located.loc).help(
+                    "label keys are `[prefix/]name`, values at most 63 characters of letters, digits, `-`, `_`, `.`",
+                ));
             }
         }
         located
@@ -167,7 +195,11 @@ impl Checker<'_> {
         let errors_before = self.diags.len();
         let Some(namespace) = doc.metadata.namespace.as_ref().map(|n| self.located(n)) else {
             let loc = self.loc(&doc.metadata.name);
-            self.diags.push(Diag::error("missing_namespace", "`Intents` needs `metadata.namespace`").at(&loc).help("add `namespace: <the namespace these services run in>` under metadata"));
+            self.diags.push(
+                Diag::error("missing_namespace", "`Intents` needs `metadata.namespace`")
+                    .at(&loc)
+                    .help("add `namespace: <the namespace these services run in>` under metadata"),
+            );
             return None;
         };
         self.dns_label(&namespace, "namespace");
@@ -204,9 +236,12 @@ impl Checker<'_> {
         }
         if RESERVED_NAMES.contains(&name.value.as_str()) || name.value.starts_with("palisade") {
             self.diags.push(
-                Diag::error("reserved_name", format!("`{}` is a reserved word and cannot name a service", name.value))
-                    .at(&name.loc)
-                    .help("`world`, `kube-api`, `dns` and names starting with `palisade` are taken; rename the service"),
+                Diag::error(
+                    "reserved_name",
+                    format!("`{}` is a reserved word and cannot name a service", name.value),
+                )
+                .at(&name.loc)
+                .help("`world`, `kube-api`, `dns` and names starting with `palisade` are taken; rename the service"),
             );
             return None;
         }
@@ -214,7 +249,10 @@ impl Checker<'_> {
             self.diags.push(
                 Diag::error("missing_selector", format!("service `{}` has no selector", name.value))
                     .at(&name.loc)
-                    .help(format!("add `selector: {{ app: {} }}` with the labels of its pods", name.value)),
+                    .help(format!(
+                        "add `selector: {{ app: {} }}` with the labels of its pods",
+                        name.value
+                    )),
             );
             return None;
         };
@@ -222,12 +260,20 @@ impl Checker<'_> {
         for (port_name, spec) in &service.ports {
             let port_loc = self.loc(port_name);
             if !crate::syntax::is_port_name(port_name) {
-                self.diags.push(Diag::error("bad_port", format!("`{}` is not a port name", port_name.as_str())).at(&port_loc).help("port names are up to 15 lower-case letters, digits and `-`"));
+                self.diags.push(
+                    Diag::error("bad_port", format!("`{}` is not a port name", port_name.as_str()))
+                        .at(&port_loc)
+                        .help("port names are up to 15 lower-case letters, digits and `-`"),
+                );
                 continue;
             }
             if let Some(port) = self.port(spec) {
                 if !matches!(port.value.port, PortNumber::Single(_)) {
-                    self.diags.push(Diag::error("bad_port", "a named port stands for one port number").at(&port.loc).help("write e.g. `http: tcp/8080`"));
+                    self.diags.push(
+                        Diag::error("bad_port", "a named port stands for one port number")
+                            .at(&port.loc)
+                            .help("write e.g. `http: tcp/8080`"),
+                    );
                     continue;
                 }
                 ports.insert(port_name.to_string(), port);
@@ -246,16 +292,32 @@ impl Checker<'_> {
         let loc = self.loc(rule);
         match &**rule {
             AllowRule::Terse(text) => {
-                let content = if loc.text().starts_with(['"', '\'']) { loc.sub(1, text.len()) } else { loc.sub(0, text.len()) };
+                let content = if loc.text().starts_with(['"', '\'']) {
+                    loc.sub(1, text.len())
+                } else {
+                    loc.sub(0, text.len())
+                };
                 match terse::parse(text) {
                     Ok(parsed) => {
                         let word = |offset: usize, len: usize| content.sub(offset, len);
                         let rule = Rule {
                             loc: content.clone(),
                             text: text.split_whitespace().collect::<Vec<_>>().join(" "),
-                            from: parsed.from.into_iter().map(|w| Located::new(w.value, word(w.offset, w.len))).collect(),
-                            to: parsed.to.into_iter().map(|w| Located::new(w.value, word(w.offset, w.len))).collect(),
-                            ports: parsed.ports.into_iter().map(|w| Located::new(w.value, word(w.offset, w.len))).collect(),
+                            from: parsed
+                                .from
+                                .into_iter()
+                                .map(|w| Located::new(w.value, word(w.offset, w.len)))
+                                .collect(),
+                            to: parsed
+                                .to
+                                .into_iter()
+                                .map(|w| Located::new(w.value, word(w.offset, w.len)))
+                                .collect(),
+                            ports: parsed
+                                .ports
+                                .into_iter()
+                                .map(|w| Located::new(w.value, word(w.offset, w.len)))
+                                .collect(),
                             http: Vec::new(),
                         };
                         self.url_ports(&rule).then_some(rule)
@@ -277,13 +339,26 @@ impl Checker<'_> {
                 if self.diags.len() != before {
                     return None;
                 }
-                let show = |peers: &[Located<PeerSyntax>]| peers.iter().map(|p| p.loc.text().trim_matches(['"', '\'']).to_string()).collect::<Vec<_>>().join(", ");
+                let show = |peers: &[Located<PeerSyntax>]| {
+                    peers
+                        .iter()
+                        .map(|p| p.loc.text().trim_matches(['"', '\'']).to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
                 let mut text = format!("{} -> {}", show(&from), show(&to));
                 if !ports.is_empty() {
                     text.push(' ');
                     text.push_str(&ports.iter().map(|p| p.value.to_string()).collect::<Vec<_>>().join(", "));
                 }
-                let rule = Rule { loc, text, from, to, ports, http };
+                let rule = Rule {
+                    loc,
+                    text,
+                    from,
+                    to,
+                    ports,
+                    http,
+                };
                 self.url_ports(&rule).then_some(rule)
             }
         }
@@ -291,13 +366,20 @@ impl Checker<'_> {
 
     /// A URL names its port; more ports beside it would be ambiguous
     fn url_ports(&mut self, rule: &Rule) -> bool {
-        let url = rule.to.iter().chain(&rule.from).find(|p| matches!(p.value, PeerSyntax::Fqdn { url_port: Some(_), .. }));
+        let url = rule
+            .to
+            .iter()
+            .chain(&rule.from)
+            .find(|p| matches!(p.value, PeerSyntax::Fqdn { url_port: Some(_), .. }));
         match (url, rule.ports.first()) {
             (Some(url), Some(port)) => {
                 self.diags.push(
                     Diag::error("bad_rule", "a URL already names its port")
                         .at(&port.loc)
-                        .help(format!("drop the ports, or write the host `{}` without a scheme", url.loc.text().split("://").nth(1).unwrap_or(""))),
+                        .help(format!(
+                            "drop the ports, or write the host `{}` without a scheme",
+                            url.loc.text().split("://").nth(1).unwrap_or("")
+                        )),
                 );
                 false
             }
@@ -311,9 +393,16 @@ impl Checker<'_> {
             Peers::One(item) => self.peer(item, loc).into_iter().collect(),
             Peers::Many(items) => {
                 if items.is_empty() {
-                    self.diags.push(Diag::error("bad_rule", "an empty list of peers allows nothing").at(&loc).help("name at least one peer"));
+                    self.diags.push(
+                        Diag::error("bad_rule", "an empty list of peers allows nothing")
+                            .at(&loc)
+                            .help("name at least one peer"),
+                    );
                 }
-                items.iter().filter_map(|item| self.peer(item, self.loc(item))).collect()
+                items
+                    .iter()
+                    .filter_map(|item| self.peer(item, self.loc(item)))
+                    .collect()
             }
         }
     }
@@ -321,7 +410,11 @@ impl Checker<'_> {
     fn peer(&mut self, item: &PeerItem, loc: Loc) -> Option<Located<PeerSyntax>> {
         match item {
             PeerItem::Text(text) => {
-                let content = if loc.text().starts_with(['"', '\'']) { loc.sub(1, text.len()) } else { loc.sub(0, text.len()) };
+                let content = if loc.text().starts_with(['"', '\'']) {
+                    loc.sub(1, text.len())
+                } else {
+                    loc.sub(0, text.len())
+                };
                 match PeerSyntax::parse(text) {
                     Ok(peer) => Some(Located::new(peer, content)),
                     Err(e) => {
@@ -347,12 +440,31 @@ impl Checker<'_> {
         .into_iter()
         .filter_map(|(k, present)| present.then_some(k))
         .collect();
-        let allowed: &[&[&str]] = &[&["namespace"], &["selector"], &["namespace", "selector"], &["fqdn"], &["fqdn", "via"], &["cidr"], &["cidr", "except"], &["entity"]];
-        if !allowed.iter().any(|shape| *shape == written.as_slice()) {
+        let allowed: &[&[&str]] = &[
+            &["namespace"],
+            &["selector"],
+            &["namespace", "selector"],
+            &["fqdn"],
+            &["fqdn", "via"],
+            &["cidr"],
+            &["cidr", "except"],
+            &["entity"],
+        ];
+        if !allowed.contains(&written.as_slice()) {
             self.diags.push(
-                Diag::error("bad_peer", format!("a peer cannot combine {}", written.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(" and ")))
-                    .at(&loc)
-                    .help("write one of `{namespace, selector}`, `{fqdn, via}`, `{cidr, except}`, `{entity}`"),
+                Diag::error(
+                    "bad_peer",
+                    format!(
+                        "a peer cannot combine {}",
+                        written
+                            .iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    ),
+                )
+                .at(&loc)
+                .help("write one of `{namespace, selector}`, `{fqdn, via}`, `{cidr, except}`, `{entity}`"),
             );
             return None;
         }
@@ -360,7 +472,14 @@ impl Checker<'_> {
             let content = self.content_loc(fqdn);
             let via = o.via.as_ref().map_or(Via::Direct, |v| **v);
             return match crate::syntax::Fqdn::parse(fqdn) {
-                Ok(name) => Some(Located::new(PeerSyntax::Fqdn { name, via, url_port: None }, content)),
+                Ok(name) => Some(Located::new(
+                    PeerSyntax::Fqdn {
+                        name,
+                        via,
+                        url_port: None,
+                    },
+                    content,
+                )),
                 Err(e) => {
                     self.syntax_error(&content, e);
                     None
@@ -374,9 +493,12 @@ impl Checker<'_> {
                 let inner = self.cidr(text)?;
                 if !net.value.contains(&inner.value) || net.value == inner.value {
                     self.diags.push(
-                        Diag::error("except_outside_cidr", format!("`{}` is not inside `{}`", inner.value, net.value))
-                            .at(&inner.loc)
-                            .help("an `except` block must be a strictly smaller block inside its `cidr`"),
+                        Diag::error(
+                            "except_outside_cidr",
+                            format!("`{}` is not inside `{}`", inner.value, net.value),
+                        )
+                        .at(&inner.loc)
+                        .help("an `except` block must be a strictly smaller block inside its `cidr`"),
                     );
                     return None;
                 }
@@ -393,7 +515,10 @@ impl Checker<'_> {
                     self.diags.push(
                         Diag::error("bad_peer", format!("unknown entity `{}`", entity.as_str()))
                             .at(&entity_loc)
-                            .help(did_you_mean(entity, RESERVED_NAMES.iter().copied()).unwrap_or_else(|| "an entity is `world`, `kube-api` or `dns`".into())),
+                            .help(
+                                did_you_mean(entity, RESERVED_NAMES.iter().copied())
+                                    .unwrap_or_else(|| "an entity is `world`, `kube-api` or `dns`".into()),
+                            ),
                     );
                     None
                 }
@@ -410,14 +535,24 @@ impl Checker<'_> {
             (_, Some(selector)) => {
                 let before = self.diags.len();
                 let labels = self.selector(selector);
-                (self.diags.len() == before).then(|| Located::new(PeerSyntax::Selector { namespace: namespace.map(|n| n.value), labels: labels.value }, loc))
+                (self.diags.len() == before).then(|| {
+                    Located::new(
+                        PeerSyntax::Selector {
+                            namespace: namespace.map(|n| n.value),
+                            labels: labels.value,
+                        },
+                        loc,
+                    )
+                })
             }
             (None, None) => None,
         }
     }
 
     fn http(&mut self, h: &types::HttpMatch) -> Option<HttpRule> {
-        const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
+        const METHODS: &[&str] = &[
+            "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+        ];
         let method = match &h.method {
             Some(m) if METHODS.contains(&m.as_str()) => Some(m.to_string()),
             Some(m) => {
@@ -425,22 +560,39 @@ impl Checker<'_> {
                 self.diags.push(
                     Diag::error("bad_http", format!("unknown HTTP method `{}`", m.as_str()))
                         .at(&loc)
-                        .help(did_you_mean(&m.to_ascii_uppercase(), METHODS.iter().copied()).unwrap_or_else(|| format!("use one of {}", METHODS.join(", ")))),
+                        .help(
+                            did_you_mean(&m.to_ascii_uppercase(), METHODS.iter().copied())
+                                .unwrap_or_else(|| format!("use one of {}", METHODS.join(", "))),
+                        ),
                 );
                 return None;
             }
             None => None,
         };
         let path = match &h.path {
-            Some(p) if p.starts_with('/') && !p.contains(char::is_whitespace) && !p.get(..p.len().saturating_sub(1)).unwrap_or("").contains('*') => Some(p.to_string()),
+            Some(p)
+                if p.starts_with('/')
+                    && !p.contains(char::is_whitespace)
+                    && !p.get(..p.len().saturating_sub(1)).unwrap_or("").contains('*') =>
+            {
+                Some(p.to_string())
+            }
             Some(p) => {
                 let loc = self.content_loc(p);
-                self.diags.push(Diag::error("bad_http", format!("`{}` is not a path", p.as_str())).at(&loc).help("a path starts with `/`; end it with `/*` to match a prefix"));
+                self.diags.push(
+                    Diag::error("bad_http", format!("`{}` is not a path", p.as_str()))
+                        .at(&loc)
+                        .help("a path starts with `/`; end it with `/*` to match a prefix"),
+                );
                 return None;
             }
             None => None,
         };
-        Some(HttpRule { method, path, headers: h.headers.clone() })
+        Some(HttpRule {
+            method,
+            path,
+            headers: h.headers.clone(),
+        })
     }
 }
 
@@ -449,7 +601,8 @@ fn label_problem(key: &str, value: &str) -> Option<String> {
     let name_ok = |s: &str| {
         !s.is_empty()
             && s.len() <= 63
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
             && s.starts_with(|c: char| c.is_ascii_alphanumeric())
             && s.ends_with(|c: char| c.is_ascii_alphanumeric())
     };

@@ -18,7 +18,9 @@ pub struct Args {
 
 /// Check, print diagnostics, and say what was found
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some(ws) = workspace::load(&args.dir, format) else { return Exit::Input };
+    let Some(ws) = workspace::load(&args.dir, format) else {
+        return Exit::Input;
+    };
     let dialects = match workspace::targets(&ws, &args.target) {
         Ok(d) => d,
         Err(diags) => {

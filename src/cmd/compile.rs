@@ -40,7 +40,9 @@ enum ModeArg {
 
 /// Compile and write
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some(ws) = workspace::load(&args.dir, format) else { return Exit::Input };
+    let Some(ws) = workspace::load(&args.dir, format) else {
+        return Exit::Input;
+    };
     let dialects = match workspace::targets(&ws, &args.target) {
         Ok(d) => d,
         Err(diags) => {
@@ -80,7 +82,11 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         }
         Some(out) => match write_folder(out, &rendered) {
             Ok(count) => {
-                eprintln!("palisade: wrote {count} manifest(s) for {} to {}", ids.join(", "), out.display());
+                eprintln!(
+                    "palisade: wrote {count} manifest(s) for {} to {}",
+                    ids.join(", "),
+                    out.display()
+                );
                 Exit::Ok
             }
             Err(e) => io_failure(format, &format!("cannot write `{}`: {e}", out.display())),
@@ -105,7 +111,11 @@ fn write_folder(out: &Path, rendered: &[(&str, Vec<Manifest>)]) -> std::io::Resu
         std::fs::create_dir_all(&root)?;
         let mut resources = Vec::new();
         for m in manifests {
-            let namespace = if m.namespace().is_empty() { "_cluster" } else { m.namespace() };
+            let namespace = if m.namespace().is_empty() {
+                "_cluster"
+            } else {
+                m.namespace()
+            };
             let relative = format!("{namespace}/{}", m.file_name());
             std::fs::create_dir_all(root.join(namespace))?;
             std::fs::write(root.join(&relative), m.to_yaml())?;

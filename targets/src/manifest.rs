@@ -48,7 +48,11 @@ impl Manifest {
 
     /// The `palisade.dev/source` annotation
     pub fn source(&self) -> Option<String> {
-        self.object.pointer("/metadata/annotations").and_then(|a| a.get(SOURCE_ANNOTATION)).and_then(Value::as_str).map(str::to_string)
+        self.object
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(SOURCE_ANNOTATION))
+            .and_then(Value::as_str)
+            .map(str::to_string)
     }
 
     /// `Kind namespace/name`, as reports name it
@@ -72,7 +76,11 @@ impl Manifest {
 
     /// The key objects are sorted by in every output
     pub fn sort_key(&self) -> (String, String, String) {
-        (self.namespace().to_string(), self.kind().to_string(), self.name().to_string())
+        (
+            self.namespace().to_string(),
+            self.kind().to_string(),
+            self.name().to_string(),
+        )
     }
 }
 

@@ -1,7 +1,11 @@
 //! Shared by the targets' integration tests: loading examples and comparing
 //! every dialect against the reference semantics.
 
-#![allow(dead_code, reason = "each test binary uses part of this module")]
+#![allow(
+    dead_code,
+    clippy::panic,
+    reason = "each test binary uses part of this module; tests fail by panicking"
+)]
 
 use palisade_compiler::{
     ir::Ir,
@@ -18,7 +22,13 @@ pub fn root() -> PathBuf {
 
 /// Every folder under examples/
 pub fn examples() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("examples")).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.join("palisade.yaml").exists()).collect();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("palisade.yaml").exists())
+        .collect();
     dirs.sort();
     assert!(!dirs.is_empty(), "no examples found");
     dirs
@@ -33,9 +43,17 @@ pub fn compile_dir(dir: &Path) -> Ir {
 
 /// Load and compile YAML text given as (path, text) files
 pub fn compile_text(files: &[(&str, String)]) -> Result<Ir, String> {
-    let raw = files.iter().map(|(p, t)| palisade_intents::RawFile { path: (*p).to_string(), bytes: t.clone().into_bytes() }).collect();
+    let raw = files
+        .iter()
+        .map(|(p, t)| palisade_intents::RawFile {
+            path: (*p).to_string(),
+            bytes: t.clone().into_bytes(),
+        })
+        .collect();
     let repository = palisade_intents::load_files(raw).map_err(|d| format!("{d:?}"))?;
-    palisade_compiler::compile(&repository).map(|(ir, _)| ir).map_err(|d| format!("{d:?}"))
+    palisade_compiler::compile(&repository)
+        .map(|(ir, _)| ir)
+        .map_err(|d| format!("{d:?}"))
 }
 
 /// Every connection of the model on which the dialect's manifests and the
@@ -45,17 +63,41 @@ pub fn disagreements(ir: &Ir, dialect: &dyn Dialect, manifests: &[Manifest], mod
     let evaluator = dialect.evaluator(manifests);
     for from in model.endpoints() {
         for to in model.endpoints() {
-            if matches!((from, to), (palisade_compiler::model::Endpoint::External(_), palisade_compiler::model::Endpoint::External(_))) {
+            if matches!(
+                (from, to),
+                (
+                    palisade_compiler::model::Endpoint::External(_),
+                    palisade_compiler::model::Endpoint::External(_)
+                )
+            ) {
                 continue;
             }
             for &(protocol, port) in &model.ports {
-                let conn = Connection { from, to, protocol, port };
+                let conn = Connection {
+                    from,
+                    to,
+                    protocol,
+                    port,
+                };
                 let expected = semantics::decide(ir, &conn);
                 let actual = evaluator.evaluate(model, &conn);
                 if expected.allowed != actual.allowed {
                     let why: Vec<String> = actual.decided_by.iter().map(ToString::to_string).collect();
-                    let intents: Vec<String> = expected.egress_by.iter().chain(&expected.ingress_by).map(|e| format!("{} ({})", e.source.text, e.source.loc)).collect();
-                    out.push(format!("{}: intents say {}, {} says {} [rules: {}] [intents: {}]", conn.describe(), expected.allowed, dialect.id(), actual.allowed, why.join("; "), intents.join("; ")));
+                    let intents: Vec<String> = expected
+                        .egress_by
+                        .iter()
+                        .chain(&expected.ingress_by)
+                        .map(|e| format!("{} ({})", e.source.text, e.source.loc))
+                        .collect();
+                    out.push(format!(
+                        "{}: intents say {}, {} says {} [rules: {}] [intents: {}]",
+                        conn.describe(),
+                        expected.allowed,
+                        dialect.id(),
+                        actual.allowed,
+                        why.join("; "),
+                        intents.join("; ")
+                    ));
                 }
             }
         }

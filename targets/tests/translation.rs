@@ -2,10 +2,17 @@
 //! manifests each dialect emits decide every connection of the representative
 //! cluster model exactly as the intents do.
 
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
 mod common;
 
 use common::{compile_dir, compile_text, examples, verify};
-use palisade_targets::{dialect, Evaluator, DIALECTS};
+use palisade_targets::{dialect, DIALECTS};
 use proptest::prelude::*;
 
 #[test]
@@ -15,7 +22,13 @@ fn every_example_means_what_its_intents_say_on_every_dialect() {
         for dialect in DIALECTS {
             match verify(&ir, *dialect) {
                 Ok(endpoints) => assert!(endpoints > 5, "{}: model too small to mean anything", dir.display()),
-                Err(problems) => panic!("{} on {}: {} disagreements:\n{}", dir.display(), dialect.id(), problems.len(), problems.join("\n")),
+                Err(problems) => panic!(
+                    "{} on {}: {} disagreements:\n{}",
+                    dir.display(),
+                    dialect.id(),
+                    problems.len(),
+                    problems.join("\n")
+                ),
             }
         }
     }
@@ -26,13 +39,41 @@ fn the_zero_trust_example_allows_the_walkthrough_flows_and_nothing_else() {
     use palisade_compiler::model::{synthesize, Connection, Endpoint};
     use palisade_intents::syntax::Protocol;
     let ir = compile_dir(&common::root().join("examples/zero-trust"));
-    let Some(k8s) = dialect("kubernetes") else { panic!("kubernetes dialect missing") };
+    let Some(k8s) = dialect("kubernetes") else {
+        panic!("kubernetes dialect missing")
+    };
     let manifests = k8s.emit(&ir, palisade_targets::Mode::Enforce).unwrap_or_default();
     let model = synthesize(&ir);
-    let pod = |id: &str| model.pods.iter().find(|p| p.id() == id).map(Endpoint::Pod).unwrap_or_else(|| panic!("no pod {id}"));
-    let ext = |ip: &str| model.externals.iter().find(|e| e.ip.to_string() == ip).map(Endpoint::External).unwrap_or_else(|| panic!("no address {ip}"));
+    let pod = |id: &str| {
+        model
+            .pods
+            .iter()
+            .find(|p| p.id() == id)
+            .map(Endpoint::Pod)
+            .unwrap_or_else(|| panic!("no pod {id}"))
+    };
+    let ext = |ip: &str| {
+        model
+            .externals
+            .iter()
+            .find(|e| e.ip.to_string() == ip)
+            .map(Endpoint::External)
+            .unwrap_or_else(|| panic!("no address {ip}"))
+    };
     let evaluator = k8s.evaluator(&manifests);
-    let allowed = |from, to, protocol, port| evaluator.evaluate(&model, &Connection { from, to, protocol, port }).allowed;
+    let allowed = |from, to, protocol, port| {
+        evaluator
+            .evaluate(
+                &model,
+                &Connection {
+                    from,
+                    to,
+                    protocol,
+                    port,
+                },
+            )
+            .allowed
+    };
     assert!(allowed(pod("shop/frontend"), pod("shop/backend"), Protocol::Tcp, 8080));
     assert!(!allowed(pod("shop/frontend"), pod("shop/backend"), Protocol::Tcp, 8081));
     assert!(!allowed(pod("shop/backend"), pod("shop/frontend"), Protocol::Tcp, 8080));
@@ -40,11 +81,32 @@ fn the_zero_trust_example_allows_the_walkthrough_flows_and_nothing_else() {
     assert!(allowed(pod("shop/stranger"), pod("kube-system/dns"), Protocol::Udp, 53));
     assert!(allowed(pod("shop/frontend"), ext("172.20.0.10"), Protocol::Tcp, 6443));
     assert!(allowed(pod("shop/backend"), ext("169.254.169.254"), Protocol::Tcp, 80));
-    assert!(!allowed(pod("shop/frontend"), ext("169.254.169.254"), Protocol::Tcp, 80), "metadata is for backend only");
-    assert!(allowed(pod("shop/backend"), pod("istio-system/egress-gateway"), Protocol::Tcp, 443));
-    assert!(!allowed(pod("shop/frontend"), pod("istio-system/egress-gateway"), Protocol::Tcp, 443));
-    assert!(allowed(pod("shop/frontend"), pod("observability/telemetry"), Protocol::Tcp, 4317));
-    assert!(!allowed(pod("shop/frontend"), ext("203.0.113.10"), Protocol::Tcp, 443), "nothing reaches the internet directly");
+    assert!(
+        !allowed(pod("shop/frontend"), ext("169.254.169.254"), Protocol::Tcp, 80),
+        "metadata is for backend only"
+    );
+    assert!(allowed(
+        pod("shop/backend"),
+        pod("istio-system/egress-gateway"),
+        Protocol::Tcp,
+        443
+    ));
+    assert!(!allowed(
+        pod("shop/frontend"),
+        pod("istio-system/egress-gateway"),
+        Protocol::Tcp,
+        443
+    ));
+    assert!(allowed(
+        pod("shop/frontend"),
+        pod("observability/telemetry"),
+        Protocol::Tcp,
+        4317
+    ));
+    assert!(
+        !allowed(pod("shop/frontend"), ext("203.0.113.10"), Protocol::Tcp, 443),
+        "nothing reaches the internet directly"
+    );
 }
 
 // Generated intents: a few namespaces with random postures, services and rules
@@ -59,7 +121,11 @@ fn pod_peer() -> impl Strategy<Value = String> {
 }
 
 fn outside_source() -> impl Strategy<Value = String> {
-    prop_oneof![Just("10.30.0.0/16".to_string()), Just("192.0.2.7".to_string()), Just("world".to_string())]
+    prop_oneof![
+        Just("10.30.0.0/16".to_string()),
+        Just("192.0.2.7".to_string()),
+        Just("world".to_string())
+    ]
 }
 
 fn outside_destination() -> impl Strategy<Value = String> {
@@ -67,8 +133,17 @@ fn outside_destination() -> impl Strategy<Value = String> {
 }
 
 fn ports(named_allowed: bool) -> impl Strategy<Value = Vec<String>> {
-    let numbered = prop_oneof![Just("tcp/80".to_string()), Just("udp/53".to_string()), Just("tcp/8000-8100".to_string()), Just("sctp/9".to_string())];
-    let port = if named_allowed { prop_oneof![4 => numbered, 1 => Just("http".to_string())].boxed() } else { numbered.boxed() };
+    let numbered = prop_oneof![
+        Just("tcp/80".to_string()),
+        Just("udp/53".to_string()),
+        Just("tcp/8000-8100".to_string()),
+        Just("sctp/9".to_string())
+    ];
+    let port = if named_allowed {
+        prop_oneof![4 => numbered, 1 => Just("http".to_string())].boxed()
+    } else {
+        numbered.boxed()
+    };
     prop::collection::vec(port, 0..3)
 }
 
@@ -88,7 +163,9 @@ fn rule_strategy() -> impl Strategy<Value = (String, String, Vec<String>)> {
     ]
 }
 
-fn namespace_strategy() -> impl Strategy<Value = (usize, Vec<(String, String, Vec<String>)>, Vec<&'static str>)> {
+type GeneratedNamespace = (usize, Vec<(String, String, Vec<String>)>, Vec<&'static str>);
+
+fn namespace_strategy() -> impl Strategy<Value = GeneratedNamespace> {
     (
         0..3usize,
         prop::collection::vec(rule_strategy(), 0..6),
@@ -96,7 +173,7 @@ fn namespace_strategy() -> impl Strategy<Value = (usize, Vec<(String, String, Ve
     )
 }
 
-fn render(namespaces: &[(usize, Vec<(String, String, Vec<String>)>, Vec<&'static str>)]) -> Vec<(&'static str, String)> {
+fn render(namespaces: &[GeneratedNamespace]) -> Vec<(&'static str, String)> {
     let project = "apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: { name: gen }\nspec:\n  cluster:\n    apiServer: { cidrs: [172.20.0.10/32] }\n    clusterCIDRs: [10.244.0.0/16]\n    nodeLocalDNS: 169.254.20.10\n".to_string();
     let mut files = vec![("palisade.yaml", project)];
     let names = ["ns0.yaml", "ns1.yaml", "ns2.yaml"];
@@ -104,8 +181,14 @@ fn render(namespaces: &[(usize, Vec<(String, String, Vec<String>)>, Vec<&'static
         let posture = ["default-deny", "default-deny-ingress", "none"][*posture];
         let mut text = format!("apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: {{ name: ns{index}, namespace: ns{index} }}\nspec:\n  posture: {posture}\n  baseline: [{}]\n  services:\n", baseline.join(", "));
         for svc in 0..4 {
-            let labels = if svc == 3 { format!("{{ app: svc{svc}, tier: x }}") } else { format!("{{ app: svc{svc} }}") };
-            text.push_str(&format!("    svc{svc}: {{ selector: {labels}, ports: {{ http: tcp/8080 }} }}\n"));
+            let labels = if svc == 3 {
+                format!("{{ app: svc{svc}, tier: x }}")
+            } else {
+                format!("{{ app: svc{svc} }}")
+            };
+            text.push_str(&format!(
+                "    svc{svc}: {{ selector: {labels}, ports: {{ http: tcp/8080 }} }}\n"
+            ));
         }
         text.push_str("  allow:\n");
         for (from, to, ports) in rules {

@@ -17,11 +17,10 @@ pub fn enforcement_warnings(ir: &Ir, targets: &[&str]) -> Diags {
     let mut diags = Diags::new();
     let cni = ir.profile.cni;
     for target in targets {
-        let enforced = match (*target, cni) {
-            (_, Cni::Unknown) | ("kubernetes", _) | ("istio", _) => true,
-            ("calico", Cni::Calico) | ("cilium", Cni::Cilium) => true,
-            _ => false,
-        };
+        let enforced = matches!(
+            (*target, cni),
+            (_, Cni::Unknown) | ("kubernetes" | "istio", _) | ("calico", Cni::Calico) | ("cilium", Cni::Cilium)
+        );
         if !enforced {
             let cni_name = match cni {
                 Cni::Kubernetes => "kubernetes",

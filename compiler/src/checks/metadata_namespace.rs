@@ -20,7 +20,9 @@ pub(super) fn check(ir: &Ir, diags: &mut Diags) {
         }
     }
     for edge in ir.edges.iter().filter(|e| !e.from_baseline) {
-        let Peer::Namespace(ns) = &edge.from else { continue };
+        let Peer::Namespace(ns) = &edge.from else {
+            continue;
+        };
         let reaches = match &edge.to {
             Peer::Cidr { net, except } => net.contains(&metadata) && !except.iter().any(|e| e.contains(&metadata)),
             _ => false,
@@ -32,6 +34,9 @@ pub(super) fn check(ir: &Ir, diags: &mut Diags) {
 }
 
 fn warning(ns: &str) -> Diag {
-    Diag::warning("metadata_for_namespace", format!("every pod of namespace `{ns}` may reach the cloud metadata service and its credentials"))
-        .help("grant `metadata` only to the service that needs it: `services: {{ name: {{ baseline: [metadata] }} }}`")
+    Diag::warning(
+        "metadata_for_namespace",
+        format!("every pod of namespace `{ns}` may reach the cloud metadata service and its credentials"),
+    )
+    .help("grant `metadata` only to the service that needs it: `services: {{ name: {{ baseline: [metadata] }} }}`")
 }

@@ -14,15 +14,24 @@ use palisade_intents::{Diag, Diags};
 
 pub(super) fn check(ir: &Ir, diags: &mut Diags) {
     for (index, edge) in ir.edges.iter().enumerate() {
-        let shadow = ir.edges.iter().enumerate().find(|(other_index, other)| *other_index != index && covers(other, edge) && !(covers(edge, other) && *other_index > index));
+        let shadow = ir.edges.iter().enumerate().find(|(other_index, other)| {
+            *other_index != index && covers(other, edge) && !(covers(edge, other) && *other_index > index)
+        });
         if let Some((_, other)) = shadow {
             if edge.from_baseline && other.from_baseline {
                 continue;
             }
             diags.push(
-                Diag::warning("shadowed_edge", format!("`{}` allows nothing that `{}` does not already allow", edge.describe(), other.source.text))
-                    .at(&edge.source.loc)
-                    .help(format!("{} already allows it; remove one of the two", other.source.loc)),
+                Diag::warning(
+                    "shadowed_edge",
+                    format!(
+                        "`{}` allows nothing that `{}` does not already allow",
+                        edge.describe(),
+                        other.source.text
+                    ),
+                )
+                .at(&edge.source.loc)
+                .help(format!("{} already allows it; remove one of the two", other.source.loc)),
             );
         }
     }
@@ -30,8 +39,11 @@ pub(super) fn check(ir: &Ir, diags: &mut Diags) {
 
 /// `a` allows every connection `b` allows
 fn covers(a: &Edge, b: &Edge) -> bool {
-    let peer_covers = |x: &Peer, y: &Peer| x == y || matches!((x, y), (Peer::Namespace(ns), other) if other.namespace() == Some(ns.as_str()));
-    let ports_cover = a.ports.is_empty() || b.ports.iter().all(|p| a.ports.iter().any(|q| q.covers(p))) && !b.ports.is_empty();
+    let peer_covers = |x: &Peer, y: &Peer| {
+        x == y || matches!((x, y), (Peer::Namespace(ns), other) if other.namespace() == Some(ns.as_str()))
+    };
+    let ports_cover =
+        a.ports.is_empty() || b.ports.iter().all(|p| a.ports.iter().any(|q| q.covers(p))) && !b.ports.is_empty();
     let http_covers = a.http.is_empty() || a.http == b.http;
     peer_covers(&a.from, &b.from) && peer_covers(&a.to, &b.to) && ports_cover && http_covers
 }

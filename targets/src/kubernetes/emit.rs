@@ -8,7 +8,10 @@ use crate::{
 };
 use ipnet::IpNet;
 use k8s_openapi::{
-    api::networking::v1::{IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec},
+    api::networking::v1::{
+        IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+        NetworkPolicyPort, NetworkPolicySpec,
+    },
     apimachinery::pkg::{apis::meta::v1::LabelSelector, apis::meta::v1::ObjectMeta, util::intstr::IntOrString},
 };
 use palisade_compiler::ir::{Edge, Ir, NamespaceIr, Peer, Port};
@@ -30,8 +33,14 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
     }
     let mut policies: BTreeMap<(String, String), Draft> = BTreeMap::new();
     for ns in ir.namespaces.values().filter(|ns| ns.posture != Posture::None) {
-        let types: Vec<&str> = if ns.isolates_egress() { vec!["Ingress", "Egress"] } else { vec!["Ingress"] };
-        let draft = policies.entry((ns.name.clone(), "palisade-default-deny".into())).or_insert_with(|| Draft::new(ns, Labels::new()));
+        let types: Vec<&str> = if ns.isolates_egress() {
+            vec!["Ingress", "Egress"]
+        } else {
+            vec!["Ingress"]
+        };
+        let draft = policies
+            .entry((ns.name.clone(), "palisade-default-deny".into()))
+            .or_insert_with(|| Draft::new(ns, Labels::new()));
         draft.types = types.iter().map(|t| t.to_string()).collect();
         draft.sources.push(ns.posture_source.file_line());
     }
@@ -59,15 +68,29 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
             }
         };
         let ports = ports(&edge.ports);
-        if let Some((ns, selector, group)) = pod_group(ir, &edge.from).filter(|(ns, ..)| ir.namespaces.get(ns).is_some_and(NamespaceIr::isolates_egress)) {
-            let draft = policies.entry((ns.clone(), format!("{group}-egress"))).or_insert_with(|| Draft::for_namespace(ir, &ns, selector));
-            draft.egress.push(NetworkPolicyEgressRule { to: Some(to.clone()), ports: ports.clone() });
+        if let Some((ns, selector, group)) =
+            pod_group(ir, &edge.from).filter(|(ns, ..)| ir.namespaces.get(ns).is_some_and(NamespaceIr::isolates_egress))
+        {
+            let draft = policies
+                .entry((ns.clone(), format!("{group}-egress")))
+                .or_insert_with(|| Draft::for_namespace(ir, &ns, selector));
+            draft.egress.push(NetworkPolicyEgressRule {
+                to: Some(to.clone()),
+                ports: ports.clone(),
+            });
             draft.sources.push(edge.source.file_line());
         }
-        if let Some((ns, selector, group)) = pod_group(ir, &edge.to).filter(|(ns, ..)| ir.namespaces.get(ns).is_some_and(NamespaceIr::isolates_ingress)) {
+        if let Some((ns, selector, group)) =
+            pod_group(ir, &edge.to).filter(|(ns, ..)| ir.namespaces.get(ns).is_some_and(NamespaceIr::isolates_ingress))
+        {
             if !matches!(edge.to, Peer::Fqdn { .. }) {
-                let draft = policies.entry((ns.clone(), format!("{group}-ingress"))).or_insert_with(|| Draft::for_namespace(ir, &ns, selector));
-                draft.ingress.push(NetworkPolicyIngressRule { from: Some(from), ports });
+                let draft = policies
+                    .entry((ns.clone(), format!("{group}-ingress")))
+                    .or_insert_with(|| Draft::for_namespace(ir, &ns, selector));
+                draft.ingress.push(NetworkPolicyIngressRule {
+                    from: Some(from),
+                    ports,
+                });
                 draft.sources.push(edge.source.file_line());
             }
         }
@@ -75,7 +98,10 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
     if diags.has_errors() {
         return Err(diags.sorted());
     }
-    let mut manifests: Vec<Manifest> = policies.into_iter().map(|((ns, name), draft)| draft.render(&ns, &name)).collect();
+    let mut manifests: Vec<Manifest> = policies
+        .into_iter()
+        .map(|((ns, name), draft)| draft.render(&ns, &name))
+        .collect();
     crate::manifest::sort(&mut manifests);
     Ok(manifests)
 }
@@ -92,13 +118,27 @@ struct Draft {
 
 impl Draft {
     fn new(ns: &NamespaceIr, selector: Labels) -> Self {
-        Self { intents_name: ns.intents_name.clone(), selector, types: Vec::new(), ingress: Vec::new(), egress: Vec::new(), sources: Vec::new() }
+        Self {
+            intents_name: ns.intents_name.clone(),
+            selector,
+            types: Vec::new(),
+            ingress: Vec::new(),
+            egress: Vec::new(),
+            sources: Vec::new(),
+        }
     }
 
     fn for_namespace(ir: &Ir, ns: &str, selector: Labels) -> Self {
         match ir.namespaces.get(ns) {
             Some(n) => Self::new(n, selector),
-            None => Self { intents_name: String::new(), selector, types: Vec::new(), ingress: Vec::new(), egress: Vec::new(), sources: Vec::new() },
+            None => Self {
+                intents_name: String::new(),
+                selector,
+                types: Vec::new(),
+                ingress: Vec::new(),
+                egress: Vec::new(),
+                sources: Vec::new(),
+            },
         }
     }
 
@@ -146,15 +186,26 @@ impl Draft {
 }
 
 fn match_labels(labels: &Labels) -> LabelSelector {
-    LabelSelector { match_labels: (!labels.is_empty()).then(|| labels.clone()), match_expressions: None }
+    LabelSelector {
+        match_labels: (!labels.is_empty()).then(|| labels.clone()),
+        match_expressions: None,
+    }
 }
 
 /// The policy a pod-side peer's rules go into: (namespace, pod selector, name prefix)
 fn pod_group(ir: &Ir, peer: &Peer) -> Option<(String, Labels, String)> {
     match peer {
-        Peer::Service { namespace, name } => Some((namespace.clone(), ir.service(namespace, name)?.selector.clone(), name.clone())),
+        Peer::Service { namespace, name } => Some((
+            namespace.clone(),
+            ir.service(namespace, name)?.selector.clone(),
+            name.clone(),
+        )),
         Peer::Namespace(ns) => Some((ns.clone(), Labels::new(), "palisade-namespace".into())),
-        Peer::Pods { namespace, selector } => Some((namespace.clone(), selector.clone(), format!("palisade-pods-{}", short_hash(selector)))),
+        Peer::Pods { namespace, selector } => Some((
+            namespace.clone(),
+            selector.clone(),
+            format!("palisade-pods-{}", short_hash(selector)),
+        )),
         _ => None,
     }
 }
@@ -174,7 +225,10 @@ fn short_hash(labels: &Labels) -> String {
 
 fn and_peer(namespace: &str, selector: &Labels) -> NetworkPolicyPeer {
     NetworkPolicyPeer {
-        namespace_selector: Some(match_labels(&Labels::from([(NAMESPACE_LABEL.to_string(), namespace.to_string())]))),
+        namespace_selector: Some(match_labels(&Labels::from([(
+            NAMESPACE_LABEL.to_string(),
+            namespace.to_string(),
+        )]))),
         pod_selector: Some(match_labels(selector)),
         ip_block: None,
     }
@@ -182,7 +236,10 @@ fn and_peer(namespace: &str, selector: &Labels) -> NetworkPolicyPeer {
 
 fn ip_block(net: &IpNet, except: &[IpNet]) -> NetworkPolicyPeer {
     NetworkPolicyPeer {
-        ip_block: Some(IPBlock { cidr: net.to_string(), except: (!except.is_empty()).then(|| except.iter().map(ToString::to_string).collect()) }),
+        ip_block: Some(IPBlock {
+            cidr: net.to_string(),
+            except: (!except.is_empty()).then(|| except.iter().map(ToString::to_string).collect()),
+        }),
         ..NetworkPolicyPeer::default()
     }
 }
@@ -192,7 +249,10 @@ fn peers(ir: &Ir, peer: &Peer, edge: &Edge) -> Result<Vec<NetworkPolicyPeer>, Di
     let profile = &ir.profile;
     Ok(match peer {
         Peer::Service { namespace, name } => {
-            let selector = ir.service(namespace, name).map(|s| s.selector.clone()).unwrap_or_default();
+            let selector = ir
+                .service(namespace, name)
+                .map(|s| s.selector.clone())
+                .unwrap_or_default();
             vec![and_peer(namespace, &selector)]
         }
         Peer::Namespace(ns) => vec![NetworkPolicyPeer {
@@ -209,7 +269,12 @@ fn peers(ir: &Ir, peer: &Peer, edge: &Edge) -> Result<Vec<NetworkPolicyPeer>, Di
             }
             let mut blocks = Vec::new();
             for (all, v4) in [("0.0.0.0/0", true), ("::/0", false)] {
-                let inside: Vec<IpNet> = profile.cluster_cidrs.iter().filter(|c| matches!(c, IpNet::V4(_)) == v4).copied().collect();
+                let inside: Vec<IpNet> = profile
+                    .cluster_cidrs
+                    .iter()
+                    .filter(|c| matches!(c, IpNet::V4(_)) == v4)
+                    .copied()
+                    .collect();
                 if v4 || !inside.is_empty() {
                     if let Ok(net) = all.parse::<IpNet>() {
                         blocks.push(ip_block(&net, &inside));
@@ -218,13 +283,21 @@ fn peers(ir: &Ir, peer: &Peer, edge: &Edge) -> Result<Vec<NetworkPolicyPeer>, Di
             }
             blocks
         }
-        Peer::Entity(Entity::KubeApi) => profile.api_server.iter().flat_map(|a| a.cidrs.iter()).map(|c| ip_block(c, &[])).collect(),
+        Peer::Entity(Entity::KubeApi) => profile
+            .api_server
+            .iter()
+            .flat_map(|a| a.cidrs.iter())
+            .map(|c| ip_block(c, &[]))
+            .collect(),
         Peer::Entity(Entity::Dns) => {
             let mut out = vec![and_peer(&profile.dns.namespace, &profile.dns.selector)];
             out.extend(profile.node_local_dns.map(|n| ip_block(&n, &[])));
             out
         }
-        Peer::Fqdn { via: Via::EgressGateway, .. } => match &profile.egress_gateway {
+        Peer::Fqdn {
+            via: Via::EgressGateway,
+            ..
+        } => match &profile.egress_gateway {
             Some(g) => vec![and_peer(&g.pods.namespace, &g.pods.selector)],
             None => return Err(Diag::error("missing_profile", "no egress gateway is configured").at(&edge.source.loc)),
         },

@@ -34,7 +34,11 @@ impl<'m> Policies<'m> {
             manifests
                 .iter()
                 .filter(|m| m.api_version() == "networking.k8s.io/v1" && m.kind() == "NetworkPolicy")
-                .filter_map(|m| serde_json::from_value::<NetworkPolicy>(m.object.clone()).ok().map(|policy| Policy { manifest: m, policy }))
+                .filter_map(|m| {
+                    serde_json::from_value::<NetworkPolicy>(m.object.clone())
+                        .ok()
+                        .map(|policy| Policy { manifest: m, policy })
+                })
                 .collect(),
         )
     }
@@ -69,24 +73,38 @@ enum Direction {
 }
 
 /// Whether the pod's own side lets the connection through, and why
-fn side(policies: &[Policy], model: &ClusterModel, pod: &Pod, conn: &Connection, direction: Direction) -> (bool, Vec<RuleRef>) {
+fn side(
+    policies: &[Policy],
+    model: &ClusterModel,
+    pod: &Pod,
+    conn: &Connection,
+    direction: Direction,
+) -> (bool, Vec<RuleRef>) {
     let mut isolating = Vec::new();
     let mut admitting = Vec::new();
     for p in policies {
         let Some(spec) = &p.policy.spec else { continue };
-        if p.manifest.namespace() != pod.namespace || !selects(&spec.pod_selector.clone().unwrap_or_default(), &pod.labels) {
+        if p.manifest.namespace() != pod.namespace
+            || !selects(&spec.pod_selector.clone().unwrap_or_default(), &pod.labels)
+        {
             continue;
         }
         let has_type = |t: &str| match &spec.policy_types {
             Some(types) => types.iter().any(|x| x == t),
             None => t == "Ingress" || (t == "Egress" && spec.egress.is_some()),
         };
-        let reference = |rule: String| RuleRef { policy: p.manifest.reference(), rule, source: p.manifest.source() };
+        let reference = |rule: String| RuleRef {
+            policy: p.manifest.reference(),
+            rule,
+            source: p.manifest.source(),
+        };
         match direction {
             Direction::Ingress if has_type("Ingress") => {
                 isolating.push(reference("isolates ingress".into()));
                 for (i, rule) in spec.ingress.iter().flatten().enumerate() {
-                    if peers_match(rule.from.as_deref(), p.manifest.namespace(), model, &conn.from) && ports_match(rule.ports.as_deref(), conn) {
+                    if peers_match(rule.from.as_deref(), p.manifest.namespace(), model, &conn.from)
+                        && ports_match(rule.ports.as_deref(), conn)
+                    {
                         admitting.push(reference(format!("ingress[{i}]")));
                     }
                 }
@@ -94,7 +112,9 @@ fn side(policies: &[Policy], model: &ClusterModel, pod: &Pod, conn: &Connection,
             Direction::Egress if has_type("Egress") => {
                 isolating.push(reference("isolates egress".into()));
                 for (i, rule) in spec.egress.iter().flatten().enumerate() {
-                    if peers_match(rule.to.as_deref(), p.manifest.namespace(), model, &conn.to) && ports_match(rule.ports.as_deref(), conn) {
+                    if peers_match(rule.to.as_deref(), p.manifest.namespace(), model, &conn.to)
+                        && ports_match(rule.ports.as_deref(), conn)
+                    {
                         admitting.push(reference(format!("egress[{i}]")));
                     }
                 }
@@ -111,26 +131,49 @@ fn side(policies: &[Policy], model: &ClusterModel, pod: &Pod, conn: &Connection,
     }
 }
 
-fn peers_match(peers: Option<&[NetworkPolicyPeer]>, policy_namespace: &str, model: &ClusterModel, other: &Endpoint) -> bool {
+fn peers_match(
+    peers: Option<&[NetworkPolicyPeer]>,
+    policy_namespace: &str,
+    model: &ClusterModel,
+    other: &Endpoint,
+) -> bool {
     match peers {
         None | Some([]) => true,
-        Some(peers) => peers.iter().any(|peer| peer_matches(peer, policy_namespace, model, other)),
+        Some(peers) => peers
+            .iter()
+            .any(|peer| peer_matches(peer, policy_namespace, model, other)),
     }
 }
 
 fn peer_matches(peer: &NetworkPolicyPeer, policy_namespace: &str, model: &ClusterModel, other: &Endpoint) -> bool {
     if let Some(block) = &peer.ip_block {
-        let Endpoint::External(ext) = other else { return false };
-        let Ok(net) = block.cidr.parse::<IpNet>() else { return false };
-        let excepted = block.except.iter().flatten().filter_map(|e| e.parse::<IpNet>().ok()).any(|e| e.contains(&ext.ip));
+        let Endpoint::External(ext) = other else {
+            return false;
+        };
+        let Ok(net) = block.cidr.parse::<IpNet>() else {
+            return false;
+        };
+        let excepted = block
+            .except
+            .iter()
+            .flatten()
+            .filter_map(|e| e.parse::<IpNet>().ok())
+            .any(|e| e.contains(&ext.ip));
         return net.contains(&ext.ip) && !excepted;
     }
-    let Endpoint::Pod(pod) = other else { return false };
+    let Endpoint::Pod(pod) = other else {
+        return false;
+    };
     let namespace_ok = match &peer.namespace_selector {
-        Some(selector) => model.namespace(&pod.namespace).is_some_and(|ns| selects(selector, &ns.labels)),
+        Some(selector) => model
+            .namespace(&pod.namespace)
+            .is_some_and(|ns| selects(selector, &ns.labels)),
         None => pod.namespace == policy_namespace,
     };
-    let pod_ok = peer.pod_selector.as_ref().is_none_or(|s: &LabelSelector| selects(s, &pod.labels));
+    let pod_ok = peer
+        .pod_selector
+        .as_ref()
+        .is_none_or(|s: &LabelSelector| selects(s, &pod.labels));
     // A peer with neither selector nor ipBlock is invalid; it matches nothing.
     let has_selector = peer.namespace_selector.is_some() || peer.pod_selector.is_some();
     has_selector && namespace_ok && pod_ok
@@ -155,7 +198,9 @@ fn port_matches(port: &NetworkPolicyPort, conn: &Connection) -> bool {
             (*first..=last).contains(&i32::from(conn.port))
         }
         Some(IntOrString::String(name)) => match conn.to {
-            Endpoint::Pod(dst) => dst.ports.iter().any(|c| c.name.as_deref() == Some(name.as_str()) && c.protocol == conn.protocol && c.port == conn.port),
+            Endpoint::Pod(dst) => dst.ports.iter().any(|c| {
+                c.name.as_deref() == Some(name.as_str()) && c.protocol == conn.protocol && c.port == conn.port
+            }),
             Endpoint::External(_) => false,
         },
     }

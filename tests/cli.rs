@@ -1,0 +1,244 @@
+//! End-to-end tests of the binary: the README's commands, output layout,
+//! determinism, snapshots and the editor schema.
+
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
+use assert_cmd::Command;
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+fn palisade() -> Command {
+    Command::cargo_bin("palisade").unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn examples() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("examples")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("palisade.yaml").exists())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// Every file under `dir`, relative path → bytes
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().to_string();
+                out.insert(relative, std::fs::read(&path).unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn compiling_every_example_to_stdout_matches_its_snapshot() {
+    for dir in examples() {
+        let output = palisade()
+            .arg("compile")
+            .arg(&dir)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        insta::assert_snapshot!(format!("compile-{name}"), String::from_utf8_lossy(&output.stdout));
+    }
+}
+
+#[test]
+fn output_is_byte_identical_across_runs_and_matches_the_stream() {
+    for dir in examples() {
+        let first = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let second = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for out in [first.path(), second.path()] {
+            palisade()
+                .arg("compile")
+                .arg(&dir)
+                .arg("--out")
+                .arg(out)
+                .assert()
+                .success();
+        }
+        let (a, b) = (tree(first.path()), tree(second.path()));
+        assert!(a.len() > 3, "{}: too few files", dir.display());
+        assert_eq!(a, b, "{}: two runs differ", dir.display());
+        assert!(a.contains_key("kubernetes/kustomization.yaml"));
+        assert!(
+            a.keys().all(|k| !k.starts_with(".palisade-")),
+            "no staging folder left behind"
+        );
+        // The folder holds the same objects as the stdout stream.
+        let stream = palisade()
+            .arg("compile")
+            .arg(&dir)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .stdout;
+        let stream = String::from_utf8_lossy(&stream);
+        let documents = stream.split("---\n").filter(|d| !d.is_empty()).count();
+        assert_eq!(
+            documents,
+            a.keys().filter(|k| !k.ends_with("kustomization.yaml")).count()
+        );
+        for (path, bytes) in a.iter().filter(|(k, _)| !k.ends_with("kustomization.yaml")) {
+            assert!(
+                stream.contains(&*String::from_utf8_lossy(bytes)),
+                "{path} is not in the stream"
+            );
+            let kustomization = String::from_utf8_lossy(&a["kubernetes/kustomization.yaml"]).to_string();
+            assert!(
+                kustomization.contains(path.trim_start_matches("kubernetes/")),
+                "{path} missing from kustomization.yaml"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_new_compile_replaces_the_target_folder_and_a_failed_one_keeps_it() {
+    let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let stale = out.path().join("kubernetes/old/networkpolicy-gone.yaml");
+    std::fs::create_dir_all(stale.parent().unwrap_or(out.path())).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&stale, "stale").unwrap_or_else(|e| panic!("{e}"));
+    palisade()
+        .args(["compile", "examples/zero-trust", "--out"])
+        .arg(out.path())
+        .assert()
+        .success();
+    assert!(!stale.exists(), "objects no longer rendered are removed");
+    let before = tree(out.path());
+    let broken = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(broken.path().join("a.yaml"), "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: x, namespace: x }\nspec:\n  allow: [\"a -> b\"]\n").unwrap_or_else(|e| panic!("{e}"));
+    palisade()
+        .arg("compile")
+        .arg(broken.path())
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .code(1);
+    assert_eq!(before, tree(out.path()), "a failed compile leaves the folder as it was");
+}
+
+#[test]
+fn unknown_target_is_a_clean_error_with_the_list() {
+    let output = palisade()
+        .args([
+            "--error-format",
+            "plain",
+            "compile",
+            "examples/zero-trust",
+            "--target",
+            "kubernets",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown target `kubernets`") && stderr.contains("did you mean `kubernetes`?"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    palisade().args(["compile"]).assert().code(2);
+    palisade()
+        .args(["compile", "examples/zero-trust", "--mode", "sometimes"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn check_reports_warnings_and_succeeds() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: a, namespace: a }\nspec:\n  baseline: [metadata]\n  services:\n    web: { selector: { app: web } }\n  allow:\n    - web -> web tcp/80\n    - web -> web\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let output = palisade()
+        .args(["--error-format", "plain", "check"])
+        .arg(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("a.yaml:5:14: warning[palisade::metadata_for_namespace]"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("a.yaml:9:7: warning[palisade::shadowed_edge]"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_editor_schema_is_committed_and_accepts_every_example() {
+    let output = palisade().arg("schema").output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(output.status.success());
+    let committed = std::fs::read_to_string("schema/palisade.schema.json").unwrap_or_default();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        committed,
+        "schema/palisade.schema.json is stale: run `cargo run -- schema > schema/palisade.schema.json`"
+    );
+    let schema: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{e}"));
+    let mut checked = 0;
+    for dir in examples() {
+        let mut files = vec![dir.join("palisade.yaml")];
+        files.extend(
+            std::fs::read_dir(dir.join("intents"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path()),
+        );
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let value: serde_json::Value =
+                serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let errors: Vec<String> = validator
+                .iter_errors(&value)
+                .map(|e| format!("{e} at {}", e.instance_path))
+                .collect();
+            assert!(errors.is_empty(), "{}: {}", file.display(), errors.join("; "));
+            assert!(
+                text.starts_with("# yaml-language-server: $schema="),
+                "{} lacks the editor modeline",
+                file.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6);
+    let typo: serde_json::Value = serde_yaml_ng::from_str("apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: a, namespace: a }\nspec: { servics: {} }\n").unwrap_or_default();
+    assert!(!validator.is_valid(&typo), "the schema rejects unknown fields");
+}
