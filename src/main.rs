@@ -30,6 +30,8 @@ enum Command {
     Check(cmd::check::Args),
     /// Print the JSON Schema of the Intents and Project kinds
     Schema(cmd::schema::Args),
+    /// Show what each target can express
+    Targets(cmd::targets::Args),
 }
 
 /// Exit codes every command keeps
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Compile(args) => cmd::compile::run(&args, format),
         Command::Check(args) => cmd::check::run(&args, format),
         Command::Schema(args) => cmd::schema::run(&args),
+        Command::Targets(args) => cmd::targets::run(&args),
     };
     ExitCode::from(exit as u8)
 }

@@ -3,7 +3,7 @@
 use crate::report::{self, ErrorFormat};
 use palisade_compiler::ir::Ir;
 use palisade_intents::{diag::did_you_mean, Diag, Diags, Repository};
-use palisade_targets::Dialect;
+use palisade_targets::{Dialect, EmitOptions, Manifest, Mode};
 use std::path::Path;
 
 /// A loaded and compiled intents folder
@@ -69,9 +69,19 @@ pub fn targets(workspace: &Workspace, requested: &[String]) -> Result<Vec<&'stat
     } else {
         vec![("kubernetes".to_string(), None)]
     };
+    let names_loc = names.iter().find_map(|(_, loc)| loc.clone());
     for (name, loc) in names {
         if name == "all" {
-            chosen.extend(palisade_targets::DIALECTS.iter().copied());
+            // Every target the project names; every dialect when it names none.
+            match workspace.repository.project.as_ref().filter(|p| !p.targets.is_empty()) {
+                Some(project) => chosen.extend(
+                    project
+                        .targets
+                        .iter()
+                        .filter_map(|t| palisade_targets::dialect(&t.value)),
+                ),
+                None => chosen.extend(palisade_targets::DIALECTS.iter().copied()),
+            }
             continue;
         }
         match palisade_targets::dialect(&name) {
@@ -88,6 +98,20 @@ pub fn targets(workspace: &Workspace, requested: &[String]) -> Result<Vec<&'stat
             }
         }
     }
+    if chosen.iter().all(|d| d.capabilities().overlay) && !chosen.is_empty() {
+        let overlays: Vec<&str> = chosen.iter().map(|d| d.id()).collect();
+        diags.push(
+            Diag::error(
+                "overlay_alone",
+                format!(
+                    "`{}` is an overlay and enforces nothing at L3/L4 on its own",
+                    overlays.join(", ")
+                ),
+            )
+            .at_opt(names_loc.as_ref())
+            .help("add the L3/L4 target it combines with: `targets: [kubernetes, istio]` or `[cilium, istio]`"),
+        );
+    }
     let mut seen = Vec::new();
     chosen.retain(|d| {
         let fresh = !seen.contains(&d.id());
@@ -99,4 +123,28 @@ pub fn targets(workspace: &Workspace, requested: &[String]) -> Result<Vec<&'stat
     } else {
         Ok(chosen)
     }
+}
+
+/// Every dialect's manifests, or every refusal: warnings (checks, CNI,
+/// degradations) come back either way
+pub fn render(
+    ws: &Workspace,
+    dialects: &[&'static dyn Dialect],
+    mode: Mode,
+) -> (Vec<(&'static str, Vec<Manifest>)>, Diags) {
+    let mut diags = ws.warnings.clone();
+    let ids: Vec<&str> = dialects.iter().map(|d| d.id()).collect();
+    diags.extend(palisade_compiler::checks::enforcement_warnings(&ws.ir, &ids));
+    let mut rendered = Vec::new();
+    for dialect in dialects {
+        let options = EmitOptions::for_set(*dialect, dialects, &ws.ir, mode);
+        match palisade_targets::render(*dialect, &ws.ir, &options) {
+            Ok((manifests, warnings)) => {
+                diags.extend(warnings);
+                rendered.push((dialect.id(), manifests));
+            }
+            Err(refusals) => diags.extend(refusals),
+        }
+    }
+    (rendered, diags.sorted())
 }

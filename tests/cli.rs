@@ -49,24 +49,82 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 #[test]
-fn compiling_every_example_to_stdout_matches_its_snapshot() {
+fn compiling_every_example_in_both_modes_matches_its_snapshot() {
     for dir in examples() {
-        let output = palisade()
-            .arg("compile")
-            .arg(&dir)
-            .output()
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            output.status.success(),
-            "{}: {}",
-            dir.display(),
-            String::from_utf8_lossy(&output.stderr)
+        for mode in ["enforce", "audit"] {
+            let output = palisade()
+                .arg("compile")
+                .arg(&dir)
+                .args(["--target", "all", "--mode", mode])
+                .output()
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                output.status.success(),
+                "{} {mode}: {}",
+                dir.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            insta::assert_snapshot!(
+                format!("compile-{name}-{mode}"),
+                String::from_utf8_lossy(&output.stdout)
+            );
+        }
+    }
+}
+
+#[test]
+fn the_zero_trust_example_renders_every_target_it_names_into_a_folder() {
+    for mode in ["enforce", "audit"] {
+        let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        palisade()
+            .args([
+                "compile",
+                "examples/zero-trust",
+                "--target",
+                "all",
+                "--mode",
+                mode,
+                "--out",
+            ])
+            .arg(out.path())
+            .assert()
+            .success();
+        let files = tree(out.path());
+        for target in ["cilium", "istio"] {
+            assert!(
+                files.contains_key(&format!("{target}/kustomization.yaml")),
+                "{mode}: no {target} folder"
+            );
+        }
+        let sidecar = files.keys().any(|k| k.contains("sidecar-"));
+        assert_eq!(sidecar, mode == "enforce", "the REGISTRY_ONLY Sidecar is enforce-only");
+        let dry_run = files
+            .values()
+            .any(|v| String::from_utf8_lossy(v).contains("istio.io/dry-run: 'true'"));
+        assert_eq!(
+            dry_run,
+            mode == "audit",
+            "AuthorizationPolicies are dry-run in audit only"
         );
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        insta::assert_snapshot!(format!("compile-{name}"), String::from_utf8_lossy(&output.stdout));
+    }
+}
+
+#[test]
+fn targets_prints_the_capability_matrix() {
+    let output = palisade().arg("targets").output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    for row in [
+        "kubernetes  L3/L4",
+        "calico      L3/L4",
+        "cilium      L3/L4",
+        "istio       overlay",
+    ] {
+        assert!(text.contains(row), "{text}");
     }
 }
 
@@ -87,12 +145,12 @@ fn output_is_byte_identical_across_runs_and_matches_the_stream() {
         let (a, b) = (tree(first.path()), tree(second.path()));
         assert!(a.len() > 3, "{}: too few files", dir.display());
         assert_eq!(a, b, "{}: two runs differ", dir.display());
-        assert!(a.contains_key("kubernetes/kustomization.yaml"));
         assert!(
-            a.keys().all(|k| !k.starts_with(".palisade-")),
+            a.keys().all(|k| !k.contains(".palisade-")),
             "no staging folder left behind"
         );
-        // The folder holds the same objects as the stdout stream.
+        // The folder holds the same objects as the stdout stream, each listed
+        // in its target's kustomization.yaml.
         let stream = palisade()
             .arg("compile")
             .arg(&dir)
@@ -110,9 +168,10 @@ fn output_is_byte_identical_across_runs_and_matches_the_stream() {
                 stream.contains(&*String::from_utf8_lossy(bytes)),
                 "{path} is not in the stream"
             );
-            let kustomization = String::from_utf8_lossy(&a["kubernetes/kustomization.yaml"]).to_string();
+            let (target, relative) = path.split_once('/').unwrap_or_default();
+            let kustomization = String::from_utf8_lossy(&a[&format!("{target}/kustomization.yaml")]).to_string();
             assert!(
-                kustomization.contains(path.trim_start_matches("kubernetes/")),
+                kustomization.contains(&format!("  - {relative}\n")),
                 "{path} missing from kustomization.yaml"
             );
         }
@@ -122,7 +181,7 @@ fn output_is_byte_identical_across_runs_and_matches_the_stream() {
 #[test]
 fn a_new_compile_replaces_the_target_folder_and_a_failed_one_keeps_it() {
     let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let stale = out.path().join("kubernetes/old/networkpolicy-gone.yaml");
+    let stale = out.path().join("cilium/old/ciliumnetworkpolicy-gone.yaml");
     std::fs::create_dir_all(stale.parent().unwrap_or(out.path())).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(&stale, "stale").unwrap_or_else(|e| panic!("{e}"));
     palisade()

@@ -22,7 +22,7 @@ const SERVICES: &str = "  services:\n    frontend: { selector: { app: frontend }
 
 /// Run `palisade check` and `compile --out` on the files; both must fail with
 /// exactly the expected `file:line:column: error[code]` lines, and write nothing
-fn expect_errors(files: &[(&str, String)], expected: &[&str]) {
+fn expect_errors(files: &[(&str, String)], expected: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     if !files.iter().any(|(p, _)| *p == "palisade.yaml") {
         std::fs::write(dir.path().join("palisade.yaml"), PROJECT).unwrap_or_else(|e| panic!("{e}"));
@@ -31,6 +31,7 @@ fn expect_errors(files: &[(&str, String)], expected: &[&str]) {
         std::fs::write(dir.path().join(path), text).unwrap_or_else(|e| panic!("{e}"));
     }
     let out = dir.path().join("out");
+    let mut last = String::new();
     for args in [vec!["check"], vec!["compile", "--out", out.to_str().unwrap_or("out")]] {
         let output = Command::cargo_bin("palisade")
             .unwrap_or_else(|e| panic!("{e}"))
@@ -56,7 +57,9 @@ fn expect_errors(files: &[(&str, String)], expected: &[&str]) {
         assert!(stderr.contains("= help: "), "a hint is given:\n{stderr}");
         assert!(output.stdout.is_empty(), "no output on error");
         assert!(!Path::new(&out).join("kubernetes").exists(), "no partial output folder");
+        last = stderr.to_string();
     }
+    last
 }
 
 #[test]
@@ -321,4 +324,131 @@ fn binary_and_truncated_files_give_clean_errors() {
             );
         }
     }
+}
+
+fn project_with(targets: &str, extra: &str) -> String {
+    format!("apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: {{ name: t }}\nspec:\n  targets: [{targets}]\n{extra}  cluster:\n    egressGateway: {{ namespace: istio-system, selector: {{ istio: egressgateway }} }}\n")
+}
+
+const L7_RULE: &str = "  allow:\n    - from: frontend\n      to: backend\n      ports: [tcp/8080]\n      http: [{ method: GET, path: /products/* }]\n";
+
+#[test]
+fn http_rules_refused_on_calico_with_the_alternative() {
+    let output = expect_errors(
+        &[
+            ("palisade.yaml", project_with("calico", "")),
+            ("a.yaml", intents("shop", &format!("{SERVICES}{L7_RULE}"))),
+        ],
+        &["a.yaml:9:11: error[palisade::l7_unsupported]"],
+    );
+    assert!(output.contains("add a `cilium` or `istio` target"), "{output}");
+}
+
+#[test]
+fn fqdn_refused_on_calico_open_source_with_the_alternatives() {
+    let output = expect_errors(
+        &[
+            ("palisade.yaml", project_with("calico", "")),
+            (
+                "a.yaml",
+                intents(
+                    "shop",
+                    &format!("{SERVICES}  allow:\n    - backend -> https://api.stripe.com\n"),
+                ),
+            ),
+        ],
+        &["a.yaml:9:7: error[palisade::fqdn_unsupported]"],
+    );
+    assert!(
+        output.contains("Calico Enterprise") && output.contains("via: egress-gateway"),
+        "{output}"
+    );
+}
+
+#[test]
+fn istio_alone_is_refused() {
+    expect_errors(
+        &[
+            ("palisade.yaml", project_with("istio", "")),
+            ("a.yaml", intents("shop", SERVICES)),
+        ],
+        &["palisade.yaml:5:13: error[palisade::overlay_alone]"],
+    );
+}
+
+#[test]
+fn istio_cannot_route_a_wildcard_through_the_gateway() {
+    let rule = "  allow:\n    - from: backend\n      to: { fqdn: \"*.stripe.com\", via: egress-gateway }\n      ports: [tcp/443]\n";
+    expect_errors(
+        &[
+            ("palisade.yaml", project_with("kubernetes, istio", "")),
+            ("a.yaml", intents("shop", &format!("{SERVICES}{rule}"))),
+        ],
+        &["a.yaml:9:11: error[palisade::istio_unroutable]"],
+    );
+}
+
+#[test]
+fn istio_needs_a_service_account_to_tell_callers_apart() {
+    expect_errors(
+        &[
+            ("palisade.yaml", project_with("kubernetes, istio", "")),
+            ("a.yaml", intents("shop", &format!("{SERVICES}{L7_RULE}"))),
+        ],
+        &["a.yaml:9:11: error[palisade::istio_unidentified_source]"],
+    );
+}
+
+#[test]
+fn l7_degrade_to_l4_is_an_explicit_opt_in_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("palisade.yaml"),
+        project_with("kubernetes", "  l7: degrade-to-l4\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        intents("shop", &format!("{SERVICES}{L7_RULE}")),
+    )
+    .unwrap();
+    let output = Command::cargo_bin("palisade")
+        .unwrap()
+        .args(["--error-format", "plain", "compile"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("a.yaml:9:11: warning[palisade::l7_degraded]"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("port: 8080"));
+}
+
+#[test]
+fn calico_enterprise_uses_domain_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("palisade.yaml"),
+        project_with("calico", "  calico: { edition: enterprise }\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        intents(
+            "shop",
+            &format!("{SERVICES}  allow:\n    - backend -> https://api.stripe.com\n"),
+        ),
+    )
+    .unwrap();
+    let output = Command::cargo_bin("palisade")
+        .unwrap()
+        .args(["compile"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("domains:\n      - api.stripe.com"));
 }

@@ -245,6 +245,8 @@ pub struct Ir {
     pub edges: Vec<Edge>,
     /// `calico.edition: enterprise`
     pub calico_enterprise: bool,
+    /// `l7: degrade-to-l4` in the project, where it was written
+    pub l7_degrade: Option<palisade_intents::Loc>,
 }
 
 impl Ir {

@@ -69,6 +69,9 @@ pub struct External {
     pub ip: IpAddr,
     /// the name a pod looked up to reach it
     pub fqdn: Option<String>,
+    /// whether it is an endpoint of the Kubernetes API server (Cilium gives
+    /// such addresses the `kube-apiserver` identity)
+    pub kube_apiserver: bool,
 }
 
 /// One end of a connection
@@ -262,14 +265,26 @@ pub fn synthesize(ir: &Ir) -> ClusterModel {
     blocks.extend(profile.api_server.iter().flat_map(|a| a.cidrs.iter().copied()));
     blocks.extend(profile.node_local_dns);
     let mut externals: BTreeSet<External> = BTreeSet::new();
+    let api_server: Vec<IpNet> = profile
+        .api_server
+        .iter()
+        .flat_map(|a| a.cidrs.iter().copied())
+        .collect();
+    let outside = |ip: &IpAddr| !profile.cluster_cidrs.iter().any(|c| c.contains(ip));
     for block in &blocks {
-        for ip in probe_addresses(block) {
-            externals.insert(External { ip, fqdn: None });
+        // Addresses inside the cluster's own CIDRs belong to pods and services, not to the outside.
+        for ip in probe_addresses(block).into_iter().filter(outside) {
+            externals.insert(External {
+                ip,
+                fqdn: None,
+                kube_apiserver: api_server.iter().any(|a| a.contains(&ip)),
+            });
         }
     }
     externals.insert(External {
         ip: IpAddr::from([203, 0, 113, 10]),
         fqdn: None,
+        kube_apiserver: false,
     });
     for (index, name) in names.iter().enumerate() {
         let base = u8::try_from(index % 100).unwrap_or(0);
@@ -278,16 +293,19 @@ pub fn synthesize(ir: &Ir) -> ClusterModel {
             None => name.clone(),
         };
         let near_miss = match name.strip_prefix("*.") {
-            Some(suffix) => suffix.to_string(),
+            Some(suffix) => format!("a.b.{suffix}"),
             None => format!("not-{name}"),
         };
+        let ip = |offset: u8| IpAddr::from([198, 51, 100, base.saturating_mul(2).saturating_add(offset)]);
         externals.insert(External {
-            ip: IpAddr::from([198, 51, 100, base.saturating_mul(2)]),
+            ip: ip(0),
             fqdn: Some(concrete),
+            kube_apiserver: false,
         });
         externals.insert(External {
-            ip: IpAddr::from([198, 51, 100, base.saturating_mul(2).saturating_add(1)]),
+            ip: ip(1),
             fqdn: Some(near_miss),
+            kube_apiserver: false,
         });
     }
     model.externals = externals.into_iter().collect();

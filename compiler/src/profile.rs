@@ -76,6 +76,8 @@ pub struct ClusterProfile {
     pub egress_gateway: Option<EgressGateway>,
     /// pod and service CIDRs
     pub cluster_cidrs: Vec<IpNet>,
+    /// the cluster's DNS domain, for the names pods look up
+    pub cluster_domain: String,
 }
 
 impl Default for ClusterProfile {
@@ -95,6 +97,7 @@ impl Default for ClusterProfile {
             telemetry: None,
             egress_gateway: None,
             cluster_cidrs: Vec::new(),
+            cluster_domain: "cluster.local".into(),
         }
     }
 }
@@ -159,6 +162,9 @@ impl ClusterProfile {
                 .map_or_else(|| "istio-egressgateway".to_string(), |s| s.value.clone()),
         });
         profile.cluster_cidrs = syntax.cluster_cidrs.iter().map(|c| c.value).collect();
+        if let Some(domain) = &syntax.cluster_domain {
+            profile.cluster_domain = domain.value.trim_end_matches('.').to_string();
+        }
         profile
     }
 }

@@ -25,6 +25,7 @@ pub fn resolve(repository: &Repository, diags: &mut Diags) -> Ir {
         namespaces: BTreeMap::new(),
         edges: Vec::new(),
         calico_enterprise: repository.project.as_ref().is_some_and(|p| p.calico_enterprise),
+        l7_degrade: repository.project.as_ref().and_then(|p| p.l7_degrade.clone()),
     };
     for intents in &repository.intents {
         declare(&mut ir, intents, diags);
@@ -276,6 +277,18 @@ impl Resolver<'_> {
                             .help("palisade only writes policies for namespaces with an Intents document; declare one side's namespace"),
                     );
                     continue;
+                }
+                if let Peer::Fqdn { via: Via::Direct, .. } = to_peer {
+                    // A connection to a name starts with looking it up: the edge
+                    // brings the DNS allowance it cannot work without.
+                    edges.push(Edge {
+                        from: from_peer.clone(),
+                        to: Peer::Entity(Entity::Dns),
+                        ports: self.ir.profile.dns.ports.clone(),
+                        http: Vec::new(),
+                        source: source(&rule.loc, rule.text.clone()),
+                        from_baseline: true,
+                    });
                 }
                 edges.push(Edge {
                     from: from_peer.clone(),

@@ -47,6 +47,8 @@ pub struct Project {
     pub cluster: ClusterSyntax,
     /// `calico.edition: enterprise`
     pub calico_enterprise: bool,
+    /// `l7: degrade-to-l4`, where it was written
+    pub l7_degrade: Option<Loc>,
 }
 
 /// The cluster profile as written; defaults are the compiler's business
@@ -68,6 +70,8 @@ pub struct ClusterSyntax {
     pub egress_gateway: Option<(PodsSyntax, Option<Located<String>>)>,
     /// pod and service CIDRs
     pub cluster_cidrs: Vec<Located<IpNet>>,
+    /// the cluster's DNS domain
+    pub cluster_domain: Option<Located<String>>,
 }
 
 /// The API server's endpoints as written

@@ -239,7 +239,9 @@ pub fn is_dns_label(text: &str) -> bool {
 pub struct Fqdn(String);
 
 impl Fqdn {
-    /// Parse a DNS name, lower-casing it; `*.example.com` matches one or more labels
+    /// Parse a DNS name, lower-casing it; `*.example.com` matches exactly one
+    /// more label (`api.example.com`, not `a.b.example.com`), as Cilium and
+    /// Calico match it: the narrower reading, so no target is broader
     pub fn parse(text: &str) -> Result<Self, SyntaxError> {
         let bad = |message: String| {
             SyntaxError::new("bad_fqdn", text, message)
@@ -284,7 +286,10 @@ impl Fqdn {
     pub fn matches(&self, name: &str) -> bool {
         let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
         match self.0.strip_prefix("*.") {
-            Some(suffix) => name.len() > suffix.len() + 1 && name.ends_with(&format!(".{suffix}")),
+            Some(suffix) => name
+                .strip_suffix(suffix)
+                .and_then(|head| head.strip_suffix('.'))
+                .is_some_and(|label| !label.is_empty() && !label.contains('.')),
             None => name == self.0,
         }
     }
@@ -533,7 +538,7 @@ mod tests {
             unreachable!()
         };
         assert!(pattern.matches("api.stripe.com"));
-        assert!(pattern.matches("a.b.stripe.com"));
+        assert!(!pattern.matches("a.b.stripe.com"), "one label only");
         assert!(!pattern.matches("stripe.com"));
         assert!(!pattern.matches("evilstripe.com"));
     }

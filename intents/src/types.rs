@@ -283,6 +283,21 @@ pub struct ProjectSpec {
     /// Calico options
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calico: Option<CalicoSpec>,
+    /// `enforce` (default: L7 rules on a target that cannot see L7 are refused)
+    /// or `degrade-to-l4` (they allow the whole port, with a warning)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<L7Policy>")]
+    pub l7: Option<Spanned<L7Policy>>,
+}
+
+/// What to do with HTTP rules on targets that cannot see HTTP
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum L7Policy {
+    /// refuse them
+    Enforce,
+    /// allow the whole port, and warn per degraded edge
+    DegradeToL4,
 }
 
 /// Calico options
@@ -323,6 +338,10 @@ pub struct ClusterSpec {
     /// egress gateway pods (needed by `via: egress-gateway`)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub egress_gateway: Option<EgressGatewaySpec>,
+    /// the cluster's DNS domain (default `cluster.local`)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub cluster_domain: Option<Spanned<String>>,
     /// pod and service CIDRs: what `world` excludes
     #[serde(default, rename = "clusterCIDRs", skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "Vec<String>")]

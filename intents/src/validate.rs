@@ -110,12 +110,18 @@ impl Checker<'_> {
                 (self.pods(&pods), g.service.as_ref().map(|s| self.located(s)))
             }),
             cluster_cidrs: self.cidrs(&cluster.cluster_cidrs),
+            cluster_domain: cluster.cluster_domain.as_ref().map(|d| self.located(d)),
         };
         Project {
             name: self.located(&doc.metadata.name),
             targets: spec.targets.iter().map(|t| self.located(t)).collect(),
             cluster,
             calico_enterprise,
+            l7_degrade: spec
+                .l7
+                .as_ref()
+                .filter(|l| ***l == types::L7Policy::DegradeToL4)
+                .map(|l| self.loc(l)),
         }
     }
 
@@ -335,7 +341,14 @@ impl Checker<'_> {
                 let from = self.peers(&s.from);
                 let to = self.peers(&s.to);
                 let ports = self.ports(&s.ports);
-                let http = s.http.iter().filter_map(|h| self.http(h)).collect();
+                let http: Vec<HttpRule> = s.http.iter().filter_map(|h| self.http(h)).collect();
+                if !http.is_empty() && ports.is_empty() {
+                    self.diags.push(
+                        Diag::error("http_without_ports", "`http` rules need the ports they apply to")
+                            .at(&loc)
+                            .help("add `ports: [tcp/8080]` (the port the HTTP server listens on)"),
+                    );
+                }
                 if self.diags.len() != before {
                     return None;
                 }

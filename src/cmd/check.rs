@@ -28,20 +28,13 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
             return Exit::Input;
         }
     };
-    let mut diags = ws.warnings.clone();
-    let ids: Vec<&str> = dialects.iter().map(|d| d.id()).collect();
-    diags.extend(palisade_compiler::checks::enforcement_warnings(&ws.ir, &ids));
     // A target that cannot express an intent is an error here too.
-    for dialect in &dialects {
-        if let Err(refusals) = dialect.emit(&ws.ir, palisade_targets::Mode::Enforce) {
-            diags.extend(refusals);
-        }
-    }
-    let diags = diags.sorted();
+    let (_, diags) = workspace::render(&ws, &dialects, palisade_targets::Mode::Enforce);
     report::print(&diags, format);
     if diags.has_errors() {
         return Exit::Input;
     }
+    let ids: Vec<&str> = dialects.iter().map(|d| d.id()).collect();
     let services: usize = ws.ir.namespaces.values().map(|n| n.services.len()).sum();
     eprintln!(
         "palisade: {} namespace(s), {services} service(s), {} edge(s) checked for {}: ok",

@@ -54,17 +54,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         ModeArg::Enforce => Mode::Enforce,
         ModeArg::Audit => Mode::Audit,
     };
-    let mut diags = ws.warnings.clone();
-    let ids: Vec<&str> = dialects.iter().map(|d| d.id()).collect();
-    diags.extend(palisade_compiler::checks::enforcement_warnings(&ws.ir, &ids));
-    let mut rendered: Vec<(&str, Vec<Manifest>)> = Vec::new();
-    for dialect in &dialects {
-        match dialect.emit(&ws.ir, mode) {
-            Ok(manifests) => rendered.push((dialect.id(), manifests)),
-            Err(refusals) => diags.extend(refusals),
-        }
-    }
-    let diags = diags.sorted();
+    let (rendered, diags) = workspace::render(&ws, &dialects, mode);
     report::print(&diags, format);
     if diags.has_errors() {
         return Exit::Input;
@@ -82,6 +72,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         }
         Some(out) => match write_folder(out, &rendered) {
             Ok(count) => {
+                let ids: Vec<&str> = rendered.iter().map(|(id, _)| *id).collect();
                 eprintln!(
                     "palisade: wrote {count} manifest(s) for {} to {}",
                     ids.join(", "),

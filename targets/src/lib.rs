@@ -1,6 +1,7 @@
 //! palisade-targets: one folder per dialect, each with the same faces: `emit`
-//! (IR → manifests) and `evaluate` (manifests × cluster × connection → verdict
-//! and the rule responsible).
+//! (IR → manifests, enforce and audit) and `evaluate` (manifests × cluster ×
+//! connection → verdict and the rule responsible), plus the capability table
+//! that drives refusals.
 //!
 //! Architecture invariants: an evaluator reads only manifests and the cluster
 //! model, never the IR, so that checking a dialect against the reference
@@ -8,10 +9,17 @@
 //! deterministic: sorted objects, sorted keys, no clock.
 //! Adding a dialect is a folder and one line in `DIALECTS`.
 
+pub mod calico;
+pub mod capabilities;
+pub mod cilium;
+pub mod groups;
+pub mod istio;
 pub mod kubernetes;
 pub mod manifest;
+pub mod refusals;
 pub mod verdict;
 
+pub use capabilities::Capabilities;
 pub use manifest::Manifest;
 pub use verdict::{RuleRef, Verdict};
 
@@ -30,13 +38,59 @@ pub enum Mode {
     Audit,
 }
 
+/// Who enforces HTTP rules when this target cannot
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L7Mode {
+    /// this target must, or refuse
+    Enforce,
+    /// an overlay target of the same set (Istio) does; render the port only
+    ByOverlay,
+    /// nobody: the project opted into `l7: degrade-to-l4` (warn per edge)
+    Degrade,
+}
+
+/// How to render
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmitOptions {
+    /// enforce or audit
+    pub mode: Mode,
+    /// what to do with HTTP rules this target cannot see
+    pub l7: L7Mode,
+}
+
+impl EmitOptions {
+    /// Enforce mode, HTTP rules refused where not expressible
+    pub const ENFORCE: EmitOptions = EmitOptions {
+        mode: Mode::Enforce,
+        l7: L7Mode::Enforce,
+    };
+
+    /// The options for `dialect` rendered beside `set` (the targets of one run)
+    pub fn for_set(dialect: &dyn Dialect, set: &[&dyn Dialect], ir: &Ir, mode: Mode) -> Self {
+        let l7 = if dialect.capabilities().l7_http {
+            L7Mode::Enforce
+        } else if set.iter().any(|d| d.capabilities().overlay && d.capabilities().l7_http) {
+            L7Mode::ByOverlay
+        } else if ir.l7_degrade.is_some() {
+            L7Mode::Degrade
+        } else {
+            L7Mode::Enforce
+        };
+        Self { mode, l7 }
+    }
+}
+
 /// One enforcement layer's dialect
 pub trait Dialect: Sync {
     /// The name users write (`kubernetes`)
     fn id(&self) -> &'static str;
 
-    /// The manifests that implement the IR, or refusals saying what to choose instead
-    fn emit(&self, ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags>;
+    /// What it can express; drives refusals and `palisade targets`
+    fn capabilities(&self) -> Capabilities;
+
+    /// The manifests that implement the IR, or refusals saying what to choose
+    /// instead. Callers run `refusals::check` first; emit may assume its result.
+    fn emit(&self, ir: &Ir, options: &EmitOptions) -> Result<Vec<Manifest>, Diags>;
 
     /// Read the manifests once into an evaluator that decides connections by
     /// them alone (manifests of other dialects are ignored)
@@ -53,7 +107,7 @@ pub trait Evaluator {
 }
 
 /// Every dialect palisade knows
-pub static DIALECTS: &[&dyn Dialect] = &[&kubernetes::Kubernetes];
+pub static DIALECTS: &[&dyn Dialect] = &[&kubernetes::Kubernetes, &calico::Calico, &cilium::Cilium, &istio::Istio];
 
 /// The dialect of that name
 pub fn dialect(id: &str) -> Option<&'static dyn Dialect> {
@@ -63,4 +117,15 @@ pub fn dialect(id: &str) -> Option<&'static dyn Dialect> {
 /// Names of all dialects, for help texts and "did you mean"
 pub fn dialect_ids() -> Vec<&'static str> {
     DIALECTS.iter().map(|d| d.id()).collect()
+}
+
+/// Refusals, then emission, for one dialect of a set
+pub fn render(dialect: &dyn Dialect, ir: &Ir, options: &EmitOptions) -> Result<(Vec<Manifest>, Diags), Diags> {
+    let diags = refusals::check(ir, dialect, options);
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    let mut manifests = dialect.emit(ir, options)?;
+    manifest::sort(&mut manifests);
+    Ok((manifests, diags))
 }

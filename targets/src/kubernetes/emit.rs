@@ -3,23 +3,24 @@
 //! rule per edge so every rule traces back to one intent line.
 
 use crate::{
-    manifest::{MANAGED_BY, SOURCE_ANNOTATION},
+    groups::{egress_group, ingress_group, metadata, Sources},
     Manifest, Mode,
 };
 use ipnet::IpNet;
 use k8s_openapi::{
     api::networking::v1::{
-        IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
-        NetworkPolicyPort, NetworkPolicySpec,
+        IPBlock, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+        NetworkPolicySpec,
     },
-    apimachinery::pkg::{apis::meta::v1::LabelSelector, apis::meta::v1::ObjectMeta, util::intstr::IntOrString},
+    apimachinery::pkg::{apis::meta::v1::LabelSelector, util::intstr::IntOrString},
 };
-use palisade_compiler::ir::{Edge, Ir, NamespaceIr, Peer, Port};
+use palisade_compiler::ir::{Edge, Ir, Peer, Port};
 use palisade_intents::{
     syntax::Entity,
     types::{Labels, Posture, Via},
     Diag, Diags,
 };
+use serde_json::json;
 use std::collections::BTreeMap;
 
 const NAMESPACE_LABEL: &str = "kubernetes.io/metadata.name";
@@ -33,155 +34,93 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
     }
     let mut policies: BTreeMap<(String, String), Draft> = BTreeMap::new();
     for ns in ir.namespaces.values().filter(|ns| ns.posture != Posture::None) {
-        let types: Vec<&str> = if ns.isolates_egress() {
-            vec!["Ingress", "Egress"]
-        } else {
-            vec!["Ingress"]
-        };
         let draft = policies
             .entry((ns.name.clone(), "palisade-default-deny".into()))
-            .or_insert_with(|| Draft::new(ns, Labels::new()));
-        draft.types = types.iter().map(|t| t.to_string()).collect();
-        draft.sources.push(ns.posture_source.file_line());
+            .or_default();
+        draft.types = if ns.isolates_egress() {
+            vec!["Ingress".into(), "Egress".into()]
+        } else {
+            vec!["Ingress".into()]
+        };
+        draft.sources.add(ns.posture_source.file_line());
     }
     for edge in &ir.edges {
-        if !edge.http.is_empty() {
-            diags.push(
-                Diag::error("l7_unsupported", "NetworkPolicy cannot restrict HTTP methods or paths")
-                    .at(&edge.source.loc)
-                    .help("add a `cilium` or `istio` target for this rule, or remove its `http` part"),
-            );
-            continue;
-        }
-        let to = match peers(ir, &edge.to, edge) {
-            Ok(p) => p,
-            Err(d) => {
-                diags.push(d);
-                continue;
-            }
-        };
-        let from = match peers(ir, &edge.from, edge) {
-            Ok(p) => p,
-            Err(d) => {
+        // HTTP rules were refused or handed to an overlay before emission:
+        // here an edge is its ports.
+        let (to, from) = match (peers(ir, &edge.to, edge), peers(ir, &edge.from, edge)) {
+            (Ok(to), Ok(from)) => (to, from),
+            (Err(d), _) | (_, Err(d)) => {
                 diags.push(d);
                 continue;
             }
         };
         let ports = ports(&edge.ports);
-        if let Some((ns, selector, group)) =
-            pod_group(ir, &edge.from).filter(|(ns, ..)| ir.namespaces.get(ns).is_some_and(NamespaceIr::isolates_egress))
-        {
+        if let Some(group) = egress_group(ir, edge) {
             let draft = policies
-                .entry((ns.clone(), format!("{group}-egress")))
-                .or_insert_with(|| Draft::for_namespace(ir, &ns, selector));
+                .entry((group.namespace.clone(), format!("{}-egress", group.name)))
+                .or_default();
+            draft.selector = group.selector;
             draft.egress.push(NetworkPolicyEgressRule {
-                to: Some(to.clone()),
+                to: Some(to),
                 ports: ports.clone(),
             });
-            draft.sources.push(edge.source.file_line());
+            draft.sources.add(edge.source.file_line());
         }
-        if let Some((ns, selector, group)) =
-            pod_group(ir, &edge.to).filter(|(ns, ..)| ir.namespaces.get(ns).is_some_and(NamespaceIr::isolates_ingress))
-        {
-            if !matches!(edge.to, Peer::Fqdn { .. }) {
-                let draft = policies
-                    .entry((ns.clone(), format!("{group}-ingress")))
-                    .or_insert_with(|| Draft::for_namespace(ir, &ns, selector));
-                draft.ingress.push(NetworkPolicyIngressRule {
-                    from: Some(from),
-                    ports,
-                });
-                draft.sources.push(edge.source.file_line());
-            }
+        if let Some(group) = ingress_group(ir, edge) {
+            let draft = policies
+                .entry((group.namespace.clone(), format!("{}-ingress", group.name)))
+                .or_default();
+            draft.selector = group.selector;
+            draft.ingress.push(NetworkPolicyIngressRule {
+                from: Some(from),
+                ports,
+            });
+            draft.sources.add(edge.source.file_line());
         }
     }
     if diags.has_errors() {
         return Err(diags.sorted());
     }
-    let mut manifests: Vec<Manifest> = policies
+    Ok(policies
         .into_iter()
-        .map(|((ns, name), draft)| draft.render(&ns, &name))
-        .collect();
-    crate::manifest::sort(&mut manifests);
-    Ok(manifests)
+        .map(|((ns, name), draft)| draft.render(ir, &ns, &name))
+        .collect())
 }
 
 /// A policy being assembled from edges
+#[derive(Default)]
 struct Draft {
-    intents_name: String,
     selector: Labels,
     types: Vec<String>,
     ingress: Vec<NetworkPolicyIngressRule>,
     egress: Vec<NetworkPolicyEgressRule>,
-    sources: Vec<String>,
+    sources: Sources,
 }
 
 impl Draft {
-    fn new(ns: &NamespaceIr, selector: Labels) -> Self {
-        Self {
-            intents_name: ns.intents_name.clone(),
-            selector,
-            types: Vec::new(),
-            ingress: Vec::new(),
-            egress: Vec::new(),
-            sources: Vec::new(),
-        }
-    }
-
-    fn for_namespace(ir: &Ir, ns: &str, selector: Labels) -> Self {
-        match ir.namespaces.get(ns) {
-            Some(n) => Self::new(n, selector),
-            None => Self {
-                intents_name: String::new(),
-                selector,
-                types: Vec::new(),
-                ingress: Vec::new(),
-                egress: Vec::new(),
-                sources: Vec::new(),
-            },
-        }
-    }
-
-    fn render(self, namespace: &str, name: &str) -> Manifest {
+    fn render(self, ir: &Ir, namespace: &str, name: &str) -> Manifest {
         let mut types = self.types;
-        if !self.ingress.is_empty() && !types.iter().any(|t| t == "Ingress") {
-            types.push("Ingress".into());
-        }
-        if !self.egress.is_empty() && !types.iter().any(|t| t == "Egress") {
-            types.push("Egress".into());
-        }
-        let mut sources: Vec<String> = Vec::new();
-        for s in self.sources {
-            if !sources.contains(&s) {
-                sources.push(s);
+        for (present, kind) in [
+            (!self.ingress.is_empty(), "Ingress"),
+            (!self.egress.is_empty(), "Egress"),
+        ] {
+            if present && !types.iter().any(|t| t == kind) {
+                types.push(kind.into());
             }
         }
-        let mut labels = BTreeMap::from([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())]);
-        if !self.intents_name.is_empty() {
-            labels.insert("palisade.dev/intents".into(), self.intents_name.clone());
-        }
-        let policy = NetworkPolicy {
-            metadata: ObjectMeta {
-                name: Some(name.to_string()),
-                namespace: Some(namespace.to_string()),
-                labels: Some(labels),
-                annotations: Some(BTreeMap::from([(SOURCE_ANNOTATION.to_string(), sources.join(", "))])),
-                ..ObjectMeta::default()
-            },
-            spec: Some(NetworkPolicySpec {
-                // Always written: podSelector was required up to Kubernetes 1.33.
-                pod_selector: Some(match_labels(&self.selector)),
-                policy_types: Some(types),
-                ingress: (!self.ingress.is_empty()).then_some(self.ingress),
-                egress: (!self.egress.is_empty()).then_some(self.egress),
-            }),
+        let spec = NetworkPolicySpec {
+            // Always written: podSelector was required up to Kubernetes 1.33.
+            pod_selector: Some(match_labels(&self.selector)),
+            policy_types: Some(types),
+            ingress: (!self.ingress.is_empty()).then_some(self.ingress),
+            egress: (!self.egress.is_empty()).then_some(self.egress),
         };
-        let mut object = serde_json::to_value(&policy).unwrap_or_default();
-        if let Some(map) = object.as_object_mut() {
-            map.insert("apiVersion".into(), "networking.k8s.io/v1".into());
-            map.insert("kind".into(), "NetworkPolicy".into());
-        }
-        Manifest::new(object)
+        Manifest::new(json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": metadata(ir, namespace, name, &self.sources),
+            "spec": serde_json::to_value(&spec).unwrap_or_default(),
+        }))
     }
 }
 
@@ -190,37 +129,6 @@ fn match_labels(labels: &Labels) -> LabelSelector {
         match_labels: (!labels.is_empty()).then(|| labels.clone()),
         match_expressions: None,
     }
-}
-
-/// The policy a pod-side peer's rules go into: (namespace, pod selector, name prefix)
-fn pod_group(ir: &Ir, peer: &Peer) -> Option<(String, Labels, String)> {
-    match peer {
-        Peer::Service { namespace, name } => Some((
-            namespace.clone(),
-            ir.service(namespace, name)?.selector.clone(),
-            name.clone(),
-        )),
-        Peer::Namespace(ns) => Some((ns.clone(), Labels::new(), "palisade-namespace".into())),
-        Peer::Pods { namespace, selector } => Some((
-            namespace.clone(),
-            selector.clone(),
-            format!("palisade-pods-{}", short_hash(selector)),
-        )),
-        _ => None,
-    }
-}
-
-/// A stable short name for an ad-hoc selector (FNV-1a, so it never changes
-/// between runs or Rust versions)
-fn short_hash(labels: &Labels) -> String {
-    let mut hash: u32 = 0x811c_9dc5;
-    for (k, v) in labels {
-        for byte in k.bytes().chain([b'=']).chain(v.bytes()).chain([b',']) {
-            hash ^= u32::from(byte);
-            hash = hash.wrapping_mul(0x0100_0193);
-        }
-    }
-    format!("{hash:08x}")
 }
 
 fn and_peer(namespace: &str, selector: &Labels) -> NetworkPolicyPeer {
@@ -302,9 +210,11 @@ fn peers(ir: &Ir, peer: &Peer, edge: &Edge) -> Result<Vec<NetworkPolicyPeer>, Di
             None => return Err(Diag::error("missing_profile", "no egress gateway is configured").at(&edge.source.loc)),
         },
         Peer::Fqdn { name, via: Via::Direct } => {
-            return Err(Diag::error("fqdn_unsupported", format!("NetworkPolicy cannot allow a DNS name (`{name}`): it only knows addresses"))
-                .at(&edge.source.loc)
-                .help("write the destination as `{ fqdn: ..., via: egress-gateway }` so pods may reach only the gateway, or add a `cilium` target, whose toFQDNs rules follow DNS"));
+            return Err(Diag::error(
+                "fqdn_unsupported",
+                format!("NetworkPolicy cannot allow a DNS name (`{name}`)"),
+            )
+            .at(&edge.source.loc));
         }
     })
 }

@@ -6,7 +6,10 @@ mod emit;
 mod evaluate;
 pub mod selector;
 
-use crate::{Dialect, Evaluator, Manifest, Mode};
+use crate::{
+    capabilities::{Capabilities, FqdnSupport},
+    Dialect, EmitOptions, Evaluator, Manifest,
+};
 use palisade_compiler::ir::Ir;
 use palisade_intents::Diags;
 
@@ -18,8 +21,20 @@ impl Dialect for Kubernetes {
         "kubernetes"
     }
 
-    fn emit(&self, ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
-        emit::emit(ir, mode)
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            overlay: false,
+            fqdn: FqdnSupport::ViaGatewayOnly,
+            l7_http: false,
+            cidr_except: true,
+            named_ports: true,
+            port_ranges: true,
+            audit: "nothing (the API has no audit mode)",
+        }
+    }
+
+    fn emit(&self, ir: &Ir, options: &EmitOptions) -> Result<Vec<Manifest>, Diags> {
+        emit::emit(ir, options.mode)
     }
 
     fn evaluator<'m>(&self, manifests: &'m [Manifest]) -> Box<dyn Evaluator + 'm> {

@@ -1,0 +1,48 @@
+//! calico: projectcalico.org/v3 NetworkPolicy with selector expressions,
+//! explicit Allow actions and `order`, NetworkSets for address blocks, and
+//! service-account matches. Audit renders the Staged kinds (Calico 3.30+),
+//! which Calico evaluates and reports on without enforcing.
+
+mod emit;
+mod evaluate;
+pub mod selector;
+
+use crate::{
+    capabilities::{Capabilities, FqdnSupport},
+    Dialect, EmitOptions, Evaluator, Manifest,
+};
+use palisade_compiler::ir::Ir;
+use palisade_intents::Diags;
+
+/// The Calico dialect
+pub struct Calico;
+
+impl Dialect for Calico {
+    fn id(&self) -> &'static str {
+        "calico"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            overlay: false,
+            fqdn: FqdnSupport::Enterprise,
+            l7_http: false,
+            cidr_except: true,
+            named_ports: true,
+            port_ranges: true,
+            audit: "Staged* kinds (Calico 3.30+)",
+        }
+    }
+
+    fn emit(&self, ir: &Ir, options: &EmitOptions) -> Result<Vec<Manifest>, Diags> {
+        emit::emit(ir, options.mode)
+    }
+
+    fn evaluator<'m>(&self, manifests: &'m [Manifest]) -> Box<dyn Evaluator + 'm> {
+        Box::new(evaluate::Policies::read(manifests))
+    }
+
+    fn reads(&self, manifest: &Manifest) -> bool {
+        manifest.api_version() == "projectcalico.org/v3"
+    }
+}

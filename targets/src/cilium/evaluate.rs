@@ -1,0 +1,345 @@
+//! The CiliumNetworkPolicy semantics, read from the manifests alone.
+//!
+//! A policy selects endpoints of its own namespace. An endpoint is in default
+//! deny for a direction when a policy selecting it has rules for that direction
+//! and does not turn `enableDefaultDeny` off for it. Allow rules are a union;
+//! a matching deny rule wins over any allow. Within a rule the peer selectors
+//! and `toPorts` must both match; a rule naming no peer (`{}`) matches nothing.
+//! Peer selectors without a namespace label mean the policy's namespace. CIDR
+//! rules and the `world` entity match addresses outside the cluster. A
+//! `toFQDNs` rule admits a name only if the endpoint's DNS traffic goes through
+//! the DNS proxy with a rule that lets the name through (else the proxy never
+//! learns its addresses).
+
+use crate::{Evaluator, Manifest, RuleRef, Verdict};
+use ipnet::IpNet;
+use palisade_compiler::model::{ClusterModel, Connection, Endpoint, Pod};
+use serde_json::Value;
+
+/// The CiliumNetworkPolicies of a manifest set
+pub(super) struct Policies<'m>(Vec<&'m Manifest>);
+
+impl<'m> Policies<'m> {
+    pub(super) fn read(manifests: &'m [Manifest]) -> Self {
+        Self(
+            manifests
+                .iter()
+                .filter(|m| m.api_version() == "cilium.io/v2" && m.kind() == "CiliumNetworkPolicy")
+                .collect(),
+        )
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    fn key(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
+impl Evaluator for Policies<'_> {
+    fn evaluate(&self, model: &ClusterModel, conn: &Connection) -> Verdict {
+        let mut allowed = true;
+        let mut decided_by = Vec::new();
+        if let Endpoint::Pod(src) = conn.from {
+            let (ok, refs) = self.side(model, src, conn, Direction::Egress);
+            allowed &= ok;
+            decided_by.extend(refs);
+        }
+        if let Endpoint::Pod(dst) = conn.to {
+            let (ok, refs) = self.side(model, dst, conn, Direction::Ingress);
+            allowed &= ok;
+            decided_by.extend(refs);
+        }
+        Verdict { allowed, decided_by }
+    }
+}
+
+impl Policies<'_> {
+    fn selecting<'a>(&'a self, model: &'a ClusterModel, pod: &'a Pod) -> impl Iterator<Item = &'a Manifest> + 'a {
+        self.0.iter().copied().filter(move |m| {
+            m.namespace() == pod.namespace
+                && m.object
+                    .pointer("/spec/endpointSelector")
+                    .is_some_and(|s| selects(s, m.namespace(), model, pod))
+        })
+    }
+
+    fn side(&self, model: &ClusterModel, pod: &Pod, conn: &Connection, direction: Direction) -> (bool, Vec<RuleRef>) {
+        let key = direction.key();
+        let deny_key = format!("{key}Deny");
+        let peer = match direction {
+            Direction::Ingress => &conn.from,
+            Direction::Egress => &conn.to,
+        };
+        let mut default_deny = Vec::new();
+        let mut allows = Vec::new();
+        for m in self.selecting(model, pod) {
+            let spec = &m.object["spec"];
+            let reference = |rule: String| RuleRef {
+                policy: m.reference(),
+                rule,
+                source: m.source(),
+            };
+            for (i, rule) in spec[deny_key.as_str()].as_array().into_iter().flatten().enumerate() {
+                if self.rule_matches(rule, m.namespace(), model, pod, peer, conn, direction) {
+                    return (false, vec![reference(format!("{deny_key}[{i}]"))]);
+                }
+            }
+            let has_rules = spec.get(key).is_some() || spec.get(deny_key.as_str()).is_some();
+            let turned_off = spec
+                .pointer(&format!("/enableDefaultDeny/{key}"))
+                .and_then(Value::as_bool)
+                == Some(false);
+            if has_rules && !turned_off {
+                default_deny.push(reference(format!("default deny ({key})")));
+            }
+            for (i, rule) in spec[key].as_array().into_iter().flatten().enumerate() {
+                if self.rule_matches(rule, m.namespace(), model, pod, peer, conn, direction) {
+                    allows.push(reference(format!("{key}[{i}]")));
+                }
+            }
+        }
+        if default_deny.is_empty() {
+            (true, allows)
+        } else if allows.is_empty() {
+            (false, default_deny)
+        } else {
+            (true, allows)
+        }
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one rule, both ends and the connection")]
+    fn rule_matches(
+        &self,
+        rule: &Value,
+        namespace: &str,
+        model: &ClusterModel,
+        pod: &Pod,
+        peer: &Endpoint,
+        conn: &Connection,
+        direction: Direction,
+    ) -> bool {
+        let side = match direction {
+            Direction::Ingress => "from",
+            Direction::Egress => "to",
+        };
+        let field = |kind: &str| rule.get(format!("{side}{kind}")).and_then(Value::as_array);
+        let l3_fields = ["Endpoints", "Entities", "CIDR", "CIDRSet", "FQDNs"];
+        let names_a_peer = l3_fields.iter().any(|k| rule.get(format!("{side}{k}")).is_some());
+        if !names_a_peer && rule.get("toPorts").is_none() {
+            return false; // `{}`
+        }
+        let l3 = !names_a_peer
+            || field("Endpoints").into_iter().flatten().any(|s| match peer {
+                Endpoint::Pod(p) => selects(s, namespace, model, p),
+                Endpoint::External(_) => false,
+            })
+            || field("Entities")
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .any(|e| entity_matches(e, peer))
+            || field("CIDR")
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .any(|c| cidr_matches(c, &[], peer))
+            || field("CIDRSet").into_iter().flatten().any(|entry| {
+                let except: Vec<&str> = entry["except"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                entry["cidr"].as_str().is_some_and(|c| cidr_matches(c, &except, peer))
+            })
+            || (direction == Direction::Egress
+                && field("FQDNs").into_iter().flatten().any(|s| match peer {
+                    Endpoint::External(ext) => ext
+                        .fqdn
+                        .as_deref()
+                        .is_some_and(|name| fqdn_matches(s, name) && self.proxy_lets_through(model, pod, name)),
+                    Endpoint::Pod(_) => false,
+                }));
+        l3 && ports_match(rule.get("toPorts"), conn)
+    }
+
+    /// Whether some egress rule of the pod sends DNS through the proxy with a
+    /// pattern that admits `name`
+    fn proxy_lets_through(&self, model: &ClusterModel, pod: &Pod, name: &str) -> bool {
+        self.selecting(model, pod).any(|m| {
+            m.object["spec"]["egress"].as_array().into_iter().flatten().any(|rule| {
+                rule["toPorts"].as_array().into_iter().flatten().any(|entry| {
+                    entry
+                        .pointer("/rules/dns")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .any(|s| fqdn_matches(s, name))
+                })
+            })
+        })
+    }
+}
+
+/// An endpoint selector: `k8s:`/`any:` prefixes are sources; the namespace
+/// label is the pod's namespace; without it, the policy's namespace is meant
+fn selects(selector: &Value, policy_namespace: &str, model: &ClusterModel, pod: &Pod) -> bool {
+    let label = |key: &str| -> Option<String> {
+        let key = key
+            .strip_prefix("k8s:")
+            .or_else(|| key.strip_prefix("any:"))
+            .unwrap_or(key);
+        if key == "io.kubernetes.pod.namespace" {
+            return Some(pod.namespace.clone());
+        }
+        if let Some(ns_key) = key.strip_prefix("io.cilium.k8s.namespace.labels.") {
+            return model
+                .namespace(&pod.namespace)
+                .and_then(|ns| ns.labels.get(ns_key).cloned());
+        }
+        pod.labels.get(key).cloned()
+    };
+    let names_namespace = |key: &str| key.ends_with("io.kubernetes.pod.namespace");
+    let match_labels = selector["matchLabels"].as_object();
+    let expressions = selector["matchExpressions"].as_array();
+    let mentions_namespace = match_labels.is_some_and(|m| m.keys().any(|k| names_namespace(k)))
+        || expressions
+            .into_iter()
+            .flatten()
+            .any(|e| e["key"].as_str().is_some_and(names_namespace));
+    if !mentions_namespace && pod.namespace != policy_namespace {
+        return false;
+    }
+    let labels_ok = match_labels
+        .into_iter()
+        .flatten()
+        .all(|(k, v)| label(k).as_deref() == v.as_str());
+    let expressions_ok = expressions.into_iter().flatten().all(|e| {
+        let value = e["key"].as_str().and_then(label);
+        let values: Vec<&str> = e["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        match e["operator"].as_str() {
+            Some("In") => value.is_some_and(|v| values.contains(&v.as_str())),
+            Some("NotIn") => value.is_none_or(|v| !values.contains(&v.as_str())),
+            Some("Exists") => value.is_some(),
+            Some("DoesNotExist") => value.is_none(),
+            _ => false,
+        }
+    });
+    labels_ok && expressions_ok
+}
+
+fn entity_matches(entity: &str, peer: &Endpoint) -> bool {
+    match (entity, peer) {
+        ("all", _) => true,
+        ("world", Endpoint::External(_)) => true,
+        ("kube-apiserver", Endpoint::External(ext)) => ext.kube_apiserver,
+        ("cluster", Endpoint::Pod(_)) => true,
+        _ => false,
+    }
+}
+
+fn cidr_matches(cidr: &str, except: &[&str], peer: &Endpoint) -> bool {
+    let Endpoint::External(ext) = peer else { return false };
+    let Ok(net) = cidr.parse::<IpNet>() else { return false };
+    net.contains(&ext.ip)
+        && !except
+            .iter()
+            .filter_map(|e| e.parse::<IpNet>().ok())
+            .any(|e| e.contains(&ext.ip))
+}
+
+/// `matchName` exactly; `matchPattern` with `*` standing for any characters
+/// within one label (a lone `*` for every name)
+fn fqdn_matches(selector: &Value, name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    if let Some(exact) = selector["matchName"].as_str() {
+        return exact.trim_end_matches('.').eq_ignore_ascii_case(&name);
+    }
+    let Some(pattern) = selector["matchPattern"].as_str() else {
+        return false;
+    };
+    let pattern = pattern.trim_end_matches('.').to_ascii_lowercase();
+    if pattern == "*" {
+        return true;
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    let patterns: Vec<&str> = pattern.split('.').collect();
+    labels.len() == patterns.len() && labels.iter().zip(&patterns).all(|(l, p)| glob(p, l))
+}
+
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, rest)) => {
+            let Some(tail) = text.strip_prefix(head) else {
+                return false;
+            };
+            (0..=tail.len()).any(|i| tail.get(i..).is_some_and(|t| glob(rest, t)))
+        }
+    }
+}
+
+fn ports_match(to_ports: Option<&Value>, conn: &Connection) -> bool {
+    let Some(entries) = to_ports.and_then(Value::as_array) else {
+        return true;
+    };
+    entries.iter().any(|entry| {
+        let ports = entry["ports"].as_array();
+        ports.is_none_or(|p| p.is_empty())
+            || ports.into_iter().flatten().any(|p| {
+                let protocol = p["protocol"].as_str().unwrap_or("ANY");
+                let protocol_ok = protocol == "ANY" || protocol == conn.protocol.as_k8s();
+                let port = p["port"].as_str().unwrap_or("0");
+                let number_ok = match port.parse::<u32>() {
+                    Ok(0) => true,
+                    Ok(first) => {
+                        let last = p["endPort"].as_u64().map_or(first, |e| e as u32);
+                        (first..=last).contains(&u32::from(conn.port))
+                    }
+                    Err(_) => match conn.to {
+                        Endpoint::Pod(dst) => dst.ports.iter().any(|c| {
+                            c.name.as_deref() == Some(port) && c.port == conn.port && c.protocol == conn.protocol
+                        }),
+                        Endpoint::External(_) => false,
+                    },
+                };
+                protocol_ok && number_ok
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn patterns_match_within_one_label() {
+        assert!(fqdn_matches(&json!({"matchPattern": "*.stripe.com"}), "api.stripe.com"));
+        assert!(!fqdn_matches(
+            &json!({"matchPattern": "*.stripe.com"}),
+            "a.b.stripe.com"
+        ));
+        assert!(fqdn_matches(
+            &json!({"matchPattern": "api.stripe.com.*.svc.cluster.local"}),
+            "api.stripe.com.shop.svc.cluster.local"
+        ));
+        assert!(fqdn_matches(&json!({"matchPattern": "*"}), "anything.example"));
+        assert!(fqdn_matches(&json!({"matchName": "API.stripe.com"}), "api.stripe.com."));
+    }
+}

@@ -1,0 +1,115 @@
+//! Where an edge's allowances go, shared by the L3/L4 dialects: the egress
+//! side in the source's namespace, the ingress side in the destination's, each
+//! in the policy of a pod group (a service, the whole namespace, or an ad-hoc
+//! selector), and only where the namespace's posture isolates that direction.
+
+use crate::manifest::{MANAGED_BY, SOURCE_ANNOTATION};
+use palisade_compiler::ir::{Edge, Ir, NamespaceIr, Peer};
+use palisade_intents::types::{Labels, Via};
+use serde_json::{json, Value};
+
+/// The pods a policy selects, and how the policy is named after them
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Group {
+    /// namespace of the pods
+    pub namespace: String,
+    /// name stem: the service, `palisade-namespace`, or `palisade-pods-<hash>`
+    pub name: String,
+    /// pod labels (empty = every pod of the namespace)
+    pub selector: Labels,
+}
+
+/// The group whose egress lets this edge out, if its namespace isolates egress
+pub fn egress_group(ir: &Ir, edge: &Edge) -> Option<Group> {
+    group(ir, &edge.from).filter(|g| {
+        ir.namespaces
+            .get(&g.namespace)
+            .is_some_and(NamespaceIr::isolates_egress)
+    })
+}
+
+/// The group whose ingress lets this edge in, if its namespace isolates ingress.
+/// An FQDN through the gateway has no ingress side here (the gateway is the mesh's).
+pub fn ingress_group(ir: &Ir, edge: &Edge) -> Option<Group> {
+    if matches!(
+        edge.to,
+        Peer::Fqdn {
+            via: Via::EgressGateway,
+            ..
+        }
+    ) {
+        return None;
+    }
+    group(ir, &edge.to).filter(|g| {
+        ir.namespaces
+            .get(&g.namespace)
+            .is_some_and(NamespaceIr::isolates_ingress)
+    })
+}
+
+fn group(ir: &Ir, peer: &Peer) -> Option<Group> {
+    match peer {
+        Peer::Service { namespace, name } => Some(Group {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            selector: ir.service(namespace, name)?.selector.clone(),
+        }),
+        Peer::Namespace(ns) => Some(Group {
+            namespace: ns.clone(),
+            name: "palisade-namespace".into(),
+            selector: Labels::new(),
+        }),
+        Peer::Pods { namespace, selector } => Some(Group {
+            namespace: namespace.clone(),
+            name: format!("palisade-pods-{}", short_hash(selector)),
+            selector: selector.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// A stable short name for an ad-hoc selector (FNV-1a, so it never changes
+/// between runs or Rust versions)
+pub fn short_hash(labels: &Labels) -> String {
+    let mut hash: u32 = 0x811c_9dc5;
+    for (k, v) in labels {
+        for byte in k.bytes().chain([b'=']).chain(v.bytes()).chain([b',']) {
+            hash ^= u32::from(byte);
+            hash = hash.wrapping_mul(0x0100_0193);
+        }
+    }
+    format!("{hash:08x}")
+}
+
+/// `file:line` sources in first-seen order, without repeats
+#[derive(Debug, Default, Clone)]
+pub struct Sources(Vec<String>);
+
+impl Sources {
+    /// Record one
+    pub fn add(&mut self, file_line: String) {
+        if !self.0.contains(&file_line) {
+            self.0.push(file_line);
+        }
+    }
+
+    /// The annotation value
+    pub fn joined(&self) -> String {
+        self.0.join(", ")
+    }
+}
+
+/// The metadata every palisade object carries
+pub fn metadata(ir: &Ir, namespace: &str, name: &str, sources: &Sources) -> Value {
+    let mut labels = serde_json::Map::new();
+    labels.insert(MANAGED_BY.0.into(), MANAGED_BY.1.into());
+    if let Some(ns) = ir.namespaces.get(namespace) {
+        labels.insert("palisade.dev/intents".into(), ns.intents_name.clone().into());
+    }
+    json!({
+        "name": name,
+        "namespace": namespace,
+        "labels": labels,
+        "annotations": { SOURCE_ANNOTATION: sources.joined() },
+    })
+}

@@ -1,0 +1,156 @@
+//! Shared by the targets' integration tests: loading examples and comparing
+//! every dialect against the reference semantics.
+
+#![allow(
+    dead_code,
+    clippy::panic,
+    reason = "each test binary uses part of this module; tests fail by panicking"
+)]
+
+use palisade_compiler::{
+    ir::Ir,
+    model::{synthesize, Connection, Endpoint},
+    semantics,
+};
+use palisade_targets::{Dialect, EmitOptions, Evaluator, Manifest, Mode};
+use std::path::{Path, PathBuf};
+
+/// The workspace root
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Every folder under examples/
+pub fn examples() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("palisade.yaml").exists())
+        .collect();
+    dirs.sort();
+    assert!(!dirs.is_empty(), "no examples found");
+    dirs
+}
+
+/// Load and compile a folder, failing the test with the diagnostics on error
+pub fn compile_dir(dir: &Path) -> Ir {
+    let repository = palisade_intents::load_dir(dir).unwrap_or_else(|d| panic!("{}: {d:?}", dir.display()));
+    let (ir, _) = palisade_compiler::compile(&repository).unwrap_or_else(|d| panic!("{}: {d:?}", dir.display()));
+    ir
+}
+
+/// Load and compile YAML text given as (path, text) files
+pub fn compile_text(files: &[(&str, String)]) -> Result<Ir, String> {
+    let raw = files
+        .iter()
+        .map(|(p, t)| palisade_intents::RawFile {
+            path: (*p).to_string(),
+            bytes: t.clone().into_bytes(),
+        })
+        .collect();
+    let repository = palisade_intents::load_files(raw).map_err(|d| format!("{d:?}"))?;
+    palisade_compiler::compile(&repository)
+        .map(|(ir, _)| ir)
+        .map_err(|d| format!("{d:?}"))
+}
+
+/// The targets the example's project names (all L3/L4 dialects when it names none)
+pub fn project_targets(dir: &Path) -> Vec<&'static dyn Dialect> {
+    let repository = palisade_intents::load_dir(dir).unwrap_or_else(|d| panic!("{d:?}"));
+    let names: Vec<String> = repository
+        .project
+        .map(|p| p.targets.into_iter().map(|t| t.value).collect())
+        .unwrap_or_default();
+    if names.is_empty() {
+        return palisade_targets::DIALECTS
+            .iter()
+            .copied()
+            .filter(|d| !d.capabilities().overlay)
+            .collect();
+    }
+    names
+        .iter()
+        .map(|n| palisade_targets::dialect(n).unwrap_or_else(|| panic!("unknown target {n}")))
+        .collect()
+}
+
+/// Each dialect of a set with its manifests
+pub type Rendered = Vec<(&'static dyn Dialect, Vec<Manifest>)>;
+
+/// Render every dialect of a set as the CLI does (refusals first, options for the set)
+pub fn render_set(ir: &Ir, set: &[&'static dyn Dialect], mode: Mode) -> Result<Rendered, String> {
+    set.iter()
+        .map(|d| {
+            let options = EmitOptions::for_set(*d, set, ir, mode);
+            palisade_targets::render(*d, ir, &options)
+                .map(|(m, _)| (*d, m))
+                .map_err(|diags| format!("{}: {diags:?}", d.id()))
+        })
+        .collect()
+}
+
+/// Every connection of the model on which an L3/L4 dialect, combined with the
+/// set's overlays, and the intents disagree, described for a failure message
+pub fn verify_set(ir: &Ir, set: &[&'static dyn Dialect]) -> Result<usize, Vec<String>> {
+    let rendered = render_set(ir, set, Mode::Enforce).map_err(|e| vec![e])?;
+    let model = synthesize(ir);
+    let overlays: Vec<Box<dyn Evaluator + '_>> = rendered
+        .iter()
+        .filter(|(d, _)| d.capabilities().overlay)
+        .map(|(d, m)| d.evaluator(m))
+        .collect();
+    let mut problems = Vec::new();
+    let mut compared = 0;
+    for (dialect, manifests) in rendered.iter().filter(|(d, _)| !d.capabilities().overlay) {
+        let evaluator = dialect.evaluator(manifests);
+        for from in model.endpoints() {
+            for to in model.endpoints() {
+                if matches!((from, to), (Endpoint::External(_), Endpoint::External(_))) {
+                    continue;
+                }
+                for &(protocol, port) in &model.ports {
+                    let conn = Connection {
+                        from,
+                        to,
+                        protocol,
+                        port,
+                    };
+                    let expected = semantics::decide(ir, &conn);
+                    let verdicts: Vec<_> = std::iter::once(evaluator.evaluate(&model, &conn))
+                        .chain(overlays.iter().map(|o| o.evaluate(&model, &conn)))
+                        .collect();
+                    let actual = verdicts.iter().all(|v| v.allowed);
+                    compared += 1;
+                    if expected.allowed != actual {
+                        let why: Vec<String> = verdicts
+                            .iter()
+                            .flat_map(|v| v.decided_by.iter().map(ToString::to_string))
+                            .collect();
+                        let intents: Vec<String> = expected
+                            .egress_by
+                            .iter()
+                            .chain(&expected.ingress_by)
+                            .map(|e| format!("{} ({})", e.source.text, e.source.loc))
+                            .collect();
+                        problems.push(format!(
+                            "{}: intents say {}, {} says {} [rules: {}] [intents: {}]",
+                            conn.describe(),
+                            expected.allowed,
+                            set.iter().map(|d| d.id()).collect::<Vec<_>>().join("+"),
+                            actual,
+                            why.join("; "),
+                            intents.join("; ")
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(compared)
+    } else {
+        Err(problems)
+    }
+}
