@@ -96,7 +96,16 @@ impl Endpoint<'_> {
     }
 }
 
-/// A connection to decide
+/// An HTTP request carried by a connection
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Request {
+    /// upper-case method
+    pub method: String,
+    /// path, starting with `/`
+    pub path: String,
+}
+
+/// A connection to decide; with a request, L7 rules are decided too
 #[derive(Debug, Clone, Copy)]
 pub struct Connection<'a> {
     /// who opens it
@@ -107,13 +116,19 @@ pub struct Connection<'a> {
     pub protocol: Protocol,
     /// destination port
     pub port: u16,
+    /// the HTTP request, when L7 is being asked about
+    pub request: Option<&'a Request>,
 }
 
 impl Connection<'_> {
-    /// `a -> b tcp/80`
+    /// `a -> b tcp/80` (and `GET /path`)
     pub fn describe(&self) -> String {
+        let request = self
+            .request
+            .map(|r| format!(" {} {}", r.method, r.path))
+            .unwrap_or_default();
         format!(
-            "{} -> {} {}/{}",
+            "{} -> {} {}/{}{request}",
             self.from.describe(),
             self.to.describe(),
             self.protocol.as_str(),
@@ -133,6 +148,8 @@ pub struct ClusterModel {
     pub externals: Vec<External>,
     /// the (protocol, port) pairs worth trying
     pub ports: Vec<(Protocol, u16)>,
+    /// HTTP requests worth trying where an HTTP rule applies
+    pub requests: Vec<Request>,
 }
 
 impl ClusterModel {
@@ -323,6 +340,35 @@ pub fn synthesize(ir: &Ir) -> ClusterModel {
         }
     }
     model.ports = ports.into_iter().collect();
+    let mut requests: BTreeSet<Request> = BTreeSet::new();
+    for rule in ir.edges.iter().flat_map(|e| &e.http) {
+        let method = rule.method.clone().unwrap_or_else(|| "GET".into());
+        let path = match rule.path.as_deref() {
+            Some(p) => match p.strip_suffix('*') {
+                Some(prefix) => format!("{prefix}item"),
+                None => p.to_string(),
+            },
+            None => "/".into(),
+        };
+        // One request the rule admits, and near misses by method and by path.
+        requests.insert(Request {
+            method: method.clone(),
+            path: path.clone(),
+        });
+        requests.insert(Request {
+            method: if method == "DELETE" {
+                "PATCH".into()
+            } else {
+                "DELETE".into()
+            },
+            path: path.clone(),
+        });
+        requests.insert(Request {
+            method,
+            path: "/palisade-elsewhere".into(),
+        });
+    }
+    model.requests = requests.into_iter().collect();
     model
         .pods
         .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));

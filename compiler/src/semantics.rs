@@ -37,6 +37,7 @@ pub fn decide<'ir>(ir: &'ir Ir, conn: &Connection) -> Decision<'ir> {
                     && matches(ir, &e.from, &conn.from)
                     && matches(ir, &e.to, &conn.to)
                     && admits(&e.ports, conn)
+                    && admits_request(&e.http, conn)
             })
             .collect()
     };
@@ -127,6 +128,23 @@ pub fn matches(ir: &Ir, peer: &Peer, endpoint: &Endpoint) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether the HTTP rules of an edge admit the connection's request (no rules,
+/// or no request asked about: yes). A path ending in `*` is a prefix.
+pub fn admits_request(rules: &[palisade_intents::model::HttpRule], conn: &Connection) -> bool {
+    let Some(request) = conn.request else { return true };
+    rules.is_empty()
+        || rules.iter().any(|r| {
+            r.method.as_deref().is_none_or(|m| m == request.method)
+                && r.path.as_deref().is_none_or(|p| match p.strip_suffix('*') {
+                    Some(prefix) => request.path.starts_with(prefix),
+                    None => request.path == p,
+                })
+                // Headers are not part of a modelled request: a rule with
+                // headers admits only requests that would carry them.
+                && r.headers.is_empty()
+        })
 }
 
 /// Whether the ports of an edge admit the connection (no ports: every port).

@@ -18,6 +18,7 @@ pub mod kubernetes;
 pub mod manifest;
 pub mod refusals;
 pub mod verdict;
+pub mod verify;
 
 pub use capabilities::Capabilities;
 pub use manifest::Manifest;

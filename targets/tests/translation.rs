@@ -76,6 +76,7 @@ fn the_zero_trust_example_allows_the_walkthrough_flows_and_nothing_else() {
             e.evaluate(
                 &model,
                 &Connection {
+                    request: None,
                     from,
                     to,
                     protocol,
@@ -199,13 +200,19 @@ fn rule_strategy() -> impl Strategy<Value = (String, String, Vec<String>)> {
     ]
 }
 
-type GeneratedNamespace = (usize, Vec<(String, String, Vec<String>)>, Vec<&'static str>);
+type GeneratedNamespace = (
+    usize,
+    Vec<(String, String, Vec<String>)>,
+    Vec<&'static str>,
+    Vec<(usize, usize)>,
+);
 
 fn namespace_strategy() -> impl Strategy<Value = GeneratedNamespace> {
     (
         0..3usize,
         prop::collection::vec(rule_strategy(), 0..6),
         prop::sample::subsequence(vec!["dns", "kube-api", "metadata"], 0..3),
+        prop::collection::vec((0..4usize, 0..4usize), 0..2),
     )
 }
 
@@ -213,7 +220,7 @@ fn render(namespaces: &[GeneratedNamespace]) -> Vec<(&'static str, String)> {
     let project = "apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: { name: gen }\nspec:\n  cluster:\n    apiServer: { cidrs: [172.20.0.10/32] }\n    clusterCIDRs: [10.244.0.0/16]\n    nodeLocalDNS: 169.254.20.10\n".to_string();
     let mut files = vec![("palisade.yaml", project)];
     let names = ["ns0.yaml", "ns1.yaml", "ns2.yaml"];
-    for (index, (posture, rules, baseline)) in namespaces.iter().enumerate() {
+    for (index, (posture, rules, baseline, l7)) in namespaces.iter().enumerate() {
         let posture = ["default-deny", "default-deny-ingress", "none"][*posture];
         let mut text = format!("apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: {{ name: ns{index}, namespace: ns{index} }}\nspec:\n  posture: {posture}\n  baseline: [{}]\n  services:\n", baseline.join(", "));
         for svc in 0..4 {
@@ -229,6 +236,9 @@ fn render(namespaces: &[GeneratedNamespace]) -> Vec<(&'static str, String)> {
         text.push_str("  allow:\n");
         for (from, to, ports) in rules {
             text.push_str(&format!("    - \"{from} -> {to} {}\"\n", ports.join(",")));
+        }
+        for (from, to) in l7 {
+            text.push_str(&format!("    - {{ from: svc{from}, to: svc{to}, ports: [tcp/8080], http: [{{ method: GET, path: /api/* }}, {{ method: POST, path: /api/orders }}] }}\n"));
         }
         files.push((names[index], text));
     }
@@ -260,7 +270,8 @@ proptest! {
             if let Err(problems) = verify_set(&ir, &set) {
                 // A target may refuse what it cannot express (by its capability
                 // table); it may never answer differently from the intents.
-                let refused = problems.len() == 1 && problems.iter().all(|p| p.contains("fqdn_unsupported"));
+                let refusals = ["fqdn_unsupported", "l7_unsupported", "istio_l7_needs_isolation", "istio_unidentified_source", "istio_port_range"];
+                let refused = problems.len() == 1 && problems.iter().all(|p| refusals.iter().any(|r| p.contains(r)));
                 let ids: Vec<&str> = set.iter().map(|d| d.id()).collect();
                 prop_assert!(refused, "{ids:?} disagrees on generated intents:\n{}\n{}", files.iter().map(|(p, t)| format!("# {p}\n{t}")).collect::<String>(), problems.join("\n"));
             }

@@ -41,7 +41,9 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
             draft
                 .egress
                 .extend(peer_rules(ir, &edge.to, "to").into_iter().map(|mut rule| {
-                    add_ports(&mut rule, &edge.ports, &[]);
+                    // HTTP rules on both sides: the source side is what holds them when
+                    // the destination namespace does not isolate ingress.
+                    add_ports(&mut rule, &edge.ports, &edge.http);
                     rule
                 }));
             draft.sources.add(edge.source.file_line());

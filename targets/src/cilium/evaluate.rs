@@ -294,13 +294,32 @@ fn glob(pattern: &str, text: &str) -> bool {
     }
 }
 
+/// An HTTP rule admits a request when its method and path, regular
+/// expressions over the whole value, match; header rules need headers, which a
+/// modelled request does not carry
+fn http_matches(rule: &Value, request: &palisade_compiler::model::Request) -> bool {
+    let full = |pattern: Option<&str>, text: &str| {
+        pattern.is_none_or(|p| regex::Regex::new(&format!("^(?:{p})$")).is_ok_and(|r| r.is_match(text)))
+    };
+    full(rule["method"].as_str(), &request.method)
+        && full(rule["path"].as_str(), &request.path)
+        && rule.get("headers").is_none()
+        && rule.get("headerMatches").is_none()
+}
+
+/// An absent `toPorts` admits every port; otherwise some entry must admit the
+/// port, and, when a request is asked about, its HTTP rules the request
 fn ports_match(to_ports: Option<&Value>, conn: &Connection) -> bool {
     let Some(entries) = to_ports.and_then(Value::as_array) else {
         return true;
     };
     entries.iter().any(|entry| {
+        let l7_ok = match (conn.request, entry.pointer("/rules/http").and_then(Value::as_array)) {
+            (Some(request), Some(rules)) => rules.iter().any(|r| http_matches(r, request)),
+            _ => true,
+        };
         let ports = entry["ports"].as_array();
-        ports.is_none_or(|p| p.is_empty())
+        let l4_ok = ports.is_none_or(|p| p.is_empty())
             || ports.into_iter().flatten().any(|p| {
                 let protocol = p["protocol"].as_str().unwrap_or("ANY");
                 let protocol_ok = protocol == "ANY" || protocol == conn.protocol.as_k8s();
@@ -319,7 +338,8 @@ fn ports_match(to_ports: Option<&Value>, conn: &Connection) -> bool {
                     },
                 };
                 protocol_ok && number_ok
-            })
+            });
+        l7_ok && l4_ok
     })
 }
 

@@ -239,6 +239,14 @@ fn authorization(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
         if !protected.contains(&(namespace, name)) {
             continue;
         }
+        if !edge.http.is_empty() && !ir.namespaces.get(namespace).is_some_and(|n| n.isolates_ingress()) {
+            diags.push(
+                Diag::error("istio_l7_needs_isolation", format!("Istio enforces HTTP rules where `{namespace}/{name}` receives them, but namespace `{namespace}` admits everything"))
+                    .at(&edge.source.loc)
+                    .help(format!("give namespace `{namespace}` a `default-deny` or `default-deny-ingress` posture, or use a `cilium` target, which also filters on the way out")),
+            );
+            continue;
+        }
         let source = match source(ir, &edge.from) {
             Ok(s) => s,
             Err(help) => {

@@ -189,20 +189,40 @@ fn matching_rule(policy: &Manifest, conn: &Connection) -> Option<usize> {
             .get("from")
             .and_then(Value::as_array)
             .is_none_or(|from| from.iter().any(|f| source_matches(&f["source"], &conn.from)));
-        let to_ok = rule.get("to").and_then(Value::as_array).is_none_or(|to| {
-            to.iter().any(|t| {
-                t.pointer("/operation/ports")
-                    .and_then(Value::as_array)
-                    .is_none_or(|ports| {
-                        ports
-                            .iter()
-                            .filter_map(Value::as_str)
-                            .any(|p| p == conn.port.to_string())
-                    })
-            })
-        });
-        from_ok && to_ok
+        let to_ok = rule
+            .get("to")
+            .and_then(Value::as_array)
+            .is_none_or(|to| to.iter().any(|t| operation_matches(&t["operation"], conn)));
+        // Conditions on request headers cannot hold for a request without headers.
+        let when_ok = conn.request.is_none()
+            || rule.get("when").and_then(Value::as_array).is_none_or(|w| {
+                w.iter()
+                    .all(|c| !c["key"].as_str().unwrap_or("").starts_with("request.headers"))
+            });
+        from_ok && to_ok && when_ok
     })
+}
+
+/// Ports always; methods and paths only when a request is asked about. A path
+/// with a trailing `*` is a prefix, a leading `*` a suffix.
+fn operation_matches(operation: &Value, conn: &Connection) -> bool {
+    let list = |key: &str| {
+        operation
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>())
+    };
+    let ports_ok = list("ports").is_none_or(|ports| ports.contains(&conn.port.to_string().as_str()));
+    let Some(request) = conn.request else { return ports_ok };
+    let methods_ok = list("methods").is_none_or(|m| m.contains(&request.method.as_str()));
+    let paths_ok = list("paths").is_none_or(|paths| {
+        paths.iter().any(|p| match (p.strip_suffix('*'), p.strip_prefix('*')) {
+            (Some(prefix), _) => request.path.starts_with(prefix),
+            (_, Some(suffix)) => request.path.ends_with(suffix),
+            _ => request.path == *p,
+        })
+    });
+    ports_ok && methods_ok && paths_ok
 }
 
 fn source_matches(source: &Value, from: &Endpoint) -> bool {

@@ -7,12 +7,8 @@
     reason = "each test binary uses part of this module; tests fail by panicking"
 )]
 
-use palisade_compiler::{
-    ir::Ir,
-    model::{synthesize, Connection, Endpoint},
-    semantics,
-};
-use palisade_targets::{Dialect, EmitOptions, Evaluator, Manifest, Mode};
+use palisade_compiler::{ir::Ir, model::synthesize};
+use palisade_targets::{Dialect, EmitOptions, Manifest, Mode};
 use std::path::{Path, PathBuf};
 
 /// The workspace root
@@ -96,61 +92,11 @@ pub fn render_set(ir: &Ir, set: &[&'static dyn Dialect], mode: Mode) -> Result<R
 pub fn verify_set(ir: &Ir, set: &[&'static dyn Dialect]) -> Result<usize, Vec<String>> {
     let rendered = render_set(ir, set, Mode::Enforce).map_err(|e| vec![e])?;
     let model = synthesize(ir);
-    let overlays: Vec<Box<dyn Evaluator + '_>> = rendered
-        .iter()
-        .filter(|(d, _)| d.capabilities().overlay)
-        .map(|(d, m)| d.evaluator(m))
-        .collect();
-    let mut problems = Vec::new();
-    let mut compared = 0;
-    for (dialect, manifests) in rendered.iter().filter(|(d, _)| !d.capabilities().overlay) {
-        let evaluator = dialect.evaluator(manifests);
-        for from in model.endpoints() {
-            for to in model.endpoints() {
-                if matches!((from, to), (Endpoint::External(_), Endpoint::External(_))) {
-                    continue;
-                }
-                for &(protocol, port) in &model.ports {
-                    let conn = Connection {
-                        from,
-                        to,
-                        protocol,
-                        port,
-                    };
-                    let expected = semantics::decide(ir, &conn);
-                    let verdicts: Vec<_> = std::iter::once(evaluator.evaluate(&model, &conn))
-                        .chain(overlays.iter().map(|o| o.evaluate(&model, &conn)))
-                        .collect();
-                    let actual = verdicts.iter().all(|v| v.allowed);
-                    compared += 1;
-                    if expected.allowed != actual {
-                        let why: Vec<String> = verdicts
-                            .iter()
-                            .flat_map(|v| v.decided_by.iter().map(ToString::to_string))
-                            .collect();
-                        let intents: Vec<String> = expected
-                            .egress_by
-                            .iter()
-                            .chain(&expected.ingress_by)
-                            .map(|e| format!("{} ({})", e.source.text, e.source.loc))
-                            .collect();
-                        problems.push(format!(
-                            "{}: intents say {}, {} says {} [rules: {}] [intents: {}]",
-                            conn.describe(),
-                            expected.allowed,
-                            set.iter().map(|d| d.id()).collect::<Vec<_>>().join("+"),
-                            actual,
-                            why.join("; "),
-                            intents.join("; ")
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    if problems.is_empty() {
-        Ok(compared)
+    let borrowed: Vec<(&dyn Dialect, &[Manifest])> = rendered.iter().map(|(d, m)| (*d, m.as_slice())).collect();
+    let report = palisade_targets::verify::verify(ir, &model, &borrowed);
+    if report.mismatches.is_empty() {
+        Ok(report.compared)
     } else {
-        Err(problems)
+        Err(report.mismatches.iter().map(ToString::to_string).collect())
     }
 }

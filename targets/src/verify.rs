@@ -1,0 +1,122 @@
+//! Translation validation: the manifests of a set of targets decide every
+//! connection of a cluster model as the intents do. Used by `palisade verify`
+//! and by the test suite.
+//!
+//! Each L3/L4 target of the set is checked, combined (AND) with the set's
+//! overlays. HTTP requests are asked about only where some target of the
+//! combination sees L7; elsewhere an L7 rule is known (and warned) to be a
+//! port-level allowance.
+
+use crate::{Dialect, Evaluator, Manifest, RuleRef};
+use palisade_compiler::{
+    ir::Ir,
+    model::{ClusterModel, Connection, Endpoint},
+    semantics,
+};
+
+/// One connection on which manifests and intents disagree
+#[derive(Debug, Clone)]
+pub struct Mismatch {
+    /// the connection, described
+    pub connection: String,
+    /// the targets combined (`cilium+istio`)
+    pub targets: String,
+    /// what the intents say
+    pub expected: bool,
+    /// the rules that decided it in the manifests
+    pub rules: Vec<RuleRef>,
+    /// the intent lines that allow it (empty when the intents deny it)
+    pub intents: Vec<String>,
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (say, does) = if self.expected {
+            ("allow", "denies")
+        } else {
+            ("deny", "allows")
+        };
+        write!(
+            f,
+            "{}: the intents {say} it, {} {does} it",
+            self.connection, self.targets
+        )?;
+        if !self.intents.is_empty() {
+            write!(f, "\n    intent: {}", self.intents.join("; "))?;
+        }
+        for rule in &self.rules {
+            write!(f, "\n    rule:   {rule}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a verification found
+#[derive(Debug, Default)]
+pub struct Report {
+    /// connections compared
+    pub compared: usize,
+    /// disagreements
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// Compare every connection of `model` (and the requests it lists) between the
+/// intents and each L3/L4 target of `rendered` combined with its overlays
+pub fn verify(ir: &Ir, model: &ClusterModel, rendered: &[(&dyn Dialect, &[Manifest])]) -> Report {
+    let overlays: Vec<(&dyn Dialect, Box<dyn Evaluator + '_>)> = rendered
+        .iter()
+        .filter(|(d, _)| d.capabilities().overlay)
+        .map(|(d, m)| (*d, d.evaluator(m)))
+        .collect();
+    let mut report = Report::default();
+    for (dialect, manifests) in rendered.iter().filter(|(d, _)| !d.capabilities().overlay) {
+        let evaluator = dialect.evaluator(manifests);
+        let sees_l7 = dialect.capabilities().l7_http || overlays.iter().any(|(d, _)| d.capabilities().l7_http);
+        let name = std::iter::once(dialect.id())
+            .chain(overlays.iter().map(|(d, _)| d.id()))
+            .collect::<Vec<_>>()
+            .join("+");
+        for from in model.endpoints() {
+            for to in model.endpoints() {
+                if matches!((from, to), (Endpoint::External(_), Endpoint::External(_))) {
+                    continue;
+                }
+                for &(protocol, port) in &model.ports {
+                    let l4 = Connection {
+                        from,
+                        to,
+                        protocol,
+                        port,
+                        request: None,
+                    };
+                    let mut connections = vec![l4];
+                    if sees_l7 && matches!(to, Endpoint::Pod(_)) && semantics::decide(ir, &l4).allowed {
+                        connections.extend(model.requests.iter().map(|r| Connection { request: Some(r), ..l4 }));
+                    }
+                    for conn in connections {
+                        report.compared += 1;
+                        let expected = semantics::decide(ir, &conn);
+                        let verdicts: Vec<_> = std::iter::once(evaluator.evaluate(model, &conn))
+                            .chain(overlays.iter().map(|(_, o)| o.evaluate(model, &conn)))
+                            .collect();
+                        if verdicts.iter().all(|v| v.allowed) != expected.allowed {
+                            report.mismatches.push(Mismatch {
+                                connection: conn.describe(),
+                                targets: name.clone(),
+                                expected: expected.allowed,
+                                rules: verdicts.into_iter().flat_map(|v| v.decided_by).collect(),
+                                intents: expected
+                                    .egress_by
+                                    .iter()
+                                    .chain(&expected.ingress_by)
+                                    .map(|e| format!("{} ({})", e.source.text, e.source.loc))
+                                    .collect(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    report
+}
