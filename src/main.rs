@@ -3,6 +3,7 @@
 //! are printed here in the chosen format, and as an exit code.
 
 mod cmd;
+mod manifests;
 mod report;
 mod workspace;
 
@@ -32,6 +33,12 @@ enum Command {
     Schema(cmd::schema::Args),
     /// Show what each target can express
     Targets(cmd::targets::Args),
+    /// Decide connections on a cluster dump by policies of any dialect
+    Simulate(cmd::simulate::Args),
+    /// Prove the manifests mean what the intents say (translation validation)
+    Verify(cmd::verify::Args),
+    /// Say whether a connection is allowed, by which intent and which rule
+    Explain(cmd::explain::Args),
 }
 
 /// Exit codes every command keeps
@@ -51,6 +58,9 @@ fn main() -> ExitCode {
         Command::Check(args) => cmd::check::run(&args, format),
         Command::Schema(args) => cmd::schema::run(&args),
         Command::Targets(args) => cmd::targets::run(&args),
+        Command::Simulate(args) => cmd::simulate::run(&args, format),
+        Command::Verify(args) => cmd::verify::run(&args, format),
+        Command::Explain(args) => cmd::explain::run(&args, format),
     };
     ExitCode::from(exit as u8)
 }

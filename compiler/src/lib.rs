@@ -6,6 +6,7 @@
 //! is what every target's evaluator is checked against.
 
 pub mod checks;
+pub mod cluster;
 pub mod ir;
 pub mod model;
 pub mod profile;

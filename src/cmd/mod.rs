@@ -2,5 +2,8 @@
 
 pub mod check;
 pub mod compile;
+pub mod explain;
 pub mod schema;
+pub mod simulate;
 pub mod targets;
+pub mod verify;

@@ -1,0 +1,170 @@
+//! A cluster model read from plain Kubernetes manifests: Namespace and Pod
+//! objects, multi-document or `kind: List`, as `kubectl get ns,pods -A -o yaml`
+//! prints them. Other kinds are ignored. Text comes in; no I/O here.
+
+use crate::model::{ClusterModel, ContainerPort, Namespace, Pod};
+use palisade_intents::{syntax::Protocol, types::Labels, Diag, Diags, Loc, SourceFile};
+use serde_json::Value;
+use std::{net::IpAddr, sync::Arc};
+
+/// Read namespaces and pods from YAML text; `path` names the file in errors
+pub fn from_yaml(path: &str, text: &str) -> Result<ClusterModel, Diags> {
+    let file = SourceFile::new(path, text);
+    let mut diags = Diags::new();
+    let mut model = ClusterModel::default();
+    for object in documents(&file, &mut diags) {
+        match object["kind"].as_str() {
+            Some("Namespace") => {
+                let name = object
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let mut labels = labels(&object, "/metadata/labels");
+                labels.insert("kubernetes.io/metadata.name".into(), name.clone());
+                model.namespaces.insert(name.clone(), Namespace { name, labels });
+            }
+            Some("Pod") => match pod(&object) {
+                Ok(p) => model.pods.push(p),
+                Err(message) => diags.push(
+                    Diag::error("bad_cluster", message)
+                        .at(&Loc::new(file.clone(), 0, 0))
+                        .help("pods need metadata.name and metadata.namespace"),
+                ),
+            },
+            _ => {}
+        }
+    }
+    for pod in &model.pods {
+        if !model.namespaces.contains_key(&pod.namespace) {
+            let labels = Labels::from([("kubernetes.io/metadata.name".to_string(), pod.namespace.clone())]);
+            model.namespaces.insert(
+                pod.namespace.clone(),
+                Namespace {
+                    name: pod.namespace.clone(),
+                    labels,
+                },
+            );
+        }
+    }
+    model
+        .pods
+        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok(model)
+    }
+}
+
+/// Every object of the YAML stream, `kind: List` items included
+pub fn documents(file: &Arc<SourceFile>, diags: &mut Diags) -> Vec<Value> {
+    let mut out = Vec::new();
+    for document in serde_yaml_ng::Deserializer::from_str(&file.text) {
+        match <Value as serde::Deserialize>::deserialize(document) {
+            Ok(Value::Null) => {}
+            Ok(value) if value["kind"].as_str() == Some("List") => {
+                out.extend(value["items"].as_array().cloned().unwrap_or_default())
+            }
+            Ok(value) => out.push(value),
+            Err(e) => {
+                let loc = e.location().map_or_else(
+                    || Loc::new(file.clone(), 0, 0),
+                    |l| Loc::new(file.clone(), l.index(), 1),
+                );
+                let message = e.to_string();
+                let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+                diags.push(
+                    Diag::error("yaml", format!("invalid YAML: {message}"))
+                        .at(&loc)
+                        .help("check indentation, quotes and brackets near here"),
+                );
+                break;
+            }
+        }
+    }
+    out
+}
+
+fn labels(object: &Value, pointer: &str) -> Labels {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn pod(object: &Value) -> Result<Pod, String> {
+    let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str).map(str::to_string);
+    let name = text("/metadata/name").ok_or("a Pod without metadata.name")?;
+    let namespace = text("/metadata/namespace").unwrap_or_else(|| "default".into());
+    let ip = text("/status/podIP")
+        .and_then(|ip| ip.parse::<IpAddr>().ok())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let ports = object
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| {
+            let port = u16::try_from(p["containerPort"].as_u64()?).ok()?;
+            let protocol = p["protocol"].as_str().unwrap_or("TCP").parse::<Protocol>().ok()?;
+            Some(ContainerPort {
+                name: p["name"].as_str().map(str::to_string),
+                protocol,
+                port,
+            })
+        })
+        .collect();
+    Ok(Pod {
+        labels: labels(object, "/metadata/labels"),
+        service_account: text("/spec/serviceAccountName"),
+        name,
+        namespace,
+        ip,
+        ports,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_kubectl_list() {
+        let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Namespace\n  metadata: { name: shop, labels: { team: a } }\n- apiVersion: v1\n  kind: Pod\n  metadata: { name: web-1, namespace: shop, labels: { app: web } }\n  spec:\n    serviceAccountName: web\n    containers:\n    - name: c\n      ports: [{ name: http, containerPort: 8080 }]\n  status: { podIP: 10.0.0.5 }\n";
+        let Ok(model) = from_yaml("c.yaml", text) else {
+            unreachable!()
+        };
+        assert_eq!(
+            model.namespaces["shop"]
+                .labels
+                .get("kubernetes.io/metadata.name")
+                .map(String::as_str),
+            Some("shop")
+        );
+        let pod = &model.pods[0];
+        assert_eq!(
+            (
+                pod.id().as_str(),
+                pod.ip.to_string().as_str(),
+                pod.service_account.as_deref()
+            ),
+            ("shop/web-1", "10.0.0.5", Some("web"))
+        );
+        assert_eq!(pod.ports[0].name.as_deref(), Some("http"));
+    }
+
+    #[test]
+    fn bad_yaml_is_located() {
+        let Err(diags) = from_yaml("c.yaml", "kind: Pod\nmetadata: [\n") else {
+            unreachable!()
+        };
+        assert!(diags.iter().all(|d| d.loc().is_some()));
+    }
+}

@@ -1,0 +1,221 @@
+//! `palisade explain DIR "frontend -> backend tcp/8080"`: for each target,
+//! allowed or denied, the intent line responsible and the emitted rule.
+
+use crate::{
+    report::{self, ErrorFormat},
+    workspace, Exit,
+};
+use palisade_compiler::{
+    ir::Ir,
+    model::{synthesize, ClusterModel, Connection, Endpoint, External, Request},
+    semantics,
+};
+use palisade_intents::{
+    syntax::{Entity, PeerSyntax, PortNumber},
+    terse, Diag,
+};
+use palisade_targets::Mode;
+use std::path::PathBuf;
+
+/// Arguments of `palisade explain`
+#[derive(clap::Args)]
+pub struct Args {
+    /// The intents folder
+    dir: PathBuf,
+    /// The connection, in the terse form: `frontend -> backend tcp/8080`
+    /// (`ns/service`, an FQDN, an address or `world` on either side)
+    connection: String,
+    /// Targets, comma-separated or `all` (default: the project's)
+    #[arg(long, short)]
+    target: Vec<String>,
+    /// HTTP method, to ask about L7 rules too
+    #[arg(long, requires = "path")]
+    method: Option<String>,
+    /// HTTP path, to ask about L7 rules too
+    #[arg(long, requires = "method")]
+    path: Option<String>,
+}
+
+/// Explain and print
+pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+    let Some(ws) = workspace::load(&args.dir, format) else {
+        return Exit::Input;
+    };
+    let dialects = match workspace::targets(&ws, &args.target) {
+        Ok(d) => d,
+        Err(diags) => {
+            report::print(&diags, format);
+            return Exit::Input;
+        }
+    };
+    let bad = |message: String| {
+        Diag::error("bad_connection", message)
+            .help("write e.g. `frontend -> backend tcp/8080` or `shop/backend -> api.stripe.com tcp/443`")
+    };
+    let rule = match terse::parse(&args.connection) {
+        Ok(r) => r,
+        Err(errors) => {
+            report::print_one(
+                bad(errors.first().map_or_else(String::new, |e| e.message.clone())),
+                format,
+            );
+            return Exit::Input;
+        }
+    };
+    let (Some(from), Some(to), Some(port)) = (rule.from.first(), rule.to.first(), rule.ports.first()) else {
+        report::print_one(bad("name one source, one destination and one port".into()), format);
+        return Exit::Input;
+    };
+    let mut model = synthesize(&ws.ir);
+    for peer in [&from.value, &to.value] {
+        if let Some(ext) = outside(&ws.ir, peer) {
+            if !model.externals.contains(&ext) {
+                model.externals.push(ext);
+            }
+        }
+    }
+    let number = match &port.value.port {
+        PortNumber::Single(n) => Some(*n),
+        PortNumber::Named(name) => ws
+            .ir
+            .namespaces
+            .values()
+            .flat_map(|n| n.services.values())
+            .find_map(|s| s.ports.get(name))
+            .map(|p| p.first),
+        PortNumber::Range(a, _) => Some(*a),
+    };
+    let (Some(source), Some(destination), Some(number)) = (
+        endpoint(&ws.ir, &model, &from.value),
+        endpoint(&ws.ir, &model, &to.value),
+        number,
+    ) else {
+        report::print_one(
+            bad(format!(
+                "`{}` names a service, namespace or port the intents do not declare",
+                args.connection
+            )),
+            format,
+        );
+        return Exit::Input;
+    };
+    let request = args.method.as_ref().zip(args.path.as_ref()).map(|(m, p)| Request {
+        method: m.to_ascii_uppercase(),
+        path: p.clone(),
+    });
+    let conn = Connection {
+        from: source,
+        to: destination,
+        protocol: port.value.protocol,
+        port: number,
+        request: request.as_ref(),
+    };
+    let decision = semantics::decide(&ws.ir, &conn);
+    println!("{}", conn.describe());
+    let intents: Vec<String> = decision
+        .egress_by
+        .iter()
+        .chain(&decision.ingress_by)
+        .map(|e| format!("{} ({})", e.source.text, e.source.loc))
+        .collect();
+    let mut unique = Vec::new();
+    for i in intents {
+        if !unique.contains(&i) {
+            unique.push(i);
+        }
+    }
+    println!("  intents: {}", if decision.allowed { "allowed" } else { "denied" });
+    for line in &unique {
+        println!("    by {line}");
+    }
+    if !decision.allowed {
+        println!("    no intent allows it");
+    }
+    let (rendered, diags) = workspace::render(&ws, &dialects, Mode::Enforce);
+    report::print(&diags, format);
+    for (id, manifests) in &rendered {
+        let Some(dialect) = palisade_targets::dialect(id) else {
+            continue;
+        };
+        let verdict = dialect.evaluator(manifests).evaluate(&model, &conn);
+        let kind = if dialect.capabilities().overlay {
+            " (overlay)"
+        } else {
+            ""
+        };
+        println!("  {id}{kind}: {}", if verdict.allowed { "allowed" } else { "denied" });
+        for rule in &verdict.decided_by {
+            println!("    by {rule}");
+        }
+    }
+    Exit::Ok
+}
+
+/// The outside address a peer stands for, if it is outside
+fn outside(ir: &Ir, peer: &PeerSyntax) -> Option<External> {
+    match peer {
+        PeerSyntax::Fqdn { name, .. } => Some(External {
+            ip: std::net::IpAddr::from([198, 51, 100, 250]),
+            fqdn: Some(name.as_str().to_string()),
+            kube_apiserver: false,
+        }),
+        PeerSyntax::Cidr { net, .. } => Some(External {
+            ip: net.network(),
+            fqdn: None,
+            kube_apiserver: ir
+                .profile
+                .api_server
+                .iter()
+                .any(|a| a.cidrs.iter().any(|c| c.contains(&net.network()))),
+        }),
+        PeerSyntax::Entity(Entity::World) => Some(External {
+            ip: std::net::IpAddr::from([203, 0, 113, 10]),
+            fqdn: None,
+            kube_apiserver: false,
+        }),
+        PeerSyntax::Entity(Entity::KubeApi) => {
+            ir.profile
+                .api_server
+                .as_ref()
+                .and_then(|a| a.cidrs.first())
+                .map(|c| External {
+                    ip: c.network(),
+                    fqdn: None,
+                    kube_apiserver: true,
+                })
+        }
+        _ => None,
+    }
+}
+
+/// The model endpoint a peer names: a service's representative pod, a
+/// namespace's stranger pod, the DNS pod, or an outside address
+fn endpoint<'m>(ir: &Ir, model: &'m ClusterModel, peer: &PeerSyntax) -> Option<Endpoint<'m>> {
+    let pod = |ns: &str, name: &str| {
+        model
+            .pods
+            .iter()
+            .find(|p| p.namespace == ns && p.name == name)
+            .map(Endpoint::Pod)
+    };
+    match peer {
+        PeerSyntax::Service {
+            namespace: Some(ns),
+            name,
+        } => pod(ns, name),
+        PeerSyntax::Service { namespace: None, name } => {
+            let mut owners = ir.namespaces.values().filter(|n| n.services.contains_key(name));
+            let ns = owners.next()?;
+            if owners.next().is_some() {
+                return None; // ambiguous: ask for ns/service
+            }
+            pod(&ns.name, name)
+        }
+        PeerSyntax::Namespace(ns) => pod(ns, "stranger"),
+        PeerSyntax::Entity(Entity::Dns) => pod(&ir.profile.dns.namespace, "dns"),
+        other => {
+            let ext = outside(ir, other)?;
+            model.externals.iter().find(|e| **e == ext).map(Endpoint::External)
+        }
+    }
+}

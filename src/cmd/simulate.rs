@@ -1,0 +1,230 @@
+//! `palisade simulate`: decide connections on a cluster dump by a folder of
+//! policies in any mix of dialects; one connection, or the whole matrix.
+
+use crate::{
+    manifests,
+    report::{self, ErrorFormat},
+    Exit,
+};
+use clap::ValueEnum;
+use palisade_compiler::model::{ClusterModel, Connection, Endpoint, External, Request};
+use palisade_intents::{syntax::Protocol, Diag};
+use palisade_targets::{Evaluator, Manifest, Verdict};
+use serde_json::json;
+use std::path::PathBuf;
+
+/// Arguments of `palisade simulate`
+#[derive(clap::Args)]
+pub struct Args {
+    /// Namespaces and pods (`kubectl get ns,pods -A -o yaml`)
+    #[arg(long)]
+    cluster: PathBuf,
+    /// Policy files or folders, any mix of NetworkPolicy, Calico, Cilium, Istio
+    #[arg(long, num_args = 1.., required = true)]
+    policies: Vec<PathBuf>,
+    /// Source: NS/POD, or an address outside the cluster
+    #[arg(long, required_unless_present = "matrix")]
+    from: Option<String>,
+    /// Destination: NS/POD, an address, or a DNS name (for FQDN rules)
+    #[arg(long, required_unless_present = "matrix")]
+    to: Option<String>,
+    /// Destination port
+    #[arg(long)]
+    port: u16,
+    /// TCP, UDP or SCTP
+    #[arg(long, default_value = "TCP")]
+    protocol: String,
+    /// HTTP method, to ask about L7 rules too
+    #[arg(long, requires = "path")]
+    method: Option<String>,
+    /// HTTP path, to ask about L7 rules too
+    #[arg(long, requires = "method")]
+    path: Option<String>,
+    /// Every pod to every pod, as a JSON matrix
+    #[arg(long)]
+    matrix: bool,
+    /// text (one line) or json
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+/// Decide and print
+pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+    let Ok(protocol) = args.protocol.parse::<Protocol>() else {
+        report::print_one(
+            Diag::error("bad_protocol", format!("unknown protocol `{}`", args.protocol)).help("use TCP, UDP or SCTP"),
+            format,
+        );
+        return Exit::Input;
+    };
+    let text = match std::fs::read_to_string(&args.cluster) {
+        Ok(t) => t,
+        Err(e) => {
+            report::print_one(
+                Diag::error("io", format!("cannot read `{}`: {e}", args.cluster.display())),
+                format,
+            );
+            return Exit::Input;
+        }
+    };
+    let mut model = match palisade_compiler::cluster::from_yaml(&args.cluster.display().to_string(), &text) {
+        Ok(m) => m,
+        Err(d) => {
+            report::print(&d, format);
+            return Exit::Input;
+        }
+    };
+    let policies = match manifests::read(&args.policies) {
+        Ok(m) => m,
+        Err(d) => {
+            report::print(&d, format);
+            return Exit::Input;
+        }
+    };
+    if args.matrix {
+        return matrix(&model, &policies, protocol, args.port);
+    }
+    let (Some(from), Some(to)) = (&args.from, &args.to) else {
+        return Exit::Input;
+    };
+    // Outside addresses and names join the model so both ends are endpoints.
+    for end in [from, to] {
+        if !end.contains('/') || end.parse::<ipnet::IpNet>().is_ok() {
+            model.externals.push(external(end));
+        }
+    }
+    let request = args.method.as_ref().zip(args.path.as_ref()).map(|(m, p)| Request {
+        method: m.to_ascii_uppercase(),
+        path: p.clone(),
+    });
+    let (Some(source), Some(destination)) = (endpoint(&model, from), endpoint(&model, to)) else {
+        let missing = if endpoint(&model, from).is_none() { from } else { to };
+        report::print_one(
+            Diag::error(
+                "unknown_pod",
+                format!("no pod `{missing}` in `{}`", args.cluster.display()),
+            )
+            .help("write NS/POD as in `kubectl get pods -A`, or an address"),
+            format,
+        );
+        return Exit::Input;
+    };
+    let conn = Connection {
+        from: source,
+        to: destination,
+        protocol,
+        port: args.port,
+        request: request.as_ref(),
+    };
+    let verdicts = decide(&policies, &model, &conn);
+    let allowed = verdicts.iter().all(|(_, v)| v.allowed);
+    match args.output {
+        Output::Text => {
+            let deciding: Vec<String> = verdicts
+                .iter()
+                .filter(|(_, v)| v.allowed == allowed)
+                .flat_map(|(d, v)| v.decided_by.iter().map(move |r| format!("{d}: {r}")))
+                .collect();
+            let why = if deciding.is_empty() {
+                "no policy selects either end".to_string()
+            } else {
+                deciding.join("; ")
+            };
+            println!(
+                "{} {}: {why}",
+                if allowed { "ALLOWED" } else { "DENIED" },
+                conn.describe()
+            );
+        }
+        Output::Json => {
+            let decided_by: Vec<_> = verdicts
+                .iter()
+                .flat_map(|(d, v)| v.decided_by.iter().map(move |r| json!({ "target": d, "allowed": v.allowed, "policy": r.policy, "rule": r.rule, "source": r.source })))
+                .collect();
+            let out = json!({ "from": from, "to": to, "protocol": protocol.as_k8s(), "port": args.port, "allowed": allowed, "decided_by": decided_by });
+            println!("{out}");
+        }
+    }
+    Exit::Ok
+}
+
+fn external(text: &str) -> External {
+    match text.parse::<std::net::IpAddr>() {
+        Ok(ip) => External {
+            ip,
+            fqdn: None,
+            kube_apiserver: false,
+        },
+        // A name resolves to some outside address; FQDN rules decide by the name.
+        Err(_) => External {
+            ip: std::net::IpAddr::from([198, 51, 100, 200]),
+            fqdn: Some(text.to_string()),
+            kube_apiserver: false,
+        },
+    }
+}
+
+fn endpoint<'m>(model: &'m ClusterModel, text: &str) -> Option<Endpoint<'m>> {
+    if let Some(pod) = model.pods.iter().find(|p| p.id() == text) {
+        return Some(Endpoint::Pod(pod));
+    }
+    let ip = text.parse::<std::net::IpAddr>().ok();
+    model
+        .externals
+        .iter()
+        .find(|e| Some(e.ip) == ip && e.fqdn.is_none() || e.fqdn.as_deref() == Some(text))
+        .map(Endpoint::External)
+}
+
+/// Each dialect that reads some of the policies, and its verdict; a
+/// connection passes when every layer lets it
+fn decide(policies: &[Manifest], model: &ClusterModel, conn: &Connection) -> Vec<(&'static str, Verdict)> {
+    evaluators(policies)
+        .iter()
+        .map(|(id, e)| (*id, e.evaluate(model, conn)))
+        .collect()
+}
+
+fn evaluators(policies: &[Manifest]) -> Vec<(&'static str, Box<dyn Evaluator + '_>)> {
+    palisade_targets::DIALECTS
+        .iter()
+        .filter(|d| policies.iter().any(|m| d.reads(m)))
+        .map(|d| (d.id(), d.evaluator(policies)))
+        .collect()
+}
+
+fn matrix(model: &ClusterModel, policies: &[Manifest], protocol: Protocol, port: u16) -> Exit {
+    let evaluators = evaluators(policies);
+    let allowed: Vec<Vec<bool>> = model
+        .pods
+        .iter()
+        .map(|from| {
+            model
+                .pods
+                .iter()
+                .map(|to| {
+                    let conn = Connection {
+                        from: Endpoint::Pod(from),
+                        to: Endpoint::Pod(to),
+                        protocol,
+                        port,
+                        request: None,
+                    };
+                    evaluators.iter().all(|(_, e)| e.evaluate(model, &conn).allowed)
+                })
+                .collect()
+        })
+        .collect();
+    let pods: Vec<String> = model.pods.iter().map(|p| p.id()).collect();
+    println!(
+        "{}",
+        json!({ "protocol": protocol.as_k8s(), "port": port, "pods": pods, "allowed": allowed })
+    );
+    Exit::Ok
+}

@@ -1,0 +1,87 @@
+//! `palisade verify DIR`: translation validation. The manifests (compiled now,
+//! or a rendered folder given with `--manifests`, to catch hand edits) must
+//! decide every connection of the representative model as the intents do.
+
+use crate::{
+    manifests,
+    report::{self, ErrorFormat},
+    workspace, Exit,
+};
+use palisade_targets::{Dialect, Manifest, Mode};
+use std::path::PathBuf;
+
+/// Arguments of `palisade verify`
+#[derive(clap::Args)]
+pub struct Args {
+    /// The intents folder
+    dir: PathBuf,
+    /// Targets, comma-separated or `all` (default: the project's)
+    #[arg(long, short)]
+    target: Vec<String>,
+    /// A rendered folder (OUT of `compile --out OUT`) to check instead of compiling
+    #[arg(long)]
+    manifests: Option<PathBuf>,
+}
+
+/// Verify; exit 1 with every differing connection on a mismatch
+pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+    let Some(ws) = workspace::load(&args.dir, format) else {
+        return Exit::Input;
+    };
+    let dialects = match workspace::targets(&ws, &args.target) {
+        Ok(d) => d,
+        Err(diags) => {
+            report::print(&diags, format);
+            return Exit::Input;
+        }
+    };
+    let rendered: Vec<(&'static dyn Dialect, Vec<Manifest>)> = match &args.manifests {
+        None => {
+            let (rendered, diags) = workspace::render(&ws, &dialects, Mode::Enforce);
+            if diags.has_errors() {
+                report::print(&diags, format);
+                return Exit::Input;
+            }
+            rendered
+                .into_iter()
+                .filter_map(|(id, m)| palisade_targets::dialect(id).map(|d| (d, m)))
+                .collect()
+        }
+        Some(out) => {
+            let mut rendered = Vec::new();
+            for dialect in &dialects {
+                match manifests::read(&[out.join(dialect.id())]) {
+                    Ok(m) => rendered.push((*dialect, m)),
+                    Err(diags) => {
+                        report::print(&diags, format);
+                        return Exit::Input;
+                    }
+                }
+            }
+            rendered
+        }
+    };
+    let model = palisade_compiler::model::synthesize(&ws.ir);
+    let borrowed: Vec<(&dyn Dialect, &[Manifest])> = rendered.iter().map(|(d, m)| (*d, m.as_slice())).collect();
+    let result = palisade_targets::verify::verify(&ws.ir, &model, &borrowed);
+    let ids: Vec<&str> = dialects.iter().map(|d| d.id()).collect();
+    if result.mismatches.is_empty() {
+        println!(
+            "verified: {} connections over {} pods and {} outside addresses mean the same in the intents and in {}",
+            result.compared,
+            model.pods.len(),
+            model.externals.len(),
+            ids.join(", ")
+        );
+        return Exit::Ok;
+    }
+    for mismatch in &result.mismatches {
+        println!("{mismatch}");
+    }
+    println!(
+        "verification failed: {} of {} connections differ",
+        result.mismatches.len(),
+        result.compared
+    );
+    Exit::Input
+}
