@@ -216,7 +216,7 @@ fn matrix(model: &ClusterModel, policies: &[Manifest], protocol: Protocol, port:
                         port,
                         request: None,
                     };
-                    evaluators.iter().all(|(_, e)| e.evaluate(model, &conn).allowed)
+                    evaluators.iter().all(|(_, e)| e.allows(model, &conn))
                 })
                 .collect()
         })

@@ -16,6 +16,7 @@ pub mod groups;
 pub mod istio;
 pub mod kubernetes;
 pub mod manifest;
+pub mod memo;
 pub mod refusals;
 pub mod verdict;
 pub mod verify;
@@ -105,6 +106,12 @@ pub trait Dialect: Sync {
 pub trait Evaluator {
     /// The verdict on one connection, and the rules that decided it
     fn evaluate(&self, model: &ClusterModel, conn: &Connection) -> Verdict;
+
+    /// Only whether it passes: for matrices, where naming rules would cost
+    /// more than deciding
+    fn allows(&self, model: &ClusterModel, conn: &Connection) -> bool {
+        self.evaluate(model, conn).allowed
+    }
 }
 
 /// Every dialect palisade knows

@@ -213,6 +213,7 @@ fn namespace_strategy() -> impl Strategy<Value = GeneratedNamespace> {
         prop::collection::vec(rule_strategy(), 0..6),
         prop::sample::subsequence(vec!["dns", "kube-api", "metadata"], 0..3),
         prop::collection::vec((0..4usize, 0..4usize), 0..2),
+        prop::option::of(0..4usize),
     )
 }
 
@@ -220,7 +221,7 @@ fn render(namespaces: &[GeneratedNamespace]) -> Vec<(&'static str, String)> {
     let project = "apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: { name: gen }\nspec:\n  cluster:\n    apiServer: { cidrs: [172.20.0.10/32] }\n    clusterCIDRs: [10.244.0.0/16]\n    nodeLocalDNS: 169.254.20.10\n".to_string();
     let mut files = vec![("palisade.yaml", project)];
     let names = ["ns0.yaml", "ns1.yaml", "ns2.yaml"];
-    for (index, (posture, rules, baseline, l7)) in namespaces.iter().enumerate() {
+    for (index, (posture, rules, baseline, l7, except)) in namespaces.iter().enumerate() {
         let posture = ["default-deny", "default-deny-ingress", "none"][*posture];
         let mut text = format!("apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: {{ name: ns{index}, namespace: ns{index} }}\nspec:\n  posture: {posture}\n  baseline: [{}]\n  services:\n", baseline.join(", "));
         for svc in 0..4 {
@@ -236,6 +237,9 @@ fn render(namespaces: &[GeneratedNamespace]) -> Vec<(&'static str, String)> {
         text.push_str("  allow:\n");
         for (from, to, ports) in rules {
             text.push_str(&format!("    - \"{from} -> {to} {}\"\n", ports.join(",")));
+        }
+        if let Some(svc) = except {
+            text.push_str(&format!("    - {{ from: svc{svc}, to: {{ cidr: 10.30.0.0/16, except: [10.30.128.0/17, 10.30.1.0/24] }}, ports: [tcp/443] }}\n"));
         }
         for (from, to) in l7 {
             text.push_str(&format!("    - {{ from: svc{from}, to: svc{to}, ports: [tcp/8080], http: [{{ method: GET, path: /api/* }}, {{ method: POST, path: /api/orders }}] }}\n"));
@@ -258,7 +262,7 @@ fn sets() -> Vec<Vec<&'static dyn palisade_targets::Dialect>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn generated_intents_mean_the_same_on_every_target(namespaces in prop::collection::vec(namespace_strategy(), 3..=3)) {

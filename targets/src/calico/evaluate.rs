@@ -11,16 +11,22 @@
 //! NetworkSets of that namespace that are not pods.
 
 use super::selector::Selector;
-use crate::{Evaluator, Manifest, RuleRef, Verdict};
+use crate::{memo::Selection, Evaluator, Manifest, RuleRef, Verdict};
 use ipnet::IpNet;
 use palisade_compiler::model::{ClusterModel, Connection, Endpoint, Pod};
 use serde_json::Value;
-use std::{collections::BTreeMap, net::IpAddr};
+use std::{
+    cell::RefCell,
+    collections::{BTreeMap, HashMap},
+    net::IpAddr,
+};
 
 /// The enforcing Calico objects of a manifest set, policies sorted by order
 pub(super) struct Policies<'m> {
     policies: Vec<&'m Manifest>,
     network_sets: Vec<&'m Manifest>,
+    selection: Selection,
+    parsed: RefCell<HashMap<String, Option<Selector>>>,
 }
 
 impl<'m> Policies<'m> {
@@ -43,6 +49,8 @@ impl<'m> Policies<'m> {
         Self {
             policies,
             network_sets: calico("NetworkSet").collect(),
+            selection: Selection::default(),
+            parsed: RefCell::default(),
         }
     }
 }
@@ -82,19 +90,37 @@ fn endpoint_labels(pod: &Pod) -> BTreeMap<String, String> {
     labels
 }
 
-fn selects(text: Option<&str>, labels: &BTreeMap<String, String>) -> bool {
-    Selector::parse(text.unwrap_or("all()")).is_some_and(|s| s.matches(labels))
-}
-
 impl Policies<'_> {
+    /// Whether a selector (absent: `all()`) matches; each text is parsed once
+    fn selects(&self, text: Option<&str>, labels: &BTreeMap<String, String>) -> bool {
+        let text = text.unwrap_or("all()");
+        if let Some(parsed) = self.parsed.borrow().get(text) {
+            return parsed.as_ref().is_some_and(|s| s.matches(labels));
+        }
+        let parsed = Selector::parse(text);
+        let result = parsed.as_ref().is_some_and(|s| s.matches(labels));
+        self.parsed.borrow_mut().insert(text.to_string(), parsed);
+        result
+    }
+
     fn side(&self, model: &ClusterModel, pod: &Pod, conn: &Connection, direction: Direction) -> (bool, Vec<RuleRef>) {
         let (key, type_name) = match direction {
             Direction::Ingress => ("ingress", "Ingress"),
             Direction::Egress => ("egress", "Egress"),
         };
-        let labels = endpoint_labels(pod);
-        let mut selected = Vec::new();
-        for m in self.policies.iter().filter(|m| m.namespace() == pod.namespace) {
+        let mut last_selecting: Option<&Manifest> = None;
+        let selecting = self.selection.of(model, pod, || {
+            let labels = endpoint_labels(pod);
+            self.policies
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| {
+                    m.namespace() == pod.namespace && self.selects(m.object["spec"]["selector"].as_str(), &labels)
+                })
+                .map(|(i, _)| i)
+                .collect()
+        });
+        for m in selecting.iter().filter_map(|&i| self.policies.get(i)) {
             let spec = &m.object["spec"];
             let types: Vec<&str> = spec["types"]
                 .as_array()
@@ -107,7 +133,7 @@ impl Policies<'_> {
             } else {
                 types.contains(&type_name)
             };
-            if !applies || !selects(spec["selector"].as_str(), &labels) {
+            if !applies {
                 continue;
             }
             let reference = |rule: String| RuleRef {
@@ -115,7 +141,7 @@ impl Policies<'_> {
                 rule,
                 source: m.source(),
             };
-            selected.push(reference("end of tier".into()));
+            last_selecting = Some(m);
             for (i, rule) in spec[key].as_array().into_iter().flatten().enumerate() {
                 if !self.rule_matches(rule, m.namespace(), model, conn) {
                     continue;
@@ -128,9 +154,16 @@ impl Policies<'_> {
                 }
             }
         }
-        match selected.last() {
+        match last_selecting {
             None => (true, Vec::new()),
-            Some(last) => (false, vec![last.clone()]),
+            Some(m) => (
+                false,
+                vec![RuleRef {
+                    policy: m.reference(),
+                    rule: "end of tier".into(),
+                    source: m.source(),
+                }],
+            ),
         }
     }
 
@@ -204,11 +237,11 @@ impl Policies<'_> {
                         Some(ns_selector) => model.namespace(&pod.namespace).is_some_and(|ns| {
                             let mut labels = ns.labels.clone();
                             labels.insert("projectcalico.org/name".into(), ns.name.clone());
-                            selects(Some(ns_selector), &labels)
+                            self.selects(Some(ns_selector), &labels)
                         }),
                         None => pod.namespace == namespace,
                     };
-                    namespace_ok && selects(selector, &endpoint_labels(pod))
+                    namespace_ok && self.selects(selector, &endpoint_labels(pod))
                 }
                 Endpoint::External(ext) => {
                     namespace_selector.is_none() && self.network_set_matches(selector, namespace, ext.ip)
@@ -256,7 +289,7 @@ impl Policies<'_> {
                     .flatten()
                     .filter_map(|n| n.as_str()?.parse::<IpNet>().ok())
                     .any(|n| n.contains(&ip));
-                in_set && selects(selector, &labels)
+                in_set && self.selects(selector, &labels)
             })
     }
 }

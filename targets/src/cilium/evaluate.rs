@@ -11,22 +11,30 @@
 //! the DNS proxy with a rule that lets the name through (else the proxy never
 //! learns its addresses).
 
-use crate::{Evaluator, Manifest, RuleRef, Verdict};
+use crate::{memo::Selection, Evaluator, Manifest, RuleRef, Verdict};
 use ipnet::IpNet;
 use palisade_compiler::model::{ClusterModel, Connection, Endpoint, Pod};
 use serde_json::Value;
 
 /// The CiliumNetworkPolicies of a manifest set
-pub(super) struct Policies<'m>(Vec<&'m Manifest>);
+pub(super) struct Policies<'m> {
+    by_namespace: std::collections::BTreeMap<&'m str, Vec<&'m Manifest>>,
+    selection: Selection,
+}
 
 impl<'m> Policies<'m> {
     pub(super) fn read(manifests: &'m [Manifest]) -> Self {
-        Self(
-            manifests
-                .iter()
-                .filter(|m| m.api_version() == "cilium.io/v2" && m.kind() == "CiliumNetworkPolicy")
-                .collect(),
-        )
+        let mut by_namespace: std::collections::BTreeMap<&str, Vec<&Manifest>> = std::collections::BTreeMap::new();
+        for m in manifests
+            .iter()
+            .filter(|m| m.api_version() == "cilium.io/v2" && m.kind() == "CiliumNetworkPolicy")
+        {
+            by_namespace.entry(m.namespace()).or_default().push(m);
+        }
+        Self {
+            by_namespace,
+            selection: Selection::default(),
+        }
     }
 }
 
@@ -47,74 +55,116 @@ impl Direction {
 
 impl Evaluator for Policies<'_> {
     fn evaluate(&self, model: &ClusterModel, conn: &Connection) -> Verdict {
+        self.decide(model, conn, true)
+    }
+
+    fn allows(&self, model: &ClusterModel, conn: &Connection) -> bool {
+        self.decide(model, conn, false).allowed
+    }
+}
+
+impl Policies<'_> {
+    fn decide(&self, model: &ClusterModel, conn: &Connection, explain: bool) -> Verdict {
         let mut allowed = true;
         let mut decided_by = Vec::new();
         if let Endpoint::Pod(src) = conn.from {
-            let (ok, refs) = self.side(model, src, conn, Direction::Egress);
+            let (ok, refs) = self.side(model, src, conn, Direction::Egress, explain);
             allowed &= ok;
             decided_by.extend(refs);
         }
         if let Endpoint::Pod(dst) = conn.to {
-            let (ok, refs) = self.side(model, dst, conn, Direction::Ingress);
+            let (ok, refs) = self.side(model, dst, conn, Direction::Ingress, explain);
             allowed &= ok;
             decided_by.extend(refs);
         }
         Verdict { allowed, decided_by }
     }
-}
 
-impl Policies<'_> {
+    /// The policies of the pod's namespace whose endpointSelector selects it
     fn selecting<'a>(&'a self, model: &'a ClusterModel, pod: &'a Pod) -> impl Iterator<Item = &'a Manifest> + 'a {
-        self.0.iter().copied().filter(move |m| {
-            m.namespace() == pod.namespace
-                && m.object
-                    .pointer("/spec/endpointSelector")
-                    .is_some_and(|s| selects(s, m.namespace(), model, pod))
-        })
+        let all = self
+            .by_namespace
+            .get(pod.namespace.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        let indices = self.selection.of(model, pod, || {
+            all.iter()
+                .enumerate()
+                .filter(|(_, m)| {
+                    m.object
+                        .pointer("/spec/endpointSelector")
+                        .is_some_and(|s| selects(s, m.namespace(), model, pod))
+                })
+                .map(|(i, _)| i)
+                .collect()
+        });
+        (0..indices.len()).filter_map(move |k| indices.get(k).and_then(|&i| all.get(i)).copied())
     }
 
-    fn side(&self, model: &ClusterModel, pod: &Pod, conn: &Connection, direction: Direction) -> (bool, Vec<RuleRef>) {
+    fn side(
+        &self,
+        model: &ClusterModel,
+        pod: &Pod,
+        conn: &Connection,
+        direction: Direction,
+        explain: bool,
+    ) -> (bool, Vec<RuleRef>) {
         let key = direction.key();
-        let deny_key = format!("{key}Deny");
+        let deny_key = match direction {
+            Direction::Ingress => "ingressDeny",
+            Direction::Egress => "egressDeny",
+        };
         let peer = match direction {
             Direction::Ingress => &conn.from,
             Direction::Egress => &conn.to,
         };
-        let mut default_deny = Vec::new();
-        let mut allows = Vec::new();
+        // (policy, rule) pairs; references are written out only to explain.
+        let mut default_deny: Vec<(&Manifest, String)> = Vec::new();
+        let mut allows: Vec<(&Manifest, String)> = Vec::new();
+        let label = |text: &dyn Fn() -> String| if explain { text() } else { String::new() };
         for m in self.selecting(model, pod) {
             let spec = &m.object["spec"];
-            let reference = |rule: String| RuleRef {
-                policy: m.reference(),
-                rule,
-                source: m.source(),
-            };
-            for (i, rule) in spec[deny_key.as_str()].as_array().into_iter().flatten().enumerate() {
+            for (i, rule) in spec[deny_key].as_array().into_iter().flatten().enumerate() {
                 if self.rule_matches(rule, m.namespace(), model, pod, peer, conn, direction) {
-                    return (false, vec![reference(format!("{deny_key}[{i}]"))]);
+                    let reference = RuleRef {
+                        policy: m.reference(),
+                        rule: format!("{deny_key}[{i}]"),
+                        source: m.source(),
+                    };
+                    return (false, if explain { vec![reference] } else { Vec::new() });
                 }
             }
-            let has_rules = spec.get(key).is_some() || spec.get(deny_key.as_str()).is_some();
+            let has_rules = spec.get(key).is_some() || spec.get(deny_key).is_some();
             let turned_off = spec
-                .pointer(&format!("/enableDefaultDeny/{key}"))
+                .get("enableDefaultDeny")
+                .and_then(|d| d.get(key))
                 .and_then(Value::as_bool)
                 == Some(false);
             if has_rules && !turned_off {
-                default_deny.push(reference(format!("default deny ({key})")));
+                default_deny.push((m, label(&|| format!("default deny ({key})"))));
             }
             for (i, rule) in spec[key].as_array().into_iter().flatten().enumerate() {
                 if self.rule_matches(rule, m.namespace(), model, pod, peer, conn, direction) {
-                    allows.push(reference(format!("{key}[{i}]")));
+                    allows.push((m, label(&|| format!("{key}[{i}]"))));
                 }
             }
         }
-        if default_deny.is_empty() {
+        let (allowed, why) = if default_deny.is_empty() || !allows.is_empty() {
             (true, allows)
-        } else if allows.is_empty() {
-            (false, default_deny)
         } else {
-            (true, allows)
-        }
+            (false, default_deny)
+        };
+        let refs = if explain {
+            why.into_iter()
+                .map(|(m, rule)| RuleRef {
+                    policy: m.reference(),
+                    rule,
+                    source: m.source(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        (allowed, refs)
     }
 
     #[expect(clippy::too_many_arguments, reason = "one rule, both ends and the connection")]

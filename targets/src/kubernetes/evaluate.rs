@@ -10,60 +10,97 @@
 //! cluster (Kubernetes leaves pod addresses in ipBlocks to the CNI).
 
 use super::selector::selects;
-use crate::{Evaluator, Manifest, RuleRef, Verdict};
+use crate::{memo::Selection, Evaluator, Manifest, RuleRef, Verdict};
 use ipnet::IpNet;
 use k8s_openapi::{
     api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort},
     apimachinery::pkg::{apis::meta::v1::LabelSelector, util::intstr::IntOrString},
 };
 use palisade_compiler::model::{ClusterModel, Connection, Endpoint, Pod};
+use std::collections::BTreeMap;
 
 struct Policy<'m> {
     manifest: &'m Manifest,
     policy: NetworkPolicy,
 }
 
-/// The NetworkPolicies of a manifest set, parsed once
-pub(super) struct Policies<'m>(Vec<Policy<'m>>);
+/// The NetworkPolicies of a manifest set, parsed once and indexed by
+/// namespace (a policy only ever selects pods of its own namespace)
+pub(super) struct Policies<'m> {
+    by_namespace: BTreeMap<&'m str, Vec<Policy<'m>>>,
+    selection: Selection,
+}
 
 impl<'m> Policies<'m> {
     /// Parse the NetworkPolicies; objects that do not parse are skipped (the
     /// API server would have refused them)
     pub(super) fn read(manifests: &'m [Manifest]) -> Self {
-        Self(
-            manifests
-                .iter()
-                .filter(|m| m.api_version() == "networking.k8s.io/v1" && m.kind() == "NetworkPolicy")
-                .filter_map(|m| {
-                    serde_json::from_value::<NetworkPolicy>(m.object.clone())
-                        .ok()
-                        .map(|policy| Policy { manifest: m, policy })
+        let mut by_namespace: BTreeMap<&str, Vec<Policy>> = BTreeMap::new();
+        for m in manifests
+            .iter()
+            .filter(|m| m.api_version() == "networking.k8s.io/v1" && m.kind() == "NetworkPolicy")
+        {
+            if let Ok(policy) = serde_json::from_value::<NetworkPolicy>(m.object.clone()) {
+                by_namespace
+                    .entry(m.namespace())
+                    .or_default()
+                    .push(Policy { manifest: m, policy });
+            }
+        }
+        Self {
+            by_namespace,
+            selection: Selection::default(),
+        }
+    }
+
+    /// The policies that select the pod (any direction)
+    fn selecting(&self, model: &ClusterModel, pod: &Pod) -> Vec<&Policy<'m>> {
+        let all = self
+            .by_namespace
+            .get(pod.namespace.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        let indices = self.selection.of(model, pod, || {
+            all.iter()
+                .enumerate()
+                .filter(|(_, p)| {
+                    p.policy
+                        .spec
+                        .as_ref()
+                        .is_some_and(|s| s.pod_selector.as_ref().is_none_or(|sel| selects(sel, &pod.labels)))
                 })
-                .collect(),
-        )
+                .map(|(i, _)| i)
+                .collect()
+        });
+        indices.iter().filter_map(|&i| all.get(i)).collect()
     }
 }
 
 impl Evaluator for Policies<'_> {
     fn evaluate(&self, model: &ClusterModel, conn: &Connection) -> Verdict {
-        evaluate(&self.0, model, conn)
+        self.decide(model, conn, true)
+    }
+
+    fn allows(&self, model: &ClusterModel, conn: &Connection) -> bool {
+        self.decide(model, conn, false).allowed
     }
 }
 
-fn evaluate(policies: &[Policy], model: &ClusterModel, conn: &Connection) -> Verdict {
-    let mut decided_by = Vec::new();
-    let mut allowed = true;
-    if let Endpoint::Pod(src) = conn.from {
-        let (ok, refs) = side(policies, model, src, conn, Direction::Egress);
-        allowed &= ok;
-        decided_by.extend(refs);
+impl Policies<'_> {
+    fn decide(&self, model: &ClusterModel, conn: &Connection, explain: bool) -> Verdict {
+        let mut decided_by = Vec::new();
+        let mut allowed = true;
+        if let Endpoint::Pod(src) = conn.from {
+            let (ok, refs) = side(&self.selecting(model, src), model, conn, Direction::Egress, explain);
+            allowed &= ok;
+            decided_by.extend(refs);
+        }
+        if let Endpoint::Pod(dst) = conn.to {
+            let (ok, refs) = side(&self.selecting(model, dst), model, conn, Direction::Ingress, explain);
+            allowed &= ok;
+            decided_by.extend(refs);
+        }
+        Verdict { allowed, decided_by }
     }
-    if let Endpoint::Pod(dst) = conn.to {
-        let (ok, refs) = side(policies, model, dst, conn, Direction::Ingress);
-        allowed &= ok;
-        decided_by.extend(refs);
-    }
-    Verdict { allowed, decided_by }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -72,62 +109,83 @@ enum Direction {
     Egress,
 }
 
-/// Whether the pod's own side lets the connection through, and why
+/// Whether the pod's own side lets the connection through, and why. Rule
+/// references are built only for the answer, not while searching.
 fn side(
-    policies: &[Policy],
+    policies: &[&Policy],
     model: &ClusterModel,
-    pod: &Pod,
     conn: &Connection,
     direction: Direction,
+    explain: bool,
 ) -> (bool, Vec<RuleRef>) {
-    let mut isolating = Vec::new();
-    let mut admitting = Vec::new();
-    for p in policies {
+    let mut isolating: Vec<&Policy> = Vec::new();
+    let mut admitting: Vec<(&Policy, usize)> = Vec::new();
+    let (type_name, key) = match direction {
+        Direction::Ingress => ("Ingress", "ingress"),
+        Direction::Egress => ("Egress", "egress"),
+    };
+    for &p in policies {
         let Some(spec) = &p.policy.spec else { continue };
-        if p.manifest.namespace() != pod.namespace
-            || !selects(&spec.pod_selector.clone().unwrap_or_default(), &pod.labels)
-        {
+        let has_type = match &spec.policy_types {
+            Some(types) => types.iter().any(|x| x == type_name),
+            None => direction == Direction::Ingress || spec.egress.is_some(),
+        };
+        if !has_type {
             continue;
         }
-        let has_type = |t: &str| match &spec.policy_types {
-            Some(types) => types.iter().any(|x| x == t),
-            None => t == "Ingress" || (t == "Egress" && spec.egress.is_some()),
+        isolating.push(p);
+        let namespace = p.manifest.namespace();
+        let matched: Vec<usize> = match direction {
+            Direction::Ingress => spec
+                .ingress
+                .iter()
+                .flatten()
+                .enumerate()
+                .filter(|(_, r)| {
+                    peers_match(r.from.as_deref(), namespace, model, &conn.from)
+                        && ports_match(r.ports.as_deref(), conn)
+                })
+                .map(|(i, _)| i)
+                .collect(),
+            Direction::Egress => spec
+                .egress
+                .iter()
+                .flatten()
+                .enumerate()
+                .filter(|(_, r)| {
+                    peers_match(r.to.as_deref(), namespace, model, &conn.to) && ports_match(r.ports.as_deref(), conn)
+                })
+                .map(|(i, _)| i)
+                .collect(),
         };
-        let reference = |rule: String| RuleRef {
-            policy: p.manifest.reference(),
-            rule,
-            source: p.manifest.source(),
-        };
-        match direction {
-            Direction::Ingress if has_type("Ingress") => {
-                isolating.push(reference("isolates ingress".into()));
-                for (i, rule) in spec.ingress.iter().flatten().enumerate() {
-                    if peers_match(rule.from.as_deref(), p.manifest.namespace(), model, &conn.from)
-                        && ports_match(rule.ports.as_deref(), conn)
-                    {
-                        admitting.push(reference(format!("ingress[{i}]")));
-                    }
-                }
-            }
-            Direction::Egress if has_type("Egress") => {
-                isolating.push(reference("isolates egress".into()));
-                for (i, rule) in spec.egress.iter().flatten().enumerate() {
-                    if peers_match(rule.to.as_deref(), p.manifest.namespace(), model, &conn.to)
-                        && ports_match(rule.ports.as_deref(), conn)
-                    {
-                        admitting.push(reference(format!("egress[{i}]")));
-                    }
-                }
-            }
-            _ => {}
-        }
+        admitting.extend(matched.into_iter().map(|i| (p, i)));
+    }
+    let reference = |p: &Policy, rule: String| RuleRef {
+        policy: p.manifest.reference(),
+        rule,
+        source: p.manifest.source(),
+    };
+    if !explain {
+        return (isolating.is_empty() || !admitting.is_empty(), Vec::new());
     }
     if isolating.is_empty() {
         (true, Vec::new())
     } else if admitting.is_empty() {
-        (false, isolating)
+        (
+            false,
+            isolating
+                .into_iter()
+                .map(|p| reference(p, format!("isolates {key}")))
+                .collect(),
+        )
     } else {
-        (true, admitting)
+        (
+            true,
+            admitting
+                .into_iter()
+                .map(|(p, i)| reference(p, format!("{key}[{i}]")))
+                .collect(),
+        )
     }
 }
 
