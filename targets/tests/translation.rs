@@ -205,6 +205,7 @@ type GeneratedNamespace = (
     Vec<(String, String, Vec<String>)>,
     Vec<&'static str>,
     Vec<(usize, usize)>,
+    Option<usize>,
 );
 
 fn namespace_strategy() -> impl Strategy<Value = GeneratedNamespace> {
