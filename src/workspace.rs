@@ -49,6 +49,22 @@ pub fn load(dir: &Path, format: ErrorFormat) -> Option<Workspace> {
     }
 }
 
+/// Load `dir` and resolve the targets asked for; on errors, print them
+pub fn load_with_targets(
+    dir: &Path,
+    requested: &[String],
+    format: ErrorFormat,
+) -> Option<(Workspace, Vec<&'static dyn Dialect>)> {
+    let ws = load(dir, format)?;
+    match targets(&ws, requested) {
+        Ok(dialects) => Some((ws, dialects)),
+        Err(diags) => {
+            report::print(&diags, format);
+            None
+        }
+    }
+}
+
 /// The dialects asked for: `--target` (comma-separated or `all`), else the
 /// project's `targets`, else kubernetes
 pub fn targets(workspace: &Workspace, requested: &[String]) -> Result<Vec<&'static dyn Dialect>, Diags> {

@@ -18,15 +18,8 @@ pub struct Args {
 
 /// Check, print diagnostics, and say what was found
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some(ws) = workspace::load(&args.dir, format) else {
+    let Some((ws, dialects)) = workspace::load_with_targets(&args.dir, &args.target, format) else {
         return Exit::Input;
-    };
-    let dialects = match workspace::targets(&ws, &args.target) {
-        Ok(d) => d,
-        Err(diags) => {
-            report::print(&diags, format);
-            return Exit::Input;
-        }
     };
     // A target that cannot express an intent is an error here too.
     let (_, diags) = workspace::render(&ws, &dialects, palisade_targets::Mode::Enforce);

@@ -40,15 +40,8 @@ enum ModeArg {
 
 /// Compile and write
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some(ws) = workspace::load(&args.dir, format) else {
+    let Some((ws, dialects)) = workspace::load_with_targets(&args.dir, &args.target, format) else {
         return Exit::Input;
-    };
-    let dialects = match workspace::targets(&ws, &args.target) {
-        Ok(d) => d,
-        Err(diags) => {
-            report::print(&diags, format);
-            return Exit::Input;
-        }
     };
     let mode = match args.mode {
         ModeArg::Enforce => Mode::Enforce,

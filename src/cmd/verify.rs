@@ -25,15 +25,8 @@ pub struct Args {
 
 /// Verify; exit 1 with every differing connection on a mismatch
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some(ws) = workspace::load(&args.dir, format) else {
+    let Some((ws, dialects)) = workspace::load_with_targets(&args.dir, &args.target, format) else {
         return Exit::Input;
-    };
-    let dialects = match workspace::targets(&ws, &args.target) {
-        Ok(d) => d,
-        Err(diags) => {
-            report::print(&diags, format);
-            return Exit::Input;
-        }
     };
     let rendered: Vec<(&'static dyn Dialect, Vec<Manifest>)> = match &args.manifests {
         None => {

@@ -31,3 +31,32 @@ pub struct Verdict {
     /// the rules that let it pass, or the isolating policies that stopped it
     pub decided_by: Vec<RuleRef>,
 }
+
+/// The side of a pod a rule guards
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// into the pod
+    Ingress,
+    /// out of the pod
+    Egress,
+}
+
+/// A connection passes when the source pod lets it out and the destination
+/// pod lets it in (an outside end has no side to consult). `side` answers for
+/// one pod and direction, with the rules that decided.
+pub fn both_sides(
+    conn: &palisade_compiler::model::Connection,
+    mut side: impl FnMut(&palisade_compiler::model::Pod, Direction) -> (bool, Vec<RuleRef>),
+) -> Verdict {
+    use palisade_compiler::model::Endpoint;
+    let mut allowed = true;
+    let mut decided_by = Vec::new();
+    for (end, direction) in [(conn.from, Direction::Egress), (conn.to, Direction::Ingress)] {
+        if let Endpoint::Pod(pod) = end {
+            let (ok, refs) = side(pod, direction);
+            allowed &= ok;
+            decided_by.extend(refs);
+        }
+    }
+    Verdict { allowed, decided_by }
+}

@@ -16,26 +16,6 @@ use cel_interpreter::{Context, Program, Value as Cel};
 use common::{compile_dir, examples};
 use palisade_targets::Mode;
 use serde_json::Value;
-use std::path::PathBuf;
-
-fn schemas_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("PALISADE_SCHEMAS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::root().join("../shared/schemas"));
-    if dir.join("index.json").exists() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "CI=true but the upstream schemas are missing at {}",
-        dir.display()
-    );
-    eprintln!(
-        "\n!!! SKIPPED: upstream schemas not found at {} (set PALISADE_SCHEMAS) !!!\n",
-        dir.display()
-    );
-    None
-}
 
 /// The values a rule path selects in an object
 fn at_path<'v>(object: &'v Value, path: &str) -> Vec<&'v Value> {
@@ -75,7 +55,7 @@ fn holds(rule: &str, value: &Value) -> Result<bool, String> {
 
 #[test]
 fn every_emitted_object_satisfies_the_upstream_cel_rules() {
-    let Some(dir) = schemas_dir() else { return };
+    let Some(dir) = common::schemas_dir() else { return };
     let index: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
     let mut evaluated = 0;
     for example in examples() {

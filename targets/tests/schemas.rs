@@ -18,23 +18,6 @@ mod common;
 use common::{compile_dir, examples};
 use palisade_targets::Mode;
 use serde_json::Value;
-use std::path::PathBuf;
-
-fn schemas_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("PALISADE_SCHEMAS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| common::root().join("../shared/schemas"));
-    if dir.join("index.json").exists() {
-        return Some(dir);
-    }
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    assert!(!ci, "CI=true but the upstream schemas are missing at {}", dir.display());
-    eprintln!(
-        "\n!!! SKIPPED: upstream schemas not found at {} (set PALISADE_SCHEMAS) !!!\n",
-        dir.display()
-    );
-    None
-}
 
 /// `additionalProperties: false` on every object schema that lists properties,
 /// as `kubectl --validate=strict` behaves (see ../shared/schemas/NOTES.md)
@@ -132,7 +115,7 @@ impl Validators {
 
 #[test]
 fn every_emitted_manifest_validates_strictly_against_the_upstream_schemas() {
-    let Some(dir) = schemas_dir() else { return };
+    let Some(dir) = common::schemas_dir() else { return };
     let validators = Validators::load(&dir);
     let mut checked = 0;
     let mut kinds = std::collections::BTreeSet::new();
@@ -182,7 +165,7 @@ fn every_emitted_manifest_validates_strictly_against_the_upstream_schemas() {
 
 #[test]
 fn the_strict_check_rejects_what_kubectl_strict_would() {
-    let Some(dir) = schemas_dir() else { return };
+    let Some(dir) = common::schemas_dir() else { return };
     let validators = Validators::load(&dir);
     for sample in ["invalid-strict/kubernetes.yaml", "invalid/kubernetes.yaml"] {
         let text = std::fs::read_to_string(dir.join("samples").join(sample)).unwrap_or_default();

@@ -11,7 +11,11 @@
 //! NetworkSets of that namespace that are not pods.
 
 use super::selector::Selector;
-use crate::{memo::Selection, Evaluator, Manifest, RuleRef, Verdict};
+use crate::{
+    memo::Selection,
+    verdict::{both_sides, Direction},
+    Evaluator, Manifest, RuleRef, Verdict,
+};
 use ipnet::IpNet;
 use palisade_compiler::model::{ClusterModel, Connection, Endpoint, Pod};
 use serde_json::Value;
@@ -55,27 +59,9 @@ impl<'m> Policies<'m> {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Direction {
-    Ingress,
-    Egress,
-}
-
 impl Evaluator for Policies<'_> {
     fn evaluate(&self, model: &ClusterModel, conn: &Connection) -> Verdict {
-        let mut allowed = true;
-        let mut decided_by = Vec::new();
-        if let Endpoint::Pod(src) = conn.from {
-            let (ok, refs) = self.side(model, src, conn, Direction::Egress);
-            allowed &= ok;
-            decided_by.extend(refs);
-        }
-        if let Endpoint::Pod(dst) = conn.to {
-            let (ok, refs) = self.side(model, dst, conn, Direction::Ingress);
-            allowed &= ok;
-            decided_by.extend(refs);
-        }
-        Verdict { allowed, decided_by }
+        both_sides(conn, |pod, direction| self.side(model, pod, conn, direction))
     }
 }
 

@@ -11,7 +11,11 @@
 //! the DNS proxy with a rule that lets the name through (else the proxy never
 //! learns its addresses).
 
-use crate::{memo::Selection, Evaluator, Manifest, RuleRef, Verdict};
+use crate::{
+    memo::Selection,
+    verdict::{both_sides, Direction},
+    Evaluator, Manifest, RuleRef, Verdict,
+};
 use ipnet::IpNet;
 use palisade_compiler::model::{ClusterModel, Connection, Endpoint, Pod};
 use serde_json::Value;
@@ -38,21 +42,6 @@ impl<'m> Policies<'m> {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Direction {
-    Ingress,
-    Egress,
-}
-
-impl Direction {
-    fn key(self) -> &'static str {
-        match self {
-            Direction::Ingress => "ingress",
-            Direction::Egress => "egress",
-        }
-    }
-}
-
 impl Evaluator for Policies<'_> {
     fn evaluate(&self, model: &ClusterModel, conn: &Connection) -> Verdict {
         self.decide(model, conn, true)
@@ -65,19 +54,7 @@ impl Evaluator for Policies<'_> {
 
 impl Policies<'_> {
     fn decide(&self, model: &ClusterModel, conn: &Connection, explain: bool) -> Verdict {
-        let mut allowed = true;
-        let mut decided_by = Vec::new();
-        if let Endpoint::Pod(src) = conn.from {
-            let (ok, refs) = self.side(model, src, conn, Direction::Egress, explain);
-            allowed &= ok;
-            decided_by.extend(refs);
-        }
-        if let Endpoint::Pod(dst) = conn.to {
-            let (ok, refs) = self.side(model, dst, conn, Direction::Ingress, explain);
-            allowed &= ok;
-            decided_by.extend(refs);
-        }
-        Verdict { allowed, decided_by }
+        both_sides(conn, |pod, direction| self.side(model, pod, conn, direction, explain))
     }
 
     /// The policies of the pod's namespace whose endpointSelector selects it
@@ -108,7 +85,10 @@ impl Policies<'_> {
         direction: Direction,
         explain: bool,
     ) -> (bool, Vec<RuleRef>) {
-        let key = direction.key();
+        let key = match direction {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        };
         let deny_key = match direction {
             Direction::Ingress => "ingressDeny",
             Direction::Egress => "egressDeny",

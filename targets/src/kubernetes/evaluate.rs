@@ -10,7 +10,11 @@
 //! cluster (Kubernetes leaves pod addresses in ipBlocks to the CNI).
 
 use super::selector::selects;
-use crate::{memo::Selection, Evaluator, Manifest, RuleRef, Verdict};
+use crate::{
+    memo::Selection,
+    verdict::{both_sides, Direction},
+    Evaluator, Manifest, RuleRef, Verdict,
+};
 use ipnet::IpNet;
 use k8s_openapi::{
     api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort},
@@ -87,26 +91,10 @@ impl Evaluator for Policies<'_> {
 
 impl Policies<'_> {
     fn decide(&self, model: &ClusterModel, conn: &Connection, explain: bool) -> Verdict {
-        let mut decided_by = Vec::new();
-        let mut allowed = true;
-        if let Endpoint::Pod(src) = conn.from {
-            let (ok, refs) = side(&self.selecting(model, src), model, conn, Direction::Egress, explain);
-            allowed &= ok;
-            decided_by.extend(refs);
-        }
-        if let Endpoint::Pod(dst) = conn.to {
-            let (ok, refs) = side(&self.selecting(model, dst), model, conn, Direction::Ingress, explain);
-            allowed &= ok;
-            decided_by.extend(refs);
-        }
-        Verdict { allowed, decided_by }
+        both_sides(conn, |pod, direction| {
+            side(&self.selecting(model, pod), model, conn, direction, explain)
+        })
     }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Direction {
-    Ingress,
-    Egress,
 }
 
 /// Whether the pod's own side lets the connection through, and why. Rule

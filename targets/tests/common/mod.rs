@@ -16,6 +16,24 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The upstream schemas (../shared/schemas, or PALISADE_SCHEMAS). Missing, the
+/// caller's test says so loudly and passes, except under CI=true, where it fails.
+pub fn schemas_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("PALISADE_SCHEMAS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/schemas"));
+    if dir.join("index.json").exists() {
+        return Some(dir);
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(!ci, "CI=true but the upstream schemas are missing at {}", dir.display());
+    eprintln!(
+        "\n!!! SKIPPED: upstream schemas not found at {} (set PALISADE_SCHEMAS) !!!\n",
+        dir.display()
+    );
+    None
+}
+
 /// Every folder under examples/
 pub fn examples() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
