@@ -3,7 +3,9 @@
 //! are printed here in the chosen format, and as an exit code.
 
 mod cmd;
+mod git;
 mod manifests;
+mod plan;
 mod report;
 mod workspace;
 
@@ -39,6 +41,8 @@ enum Command {
     Verify(cmd::verify::Args),
     /// Say whether a connection is allowed, by which intent and which rule
     Explain(cmd::explain::Args),
+    /// What a change opens and closes between two git revisions
+    Plan(cmd::plan::Args),
 }
 
 /// Exit codes every command keeps
@@ -48,6 +52,8 @@ pub enum Exit {
     Ok = 0,
     /// the input is wrong (diagnostics on stderr)
     Input = 1,
+    /// `plan --detailed-exitcode`: connectivity changes
+    Changed = 2,
 }
 
 fn main() -> ExitCode {
@@ -61,6 +67,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => cmd::simulate::run(&args, format),
         Command::Verify(args) => cmd::verify::run(&args, format),
         Command::Explain(args) => cmd::explain::run(&args, format),
+        Command::Plan(args) => cmd::plan::run(&args, format),
     };
     ExitCode::from(exit as u8)
 }

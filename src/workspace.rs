@@ -16,9 +16,20 @@ pub struct Workspace {
     pub warnings: Diags,
 }
 
-/// Load and compile `dir`; on errors, print them and return `None`
-pub fn load(dir: &Path, format: ErrorFormat) -> Option<Workspace> {
-    let repository = match palisade_intents::load_dir(dir) {
+/// Load and compile `dir` (at a git revision when `rev` is given); on errors,
+/// print them and return `None`
+pub fn load(dir: &Path, rev: Option<&str>, format: ErrorFormat) -> Option<Workspace> {
+    let loaded = match rev {
+        None => palisade_intents::load_dir(dir),
+        Some(rev) => match crate::git::read_at(dir, rev) {
+            Ok(files) => palisade_intents::load_files(files),
+            Err(diag) => {
+                report::print_one(diag, format);
+                return None;
+            }
+        },
+    };
+    let repository = match loaded {
         Ok(r) => r,
         Err(diags) => {
             report::print(&diags, format);
@@ -52,10 +63,11 @@ pub fn load(dir: &Path, format: ErrorFormat) -> Option<Workspace> {
 /// Load `dir` and resolve the targets asked for; on errors, print them
 pub fn load_with_targets(
     dir: &Path,
+    rev: Option<&str>,
     requested: &[String],
     format: ErrorFormat,
 ) -> Option<(Workspace, Vec<&'static dyn Dialect>)> {
-    let ws = load(dir, format)?;
+    let ws = load(dir, rev, format)?;
     match targets(&ws, requested) {
         Ok(dialects) => Some((ws, dialects)),
         Err(diags) => {

@@ -182,20 +182,28 @@ impl ClusterModel {
         ports: Vec<ContainerPort>,
     ) {
         self.add_namespace(namespace);
-        if self
-            .pods
-            .iter()
-            .any(|p| p.namespace == namespace && (p.name == name || p.labels == labels))
-        {
+        // A pod is its labels: the same labels are the same pod, whatever it is called.
+        if self.pods.iter().any(|p| p.namespace == namespace && p.labels == labels) {
             return;
         }
+        let taken = |n: &str| self.pods.iter().any(|p| p.namespace == namespace && p.name == n);
+        let name = (1..)
+            .map(|i| {
+                if i == 1 {
+                    name.to_string()
+                } else {
+                    format!("{name}-{i}")
+                }
+            })
+            .find(|n| !taken(n))
+            .unwrap_or_default();
         let index = u32::try_from(self.pods.len()).unwrap_or(u32::MAX);
         let ip = IpAddr::from(std::net::Ipv4Addr::from(
             u32::from(std::net::Ipv4Addr::new(10, 244, 0, 10)).saturating_add(index),
         ));
         self.pods.push(Pod {
             namespace: namespace.to_string(),
-            name: name.to_string(),
+            name,
             labels,
             service_account,
             ip,
@@ -405,4 +413,34 @@ fn probe_addresses(block: &IpNet) -> Vec<IpAddr> {
         }
     }
     out
+}
+
+/// One model for several versions of the intents (as `plan` compares them):
+/// pods are the same pod when namespace and labels agree, whatever the
+/// service is called in each version, so a rename changes nothing
+pub fn synthesize_union(irs: &[&Ir]) -> ClusterModel {
+    let mut model = ClusterModel::default();
+    for ir in irs {
+        let other = synthesize(ir);
+        for (name, ns) in other.namespaces {
+            model.namespaces.entry(name).or_insert(ns);
+        }
+        for pod in other.pods {
+            model.add_pod(&pod.namespace, &pod.name, pod.labels, pod.service_account, pod.ports);
+        }
+        for external in other.externals {
+            if !model.externals.contains(&external) {
+                model.externals.push(external);
+            }
+        }
+        let ports: BTreeSet<(Protocol, u16)> = model.ports.iter().copied().chain(other.ports).collect();
+        model.ports = ports.into_iter().collect();
+        let requests: BTreeSet<Request> = model.requests.iter().cloned().chain(other.requests).collect();
+        model.requests = requests.into_iter().collect();
+    }
+    model.externals.sort();
+    model
+        .pods
+        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    model
 }

@@ -11,6 +11,9 @@ use std::path::PathBuf;
 pub struct Args {
     /// The intents folder (holds palisade.yaml and the Intents files)
     dir: PathBuf,
+    /// Read the intents as they are at this git revision (no checkout needed)
+    #[arg(long)]
+    rev: Option<String>,
     /// Targets to check the intents against (default: the project's)
     #[arg(long, short)]
     target: Vec<String>,
@@ -18,7 +21,8 @@ pub struct Args {
 
 /// Check, print diagnostics, and say what was found
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some((ws, dialects)) = workspace::load_with_targets(&args.dir, &args.target, format) else {
+    let Some((ws, dialects)) = workspace::load_with_targets(&args.dir, args.rev.as_deref(), &args.target, format)
+    else {
         return Exit::Input;
     };
     // A target that cannot express an intent is an error here too.

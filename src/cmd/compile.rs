@@ -20,6 +20,9 @@ use std::{
 pub struct Args {
     /// The intents folder (holds palisade.yaml and the Intents files)
     dir: PathBuf,
+    /// Read the intents as they are at this git revision (no checkout needed)
+    #[arg(long)]
+    rev: Option<String>,
     /// Targets, comma-separated or `all` (default: the project's, else kubernetes)
     #[arg(long, short)]
     target: Vec<String>,
@@ -30,6 +33,10 @@ pub struct Args {
     /// per target, instead of one YAML stream on stdout
     #[arg(long, short)]
     out: Option<PathBuf>,
+    /// With --out: write nothing, exit 1 when OUT is not what the intents
+    /// render (a CI step that keeps a committed folder in sync)
+    #[arg(long, requires = "out")]
+    check: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -40,7 +47,8 @@ enum ModeArg {
 
 /// Compile and write
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some((ws, dialects)) = workspace::load_with_targets(&args.dir, &args.target, format) else {
+    let Some((ws, dialects)) = workspace::load_with_targets(&args.dir, args.rev.as_deref(), &args.target, format)
+    else {
         return Exit::Input;
     };
     let mode = match args.mode {
@@ -51,6 +59,9 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     report::print(&diags, format);
     if diags.has_errors() {
         return Exit::Input;
+    }
+    if let (true, Some(out)) = (args.check, &args.out) {
+        return check_folder(out, &rendered, format);
     }
     match &args.out {
         None => {
@@ -76,6 +87,69 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
             Err(e) => io_failure(format, &format!("cannot write `{}`: {e}", out.display())),
         },
     }
+}
+
+/// Compare OUT with what would be written, file by file
+fn check_folder(out: &Path, rendered: &[(&str, Vec<Manifest>)], format: ErrorFormat) -> Exit {
+    let staging = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => return io_failure(format, &format!("cannot create a temporary folder: {e}")),
+    };
+    if let Err(e) = write_folder(staging.path(), rendered) {
+        return io_failure(format, &format!("cannot render into a temporary folder: {e}"));
+    }
+    let mut differences = Vec::new();
+    for (target, _) in rendered {
+        let expected = files(&staging.path().join(target));
+        let actual = files(&out.join(target));
+        for (path, text) in &expected {
+            match actual.get(path) {
+                None => differences.push(format!("missing: {target}/{path}")),
+                Some(found) if found != text => differences.push(format!("differs: {target}/{path}")),
+                Some(_) => {}
+            }
+        }
+        differences.extend(
+            actual
+                .keys()
+                .filter(|p| !expected.contains_key(*p))
+                .map(|p| format!("not rendered by the intents: {target}/{p}")),
+        );
+    }
+    if differences.is_empty() {
+        eprintln!("palisade: {} is what the intents render", out.display());
+        return Exit::Ok;
+    }
+    for d in &differences {
+        println!("{d}");
+    }
+    eprintln!(
+        "palisade: {} differs from what the intents render in {} file(s); run `palisade compile --out {}`",
+        out.display(),
+        differences.len(),
+        out.display()
+    );
+    Exit::Input
+}
+
+/// Every file under `dir`, relative path → bytes
+fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                out.insert(
+                    path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().to_string(),
+                    bytes,
+                );
+            }
+        }
+    }
+    out
 }
 
 fn io_failure(format: ErrorFormat, message: &str) -> Exit {

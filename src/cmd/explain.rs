@@ -38,7 +38,7 @@ pub struct Args {
 
 /// Explain and print
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some((ws, dialects)) = workspace::load_with_targets(&args.dir, &args.target, format) else {
+    let Some((ws, dialects)) = workspace::load_with_targets(&args.dir, None, &args.target, format) else {
         return Exit::Input;
     };
     let bad = |message: String| {

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod compile;
 pub mod explain;
+pub mod plan;
 pub mod schema;
 pub mod simulate;
 pub mod targets;

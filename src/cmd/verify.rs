@@ -15,6 +15,9 @@ use std::path::PathBuf;
 pub struct Args {
     /// The intents folder
     dir: PathBuf,
+    /// Read the intents as they are at this git revision (no checkout needed)
+    #[arg(long)]
+    rev: Option<String>,
     /// Targets, comma-separated or `all` (default: the project's)
     #[arg(long, short)]
     target: Vec<String>,
@@ -25,7 +28,8 @@ pub struct Args {
 
 /// Verify; exit 1 with every differing connection on a mismatch
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some((ws, dialects)) = workspace::load_with_targets(&args.dir, &args.target, format) else {
+    let Some((ws, dialects)) = workspace::load_with_targets(&args.dir, args.rev.as_deref(), &args.target, format)
+    else {
         return Exit::Input;
     };
     let rendered: Vec<(&'static dyn Dialect, Vec<Manifest>)> = match &args.manifests {

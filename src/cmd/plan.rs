@@ -1,0 +1,147 @@
+//! `palisade plan DIR --base REF [--head REF]`: what a change opens and closes,
+//! then the manifest diff per target; for a pull request's CI.
+
+use crate::{
+    plan::{self, Plan},
+    report::{self, ErrorFormat},
+    workspace, Exit,
+};
+use clap::ValueEnum;
+use palisade_intents::Diag;
+use palisade_targets::Mode;
+use std::{io::IsTerminal, path::PathBuf};
+
+/// Arguments of `palisade plan`
+#[derive(clap::Args)]
+pub struct Args {
+    /// The intents folder, inside a git repository
+    dir: PathBuf,
+    /// The revision to compare against (e.g. `origin/main`)
+    #[arg(long)]
+    base: String,
+    /// The revision with the change (default: the work tree as it is)
+    #[arg(long)]
+    head: Option<String>,
+    /// Targets, comma-separated or `all` (default: the project's)
+    #[arg(long, short)]
+    target: Vec<String>,
+    /// text (colours on a terminal), markdown (a pull-request comment) or json
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    /// A handlebars template for the markdown output (fields: base, head,
+    /// opened, closed, opened_count, closed_count, warnings, diffs,
+    /// connectivity_changed)
+    #[arg(long)]
+    template: Option<PathBuf>,
+    /// Exit 2 when connectivity changes, 0 when it does not, 1 on error
+    #[arg(long)]
+    detailed_exitcode: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Markdown,
+    Json,
+}
+
+const TEMPLATE: &str = include_str!("../templates/plan.md.hbs");
+
+/// Plan and print
+pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+    let Some((base, base_targets)) = workspace::load_with_targets(&args.dir, Some(&args.base), &args.target, format)
+    else {
+        return Exit::Input;
+    };
+    let Some((head, head_targets)) =
+        workspace::load_with_targets(&args.dir, args.head.as_deref(), &args.target, format)
+    else {
+        return Exit::Input;
+    };
+    let (base_rendered, base_diags) = workspace::render(&base, &base_targets, Mode::Enforce);
+    let (head_rendered, head_diags) = workspace::render(&head, &head_targets, Mode::Enforce);
+    if base_diags.has_errors() || head_diags.has_errors() {
+        report::print(&base_diags, format);
+        report::print(&head_diags, format);
+        return Exit::Input;
+    }
+    let head_name = args.head.clone().unwrap_or_else(|| "work tree".into());
+    let plan = plan::plan(&args.base, &base, &base_rendered, &head_name, &head, &head_rendered);
+    let text = match args.output {
+        Output::Json => serde_json::to_string_pretty(&plan).unwrap_or_default(),
+        Output::Markdown => match markdown(&plan, args.template.as_ref()) {
+            Ok(text) => text,
+            Err(diag) => {
+                report::print_one(diag, format);
+                return Exit::Input;
+            }
+        },
+        Output::Text => terminal(&plan, std::io::stdout().is_terminal()),
+    };
+    println!("{}", text.trim_end());
+    if args.detailed_exitcode && plan.connectivity_changed {
+        return Exit::Changed;
+    }
+    Exit::Ok
+}
+
+fn markdown(plan: &Plan, template: Option<&PathBuf>) -> Result<String, Diag> {
+    let source = match template {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| Diag::error("io", format!("cannot read `{}`: {e}", path.display())))?,
+        None => TEMPLATE.to_string(),
+    };
+    let mut engine = handlebars::Handlebars::new();
+    engine.register_escape_fn(handlebars::no_escape);
+    engine.render_template(&source, plan).map_err(|e| {
+        Diag::error("bad_template", format!("the plan template does not render: {e}"))
+            .help("see src/templates/plan.md.hbs for the fields")
+    })
+}
+
+fn terminal(plan: &Plan, colour: bool) -> String {
+    let paint = |code: &str, text: String| {
+        if colour {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text
+        }
+    };
+    let mut out = format!("palisade plan: {} -> {}\n", plan.base, plan.head);
+    if !plan.connectivity_changed {
+        out.push_str("no connection is opened or closed\n");
+    }
+    for (title, flows, mark, code) in [("opens", &plan.opened, "+", "32"), ("closes", &plan.closed, "-", "31")] {
+        if flows.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("{title}:\n"));
+        for flow in flows {
+            out.push_str(&paint(
+                code,
+                format!("  {mark} {} -> {} {}", flow.from, flow.to, flow.ports.join(", ")),
+            ));
+            out.push('\n');
+        }
+    }
+    for warning in &plan.warnings {
+        out.push_str(&paint("33", format!("  ! {warning}")));
+        out.push('\n');
+    }
+    for diff in plan.diffs.iter().filter(|d| !d.diff.is_empty()) {
+        out.push_str(&format!("\n{} manifests:\n", diff.target));
+        for line in diff.diff.lines() {
+            let code = match line.chars().next() {
+                Some('+') if !line.starts_with("+++") => "32",
+                Some('-') if !line.starts_with("---") => "31",
+                _ => "0",
+            };
+            out.push_str(&paint(code, line.to_string()));
+            out.push('\n');
+        }
+    }
+    if plan.diffs.iter().all(|d| d.diff.is_empty()) {
+        out.push_str("the rendered manifests are the same\n");
+    }
+    out
+}
