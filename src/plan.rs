@@ -109,50 +109,37 @@ fn reachability(base: &Ir, head: &Ir) -> (Vec<Flow>, Vec<Flow>) {
     let model = synthesize_union(&[base, head]);
     let mut opened: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     let mut closed: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    for from in model.endpoints() {
-        for to in model.endpoints() {
-            if matches!((from, to), (Endpoint::External(_), Endpoint::External(_))) {
-                continue;
-            }
-            for &(protocol, port) in &model.ports {
-                let l4 = Connection {
-                    from,
-                    to,
-                    protocol,
-                    port,
-                    request: None,
-                };
-                let (before, after) = (
-                    semantics::decide(base, &l4).allowed,
-                    semantics::decide(head, &l4).allowed,
-                );
-                // Requests matter only where the port stays open and an HTTP rule changed.
-                let changed: Vec<Connection> = if before != after {
-                    vec![l4]
-                } else if before && matches!(to, Endpoint::Pod(_)) {
-                    model
-                        .requests
-                        .iter()
-                        .map(|r| Connection { request: Some(r), ..l4 })
-                        .filter(|c| semantics::decide(base, c).allowed != semantics::decide(head, c).allowed)
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                for conn in changed {
-                    let after = semantics::decide(head, &conn).allowed;
-                    let (ir, list) = if after {
-                        (head, &mut opened)
-                    } else {
-                        (base, &mut closed)
-                    };
-                    let port = match conn.request {
-                        Some(r) => format!("{}/{port} {} {}", protocol.as_str(), r.method, r.path),
-                        None => format!("{}/{port}", protocol.as_str()),
-                    };
-                    list.entry((name(ir, &from), name(ir, &to))).or_default().insert(port);
-                }
-            }
+    for l4 in model.connections() {
+        let (from, to, protocol, port) = (l4.from, l4.to, l4.protocol, l4.port);
+        let (before, after) = (
+            semantics::decide(base, &l4).allowed,
+            semantics::decide(head, &l4).allowed,
+        );
+        // Requests matter only where the port stays open and an HTTP rule changed.
+        let changed: Vec<Connection> = if before != after {
+            vec![l4]
+        } else if before && matches!(to, Endpoint::Pod(_)) {
+            model
+                .requests
+                .iter()
+                .map(|r| Connection { request: Some(r), ..l4 })
+                .filter(|c| semantics::decide(base, c).allowed != semantics::decide(head, c).allowed)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for conn in changed {
+            let after = semantics::decide(head, &conn).allowed;
+            let (ir, list) = if after {
+                (head, &mut opened)
+            } else {
+                (base, &mut closed)
+            };
+            let port = match conn.request {
+                Some(r) => format!("{}/{port} {} {}", protocol.as_str(), r.method, r.path),
+                None => format!("{}/{port}", protocol.as_str()),
+            };
+            list.entry((name(ir, &from), name(ir, &to))).or_default().insert(port);
         }
     }
     let flows = |map: BTreeMap<(String, String), BTreeSet<String>>| {

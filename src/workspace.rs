@@ -6,6 +6,17 @@ use palisade_intents::{diag::did_you_mean, Diag, Diags, Repository};
 use palisade_targets::{Dialect, EmitOptions, Manifest, Mode};
 use std::path::Path;
 
+/// Where the intents are and which targets to render: the arguments every
+/// command that reads intents shares
+#[derive(clap::Args)]
+pub struct IntentsArgs {
+    /// The intents folder (holds palisade.yaml and the Intents files)
+    pub dir: std::path::PathBuf,
+    /// Targets, comma-separated or `all` (default: the project's, else kubernetes)
+    #[arg(long, short)]
+    pub target: Vec<String>,
+}
+
 /// A loaded and compiled intents folder
 pub struct Workspace {
     /// what was read

@@ -444,3 +444,23 @@ pub fn synthesize_union(irs: &[&Ir]) -> ClusterModel {
         .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     model
 }
+
+impl ClusterModel {
+    /// Every connection worth deciding at L4: each ordered pair of endpoints
+    /// (not outside to outside) on each port of the model
+    pub fn connections(&self) -> impl Iterator<Item = Connection<'_>> + '_ {
+        self.endpoints().flat_map(move |from| {
+            self.endpoints()
+                .filter(move |to| !matches!((from, to), (Endpoint::External(_), Endpoint::External(_))))
+                .flat_map(move |to| {
+                    self.ports.iter().map(move |&(protocol, port)| Connection {
+                        from,
+                        to,
+                        protocol,
+                        port,
+                        request: None,
+                    })
+                })
+        })
+    }
+}

@@ -4,24 +4,21 @@ use crate::{
     report::{self, ErrorFormat},
     workspace, Exit,
 };
-use std::path::PathBuf;
 
 /// Arguments of `palisade check`
 #[derive(clap::Args)]
 pub struct Args {
-    /// The intents folder (holds palisade.yaml and the Intents files)
-    dir: PathBuf,
+    #[command(flatten)]
+    intents: workspace::IntentsArgs,
     /// Read the intents as they are at this git revision (no checkout needed)
     #[arg(long)]
     rev: Option<String>,
-    /// Targets to check the intents against (default: the project's)
-    #[arg(long, short)]
-    target: Vec<String>,
 }
 
 /// Check, print diagnostics, and say what was found
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some((ws, dialects)) = workspace::load_with_targets(&args.dir, args.rev.as_deref(), &args.target, format)
+    let Some((ws, dialects)) =
+        workspace::load_with_targets(&args.intents.dir, args.rev.as_deref(), &args.intents.target, format)
     else {
         return Exit::Input;
     };

@@ -18,14 +18,11 @@ use std::{
 /// Arguments of `palisade compile`
 #[derive(clap::Args)]
 pub struct Args {
-    /// The intents folder (holds palisade.yaml and the Intents files)
-    dir: PathBuf,
+    #[command(flatten)]
+    intents: workspace::IntentsArgs,
     /// Read the intents as they are at this git revision (no checkout needed)
     #[arg(long)]
     rev: Option<String>,
-    /// Targets, comma-separated or `all` (default: the project's, else kubernetes)
-    #[arg(long, short)]
-    target: Vec<String>,
     /// enforce: drop what is not allowed; audit: observe only
     #[arg(long, value_enum, default_value_t = ModeArg::Enforce)]
     mode: ModeArg,
@@ -47,7 +44,8 @@ enum ModeArg {
 
 /// Compile and write
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some((ws, dialects)) = workspace::load_with_targets(&args.dir, args.rev.as_deref(), &args.target, format)
+    let Some((ws, dialects)) =
+        workspace::load_with_targets(&args.intents.dir, args.rev.as_deref(), &args.intents.target, format)
     else {
         return Exit::Input;
     };

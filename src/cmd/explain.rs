@@ -15,19 +15,15 @@ use palisade_intents::{
     terse, Diag,
 };
 use palisade_targets::Mode;
-use std::path::PathBuf;
 
 /// Arguments of `palisade explain`
 #[derive(clap::Args)]
 pub struct Args {
-    /// The intents folder
-    dir: PathBuf,
+    #[command(flatten)]
+    intents: workspace::IntentsArgs,
     /// The connection, in the terse form: `frontend -> backend tcp/8080`
     /// (`ns/service`, an FQDN, an address or `world` on either side)
     connection: String,
-    /// Targets, comma-separated or `all` (default: the project's)
-    #[arg(long, short)]
-    target: Vec<String>,
     /// HTTP method, to ask about L7 rules too
     #[arg(long, requires = "path")]
     method: Option<String>,
@@ -38,7 +34,8 @@ pub struct Args {
 
 /// Explain and print
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some((ws, dialects)) = workspace::load_with_targets(&args.dir, None, &args.target, format) else {
+    let Some((ws, dialects)) = workspace::load_with_targets(&args.intents.dir, None, &args.intents.target, format)
+    else {
         return Exit::Input;
     };
     let bad = |message: String| {

@@ -14,17 +14,14 @@ use std::{io::IsTerminal, path::PathBuf};
 /// Arguments of `palisade plan`
 #[derive(clap::Args)]
 pub struct Args {
-    /// The intents folder, inside a git repository
-    dir: PathBuf,
+    #[command(flatten)]
+    intents: workspace::IntentsArgs,
     /// The revision to compare against (e.g. `origin/main`)
     #[arg(long)]
     base: String,
     /// The revision with the change (default: the work tree as it is)
     #[arg(long)]
     head: Option<String>,
-    /// Targets, comma-separated or `all` (default: the project's)
-    #[arg(long, short)]
-    target: Vec<String>,
     /// text (colours on a terminal), markdown (a pull-request comment) or json
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -49,12 +46,13 @@ const TEMPLATE: &str = include_str!("../templates/plan.md.hbs");
 
 /// Plan and print
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some((base, base_targets)) = workspace::load_with_targets(&args.dir, Some(&args.base), &args.target, format)
+    let Some((base, base_targets)) =
+        workspace::load_with_targets(&args.intents.dir, Some(&args.base), &args.intents.target, format)
     else {
         return Exit::Input;
     };
     let Some((head, head_targets)) =
-        workspace::load_with_targets(&args.dir, args.head.as_deref(), &args.target, format)
+        workspace::load_with_targets(&args.intents.dir, args.head.as_deref(), &args.intents.target, format)
     else {
         return Exit::Input;
     };

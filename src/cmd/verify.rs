@@ -13,14 +13,11 @@ use std::path::PathBuf;
 /// Arguments of `palisade verify`
 #[derive(clap::Args)]
 pub struct Args {
-    /// The intents folder
-    dir: PathBuf,
+    #[command(flatten)]
+    intents: workspace::IntentsArgs,
     /// Read the intents as they are at this git revision (no checkout needed)
     #[arg(long)]
     rev: Option<String>,
-    /// Targets, comma-separated or `all` (default: the project's)
-    #[arg(long, short)]
-    target: Vec<String>,
     /// A rendered folder (OUT of `compile --out OUT`) to check instead of compiling
     #[arg(long)]
     manifests: Option<PathBuf>,
@@ -28,7 +25,8 @@ pub struct Args {
 
 /// Verify; exit 1 with every differing connection on a mismatch
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some((ws, dialects)) = workspace::load_with_targets(&args.dir, args.rev.as_deref(), &args.target, format)
+    let Some((ws, dialects)) =
+        workspace::load_with_targets(&args.intents.dir, args.rev.as_deref(), &args.intents.target, format)
     else {
         return Exit::Input;
     };

@@ -76,44 +76,30 @@ pub fn verify(ir: &Ir, model: &ClusterModel, rendered: &[(&dyn Dialect, &[Manife
             .chain(overlays.iter().map(|(d, _)| d.id()))
             .collect::<Vec<_>>()
             .join("+");
-        for from in model.endpoints() {
-            for to in model.endpoints() {
-                if matches!((from, to), (Endpoint::External(_), Endpoint::External(_))) {
-                    continue;
-                }
-                for &(protocol, port) in &model.ports {
-                    let l4 = Connection {
-                        from,
-                        to,
-                        protocol,
-                        port,
-                        request: None,
-                    };
-                    let mut connections = vec![l4];
-                    if sees_l7 && matches!(to, Endpoint::Pod(_)) && semantics::decide(ir, &l4).allowed {
-                        connections.extend(model.requests.iter().map(|r| Connection { request: Some(r), ..l4 }));
-                    }
-                    for conn in connections {
-                        report.compared += 1;
-                        let expected = semantics::decide(ir, &conn);
-                        let verdicts: Vec<_> = std::iter::once(evaluator.evaluate(model, &conn))
-                            .chain(overlays.iter().map(|(_, o)| o.evaluate(model, &conn)))
-                            .collect();
-                        if verdicts.iter().all(|v| v.allowed) != expected.allowed {
-                            report.mismatches.push(Mismatch {
-                                connection: conn.describe(),
-                                targets: name.clone(),
-                                expected: expected.allowed,
-                                rules: verdicts.into_iter().flat_map(|v| v.decided_by).collect(),
-                                intents: expected
-                                    .egress_by
-                                    .iter()
-                                    .chain(&expected.ingress_by)
-                                    .map(|e| format!("{} ({})", e.source.text, e.source.loc))
-                                    .collect(),
-                            });
-                        }
-                    }
+        for l4 in model.connections() {
+            let mut connections = vec![l4];
+            if sees_l7 && matches!(l4.to, Endpoint::Pod(_)) && semantics::decide(ir, &l4).allowed {
+                connections.extend(model.requests.iter().map(|r| Connection { request: Some(r), ..l4 }));
+            }
+            for conn in connections {
+                report.compared += 1;
+                let expected = semantics::decide(ir, &conn);
+                let verdicts: Vec<_> = std::iter::once(evaluator.evaluate(model, &conn))
+                    .chain(overlays.iter().map(|(_, o)| o.evaluate(model, &conn)))
+                    .collect();
+                if verdicts.iter().all(|v| v.allowed) != expected.allowed {
+                    report.mismatches.push(Mismatch {
+                        connection: conn.describe(),
+                        targets: name.clone(),
+                        expected: expected.allowed,
+                        rules: verdicts.into_iter().flat_map(|v| v.decided_by).collect(),
+                        intents: expected
+                            .egress_by
+                            .iter()
+                            .chain(&expected.ingress_by)
+                            .map(|e| format!("{} ({})", e.source.text, e.source.loc))
+                            .collect(),
+                    });
                 }
             }
         }
