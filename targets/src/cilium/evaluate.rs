@@ -158,32 +158,33 @@ impl Policies<'_> {
         conn: &Connection,
         direction: Direction,
     ) -> bool {
-        let side = match direction {
-            Direction::Ingress => "from",
-            Direction::Egress => "to",
+        // The peer fields of this direction, spelled out: this runs per rule and connection.
+        let keys: [&str; 5] = match direction {
+            Direction::Ingress => ["fromEndpoints", "fromEntities", "fromCIDR", "fromCIDRSet", "fromFQDNs"],
+            Direction::Egress => ["toEndpoints", "toEntities", "toCIDR", "toCIDRSet", "toFQDNs"],
         };
-        let field = |kind: &str| rule.get(format!("{side}{kind}")).and_then(Value::as_array);
-        let l3_fields = ["Endpoints", "Entities", "CIDR", "CIDRSet", "FQDNs"];
-        let names_a_peer = l3_fields.iter().any(|k| rule.get(format!("{side}{k}")).is_some());
+        let [endpoints, entities, cidr, cidr_set, fqdns] = keys;
+        let field = |key: &str| rule.get(key).and_then(Value::as_array);
+        let names_a_peer = keys.iter().any(|k| rule.get(*k).is_some());
         if !names_a_peer && rule.get("toPorts").is_none() {
             return false; // `{}`
         }
         let l3 = !names_a_peer
-            || field("Endpoints").into_iter().flatten().any(|s| match peer {
+            || field(endpoints).into_iter().flatten().any(|s| match peer {
                 Endpoint::Pod(p) => selects(s, namespace, model, p),
                 Endpoint::External(_) => false,
             })
-            || field("Entities")
+            || field(entities)
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_str)
                 .any(|e| entity_matches(e, peer))
-            || field("CIDR")
+            || field(cidr)
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_str)
                 .any(|c| cidr_matches(c, &[], peer))
-            || field("CIDRSet").into_iter().flatten().any(|entry| {
+            || field(cidr_set).into_iter().flatten().any(|entry| {
                 let except: Vec<&str> = entry["except"]
                     .as_array()
                     .into_iter()
@@ -193,7 +194,7 @@ impl Policies<'_> {
                 entry["cidr"].as_str().is_some_and(|c| cidr_matches(c, &except, peer))
             })
             || (direction == Direction::Egress
-                && field("FQDNs").into_iter().flatten().any(|s| match peer {
+                && field(fqdns).into_iter().flatten().any(|s| match peer {
                     Endpoint::External(ext) => ext
                         .fqdn
                         .as_deref()
