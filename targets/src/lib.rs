@@ -104,13 +104,18 @@ pub trait Dialect: Sync {
 
 /// Decides connections by one dialect's manifests
 pub trait Evaluator {
-    /// The verdict on one connection, and the rules that decided it
-    fn evaluate(&self, model: &ClusterModel, conn: &Connection) -> Verdict;
+    /// The verdict on one connection; with `explain`, the rules that decided
+    /// it (matrices leave it off: naming rules costs more than deciding)
+    fn decide(&self, model: &ClusterModel, conn: &Connection, explain: bool) -> Verdict;
 
-    /// Only whether it passes: for matrices, where naming rules would cost
-    /// more than deciding
+    /// The verdict on one connection, and the rules that decided it
+    fn evaluate(&self, model: &ClusterModel, conn: &Connection) -> Verdict {
+        self.decide(model, conn, true)
+    }
+
+    /// Only whether it passes
     fn allows(&self, model: &ClusterModel, conn: &Connection) -> bool {
-        self.evaluate(model, conn).allowed
+        self.decide(model, conn, false).allowed
     }
 }
 

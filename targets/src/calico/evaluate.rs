@@ -60,7 +60,7 @@ impl<'m> Policies<'m> {
 }
 
 impl Evaluator for Policies<'_> {
-    fn evaluate(&self, model: &ClusterModel, conn: &Connection) -> Verdict {
+    fn decide(&self, model: &ClusterModel, conn: &Connection, _explain: bool) -> Verdict {
         both_sides(conn, |pod, direction| self.side(model, pod, conn, direction))
     }
 }

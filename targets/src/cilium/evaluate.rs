@@ -43,20 +43,12 @@ impl<'m> Policies<'m> {
 }
 
 impl Evaluator for Policies<'_> {
-    fn evaluate(&self, model: &ClusterModel, conn: &Connection) -> Verdict {
-        self.decide(model, conn, true)
-    }
-
-    fn allows(&self, model: &ClusterModel, conn: &Connection) -> bool {
-        self.decide(model, conn, false).allowed
+    fn decide(&self, model: &ClusterModel, conn: &Connection, explain: bool) -> Verdict {
+        both_sides(conn, |pod, direction| self.side(model, pod, conn, direction, explain))
     }
 }
 
 impl Policies<'_> {
-    fn decide(&self, model: &ClusterModel, conn: &Connection, explain: bool) -> Verdict {
-        both_sides(conn, |pod, direction| self.side(model, pod, conn, direction, explain))
-    }
-
     /// The policies of the pod's namespace whose endpointSelector selects it
     fn selecting<'a>(&'a self, model: &'a ClusterModel, pod: &'a Pod) -> impl Iterator<Item = &'a Manifest> + 'a {
         let all = self

@@ -57,7 +57,7 @@ fn selects(selector: Option<&Value>, pod: &Pod) -> bool {
 }
 
 impl Evaluator for Mesh<'_> {
-    fn evaluate(&self, _model: &ClusterModel, conn: &Connection) -> Verdict {
+    fn decide(&self, _model: &ClusterModel, conn: &Connection, _explain: bool) -> Verdict {
         let mut decided_by = Vec::new();
         if let Endpoint::Pod(src) = conn.from {
             if let Some(verdict) = self.egress(src, conn) {

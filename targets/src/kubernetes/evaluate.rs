@@ -80,22 +80,14 @@ impl<'m> Policies<'m> {
 }
 
 impl Evaluator for Policies<'_> {
-    fn evaluate(&self, model: &ClusterModel, conn: &Connection) -> Verdict {
-        self.decide(model, conn, true)
-    }
-
-    fn allows(&self, model: &ClusterModel, conn: &Connection) -> bool {
-        self.decide(model, conn, false).allowed
-    }
-}
-
-impl Policies<'_> {
     fn decide(&self, model: &ClusterModel, conn: &Connection, explain: bool) -> Verdict {
         both_sides(conn, |pod, direction| {
             side(&self.selecting(model, pod), model, conn, direction, explain)
         })
     }
 }
+
+impl Policies<'_> {}
 
 /// Whether the pod's own side lets the connection through, and why. Rule
 /// references are built only for the answer, not while searching.
