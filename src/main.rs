@@ -3,6 +3,7 @@
 //! are printed here in the chosen format, and as an exit code.
 
 mod cmd;
+mod flows;
 mod git;
 mod manifests;
 mod plan;
@@ -43,6 +44,10 @@ enum Command {
     Explain(cmd::explain::Args),
     /// What a change opens and closes between two git revisions
     Plan(cmd::plan::Args),
+    /// Judge observed flows against the enforce manifests (exit 3: something would be dropped)
+    Audit(cmd::audit::Args),
+    /// Propose intents from observed flows
+    Discover(cmd::discover::Args),
 }
 
 /// Exit codes every command keeps
@@ -54,6 +59,8 @@ pub enum Exit {
     Input = 1,
     /// `plan --detailed-exitcode`: connectivity changes
     Changed = 2,
+    /// `audit`: enforcing would drop observed traffic that works today
+    WouldDrop = 3,
 }
 
 fn main() -> ExitCode {
@@ -68,6 +75,8 @@ fn main() -> ExitCode {
         Command::Verify(args) => cmd::verify::run(&args, format),
         Command::Explain(args) => cmd::explain::run(&args, format),
         Command::Plan(args) => cmd::plan::run(&args, format),
+        Command::Audit(args) => cmd::audit::run(&args, format),
+        Command::Discover(args) => cmd::discover::run(&args, format),
     };
     ExitCode::from(exit as u8)
 }

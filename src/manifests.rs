@@ -49,6 +49,19 @@ pub fn read(paths: &[PathBuf]) -> Result<Vec<Manifest>, Diags> {
     }
 }
 
+/// A cluster dump: Namespace and Pod objects as `kubectl get ns,pods -A -o yaml` prints them
+pub fn read_cluster(path: &Path) -> Result<palisade_compiler::model::ClusterModel, Diags> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let mut diags = Diags::new();
+        diags.push(
+            Diag::error("io", format!("cannot read `{}`: {e}", path.display()))
+                .help("pass the output of `kubectl get ns,pods -A -o yaml`"),
+        );
+        diags
+    })?;
+    palisade_compiler::cluster::from_yaml(&path.display().to_string(), &text)
+}
+
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     if std::fs::metadata(path)?.is_file() {
         out.push(path.to_path_buf());

@@ -97,7 +97,7 @@ impl Endpoint<'_> {
 }
 
 /// An HTTP request carried by a connection
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Request {
     /// upper-case method
     pub method: String,
@@ -166,7 +166,17 @@ impl ClusterModel {
             .chain(self.externals.iter().map(Endpoint::External))
     }
 
-    fn add_namespace(&mut self, name: &str) {
+    /// Add a pod as observed (its own name, address and ports); its
+    /// namespace is created with the standard name label when missing.
+    /// Returns its position in `pods` (callers sort afterwards if they need to).
+    pub fn insert_pod(&mut self, pod: Pod) -> usize {
+        self.add_namespace(&pod.namespace);
+        self.pods.push(pod);
+        self.pods.len() - 1
+    }
+
+    /// Add a namespace by name (with `kubernetes.io/metadata.name`) unless it is known
+    pub fn add_namespace(&mut self, name: &str) {
         self.namespaces.entry(name.to_string()).or_insert_with(|| Namespace {
             name: name.to_string(),
             labels: Labels::from([("kubernetes.io/metadata.name".to_string(), name.to_string())]),

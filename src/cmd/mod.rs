@@ -1,7 +1,9 @@
 //! One module per subcommand: `Args` (what was typed) and `run`.
 
+pub mod audit;
 pub mod check;
 pub mod compile;
+pub mod discover;
 pub mod explain;
 pub mod plan;
 pub mod schema;

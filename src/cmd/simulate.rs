@@ -63,17 +63,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         );
         return Exit::Input;
     };
-    let text = match std::fs::read_to_string(&args.cluster) {
-        Ok(t) => t,
-        Err(e) => {
-            report::print_one(
-                Diag::error("io", format!("cannot read `{}`: {e}", args.cluster.display())),
-                format,
-            );
-            return Exit::Input;
-        }
-    };
-    let mut model = match palisade_compiler::cluster::from_yaml(&args.cluster.display().to_string(), &text) {
+    let mut model = match manifests::read_cluster(&args.cluster) {
         Ok(m) => m,
         Err(d) => {
             report::print(&d, format);

@@ -12,6 +12,7 @@
 pub mod calico;
 pub mod capabilities;
 pub mod cilium;
+pub mod flows;
 pub mod groups;
 pub mod istio;
 pub mod kubernetes;
@@ -100,6 +101,11 @@ pub trait Dialect: Sync {
 
     /// Whether this dialect reads this manifest (by apiVersion and kind)
     fn reads(&self, manifest: &Manifest) -> bool;
+
+    /// The reader of this layer's flow log, if it has one
+    fn flows(&self) -> Option<&'static dyn flows::FlowFormat> {
+        None
+    }
 }
 
 /// Decides connections by one dialect's manifests

@@ -5,6 +5,7 @@
 
 mod emit;
 mod evaluate;
+pub mod flows;
 pub mod selector;
 
 use crate::{
@@ -44,5 +45,9 @@ impl Dialect for Calico {
 
     fn reads(&self, manifest: &Manifest) -> bool {
         manifest.api_version() == "projectcalico.org/v3"
+    }
+
+    fn flows(&self) -> Option<&'static dyn crate::flows::FlowFormat> {
+        Some(&flows::CalicoFlows)
     }
 }

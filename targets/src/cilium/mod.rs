@@ -7,6 +7,7 @@
 
 mod emit;
 mod evaluate;
+pub mod flows;
 
 use crate::{
     capabilities::{Capabilities, FqdnSupport},
@@ -48,5 +49,9 @@ impl Dialect for Cilium {
 
     fn reads(&self, manifest: &Manifest) -> bool {
         manifest.api_version() == "cilium.io/v2" && manifest.kind() == "CiliumNetworkPolicy"
+    }
+
+    fn flows(&self) -> Option<&'static dyn crate::flows::FlowFormat> {
+        Some(&flows::Hubble)
     }
 }

@@ -8,6 +8,7 @@
 
 mod emit;
 mod evaluate;
+pub mod flows;
 
 use crate::{
     capabilities::{Capabilities, FqdnSupport},
@@ -47,5 +48,9 @@ impl Dialect for Istio {
     fn reads(&self, manifest: &Manifest) -> bool {
         manifest.api_version().starts_with("networking.istio.io/")
             || manifest.api_version().starts_with("security.istio.io/")
+    }
+
+    fn flows(&self) -> Option<&'static dyn crate::flows::FlowFormat> {
+        Some(&flows::EnvoyAccessLog)
     }
 }

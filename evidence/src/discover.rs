@@ -1,0 +1,404 @@
+//! Proposed intents from observed traffic: one Intents file per namespace
+//! (default deny, a service per workload, an allow line per conversation that
+//! works today, each with how often and when it was seen), and a Project file
+//! whose cluster profile is what the flows show of DNS and the API server.
+//! Nothing broader than what was seen: outside addresses without a DNS name
+//! become /32s, never `world`.
+
+use crate::{
+    observe::{Evidence, Seen},
+    resolve::{place, Place, Placed},
+    suggest::{host_cidr, quote, workload_selector_by},
+};
+use palisade_compiler::model::{ClusterModel, Pod};
+use palisade_intents::syntax::{Fqdn, Protocol, RESERVED_NAMES};
+use palisade_targets::flows::format_time;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Namespaces left out unless asked for: the cluster's own
+pub const SYSTEM_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
+
+/// What to propose
+#[derive(Debug, Clone)]
+pub struct DiscoverOptions {
+    /// only these namespaces (empty: every namespace seen but the system ones)
+    pub namespaces: Vec<String>,
+    /// label keys that name a workload, in order of preference
+    pub workload_labels: Vec<String>,
+    /// targets to write into the Project
+    pub targets: Vec<String>,
+    /// whether the targets can match DNS names (else names become /32s)
+    pub fqdn: bool,
+}
+
+/// The proposal: file name → content
+#[derive(Debug, Clone, Default)]
+pub struct Proposal {
+    /// `palisade.yaml` and one `<namespace>.yaml` per namespace
+    pub files: BTreeMap<String, String>,
+    /// what was left out and why
+    pub notes: Vec<String>,
+}
+
+#[derive(Default)]
+struct NamespacePlan {
+    baseline: BTreeSet<&'static str>,
+    services: BTreeMap<String, Service>,
+    /// (from, to) → ports with tallies
+    allow: BTreeMap<(String, String), BTreeMap<(Protocol, u16), Seen>>,
+}
+
+struct Service {
+    selector: BTreeMap<String, String>,
+    service_account: Option<String>,
+    baseline: BTreeSet<&'static str>,
+}
+
+/// Propose intents from the evidence
+pub fn discover(evidence: &Evidence, cluster: Option<&ClusterModel>, options: &DiscoverOptions) -> Proposal {
+    let placed = place(evidence, None, cluster);
+    let keys: Vec<&str> = options.workload_labels.iter().map(String::as_str).collect();
+    let wanted = |ns: &str| {
+        if options.namespaces.is_empty() {
+            !SYSTEM_NAMESPACES.contains(&ns)
+        } else {
+            options.namespaces.iter().any(|n| n == ns)
+        }
+    };
+    let infra = Infra::observe(evidence, &placed);
+    let mut plans: BTreeMap<String, NamespacePlan> = BTreeMap::new();
+    let mut notes = Vec::new();
+    let mut dropped_only = 0u64;
+    // Every pod of a wanted namespace becomes a service, seen talking or not.
+    let mut names: BTreeMap<(String, BTreeMap<String, String>), String> = BTreeMap::new();
+    for pod in placed.model.pods.iter().filter(|p| wanted(&p.namespace)) {
+        let selector = workload_selector_by(&pod.labels, &keys);
+        let plan = plans.entry(pod.namespace.clone()).or_default();
+        if names.contains_key(&(pod.namespace.clone(), selector.clone())) {
+            continue;
+        }
+        let name = unique_name(&service_name(pod, &selector), &plan.services);
+        plan.services.insert(
+            name.clone(),
+            Service {
+                selector: selector.clone(),
+                service_account: pod.service_account.clone(),
+                baseline: BTreeSet::new(),
+            },
+        );
+        names.insert((pod.namespace.clone(), selector), name);
+    }
+    let service = |pod: &Pod| {
+        names
+            .get(&(pod.namespace.clone(), workload_selector_by(&pod.labels, &keys)))
+            .cloned()
+    };
+    for (key, seen) in evidence.sorted() {
+        if !seen.works_today() {
+            dropped_only += seen.count;
+            continue;
+        }
+        let (from, to) = (placed.place(&key.source), placed.place(&key.destination));
+        let Place::Pod(i) = from else { continue };
+        let Some(source) = placed.model.pods.get(i) else {
+            continue;
+        };
+        let source_wanted = wanted(&source.namespace);
+        let dest_pod = match to {
+            Place::Pod(j) => placed.model.pods.get(j),
+            _ => None,
+        };
+        let home = if source_wanted {
+            source.namespace.clone()
+        } else if let Some(d) = dest_pod.filter(|d| wanted(&d.namespace)) {
+            d.namespace.clone()
+        } else {
+            continue;
+        };
+        if source_wanted && infra.is_dns(&placed, to, key.protocol, key.port) {
+            plans.entry(home).or_default().baseline.insert("dns");
+            continue;
+        }
+        let external = match to {
+            Place::External(j) => placed.model.externals.get(j),
+            _ => None,
+        };
+        if let (true, Some(e)) = (source_wanted, external) {
+            let baseline = if e.kube_apiserver {
+                Some("kube-api")
+            } else if e.ip == std::net::IpAddr::from([169, 254, 169, 254]) {
+                Some("metadata")
+            } else {
+                None
+            };
+            if let (Some(b), Some(name)) = (baseline, service(source)) {
+                if let Some(s) = plans.entry(home).or_default().services.get_mut(&name) {
+                    s.baseline.insert(b);
+                }
+                continue;
+            }
+        }
+        let peer = |pod: &Pod| -> String {
+            match service(pod) {
+                Some(name) if pod.namespace == home => name,
+                Some(name) if wanted(&pod.namespace) => format!("{}/{name}", pod.namespace),
+                _ => format!(
+                    "{{ namespace: {}, selector: {{ {} }} }}",
+                    quote(&pod.namespace),
+                    workload_selector_by(&pod.labels, &keys)
+                        .iter()
+                        .map(|(k, v)| format!("{}: {}", quote(k), quote(v)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        };
+        let from_text = peer(source);
+        let to_text = match (dest_pod, external) {
+            (Some(d), _) => peer(d),
+            (None, Some(e)) => match e.fqdn.as_deref().filter(|n| options.fqdn && Fqdn::parse(n).is_ok()) {
+                Some(name) => name.to_string(),
+                None => host_cidr(e.ip),
+            },
+            _ => continue,
+        };
+        plans
+            .entry(home)
+            .or_default()
+            .allow
+            .entry((from_text, to_text))
+            .or_default()
+            .entry((key.protocol, key.port))
+            .or_default()
+            .merge(seen);
+    }
+    if dropped_only > 0 {
+        notes.push(format!(
+            "{dropped_only} connections were dropped by the policies in force and are not proposed"
+        ));
+    }
+    let mut files = BTreeMap::new();
+    files.insert("palisade.yaml".to_string(), project(evidence, &infra, options));
+    for (ns, plan) in &plans {
+        files.insert(format!("{ns}.yaml"), intents(ns, plan, evidence));
+    }
+    Proposal { files, notes }
+}
+
+/// What the flows show of the cluster's infrastructure
+struct Infra {
+    /// the DNS workload: namespace and selector
+    dns: Option<(String, BTreeMap<String, String>)>,
+    /// API server addresses and ports
+    api: BTreeSet<(std::net::IpAddr, u16)>,
+    /// node-local DNS address
+    node_local_dns: Option<std::net::IpAddr>,
+}
+
+impl Infra {
+    fn observe(evidence: &Evidence, placed: &Placed) -> Self {
+        let mut dns_counts: BTreeMap<(String, BTreeMap<String, String>), u64> = BTreeMap::new();
+        let mut api = BTreeSet::new();
+        let mut node_local_dns = None;
+        for (key, seen) in evidence.sorted() {
+            match placed.place(&key.destination) {
+                Place::Pod(j) if key.port == 53 => {
+                    if let Some(p) = placed.model.pods.get(j) {
+                        // The DNS service is the workload most pods send port 53 to.
+                        *dns_counts
+                            .entry((
+                                p.namespace.clone(),
+                                workload_selector_by(&p.labels, &["k8s-app", "app"]),
+                            ))
+                            .or_default() += seen.count;
+                    }
+                }
+                Place::External(j) => {
+                    if let Some(e) = placed.model.externals.get(j) {
+                        if e.kube_apiserver {
+                            api.insert((e.ip, key.port));
+                        } else if key.port == 53 && e.ip.to_string().starts_with("169.254.") {
+                            node_local_dns = Some(e.ip);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let dns = dns_counts
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+            .map(|(w, _)| w);
+        Self {
+            dns,
+            api,
+            node_local_dns,
+        }
+    }
+
+    fn is_dns(&self, placed: &Placed, to: Place, protocol: Protocol, port: u16) -> bool {
+        if port != 53 || !matches!(protocol, Protocol::Udp | Protocol::Tcp) {
+            return false;
+        }
+        match to {
+            Place::Pod(j) => placed.model.pods.get(j).is_some_and(|p| {
+                self.dns
+                    .as_ref()
+                    .is_some_and(|(ns, sel)| &p.namespace == ns && sel.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
+            }),
+            Place::External(j) => placed
+                .model
+                .externals
+                .get(j)
+                .is_some_and(|e| Some(e.ip) == self.node_local_dns),
+            _ => false,
+        }
+    }
+}
+
+fn window(evidence: &Evidence) -> String {
+    match (evidence.minutes.first(), evidence.minutes.last()) {
+        (Some(a), Some(b)) => format!(
+            " seen between {} and {}",
+            format_time(a * 60_000),
+            format_time((b + 1) * 60_000)
+        ),
+        _ => String::new(),
+    }
+}
+
+fn project(evidence: &Evidence, infra: &Infra, options: &DiscoverOptions) -> String {
+    let mut out = format!(
+        "# Proposed by `palisade discover` from {} observed connections{}.\n# Review it: it allows what was seen, nothing else.\napiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: {{ name: discovered }}\nspec:\n  targets: [{}]\n  cluster:\n",
+        evidence.records(),
+        window(evidence),
+        options.targets.join(", ")
+    );
+    let (dns_ns, dns_sel) = infra.dns.clone().unwrap_or_else(|| {
+        (
+            "kube-system".into(),
+            BTreeMap::from([("k8s-app".into(), "kube-dns".into())]),
+        )
+    });
+    out.push_str(&format!(
+        "    dns: {{ namespace: {}, selector: {{ {} }}, ports: [udp/53, tcp/53] }}\n",
+        quote(&dns_ns),
+        dns_sel
+            .iter()
+            .map(|(k, v)| format!("{}: {}", quote(k), quote(v)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    if let Some(ip) = infra.node_local_dns {
+        out.push_str(&format!("    nodeLocalDNS: {ip}\n"));
+    }
+    if !infra.api.is_empty() {
+        let cidrs: BTreeSet<String> = infra.api.iter().map(|(ip, _)| host_cidr(*ip)).collect();
+        let ports: BTreeSet<String> = infra.api.iter().map(|(_, p)| format!("tcp/{p}")).collect();
+        out.push_str(&format!(
+            "    apiServer: {{ cidrs: [{}], ports: [{}] }}\n",
+            cidrs.into_iter().collect::<Vec<_>>().join(", "),
+            ports.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    out
+}
+
+fn intents(ns: &str, plan: &NamespacePlan, evidence: &Evidence) -> String {
+    let mut out = format!(
+        "# Proposed by `palisade discover`: what namespace {ns} did{}.\napiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: {{ name: {}, namespace: {} }}\nspec:\n  posture: default-deny\n",
+        window(evidence),
+        quote(ns),
+        quote(ns)
+    );
+    if !plan.baseline.is_empty() {
+        out.push_str(&format!(
+            "  baseline: [{}]\n",
+            plan.baseline.iter().copied().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    out.push_str("  services:\n");
+    for (name, s) in &plan.services {
+        let selector: Vec<String> = s
+            .selector
+            .iter()
+            .map(|(k, v)| format!("{}: {}", quote(k), quote(v)))
+            .collect();
+        let mut fields = vec![format!("selector: {{ {} }}", selector.join(", "))];
+        if let Some(sa) = &s.service_account {
+            fields.push(format!("serviceAccount: {}", quote(sa)));
+        }
+        if !s.baseline.is_empty() {
+            fields.push(format!(
+                "baseline: [{}]",
+                s.baseline.iter().copied().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        out.push_str(&format!("    {name}: {{ {} }}\n", fields.join(", ")));
+    }
+    if plan.allow.is_empty() {
+        out.push_str("  allow: []\n");
+        return out;
+    }
+    out.push_str("  allow:\n");
+    for ((from, to), ports) in &plan.allow {
+        let mut total = Seen::default();
+        for seen in ports.values() {
+            total.merge(seen);
+        }
+        let port_list: Vec<String> = ports.keys().map(|(p, n)| format!("{}/{n}", p.as_str())).collect();
+        let comment = format!("# {}", seen_text(&total));
+        let line = if from.starts_with('{') || to.starts_with('{') {
+            format!("{{ from: {from}, to: {to}, ports: [{}] }}", port_list.join(", "))
+        } else {
+            format!("{from} -> {to} {}", port_list.join(","))
+        };
+        out.push_str(&format!("    - {line}  {comment}\n"));
+    }
+    out
+}
+
+/// `seen 3 times, 2026-11-01T10:00:00Z .. 2026-11-01T12:00:00Z`
+fn seen_text(seen: &Seen) -> String {
+    let times = if seen.count == 1 {
+        "once".to_string()
+    } else {
+        format!("{} times", seen.count)
+    };
+    match (seen.first_ms, seen.last_ms) {
+        (Some(a), Some(b)) if a / 1000 == b / 1000 => format!("seen {times} at {}", format_time(a)),
+        (Some(a), Some(b)) => format!("seen {times}, {} .. {}", format_time(a), format_time(b)),
+        _ => format!("seen {times}"),
+    }
+}
+
+/// A service name from the workload label's value: a DNS label, not a reserved word
+fn service_name(pod: &Pod, selector: &BTreeMap<String, String>) -> String {
+    let raw = selector.values().next().cloned().unwrap_or_else(|| pod.name.clone());
+    let mut name: String = raw
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    name = name.trim_matches('-').chars().take(50).collect();
+    if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        name = format!("svc-{name}").trim_end_matches('-').to_string();
+    }
+    if RESERVED_NAMES.contains(&name.as_str()) {
+        name.push_str("-svc");
+    }
+    name
+}
+
+fn unique_name(base: &str, taken: &BTreeMap<String, Service>) -> String {
+    (1..)
+        .map(|i| {
+            if i == 1 {
+                base.to_string()
+            } else {
+                format!("{base}-{i}")
+            }
+        })
+        .find(|n| !taken.contains_key(n))
+        .unwrap_or_else(|| base.to_string())
+}

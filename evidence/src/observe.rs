@@ -1,0 +1,159 @@
+//! Flows aggregated per workload: a million records of the same few
+//! conversations become a few keys with counts and first/last times, so
+//! everything after this (audit, discovery) works per conversation, not per
+//! record.
+
+use palisade_compiler::model::Request;
+use palisade_intents::syntax::Protocol;
+use palisade_targets::flows::{EndpointKind, FlowEndpoint, FlowRecord, Observed, ReadStats};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// One conversation: who, to whom, on what
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FlowKey {
+    /// the opening side, reduced to what identifies its workload
+    pub source: FlowEndpoint,
+    /// the accepting side, likewise
+    pub destination: FlowEndpoint,
+    /// protocol
+    pub protocol: Protocol,
+    /// destination port
+    pub port: u16,
+    /// the HTTP request, for L7 records
+    pub request: Option<Request>,
+}
+
+/// What was seen of one conversation
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// connections (records, times their own count)
+    pub count: u64,
+    /// earliest time, ms since the epoch
+    pub first_ms: Option<i64>,
+    /// latest time
+    pub last_ms: Option<i64>,
+    /// connections by what the layer did with them
+    pub observed: BTreeMap<Observed, u64>,
+}
+
+impl Seen {
+    fn add(&mut self, count: u64, time: Option<i64>, observed: Observed) {
+        self.count = self.count.saturating_add(count);
+        *self.observed.entry(observed).or_default() += count;
+        if let Some(t) = time {
+            self.first_ms = Some(self.first_ms.map_or(t, |f| f.min(t)));
+            self.last_ms = Some(self.last_ms.map_or(t, |l| l.max(t)));
+        }
+    }
+
+    /// Merge another tally of the same conversation
+    pub fn merge(&mut self, other: &Seen) {
+        self.count = self.count.saturating_add(other.count);
+        for (o, n) in &other.observed {
+            *self.observed.entry(*o).or_default() += n;
+        }
+        for t in [other.first_ms, other.last_ms].into_iter().flatten() {
+            self.first_ms = Some(self.first_ms.map_or(t, |f| f.min(t)));
+            self.last_ms = Some(self.last_ms.map_or(t, |l| l.max(t)));
+        }
+    }
+
+    /// Whether any of it works today (so enforcement dropping it would break something)
+    pub fn works_today(&self) -> bool {
+        self.observed
+            .iter()
+            .any(|(o, n)| *n > 0 && matches!(o, Observed::Allowed | Observed::WouldDrop))
+    }
+}
+
+/// Everything read from the flow logs
+#[derive(Debug, Default)]
+pub struct Evidence {
+    /// conversations
+    pub flows: HashMap<FlowKey, Seen>,
+    /// DNS names each workload looked up, with counts
+    pub lookups: HashMap<FlowEndpoint, BTreeMap<String, u64>>,
+    /// the minutes (since the epoch) in which anything was seen: gaps show here
+    pub minutes: BTreeSet<i64>,
+    /// what each stream held besides flows
+    pub reads: Vec<ReadStats>,
+}
+
+impl Evidence {
+    /// Take one record
+    pub fn add(&mut self, record: FlowRecord) {
+        if let Some(t) = record.time_ms {
+            self.minutes.insert(t.div_euclid(60_000));
+        }
+        let source = workload(record.source);
+        if let Some(query) = record.dns_query {
+            *self
+                .lookups
+                .entry(source.clone())
+                .or_default()
+                .entry(query)
+                .or_default() += record.count;
+        }
+        let key = FlowKey {
+            source,
+            destination: workload(record.destination),
+            protocol: record.protocol,
+            port: record.port,
+            request: record.request,
+        };
+        self.flows
+            .entry(key)
+            .or_default()
+            .add(record.count, record.time_ms, record.observed);
+    }
+
+    /// Conversations in a stable order
+    pub fn sorted(&self) -> Vec<(&FlowKey, &Seen)> {
+        let mut out: Vec<_> = self.flows.iter().collect();
+        out.sort_by(|a, b| a.0.cmp(b.0));
+        out
+    }
+
+    /// Records taken
+    pub fn records(&self) -> u64 {
+        self.flows.values().map(|s| s.count).sum()
+    }
+
+    /// Stretches longer than `max_minutes` with nothing seen, as (from, to) minutes
+    pub fn gaps(&self, max_minutes: i64) -> Vec<(i64, i64)> {
+        let minutes: Vec<i64> = self.minutes.iter().copied().collect();
+        minutes
+            .windows(2)
+            .filter_map(|w| match w {
+                [a, b] if b - a > max_minutes => Some((*a, *b)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Reduce an endpoint to what identifies its workload: a pod with labels is
+/// its namespace and labels (replicas are one workload); an outside address
+/// is its address and names; every node is one party
+pub fn workload(mut e: FlowEndpoint) -> FlowEndpoint {
+    match e.kind {
+        EndpointKind::Pod if !e.labels.is_empty() => {
+            e.pod = None;
+            e.ip = None;
+            e.names.clear();
+            e.service = None;
+        }
+        EndpointKind::Pod => e.names.clear(),
+        EndpointKind::Outside | EndpointKind::KubeApiserver => {
+            e.names.sort();
+            e.names.dedup();
+            e.pod = None;
+            e.namespace = None;
+            e.labels.clear();
+            e.namespace_labels.clear();
+            e.service_account = None;
+        }
+        EndpointKind::Node => e = FlowEndpoint::of_kind(EndpointKind::Node),
+    }
+    e
+}

@@ -1,0 +1,163 @@
+//! `palisade audit DIR --flows FILE`: the promotion gate. Every observed
+//! conversation is decided by each target's enforce manifests; what they would
+//! drop is listed per workload pair with the allow line that admits it. Exit 3
+//! when enforcing would drop something that works today.
+
+use crate::{
+    flows::FlowArgs,
+    report::{self, ErrorFormat},
+    workspace, Exit,
+};
+use clap::ValueEnum;
+use palisade_evidence::{AuditOptions, AuditReport};
+use palisade_intents::Diag;
+use palisade_targets::{Dialect, Manifest, Mode};
+use std::collections::BTreeMap;
+
+/// Arguments of `palisade audit`
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    intents: workspace::IntentsArgs,
+    #[command(flatten)]
+    flows: FlowArgs,
+    /// text, markdown (a pull-request or ticket comment) or json
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    /// Minutes without any flow that count as a gap in the evidence
+    #[arg(long, default_value_t = 10)]
+    max_gap: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Markdown,
+    Json,
+}
+
+const TEMPLATE: &str = include_str!("../templates/audit.md.hbs");
+
+/// Audit and print
+pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+    let Some((ws, dialects)) = workspace::load_with_targets(&args.intents.dir, None, &args.intents.target, format)
+    else {
+        return Exit::Input;
+    };
+    let (rendered, diags) = workspace::render(&ws, &dialects, Mode::Enforce);
+    if diags.has_errors() {
+        report::print(&diags, format);
+        return Exit::Input;
+    }
+    let Some((evidence, cluster)) = args.flows.read(format) else {
+        return Exit::Input;
+    };
+    let files: BTreeMap<String, String> = ws
+        .repository
+        .intents
+        .iter()
+        .map(|i| (i.namespace.value.clone(), i.namespace.loc.file.path.clone()))
+        .collect();
+    let borrowed: Vec<(&dyn Dialect, &[Manifest])> = rendered
+        .iter()
+        .filter_map(|(id, m)| palisade_targets::dialect(id).map(|d| (d, m.as_slice())))
+        .collect();
+    let result = palisade_evidence::audit(
+        &evidence,
+        &ws.ir,
+        &files,
+        cluster.as_ref(),
+        &borrowed,
+        AuditOptions {
+            max_gap_minutes: args.max_gap,
+        },
+    );
+    let text = match args.output {
+        Output::Text => text(&result),
+        Output::Json => serde_json::to_string_pretty(&result).unwrap_or_default() + "\n",
+        Output::Markdown => {
+            let mut engine = handlebars::Handlebars::new();
+            engine.register_escape_fn(handlebars::no_escape);
+            match engine.render_template(TEMPLATE, &result) {
+                Ok(text) => text,
+                Err(e) => {
+                    report::print_one(
+                        Diag::error("bad_template", format!("the audit report does not render: {e}")),
+                        format,
+                    );
+                    return Exit::Input;
+                }
+            }
+        }
+    };
+    print!("{text}");
+    if result.would_break() {
+        Exit::WouldDrop
+    } else {
+        Exit::Ok
+    }
+}
+
+fn text(report: &AuditReport) -> String {
+    let breaking = report.groups.iter().filter(|g| g.works_today).count();
+    let mut out = format!(
+        "palisade audit: {} connections judged against the enforce manifests of {}\n",
+        report.judged,
+        report.targets.join(", ")
+    );
+    if report.groups.is_empty() {
+        out.push_str("nothing observed would be dropped\n");
+    } else {
+        out.push_str(&format!(
+            "{breaking} workload pair{} would lose traffic that works today{}:\n",
+            if breaking == 1 { "" } else { "s" },
+            match report.groups.len() - breaking {
+                0 => String::new(),
+                n => format!(" ({n} more already dropped today)"),
+            }
+        ));
+    }
+    for group in &report.groups {
+        let when = match (&group.first_seen, &group.last_seen) {
+            (Some(a), Some(b)) if a == b => format!(", at {a}"),
+            (Some(a), Some(b)) => format!(", {a} .. {b}"),
+            _ => String::new(),
+        };
+        let state = if group.works_today {
+            ""
+        } else {
+            " [already dropped today]"
+        };
+        out.push_str(&format!(
+            "\n  {} -> {}  ({} connection{}{when}){state}\n",
+            group.source,
+            group.destination,
+            group.count,
+            if group.count == 1 { "" } else { "s" }
+        ));
+        for d in &group.dropped {
+            let request = d.request.as_deref().map(|r| format!(" {r}")).unwrap_or_default();
+            out.push_str(&format!("    {}{request}: {} seen\n", d.port, d.count));
+            for (target, rules) in &d.dropped_by {
+                out.push_str(&format!("      {target} drops it: {}\n", rules.join("; ")));
+            }
+        }
+        out.push_str(&format!(
+            "    to admit it, add to {}:\n      - {}\n",
+            group.add_to, group.intent
+        ));
+    }
+    if !report.not_judged.is_empty() {
+        out.push_str("\nnot judged:\n");
+        for (why, n) in &report.not_judged {
+            out.push_str(&format!("  {n} connection{}: {why}\n", if *n == 1 { "" } else { "s" }));
+        }
+    }
+    if !report.warnings.is_empty() {
+        out.push_str("\nevidence warnings:\n");
+        for w in &report.warnings {
+            out.push_str(&format!("  - {w}\n"));
+        }
+    }
+    out
+}

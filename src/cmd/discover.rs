@@ -1,0 +1,151 @@
+//! `palisade discover --flows FILE --out DIR`: proposed intents from observed
+//! traffic, a starting point for a namespace that has none. The proposal is
+//! loaded and compiled before anything is written, so what lands in DIR
+//! passes `palisade check`.
+
+use crate::{
+    flows::FlowArgs,
+    report::{self, ErrorFormat},
+    Exit,
+};
+use palisade_evidence::{discover::DiscoverOptions, suggest::WORKLOAD_LABELS};
+use palisade_intents::{Diag, RawFile};
+use std::path::PathBuf;
+
+/// Arguments of `palisade discover`
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    flows: FlowArgs,
+    /// Propose for this namespace only (repeatable; default: every namespace seen but kube-*)
+    #[arg(long, short)]
+    namespace: Vec<String>,
+    /// Label keys that name a workload, in order of preference (repeatable)
+    #[arg(long, default_values_t = WORKLOAD_LABELS.map(String::from))]
+    label: Vec<String>,
+    /// Targets for the proposed project (default: the layer that wrote the flows)
+    #[arg(long, short, value_delimiter = ',')]
+    target: Vec<String>,
+    /// Write the proposal here (palisade.yaml and one file per namespace); default: stdout
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace files already in OUT
+    #[arg(long)]
+    force: bool,
+}
+
+/// Discover and write
+pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+    let Some((evidence, cluster)) = args.flows.read(format) else {
+        return Exit::Input;
+    };
+    let targets = if args.target.is_empty() {
+        match evidence.reads.first().map(|r| r.format.as_str()) {
+            Some("calico") => vec!["calico".to_string()],
+            Some("envoy") => vec!["kubernetes".to_string(), "istio".to_string()],
+            _ => vec!["cilium".to_string()],
+        }
+    } else {
+        args.target.clone()
+    };
+    let fqdn = targets.iter().any(|t| {
+        palisade_targets::dialect(t)
+            .is_some_and(|d| d.capabilities().fqdn == palisade_targets::capabilities::FqdnSupport::Direct)
+    });
+    let proposal = palisade_evidence::discover(
+        &evidence,
+        cluster.as_ref(),
+        &DiscoverOptions {
+            namespaces: args.namespace.clone(),
+            workload_labels: args.label.clone(),
+            targets,
+            fqdn,
+        },
+    );
+    // What is written must load and compile: a failure here is a bug, said as one.
+    let raw: Vec<RawFile> = proposal
+        .files
+        .iter()
+        .map(|(path, text)| RawFile {
+            path: path.clone(),
+            bytes: text.clone().into_bytes(),
+        })
+        .collect();
+    if let Err(diags) = palisade_intents::load_files(raw).and_then(|r| palisade_compiler::compile(&r).map(|_| ())) {
+        report::print(&diags, format);
+        report::print_one(
+            Diag::error(
+                "internal",
+                "the proposed intents do not compile: this is a palisade bug",
+            )
+            .help("please report it with the flow records that produced it"),
+            format,
+        );
+        return Exit::Input;
+    }
+    crate::flows::print_reads(&evidence);
+    for note in &proposal.notes {
+        eprintln!("note: {note}");
+    }
+    match &args.out {
+        None => {
+            // The project first, as a reader expects it.
+            let mut docs: Vec<&str> = proposal
+                .files
+                .get("palisade.yaml")
+                .map(String::as_str)
+                .into_iter()
+                .collect();
+            docs.extend(
+                proposal
+                    .files
+                    .iter()
+                    .filter(|(k, _)| *k != "palisade.yaml")
+                    .map(|(_, v)| v.as_str()),
+            );
+            print!("{}", docs.join("---\n"));
+            Exit::Ok
+        }
+        Some(out) => match write(out, &proposal.files, args.force) {
+            Ok(()) => {
+                let dir = out.display();
+                eprintln!(
+                    "wrote {} files to {dir}; next: `palisade check {dir}`, then `palisade audit {dir} --flows ...`",
+                    proposal.files.len()
+                );
+                Exit::Ok
+            }
+            Err(diag) => {
+                report::print_one(diag, format);
+                Exit::Input
+            }
+        },
+    }
+}
+
+/// Write every file or none: refuse to overwrite without `--force`, stage
+/// beside the destination, then move the files in
+fn write(out: &std::path::Path, files: &std::collections::BTreeMap<String, String>, force: bool) -> Result<(), Diag> {
+    let io = |e: std::io::Error| Diag::error("io", format!("cannot write to `{}`: {e}", out.display()));
+    if !force {
+        if let Some(existing) = files.keys().find(|f| out.join(f).exists()) {
+            return Err(Diag::error(
+                "would_overwrite",
+                format!("`{}` already exists", out.join(existing).display()),
+            )
+            .help("choose an empty folder, or pass --force to replace the proposal's files"));
+        }
+    }
+    std::fs::create_dir_all(out).map_err(io)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".palisade-")
+        .tempdir_in(out)
+        .map_err(io)?;
+    for (name, text) in files {
+        std::fs::write(staging.path().join(name), text).map_err(io)?;
+    }
+    for name in files.keys() {
+        std::fs::rename(staging.path().join(name), out.join(name)).map_err(io)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! The arguments every command that reads flow logs shares, and reading them.
+
+use crate::report::{self, ErrorFormat};
+use palisade_compiler::model::ClusterModel;
+use palisade_evidence::Evidence;
+use palisade_intents::{diag::did_you_mean, Diag};
+use palisade_targets::flows::StreamError;
+use std::path::PathBuf;
+
+/// Where the flows are and how to read them
+#[derive(clap::Args)]
+pub struct FlowArgs {
+    /// Flow log files (repeatable; `-` is stdin; gzip is recognised)
+    #[arg(long, required = true)]
+    pub flows: Vec<PathBuf>,
+    /// The flow format: hubble, calico or envoy (default: recognised from the first record)
+    #[arg(long)]
+    pub format: Option<String>,
+    /// A cluster dump (`kubectl get ns,pods -A -o yaml`) to place pods known only by address or name
+    #[arg(long)]
+    pub cluster: Option<PathBuf>,
+}
+
+impl FlowArgs {
+    /// Read the flows and the dump; on errors, print them and return `None`
+    pub fn read(&self, format: ErrorFormat) -> Option<(Evidence, Option<ClusterModel>)> {
+        let reader = match &self.format {
+            None => None,
+            Some(name) => match palisade_targets::flows::format(name) {
+                Some(f) => Some(f),
+                None => {
+                    let ids: Vec<&str> = palisade_targets::flows::formats().iter().map(|f| f.id()).collect();
+                    let help = did_you_mean(name, ids.iter().copied())
+                        .unwrap_or_else(|| format!("palisade reads: {}", ids.join(", ")));
+                    report::print_one(
+                        Diag::error("unknown_flow_format", format!("unknown flow format `{name}`")).help(help),
+                        format,
+                    );
+                    return None;
+                }
+            },
+        };
+        let cluster = match &self.cluster {
+            None => None,
+            Some(path) => match crate::manifests::read_cluster(path) {
+                Ok(model) => Some(model),
+                Err(diags) => {
+                    report::print(&diags, format);
+                    return None;
+                }
+            },
+        };
+        let paths: Vec<&std::path::Path> = self.flows.iter().map(PathBuf::as_path).collect();
+        match palisade_evidence::read(&paths, reader) {
+            Ok(evidence) => Some((evidence, cluster)),
+            Err(StreamError::Io(message)) => {
+                report::print_one(
+                    Diag::error("io", message).help("pass a flow log file, or `-` to read stdin"),
+                    format,
+                );
+                None
+            }
+            Err(StreamError::UnknownFormat(message)) => {
+                report::print_one(
+                    Diag::error("unknown_flow_format", message).help(
+                        "pass `hubble observe -o json` output, Calico Whisker/Goldmane flows or Envoy JSON access logs; --format names the format",
+                    ),
+                    format,
+                );
+                None
+            }
+        }
+    }
+}
+
+/// One line per stream on stderr: what was read, skipped and unreadable
+pub fn print_reads(evidence: &Evidence) {
+    for read in &evidence.reads {
+        let skipped: Vec<String> = read.skipped.iter().map(|(why, n)| format!("{n} {why}")).collect();
+        eprintln!(
+            "read {} lines ({}): {} flows{}{}{}",
+            read.lines,
+            if read.format.is_empty() {
+                "no records"
+            } else {
+                read.format.as_str()
+            },
+            read.flows,
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(", skipped {}", skipped.join(", "))
+            },
+            if read.malformed == 0 {
+                String::new()
+            } else {
+                format!(", {} unreadable", read.malformed)
+            },
+            if read.lost == 0 {
+                String::new()
+            } else {
+                format!(", {} reported lost", read.lost)
+            },
+        );
+        for m in &read.malformed_examples {
+            eprintln!("  {}: {}", m.at, m.message);
+        }
+    }
+}
