@@ -94,9 +94,12 @@ impl Default for AuditOptions {
     }
 }
 
+/// Per target that drops a conversation, the rules that decided
+type Drops = Vec<(String, Vec<RuleRef>)>;
+
 /// The dropped conversations of one workload pair, and where the pair sits
 struct Pending<'e> {
-    entries: Vec<(&'e FlowKey, &'e Seen, Vec<(String, Vec<RuleRef>)>)>,
+    entries: Vec<(&'e FlowKey, &'e Seen, Drops)>,
     from: Place,
     to: Place,
 }
@@ -146,7 +149,7 @@ pub fn audit(
             port: key.port,
             request: key.request.as_ref(),
         };
-        let drops: Vec<(String, Vec<RuleRef>)> = evaluators
+        let drops: Drops = evaluators
             .iter()
             .filter_map(|(id, ev)| {
                 let verdict = ev.evaluate(&placed.model, &conn);

@@ -259,7 +259,7 @@ impl Infra {
 fn window(evidence: &Evidence) -> String {
     match (evidence.minutes.first(), evidence.minutes.last()) {
         (Some(a), Some(b)) => format!(
-            " seen between {} and {}",
+            " between {} and {}",
             format_time(a * 60_000),
             format_time((b + 1) * 60_000)
         ),
@@ -269,7 +269,7 @@ fn window(evidence: &Evidence) -> String {
 
 fn project(evidence: &Evidence, infra: &Infra, options: &DiscoverOptions) -> String {
     let mut out = format!(
-        "# Proposed by `palisade discover` from {} observed connections{}.\n# Review it: it allows what was seen, nothing else.\napiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: {{ name: discovered }}\nspec:\n  targets: [{}]\n  cluster:\n",
+        "# Proposed by `palisade discover` from {} connections observed{}.\n# Review it: it allows what was seen, nothing else.\napiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: {{ name: discovered }}\nspec:\n  targets: [{}]\n  cluster:\n",
         evidence.records(),
         window(evidence),
         options.targets.join(", ")
@@ -306,7 +306,7 @@ fn project(evidence: &Evidence, infra: &Infra, options: &DiscoverOptions) -> Str
 
 fn intents(ns: &str, plan: &NamespacePlan, evidence: &Evidence) -> String {
     let mut out = format!(
-        "# Proposed by `palisade discover`: what namespace {ns} did{}.\napiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: {{ name: {}, namespace: {} }}\nspec:\n  posture: default-deny\n",
+        "# Proposed by `palisade discover`: what namespace {ns} was seen doing{}.\napiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: {{ name: {}, namespace: {} }}\nspec:\n  posture: default-deny\n",
         window(evidence),
         quote(ns),
         quote(ns)

@@ -14,7 +14,7 @@ use palisade_intents::syntax::Fqdn;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The label keys that name a workload, in order of preference
-pub const WORKLOAD_LABELS: [&str; 2] = ["app", "app.kubernetes.io/name"];
+pub const WORKLOAD_LABELS: [&str; 3] = ["app", "app.kubernetes.io/name", "k8s-app"];
 
 /// Names parties and writes allow lines for one intents repository
 pub struct Suggester<'a> {

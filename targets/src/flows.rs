@@ -226,6 +226,7 @@ pub fn read(
             stats.reject(&name, line, 1, "the line is not UTF-8".into());
             continue;
         };
+        let indent = text.len() - text.trim_start().len();
         let text = text.trim();
         if text.is_empty() {
             continue;
@@ -259,7 +260,8 @@ pub fn read(
             Ok(Line::Lost(n)) => stats.lost += n,
             Err(message) => {
                 let line = stats.lines;
-                stats.reject(&name, line, column_of(&message), message);
+                let column = column_of(&message) + indent as u64;
+                stats.reject(&name, line, column, message);
             }
         }
     }

@@ -34,6 +34,18 @@ pub fn schemas_dir() -> Option<PathBuf> {
     None
 }
 
+/// The shared flow samples (../shared/samples/flows); missing, as for the schemas
+pub fn samples_dir() -> Option<PathBuf> {
+    let dir = root().join("../shared/samples/flows");
+    if dir.join("hubble").exists() {
+        return Some(dir);
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(!ci, "CI=true but the flow samples are missing at {}", dir.display());
+    eprintln!("\n!!! SKIPPED: flow samples not found at {} !!!\n", dir.display());
+    None
+}
+
 /// Every folder under examples/
 pub fn examples() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
