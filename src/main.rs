@@ -6,6 +6,7 @@ mod cmd;
 mod flows;
 mod git;
 mod manifests;
+mod migration;
 mod plan;
 mod report;
 mod workspace;
@@ -48,6 +49,10 @@ enum Command {
     Audit(cmd::audit::Args),
     /// Propose intents from observed flows
     Discover(cmd::discover::Args),
+    /// Turn existing policies into intents, and prove they mean the same (exit 2: they do not)
+    Import(cmd::import::Args),
+    /// Move existing policies to another target, listing every connection that changes
+    Migrate(cmd::migrate::Args),
 }
 
 /// Exit codes every command keeps
@@ -57,7 +62,8 @@ pub enum Exit {
     Ok = 0,
     /// the input is wrong (diagnostics on stderr)
     Input = 1,
-    /// `plan --detailed-exitcode`: connectivity changes
+    /// `plan --detailed-exitcode`: connectivity changes; `import`, `migrate`:
+    /// some connection is decided differently
     Changed = 2,
     /// `audit`: enforcing would drop observed traffic that works today
     WouldDrop = 3,
@@ -77,6 +83,8 @@ fn main() -> ExitCode {
         Command::Plan(args) => cmd::plan::run(&args, format),
         Command::Audit(args) => cmd::audit::run(&args, format),
         Command::Discover(args) => cmd::discover::run(&args, format),
+        Command::Import(args) => cmd::import::run(&args, format),
+        Command::Migrate(args) => cmd::migrate::run(&args, format),
     };
     ExitCode::from(exit as u8)
 }

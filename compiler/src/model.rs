@@ -183,7 +183,9 @@ impl ClusterModel {
         });
     }
 
-    fn add_pod(
+    /// Add a pod standing for every pod of `namespace` with these labels,
+    /// unless one with the same labels is there already
+    pub fn add_pod(
         &mut self,
         namespace: &str,
         name: &str,

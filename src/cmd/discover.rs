@@ -106,7 +106,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
             print!("{}", docs.join("---\n"));
             Exit::Ok
         }
-        Some(out) => match write(out, &proposal.files, args.force) {
+        Some(out) => match crate::migration::write_files(out, &proposal.files, args.force) {
             Ok(()) => {
                 let dir = out.display();
                 eprintln!(
@@ -121,31 +121,4 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
             }
         },
     }
-}
-
-/// Write every file or none: refuse to overwrite without `--force`, stage
-/// beside the destination, then move the files in
-fn write(out: &std::path::Path, files: &std::collections::BTreeMap<String, String>, force: bool) -> Result<(), Diag> {
-    let io = |e: std::io::Error| Diag::error("io", format!("cannot write to `{}`: {e}", out.display()));
-    if !force {
-        if let Some(existing) = files.keys().find(|f| out.join(f).exists()) {
-            return Err(Diag::error(
-                "would_overwrite",
-                format!("`{}` already exists", out.join(existing).display()),
-            )
-            .help("choose an empty folder, or pass --force to replace the proposal's files"));
-        }
-    }
-    std::fs::create_dir_all(out).map_err(io)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".palisade-")
-        .tempdir_in(out)
-        .map_err(io)?;
-    for (name, text) in files {
-        std::fs::write(staging.path().join(name), text).map_err(io)?;
-    }
-    for name in files.keys() {
-        std::fs::rename(staging.path().join(name), out.join(name)).map_err(io)?;
-    }
-    Ok(())
 }

@@ -5,6 +5,8 @@ pub mod check;
 pub mod compile;
 pub mod discover;
 pub mod explain;
+pub mod import;
+pub mod migrate;
 pub mod plan;
 pub mod schema;
 pub mod simulate;

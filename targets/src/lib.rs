@@ -11,9 +11,11 @@
 
 pub mod calico;
 pub mod capabilities;
+pub mod equivalence;
 pub mod cilium;
 pub mod flows;
 pub mod groups;
+pub mod import;
 pub mod istio;
 pub mod kubernetes;
 pub mod manifest;
@@ -101,6 +103,12 @@ pub trait Dialect: Sync {
 
     /// Whether this dialect reads this manifest (by apiVersion and kind)
     fn reads(&self, manifest: &Manifest) -> bool;
+
+    /// Read this dialect's manifests back into intent terms, if it can
+    fn import(&self, manifests: &[Manifest], context: &import::Context) -> Option<import::Imported> {
+        let _ = (manifests, context);
+        None
+    }
 
     /// The reader of this layer's flow log, if it has one
     fn flows(&self) -> Option<&'static dyn flows::FlowFormat> {

@@ -5,6 +5,7 @@
 
 mod emit;
 mod evaluate;
+mod import;
 pub mod flows;
 pub mod selector;
 
@@ -45,6 +46,10 @@ impl Dialect for Calico {
 
     fn reads(&self, manifest: &Manifest) -> bool {
         manifest.api_version() == "projectcalico.org/v3"
+    }
+
+    fn import(&self, manifests: &[Manifest], context: &crate::import::Context) -> Option<crate::import::Imported> {
+        Some(import::import(manifests, context))
     }
 
     fn flows(&self) -> Option<&'static dyn crate::flows::FlowFormat> {

@@ -7,6 +7,7 @@
 
 mod emit;
 mod evaluate;
+mod import;
 pub mod flows;
 
 use crate::{
@@ -49,6 +50,10 @@ impl Dialect for Cilium {
 
     fn reads(&self, manifest: &Manifest) -> bool {
         manifest.api_version() == "cilium.io/v2" && manifest.kind() == "CiliumNetworkPolicy"
+    }
+
+    fn import(&self, manifests: &[Manifest], context: &crate::import::Context) -> Option<crate::import::Imported> {
+        Some(import::import(manifests, context))
     }
 
     fn flows(&self) -> Option<&'static dyn crate::flows::FlowFormat> {

@@ -4,6 +4,7 @@
 
 mod emit;
 mod evaluate;
+pub(crate) mod import;
 pub mod selector;
 
 use crate::{
@@ -43,5 +44,9 @@ impl Dialect for Kubernetes {
 
     fn reads(&self, manifest: &Manifest) -> bool {
         manifest.api_version() == "networking.k8s.io/v1" && manifest.kind() == "NetworkPolicy"
+    }
+
+    fn import(&self, manifests: &[Manifest], context: &crate::import::Context) -> Option<crate::import::Imported> {
+        Some(import::import(manifests, context))
     }
 }

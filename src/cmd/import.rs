@@ -1,0 +1,176 @@
+//! `palisade import PATH...`: existing NetworkPolicy, CiliumNetworkPolicy and
+//! Calico policies as intents, with every construct that did not carry over
+//! exactly, and proof: the imported intents and the originals decide every
+//! connection of the model alike, or each difference is listed. Exit 2 when
+//! some connection differs.
+
+use crate::{
+    migration,
+    report::{self, ErrorFormat},
+    Exit,
+};
+use clap::ValueEnum;
+use palisade_targets::equivalence::{compare, Decider, Difference};
+use std::{collections::BTreeMap, path::PathBuf};
+
+/// Arguments of `palisade import`
+#[derive(clap::Args)]
+pub struct Args {
+    /// Policy files or folders (any mix of NetworkPolicy, Cilium and Calico)
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// A cluster dump (`kubectl get ns,pods -A -o yaml`): namespaces for
+    /// namespace selectors, pods for named ports and the equivalence check
+    #[arg(long)]
+    cluster: Option<PathBuf>,
+    /// Write the intents here (palisade.yaml and one file per namespace); default: stdout
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace files already in OUT
+    #[arg(long)]
+    force: bool,
+    /// text or json (the report; the intents go to OUT or stdout)
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+/// Import, check and write
+pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+    let Some(m) = migration::import(&args.paths, args.cluster.as_ref(), &[], format) else {
+        return Exit::Input;
+    };
+    let before = Decider::manifests(&m.originals);
+    let (compared, differences) = compare(&m.model, &before, &Decider::Intents(&m.ir));
+    match &args.out {
+        Some(out) => {
+            if let Err(diag) = migration::write_files(out, &m.files, args.force) {
+                report::print_one(diag, format);
+                return Exit::Input;
+            }
+        }
+        None => {
+            let mut docs: Vec<&str> = m.files.get("palisade.yaml").map(String::as_str).into_iter().collect();
+            docs.extend(m.files.iter().filter(|(k, _)| *k != "palisade.yaml").map(|(_, v)| v.as_str()));
+            print!("{}", docs.join("---\n"));
+        }
+    }
+    let summary = Summary {
+        written_to: args.out.as_ref().map(|o| o.display().to_string()),
+        files: m.files.keys().cloned().collect(),
+        losses: m.losses.clone(),
+        compared,
+        differences,
+    };
+    // The report goes to stderr when the intents take stdout.
+    let text = match args.output {
+        Output::Json => serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n",
+        Output::Text => summary.text("import", "the imported intents"),
+    };
+    if args.out.is_some() {
+        print!("{text}");
+    } else {
+        eprint!("{text}");
+    }
+    if summary.differences.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Changed
+    }
+}
+
+/// What an import or migration found
+#[derive(serde::Serialize)]
+pub struct Summary {
+    /// where the files went
+    pub written_to: Option<String>,
+    /// the files
+    pub files: Vec<String>,
+    /// what did not carry over exactly
+    pub losses: Vec<palisade_targets::import::Loss>,
+    /// connections compared
+    pub compared: usize,
+    /// connections decided differently
+    pub differences: Vec<Difference>,
+}
+
+impl Summary {
+    /// The report for a terminal or a log
+    pub fn text(&self, verb: &str, result: &str) -> String {
+        let mut out = String::new();
+        if let Some(dir) = &self.written_to {
+            out.push_str(&format!("wrote {} to {dir}\n", self.files.join(", ")));
+        }
+        if self.losses.is_empty() {
+            out.push_str("every construct carried over\n");
+        } else {
+            out.push_str(&format!("{} construct{} did not carry over exactly:\n", self.losses.len(), plural(self.losses.len())));
+            for loss in &self.losses {
+                out.push_str(&format!("  - {}: {}\n      {}\n", loss.origin, loss.construct, loss.why));
+            }
+        }
+        if self.differences.is_empty() {
+            out.push_str(&format!(
+                "equivalent: the originals and {result} decide all {} connections of the model alike\n",
+                self.compared
+            ));
+            return out;
+        }
+        let broader = self.differences.iter().filter(|d| d.after).count();
+        out.push_str(&format!(
+            "{verb} is not exact: {} of {} connections differ ({broader} now allowed, {} now denied):\n",
+            self.differences.len(),
+            self.compared,
+            self.differences.len() - broader
+        ));
+        // One line per pair of endpoints and change, with its ports: a whole
+        // namespace closed reads as a few lines, not thousands.
+        let mut pairs: BTreeMap<(&str, &str, bool), Vec<&Difference>> = BTreeMap::new();
+        for d in &self.differences {
+            pairs.entry((d.from.as_str(), d.to.as_str(), d.after)).or_default().push(d);
+        }
+        // What is now allowed first: that is where the new policies are broader.
+        let mut ordered: Vec<_> = pairs.iter().collect();
+        ordered.sort_by_key(|((_, _, now), _)| !now);
+        for ((from, to, now), diffs) in ordered.into_iter().take(40) {
+            let ports: Vec<&str> = diffs.iter().map(|d| d.port.as_str()).collect();
+            let shown = if ports.len() > 8 {
+                format!("{} and {} more", ports[..8].join(", "), ports.len() - 8)
+            } else {
+                ports.join(", ")
+            };
+            out.push_str(&format!("  {from} -> {to}: {} before, {} now on {shown}\n", verdict(!now), verdict(*now)));
+            if let Some(rule) = diffs[0].before_rules.first() {
+                out.push_str(&format!("      before: {rule}\n"));
+            }
+            if let Some(rule) = diffs[0].after_rules.first() {
+                out.push_str(&format!("      now:    {rule}\n"));
+            }
+        }
+        if pairs.len() > 40 {
+            out.push_str(&format!("  ... and {} more pairs (--output json lists every connection)\n", pairs.len() - 40));
+        }
+        out
+    }
+}
+
+fn verdict(allowed: bool) -> &'static str {
+    if allowed {
+        "allowed"
+    } else {
+        "denied"
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

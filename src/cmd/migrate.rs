@@ -1,0 +1,104 @@
+//! `palisade migrate PATH... --to TARGET --out OUT`: import the existing
+//! policies, compile the intents for the new target, and compare old and new
+//! manifests on the model: every connection whose verdict differs is listed
+//! (none is the goal). Where the new target cannot express an intent, its
+//! refusal says what to choose instead. Exit 2 when some connection differs.
+
+use crate::{
+    cmd::import::{Output, Summary},
+    migration,
+    report::{self, ErrorFormat},
+    Exit,
+};
+use palisade_targets::{
+    equivalence::{compare, Decider},
+    EmitOptions, Manifest, Mode,
+};
+use std::path::PathBuf;
+
+/// Arguments of `palisade migrate`
+#[derive(clap::Args)]
+pub struct Args {
+    /// Policy files or folders (any mix of NetworkPolicy, Cilium and Calico)
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// The target(s) to migrate to, comma-separated (e.g. `cilium`)
+    #[arg(long, required = true, value_delimiter = ',')]
+    to: Vec<String>,
+    /// Write OUT/intents (the imported intents) and OUT/<target> (the new manifests)
+    #[arg(long)]
+    out: PathBuf,
+    /// A cluster dump (`kubectl get ns,pods -A -o yaml`)
+    #[arg(long)]
+    cluster: Option<PathBuf>,
+    /// Replace files already in OUT
+    #[arg(long)]
+    force: bool,
+    /// text or json
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+/// Migrate and compare
+pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+    let Some(m) = migration::import(&args.paths, args.cluster.as_ref(), &args.to, format) else {
+        return Exit::Input;
+    };
+    let mut dialects = Vec::new();
+    for name in &args.to {
+        match palisade_targets::dialect(name) {
+            Some(d) => dialects.push(d),
+            None => {
+                report::print_one(
+                    palisade_intents::Diag::error("unknown_target", format!("unknown target `{name}`"))
+                        .help(format!("palisade renders: {}", palisade_targets::dialect_ids().join(", "))),
+                    format,
+                );
+                return Exit::Input;
+            }
+        }
+    }
+    let mut rendered: Vec<(&str, Vec<Manifest>)> = Vec::new();
+    let mut refusals = palisade_intents::Diags::new();
+    for dialect in &dialects {
+        let options = EmitOptions::for_set(*dialect, &dialects, &m.ir, Mode::Enforce);
+        match palisade_targets::render(*dialect, &m.ir, &options) {
+            Ok((manifests, _)) => rendered.push((dialect.id(), manifests)),
+            Err(diags) => refusals.extend(diags),
+        }
+    }
+    if refusals.has_errors() {
+        report::print(&refusals, format);
+        return Exit::Input;
+    }
+    let new: Vec<Manifest> = rendered.iter().flat_map(|(_, m)| m.iter().cloned()).collect();
+    let (compared, differences) = compare(&m.model, &Decider::manifests(&m.originals), &Decider::manifests(&new));
+    let mut files: std::collections::BTreeMap<String, String> =
+        m.files.iter().map(|(k, v)| (format!("intents/{k}"), v.clone())).collect();
+    for (target, manifests) in &rendered {
+        for manifest in manifests {
+            let ns = if manifest.namespace().is_empty() { "_cluster" } else { manifest.namespace() };
+            files.insert(format!("{target}/{ns}/{}", manifest.file_name()), manifest.to_yaml());
+        }
+    }
+    if let Err(diag) = migration::write_files(&args.out, &files, args.force) {
+        report::print_one(diag, format);
+        return Exit::Input;
+    }
+    let summary = Summary {
+        written_to: Some(args.out.display().to_string()),
+        files: vec!["intents/".into(), args.to.iter().map(|t| format!("{t}/")).collect::<Vec<_>>().join(", ")],
+        losses: m.losses,
+        compared,
+        differences,
+    };
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default()),
+        Output::Text => print!("{}", summary.text("the migration", &format!("the {} manifests", args.to.join("+")))),
+    }
+    if summary.differences.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Changed
+    }
+}
