@@ -29,6 +29,7 @@ pub struct Migration {
 pub fn import(
     paths: &[PathBuf],
     cluster: Option<&PathBuf>,
+    api_server: Option<ipnet::IpNet>,
     targets: &[String],
     format: ErrorFormat,
 ) -> Option<Migration> {
@@ -46,7 +47,10 @@ pub fn import(
             return None;
         }
     };
-    let context = context(&originals, dump.as_ref());
+    let context = Context {
+        api_server,
+        ..Context::new(&originals, dump.as_ref())
+    };
     let mut imported = Imported::default();
     let mut sources = Vec::new();
     for dialect in palisade_targets::DIALECTS {
@@ -66,8 +70,9 @@ pub fn import(
         }
     }
     for m in &originals {
+        // The importers read (and report on) every kind of their API groups.
         let known = palisade_targets::DIALECTS.iter().any(|d| d.reads(m))
-            || (m.api_version() == "projectcalico.org/v3" && m.kind() == "NetworkSet");
+            || matches!(m.api_version(), "cilium.io/v2" | "projectcalico.org/v3");
         if !known {
             imported.lose(
                 &format!("{} {}/{}", m.kind(), m.namespace(), m.name()),
@@ -89,12 +94,26 @@ pub fn import(
     losses.extend(more);
     losses.sort();
     losses.dedup();
-    let targets = if targets.is_empty() { sources } else { targets.to_vec() };
+    // A cluster that has Cilium or Calico policies runs that CNI, which also
+    // enforces NetworkPolicy: one target, the most expressive read, says it all.
+    let targets = if targets.is_empty() {
+        let best = ["cilium", "calico", "kubernetes"]
+            .into_iter()
+            .find(|t| sources.iter().any(|s| s == t))
+            .unwrap_or("kubernetes");
+        vec![best.to_string()]
+    } else {
+        targets.to_vec()
+    };
     files.insert(
         "palisade.yaml".into(),
         format!(
-            "# Imported by `palisade import`.\napiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: {{ name: imported }}\nspec:\n  targets: [{}]\n",
-            targets.join(", ")
+            "# Imported by `palisade import`.\napiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: {{ name: imported }}\nspec:\n  targets: [{}]\n{}",
+            targets.join(", "),
+            match api_server {
+                Some(net) => format!("  cluster:\n    apiServer: {{ cidrs: [{net}], ports: [tcp/443, tcp/6443] }}\n"),
+                None => String::new(),
+            }
         ),
     );
     let raw: Vec<RawFile> = files
@@ -110,27 +129,17 @@ pub fn import(
         Err(diags) => {
             report::print(&diags, format);
             report::print_one(
-                Diag::error("internal", "the imported intents do not compile: this is a palisade bug")
-                    .help("please report it with the manifests that produced it"),
+                Diag::error(
+                    "internal",
+                    "the imported intents do not compile: this is a palisade bug",
+                )
+                .help("please report it with the manifests that produced it"),
                 format,
             );
             return None;
         }
     };
-    let mut model = palisade_compiler::model::synthesize(&ir);
-    for (namespace, labels) in imported.pods() {
-        let name = if labels.is_empty() { "any".to_string() } else { labels.values().cloned().collect::<Vec<_>>().join("-") };
-        model.add_pod(&namespace, &name, labels, None, Vec::new());
-    }
-    if let Some(dump) = dump {
-        for (name, ns) in dump.namespaces {
-            model.namespaces.insert(name, ns);
-        }
-        for pod in dump.pods {
-            model.add_pod(&pod.namespace, &pod.name, pod.labels, pod.service_account, pod.ports);
-        }
-    }
-    model.pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    let model = imported.model(&ir, dump.as_ref());
     Some(Migration {
         originals,
         files,
@@ -138,45 +147,6 @@ pub fn import(
         ir,
         model,
     })
-}
-
-/// Namespaces (from the dump, else every namespace the manifests name) and pods
-fn context(originals: &[Manifest], dump: Option<&ClusterModel>) -> Context {
-    match dump {
-        Some(d) => Context {
-            namespaces: d.namespaces.iter().map(|(k, v)| (k.clone(), v.labels.clone())).collect(),
-            pods: d
-                .pods
-                .iter()
-                .map(|p| {
-                    (
-                        p.namespace.clone(),
-                        p.labels.clone(),
-                        p.ports
-                            .iter()
-                            .filter_map(|c| Some((c.name.clone()?, c.protocol, c.port)))
-                            .collect(),
-                    )
-                })
-                .collect(),
-            from_dump: true,
-        },
-        None => Context {
-            namespaces: originals
-                .iter()
-                .map(|m| m.namespace())
-                .filter(|ns| !ns.is_empty())
-                .map(|ns| {
-                    (
-                        ns.to_string(),
-                        BTreeMap::from([("kubernetes.io/metadata.name".to_string(), ns.to_string())]),
-                    )
-                })
-                .collect(),
-            pods: Vec::new(),
-            from_dump: false,
-        },
-    }
 }
 
 /// Write every file or none: refuse to overwrite without `force`, stage
@@ -193,7 +163,10 @@ pub fn write_files(out: &std::path::Path, files: &BTreeMap<String, String>, forc
         }
     }
     std::fs::create_dir_all(out).map_err(io)?;
-    let staging = tempfile::Builder::new().prefix(".palisade-").tempdir_in(out).map_err(io)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".palisade-")
+        .tempdir_in(out)
+        .map_err(io)?;
     for (name, text) in files {
         let path = staging.path().join(name);
         if let Some(parent) = path.parent() {

@@ -19,6 +19,9 @@ pub struct Args {
     /// Policy files or folders (any mix of NetworkPolicy, Cilium and Calico)
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+    /// The API server's address (Cilium's `kube-apiserver` entity becomes `kube-api`)
+    #[arg(long)]
+    api_server: Option<ipnet::IpNet>,
     /// A cluster dump (`kubectl get ns,pods -A -o yaml`): namespaces for
     /// namespace selectors, pods for named ports and the equivalence check
     #[arg(long)]
@@ -42,7 +45,7 @@ pub enum Output {
 
 /// Import, check and write
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some(m) = migration::import(&args.paths, args.cluster.as_ref(), &[], format) else {
+    let Some(m) = migration::import(&args.paths, args.cluster.as_ref(), args.api_server, &[], format) else {
         return Exit::Input;
     };
     let before = Decider::manifests(&m.originals);
@@ -56,7 +59,12 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         }
         None => {
             let mut docs: Vec<&str> = m.files.get("palisade.yaml").map(String::as_str).into_iter().collect();
-            docs.extend(m.files.iter().filter(|(k, _)| *k != "palisade.yaml").map(|(_, v)| v.as_str()));
+            docs.extend(
+                m.files
+                    .iter()
+                    .filter(|(k, _)| *k != "palisade.yaml")
+                    .map(|(_, v)| v.as_str()),
+            );
             print!("{}", docs.join("---\n"));
         }
     }
@@ -109,9 +117,16 @@ impl Summary {
         if self.losses.is_empty() {
             out.push_str("every construct carried over\n");
         } else {
-            out.push_str(&format!("{} construct{} did not carry over exactly:\n", self.losses.len(), plural(self.losses.len())));
+            out.push_str(&format!(
+                "{} construct{} did not carry over exactly:\n",
+                self.losses.len(),
+                plural(self.losses.len())
+            ));
             for loss in &self.losses {
-                out.push_str(&format!("  - {}: {}\n      {}\n", loss.origin, loss.construct, loss.why));
+                out.push_str(&format!(
+                    "  - {}: {}\n      {}\n",
+                    loss.origin, loss.construct, loss.why
+                ));
             }
         }
         if self.differences.is_empty() {
@@ -132,7 +147,10 @@ impl Summary {
         // namespace closed reads as a few lines, not thousands.
         let mut pairs: BTreeMap<(&str, &str, bool), Vec<&Difference>> = BTreeMap::new();
         for d in &self.differences {
-            pairs.entry((d.from.as_str(), d.to.as_str(), d.after)).or_default().push(d);
+            pairs
+                .entry((d.from.as_str(), d.to.as_str(), d.after))
+                .or_default()
+                .push(d);
         }
         // What is now allowed first: that is where the new policies are broader.
         let mut ordered: Vec<_> = pairs.iter().collect();
@@ -144,7 +162,11 @@ impl Summary {
             } else {
                 ports.join(", ")
             };
-            out.push_str(&format!("  {from} -> {to}: {} before, {} now on {shown}\n", verdict(!now), verdict(*now)));
+            out.push_str(&format!(
+                "  {from} -> {to}: {} before, {} now on {shown}\n",
+                verdict(!now),
+                verdict(*now)
+            ));
             if let Some(rule) = diffs[0].before_rules.first() {
                 out.push_str(&format!("      before: {rule}\n"));
             }
@@ -153,7 +175,10 @@ impl Summary {
             }
         }
         if pairs.len() > 40 {
-            out.push_str(&format!("  ... and {} more pairs (--output json lists every connection)\n", pairs.len() - 40));
+            out.push_str(&format!(
+                "  ... and {} more pairs (--output json lists every connection)\n",
+                pairs.len() - 40
+            ));
         }
         out
     }

@@ -28,6 +28,9 @@ pub struct Args {
     /// Write OUT/intents (the imported intents) and OUT/<target> (the new manifests)
     #[arg(long)]
     out: PathBuf,
+    /// The API server's address (Cilium's `kube-apiserver` entity becomes `kube-api`)
+    #[arg(long)]
+    api_server: Option<ipnet::IpNet>,
     /// A cluster dump (`kubectl get ns,pods -A -o yaml`)
     #[arg(long)]
     cluster: Option<PathBuf>,
@@ -41,7 +44,7 @@ pub struct Args {
 
 /// Migrate and compare
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some(m) = migration::import(&args.paths, args.cluster.as_ref(), &args.to, format) else {
+    let Some(m) = migration::import(&args.paths, args.cluster.as_ref(), args.api_server, &args.to, format) else {
         return Exit::Input;
     };
     let mut dialects = Vec::new();
@@ -50,8 +53,10 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
             Some(d) => dialects.push(d),
             None => {
                 report::print_one(
-                    palisade_intents::Diag::error("unknown_target", format!("unknown target `{name}`"))
-                        .help(format!("palisade renders: {}", palisade_targets::dialect_ids().join(", "))),
+                    palisade_intents::Diag::error("unknown_target", format!("unknown target `{name}`")).help(format!(
+                        "palisade renders: {}",
+                        palisade_targets::dialect_ids().join(", ")
+                    )),
                     format,
                 );
                 return Exit::Input;
@@ -73,11 +78,18 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     }
     let new: Vec<Manifest> = rendered.iter().flat_map(|(_, m)| m.iter().cloned()).collect();
     let (compared, differences) = compare(&m.model, &Decider::manifests(&m.originals), &Decider::manifests(&new));
-    let mut files: std::collections::BTreeMap<String, String> =
-        m.files.iter().map(|(k, v)| (format!("intents/{k}"), v.clone())).collect();
+    let mut files: std::collections::BTreeMap<String, String> = m
+        .files
+        .iter()
+        .map(|(k, v)| (format!("intents/{k}"), v.clone()))
+        .collect();
     for (target, manifests) in &rendered {
         for manifest in manifests {
-            let ns = if manifest.namespace().is_empty() { "_cluster" } else { manifest.namespace() };
+            let ns = if manifest.namespace().is_empty() {
+                "_cluster"
+            } else {
+                manifest.namespace()
+            };
             files.insert(format!("{target}/{ns}/{}", manifest.file_name()), manifest.to_yaml());
         }
     }
@@ -87,14 +99,20 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     }
     let summary = Summary {
         written_to: Some(args.out.display().to_string()),
-        files: vec!["intents/".into(), args.to.iter().map(|t| format!("{t}/")).collect::<Vec<_>>().join(", ")],
+        files: vec![
+            "intents/".into(),
+            args.to.iter().map(|t| format!("{t}/")).collect::<Vec<_>>().join(", "),
+        ],
         losses: m.losses,
         compared,
         differences,
     };
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default()),
-        Output::Text => print!("{}", summary.text("the migration", &format!("the {} manifests", args.to.join("+")))),
+        Output::Text => print!(
+            "{}",
+            summary.text("the migration", &format!("the {} manifests", args.to.join("+")))
+        ),
     }
     if summary.differences.is_empty() {
         Exit::Ok

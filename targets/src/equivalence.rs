@@ -93,7 +93,10 @@ pub fn compare(model: &ClusterModel, before: &Decider, after: &Decider) -> (usiz
             let (was, before_rules) = before.decide(model, &conn);
             let (now, after_rules) = after.decide(model, &conn);
             if was != now {
-                let request = conn.request.map(|r| format!(" {} {}", r.method, r.path)).unwrap_or_default();
+                let request = conn
+                    .request
+                    .map(|r| format!(" {} {}", r.method, r.path))
+                    .unwrap_or_default();
                 differences.push(Difference {
                     connection: conn.describe(),
                     from: conn.from.describe(),

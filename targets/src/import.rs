@@ -9,8 +9,15 @@
 //! caller's equivalence check lists every connection that differs.
 
 use ipnet::IpNet;
+use palisade_compiler::model::{ClusterModel, ContainerPort};
 use palisade_intents::types::Labels;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// An HTTP match: method and path, either left open
+pub type HttpMatch = (Option<String>, Option<String>);
+
+/// A pod of a cluster dump: namespace, labels, named ports (name, protocol, number)
+pub type DumpPod = (String, Labels, Vec<(String, palisade_intents::syntax::Protocol, u16)>);
 
 /// What the importers may consult: the cluster's namespaces (to expand
 /// namespace selectors) and pods (to resolve named ports)
@@ -19,12 +26,56 @@ pub struct Context {
     /// namespaces and their labels
     pub namespaces: BTreeMap<String, Labels>,
     /// pods: namespace, labels, (name, protocol, port) of container ports
-    pub pods: Vec<(String, Labels, Vec<(String, palisade_intents::syntax::Protocol, u16)>)>,
+    pub pods: Vec<DumpPod>,
     /// whether the namespaces come from a cluster dump (else from the manifests)
     pub from_dump: bool,
+    /// the API server's address, for `kube-api` peers
+    pub api_server: Option<IpNet>,
 }
 
 impl Context {
+    /// Namespaces from the dump, else every namespace the manifests name; pods
+    /// (for named ports) from the dump
+    pub fn new(originals: &[crate::Manifest], dump: Option<&ClusterModel>) -> Self {
+        match dump {
+            Some(d) => Context {
+                namespaces: d
+                    .namespaces
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.labels.clone()))
+                    .collect(),
+                pods: d
+                    .pods
+                    .iter()
+                    .map(|p| {
+                        let ports = p
+                            .ports
+                            .iter()
+                            .filter_map(|c| Some((c.name.clone()?, c.protocol, c.port)))
+                            .collect();
+                        (p.namespace.clone(), p.labels.clone(), ports)
+                    })
+                    .collect(),
+                from_dump: true,
+                api_server: None,
+            },
+            None => Context {
+                namespaces: originals
+                    .iter()
+                    .map(|m| m.namespace())
+                    .filter(|ns| !ns.is_empty())
+                    .map(|ns| {
+                        let labels = Labels::from([("kubernetes.io/metadata.name".to_string(), ns.to_string())]);
+                        (ns.to_string(), labels)
+                    })
+                    .collect(),
+                pods: Vec::new(),
+                from_dump: false,
+                api_server: None,
+            },
+        }
+    }
+
     /// Namespaces whose labels satisfy `selects`
     pub fn namespaces_where(&self, selects: impl Fn(&Labels) -> bool) -> Vec<String> {
         self.namespaces
@@ -44,7 +95,12 @@ impl Context {
     }
 
     /// The number a named port has on the pods of `namespace` matching `selector`
-    pub fn named_port(&self, namespace: &str, selector: &Labels, name: &str) -> Option<(palisade_intents::syntax::Protocol, u16)> {
+    pub fn named_port(
+        &self,
+        namespace: &str,
+        selector: &Labels,
+        name: &str,
+    ) -> Option<(palisade_intents::syntax::Protocol, u16)> {
         self.pods
             .iter()
             .filter(|(ns, labels, _)| ns == namespace && selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
@@ -87,7 +143,7 @@ pub struct Rule {
     /// `tcp/8080`, `udp/53`, `tcp/8000-8100`; empty: every port
     pub ports: Vec<String>,
     /// HTTP (method, path) pairs; empty: any request
-    pub http: Vec<(Option<String>, Option<String>)>,
+    pub http: Vec<HttpMatch>,
     /// the namespace whose policy it came from (its Intents holds it)
     pub home: String,
     /// `NetworkPolicy shop/web ingress[0]`
@@ -129,6 +185,9 @@ pub struct Imported {
     pub rules: Vec<Rule>,
     /// what did not carry over
     pub losses: Vec<Loss>,
+    /// named ports the originals use (name, protocol): the equivalence model
+    /// gives its pods such ports, so rules on them are compared too
+    pub named_ports: BTreeSet<(String, palisade_intents::syntax::Protocol)>,
 }
 
 impl Imported {
@@ -137,6 +196,7 @@ impl Imported {
         self.isolations.extend(other.isolations);
         self.rules.extend(other.rules);
         self.losses.extend(other.losses);
+        self.named_ports.extend(other.named_ports);
     }
 
     /// Record a loss
@@ -165,6 +225,64 @@ impl Imported {
         out
     }
 
+    /// The model originals and import are compared on: the intents' own
+    /// representative model, a pod for every selector the originals mention,
+    /// the dump's pods, and a number for every named port the originals use
+    pub fn model(&self, ir: &palisade_compiler::ir::Ir, dump: Option<&ClusterModel>) -> ClusterModel {
+        let mut model = palisade_compiler::model::synthesize(ir);
+        for (namespace, labels) in self.pods() {
+            let name = if labels.is_empty() {
+                "any".to_string()
+            } else {
+                labels.values().cloned().collect::<Vec<_>>().join("-")
+            };
+            model.add_pod(&namespace, &name, labels, None, Vec::new());
+        }
+        let named: Vec<ContainerPort> = self
+            .named_ports
+            .iter()
+            .zip(30000u16..)
+            .map(|((name, protocol), port)| ContainerPort {
+                name: Some(name.clone()),
+                protocol: *protocol,
+                port,
+            })
+            .collect();
+        for pod in &mut model.pods {
+            // A pod the dump shows has its real ports; the others get the modelled ones.
+            let dumped = dump.and_then(|d| {
+                d.pods
+                    .iter()
+                    .find(|p| p.namespace == pod.namespace && p.labels == pod.labels)
+            });
+            match dumped {
+                Some(real) => pod.ports = real.ports.clone(),
+                None => pod.ports.extend(named.iter().cloned()),
+            }
+        }
+        let mut ports: BTreeSet<_> = model.ports.iter().copied().collect();
+        ports.extend(named.iter().map(|c| (c.protocol, c.port)));
+        model.ports = ports.into_iter().collect();
+        if let Some(dump) = dump {
+            for (name, ns) in &dump.namespaces {
+                model.namespaces.insert(name.clone(), ns.clone());
+            }
+            for pod in &dump.pods {
+                model.add_pod(
+                    &pod.namespace,
+                    &pod.name,
+                    pod.labels.clone(),
+                    pod.service_account.clone(),
+                    pod.ports.clone(),
+                );
+            }
+        }
+        model
+            .pods
+            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        model
+    }
+
     /// The Intents files (one per namespace, `<ns>.yaml`) and the losses the
     /// translation itself adds (partial isolation)
     pub fn to_intents(&self) -> (BTreeMap<String, String>, Vec<Loss>) {
@@ -174,7 +292,15 @@ impl Imported {
             let plan = namespaces.entry(iso.namespace.clone()).or_default();
             plan.ingress |= iso.ingress;
             plan.egress |= iso.egress;
-            if !iso.selector.is_empty() {
+        }
+        for iso in self.isolations.iter().filter(|i| !i.selector.is_empty()) {
+            // Partial isolation is a loss only where no policy isolates the whole namespace.
+            let whole = |ingress: bool| {
+                self.isolations.iter().any(|o| {
+                    o.namespace == iso.namespace && o.selector.is_empty() && if ingress { o.ingress } else { o.egress }
+                })
+            };
+            if (iso.ingress && !whole(true)) || (iso.egress && !whole(false)) {
                 losses.push(Loss {
                     origin: iso.origin.clone(),
                     construct: format!("isolation of the pods matching {}", labels_text(&iso.selector)),
@@ -192,6 +318,17 @@ impl Imported {
                     construct: "egress isolation without ingress isolation".into(),
                     why: "intents have no egress-only posture: ingress is isolated too (narrower)".into(),
                 });
+            }
+        }
+        // A namespace a rule names as a whole (`ns/*`) must have Intents of its
+        // own to be known; one without policies stays open (posture none).
+        for rule in &self.rules {
+            for peer in [&rule.from, &rule.to] {
+                if let Peer::Pods { namespace, selector } = peer {
+                    if selector.is_empty() {
+                        namespaces.entry(namespace.clone()).or_default();
+                    }
+                }
             }
         }
         for rule in &self.rules {
@@ -282,24 +419,30 @@ impl Plan {
             return out;
         }
         out.push_str("  allow:\n");
-        let mut rules = self.rules.clone();
-        rules.sort();
-        rules.dedup_by(|a, b| a.from == b.from && a.to == b.to && a.ports == b.ports && a.http == b.http);
-        for rule in &rules {
-            let (from, from_terse) = self.peer_text(&rule.from, ns);
-            let (to, to_terse) = self.peer_text(&rule.to, ns);
-            let line = if from_terse && to_terse && rule.http.is_empty() && !rule.ports.is_empty() {
-                format!("{from} -> {to} {}", rule.ports.join(","))
-            } else if from_terse && to_terse && rule.http.is_empty() {
+        // One line per distinct rule, naming every policy it came from.
+        let mut rules: BTreeMap<(&Peer, &Peer, &Vec<String>, &Vec<HttpMatch>), Vec<&str>> = BTreeMap::new();
+        for r in &self.rules {
+            rules
+                .entry((&r.from, &r.to, &r.ports, &r.http))
+                .or_default()
+                .push(&r.origin);
+        }
+        for ((from_peer, to_peer, ports, http), mut origins) in rules {
+            origins.sort_unstable();
+            origins.dedup();
+            let (from, from_terse) = self.peer_text(from_peer, ns);
+            let (to, to_terse) = self.peer_text(to_peer, ns);
+            let line = if from_terse && to_terse && http.is_empty() && !ports.is_empty() {
+                format!("{from} -> {to} {}", ports.join(","))
+            } else if from_terse && to_terse && http.is_empty() {
                 format!("{from} -> {to}")
             } else {
                 let mut parts = vec![format!("from: {from}"), format!("to: {to}")];
-                if !rule.ports.is_empty() {
-                    parts.push(format!("ports: [{}]", rule.ports.join(", ")));
+                if !ports.is_empty() {
+                    parts.push(format!("ports: [{}]", ports.join(", ")));
                 }
-                if !rule.http.is_empty() {
-                    let http: Vec<String> = rule
-                        .http
+                if !http.is_empty() {
+                    let http: Vec<String> = http
                         .iter()
                         .map(|(m, p)| {
                             let mut fields = Vec::new();
@@ -316,7 +459,7 @@ impl Plan {
                 }
                 format!("{{ {} }}", parts.join(", "))
             };
-            out.push_str(&format!("    - {line}  # {}\n", rule.origin));
+            out.push_str(&format!("    - {line}  # {}\n", origins.join("; ")));
         }
         out
     }
@@ -347,7 +490,10 @@ fn pods_mapping(namespace: &str, selector: &Labels) -> String {
 }
 
 fn mapping(labels: &Labels) -> String {
-    let fields: Vec<String> = labels.iter().map(|(k, v)| format!("{}: {}", yaml(k), yaml(v))).collect();
+    let fields: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{}: {}", yaml(k), yaml(v)))
+        .collect();
     format!("{{ {} }}", fields.join(", "))
 }
 
@@ -356,7 +502,11 @@ pub fn labels_text(labels: &Labels) -> String {
     if labels.is_empty() {
         return "every pod".into();
     }
-    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A YAML scalar, quoted unless plainly safe

@@ -11,8 +11,8 @@
 
 pub mod calico;
 pub mod capabilities;
-pub mod equivalence;
 pub mod cilium;
+pub mod equivalence;
 pub mod flows;
 pub mod groups;
 pub mod import;

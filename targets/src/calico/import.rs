@@ -7,7 +7,7 @@
 
 use super::selector::Selector;
 use crate::{
-    import::{Context, Imported, Isolation, Peer, Rule},
+    import::{Context, HttpMatch, Imported, Isolation, Peer, Rule},
     kubernetes::import::anyone,
     Manifest,
 };
@@ -25,10 +25,16 @@ pub(super) fn import(manifests: &[Manifest], ctx: &Context) -> Imported {
         let origin = format!("{} {}/{}", m.kind(), m.namespace(), m.name());
         match m.kind() {
             "NetworkPolicy" => policy(m, &sets, ctx, &origin, &mut out),
-            "GlobalNetworkPolicy" => out.lose(&origin, "the whole policy", "global policies have no intent form yet; not imported"),
-            kind if kind.starts_with("Staged") => {
-                out.lose(&origin, "the whole policy", "a staged policy enforces nothing; not imported")
-            }
+            "GlobalNetworkPolicy" => out.lose(
+                &origin,
+                "the whole policy",
+                "global policies have no intent form yet; not imported",
+            ),
+            kind if kind.starts_with("Staged") => out.lose(
+                &origin,
+                "the whole policy",
+                "a staged policy enforces nothing; not imported",
+            ),
             _ => {}
         }
     }
@@ -37,9 +43,17 @@ pub(super) fn import(manifests: &[Manifest], ctx: &Context) -> Imported {
 
 fn policy(m: &Manifest, sets: &[&Manifest], ctx: &Context, origin: &str, out: &mut Imported) {
     let spec = &m.object["spec"];
-    let namespace = if m.namespace().is_empty() { "default" } else { m.namespace() };
+    let namespace = if m.namespace().is_empty() {
+        "default"
+    } else {
+        m.namespace()
+    };
     if spec["tier"].as_str().is_some_and(|t| t != "default") {
-        out.lose(origin, "tier", "intents have no tiers; the rules were imported as if in the default tier");
+        out.lose(
+            origin,
+            "tier",
+            "intents have no tiers; the rules were imported as if in the default tier",
+        );
     }
     let Some(selector) = labels_of(spec["selector"].as_str().unwrap_or("all()"), origin, out) else {
         return;
@@ -86,11 +100,16 @@ fn policy(m: &Manifest, sets: &[&Manifest], ctx: &Context, origin: &str, out: &m
                 }
             }
             let entity = &rule[peer_key];
-            let others = match entity.as_object().filter(|o| o.keys().any(|k| k != "ports" && k != "notPorts")) {
+            let others = match entity
+                .as_object()
+                .filter(|o| o.keys().any(|k| k != "ports" && k != "notPorts"))
+            {
                 None => anyone(ctx, &origin, out),
                 Some(_) => peers(entity, namespace, sets, ctx, &origin, out),
             };
-            let Some(ports) = ports(rule, &origin, out) else { continue };
+            let Some(ports) = ports(rule, &origin, out) else {
+                continue;
+            };
             let http = http(rule, &origin, out);
             for other in others {
                 let (from, to) = if side == "ingress" {
@@ -224,14 +243,22 @@ fn peers(entity: &Value, home: &str, sets: &[&Manifest], ctx: &Context, origin: 
                     format!("namespaceSelector `{text}`"),
                     format!(
                         "intents name namespaces: expanded to {} from {}",
-                        if matching.is_empty() { "nothing".into() } else { matching.join(", ") },
+                        if matching.is_empty() {
+                            "nothing".into()
+                        } else {
+                            matching.join(", ")
+                        },
                         ctx.source()
                     ),
                 );
                 matching
             }
             None => {
-                out.lose(origin, format!("namespaceSelector `{text}`"), "not a selector; left out");
+                out.lose(
+                    origin,
+                    format!("namespaceSelector `{text}`"),
+                    "not a selector; left out",
+                );
                 Vec::new()
             }
         },
@@ -270,11 +297,16 @@ fn ports(rule: &Value, origin: &str, out: &mut Imported) -> Option<Vec<String>> 
             Value::String(s) => match s.split_once(':') {
                 Some((a, b)) => texts.push(format!("{proto}/{a}-{b}")),
                 None if s.chars().all(|c| c.is_ascii_digit()) => texts.push(format!("{proto}/{s}")),
-                None => out.lose(
-                    origin,
-                    format!("named port `{s}`"),
-                    "intents name ports only on their own services; left out (narrower)",
-                ),
+                None => {
+                    if let Ok(p) = proto.parse::<palisade_intents::syntax::Protocol>() {
+                        out.named_ports.insert((s.clone(), p));
+                    }
+                    out.lose(
+                        origin,
+                        format!("named port `{s}`"),
+                        "intents name ports only on their own services; left out (narrower)",
+                    );
+                }
             },
             _ => {}
         }
@@ -282,8 +314,10 @@ fn ports(rule: &Value, origin: &str, out: &mut Imported) -> Option<Vec<String>> 
     (!texts.is_empty()).then_some(texts)
 }
 
-fn http(rule: &Value, origin: &str, out: &mut Imported) -> Vec<(Option<String>, Option<String>)> {
-    let Some(http) = rule.get("http") else { return Vec::new() };
+fn http(rule: &Value, origin: &str, out: &mut Imported) -> Vec<HttpMatch> {
+    let Some(http) = rule.get("http") else {
+        return Vec::new();
+    };
     let methods: Vec<Option<String>> = match http["methods"].as_array() {
         Some(m) if !m.is_empty() => m.iter().map(|m| m.as_str().map(str::to_ascii_uppercase)).collect(),
         _ => vec![None],

@@ -5,8 +5,8 @@
 
 mod emit;
 mod evaluate;
-mod import;
 pub mod flows;
+mod import;
 pub mod selector;
 
 use crate::{

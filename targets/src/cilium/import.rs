@@ -7,7 +7,7 @@
 //! L7 protocols have no intent form and are reported.
 
 use crate::{
-    import::{Context, Imported, Isolation, Peer, Rule},
+    import::{Context, HttpMatch, Imported, Isolation, Peer, Rule},
     kubernetes::import::anyone,
     Manifest,
 };
@@ -19,16 +19,33 @@ pub(super) fn import(manifests: &[Manifest], ctx: &Context) -> Imported {
     for m in manifests.iter().filter(|m| m.api_version() == "cilium.io/v2") {
         let origin = format!("{} {}/{}", m.kind(), m.namespace(), m.name());
         if m.kind() == "CiliumClusterwideNetworkPolicy" {
-            out.lose(&origin, "the whole policy", "cluster-wide policies have no intent form yet; not imported");
+            out.lose(
+                &origin,
+                "the whole policy",
+                "cluster-wide policies have no intent form yet; not imported",
+            );
             continue;
         }
         if m.kind() != "CiliumNetworkPolicy" {
             continue;
         }
-        let namespace = if m.namespace().is_empty() { "default" } else { m.namespace() };
-        let specs: Vec<&Value> = m.object.get("spec").into_iter().chain(m.object["specs"].as_array().into_iter().flatten()).collect();
+        let namespace = if m.namespace().is_empty() {
+            "default"
+        } else {
+            m.namespace()
+        };
+        let specs: Vec<&Value> = m
+            .object
+            .get("spec")
+            .into_iter()
+            .chain(m.object["specs"].as_array().into_iter().flatten())
+            .collect();
         for (s, spec) in specs.iter().enumerate() {
-            let origin = if specs.len() > 1 { format!("{origin} specs[{s}]") } else { origin.clone() };
+            let origin = if specs.len() > 1 {
+                format!("{origin} specs[{s}]")
+            } else {
+                origin.clone()
+            };
             policy(spec, namespace, ctx, &origin, &mut out);
         }
     }
@@ -37,7 +54,11 @@ pub(super) fn import(manifests: &[Manifest], ctx: &Context) -> Imported {
 
 fn policy(spec: &Value, namespace: &str, ctx: &Context, origin: &str, out: &mut Imported) {
     if spec.get("nodeSelector").is_some() {
-        out.lose(origin, "nodeSelector", "host policies have no intent form; not imported");
+        out.lose(
+            origin,
+            "nodeSelector",
+            "host policies have no intent form; not imported",
+        );
         return;
     }
     let selector = selector_labels(&spec["endpointSelector"], origin, out).1;
@@ -69,9 +90,18 @@ fn policy(spec: &Value, namespace: &str, ctx: &Context, origin: &str, out: &mut 
     for (side, prefix) in [("ingress", "from"), ("egress", "to")] {
         for (i, rule) in spec[side].as_array().into_iter().flatten().enumerate() {
             let origin = format!("{origin} {side}[{i}]");
-            let names_a_peer = ["Endpoints", "Entities", "CIDR", "CIDRSet", "FQDNs", "Requires", "Groups", "Nodes"]
-                .iter()
-                .any(|k| rule.get(format!("{prefix}{k}")).is_some());
+            let names_a_peer = [
+                "Endpoints",
+                "Entities",
+                "CIDR",
+                "CIDRSet",
+                "FQDNs",
+                "Requires",
+                "Groups",
+                "Nodes",
+            ]
+            .iter()
+            .any(|k| rule.get(format!("{prefix}{k}")).is_some());
             if !names_a_peer && rule.get("toPorts").is_none() {
                 continue; // `{}`: turns default deny on, allows nothing
             }
@@ -131,7 +161,10 @@ fn peers(rule: &Value, prefix: &str, home: &str, ctx: &Context, origin: &str, ou
         let (namespace, mut labels) = selector_labels(&selector, origin, out);
         let ns_labels: Labels = labels
             .iter()
-            .filter_map(|(k, v)| k.strip_prefix("io.cilium.k8s.namespace.labels.").map(|k| (k.to_string(), v.clone())))
+            .filter_map(|(k, v)| {
+                k.strip_prefix("io.cilium.k8s.namespace.labels.")
+                    .map(|k| (k.to_string(), v.clone()))
+            })
             .collect();
         labels.retain(|k, _| !k.starts_with("io.cilium.k8s.namespace.labels."));
         let namespaces = match (namespace, ns_labels.is_empty()) {
@@ -144,7 +177,11 @@ fn peers(rule: &Value, prefix: &str, home: &str, ctx: &Context, origin: &str, ou
                     "namespace labels in an endpoint selector",
                     format!(
                         "intents name namespaces: expanded to {} from {}",
-                        if matching.is_empty() { "nothing".into() } else { matching.join(", ") },
+                        if matching.is_empty() {
+                            "nothing".into()
+                        } else {
+                            matching.join(", ")
+                        },
                         ctx.source()
                     ),
                 );
@@ -159,21 +196,37 @@ fn peers(rule: &Value, prefix: &str, home: &str, ctx: &Context, origin: &str, ou
     for entity in field("Entities") {
         match entity.as_str().unwrap_or_default() {
             "world" => peers.push(Peer::Entity("world")),
-            "kube-apiserver" => peers.push(Peer::Entity("kube-api")),
+            "kube-apiserver" if ctx.api_server.is_some() => peers.push(Peer::Entity("kube-api")),
+            "kube-apiserver" => out.lose(
+                origin,
+                "entity `kube-apiserver`",
+                "intents need the API server's address for `kube-api`: pass --api-server CIDR; left out (narrower)",
+            ),
             "cluster" => {
-                out.lose(origin, "entity `cluster`", format!("expanded to every namespace in {}", ctx.source()));
+                out.lose(
+                    origin,
+                    "entity `cluster`",
+                    format!("expanded to every namespace in {}", ctx.source()),
+                );
                 peers.extend(ctx.namespaces.keys().map(|ns| Peer::Pods {
                     namespace: ns.clone(),
                     selector: Labels::new(),
                 }));
             }
             "all" => peers.extend(anyone(ctx, origin, out)),
-            other => out.lose(origin, format!("entity `{other}`"), "no intent form (nodes and Cilium's own identities); left out"),
+            other => out.lose(
+                origin,
+                format!("entity `{other}`"),
+                "no intent form (nodes and Cilium's own identities); left out",
+            ),
         }
     }
     for cidr in field("CIDR") {
         match cidr.as_str().and_then(|c| c.parse().ok()) {
-            Some(net) => peers.push(Peer::Cidr { net, except: Vec::new() }),
+            Some(net) => peers.push(Peer::Cidr {
+                net,
+                except: Vec::new(),
+            }),
             None => out.lose(origin, format!("{prefix}CIDR {cidr}"), "not a CIDR; left out"),
         }
     }
@@ -186,7 +239,11 @@ fn peers(rule: &Value, prefix: &str, home: &str, ctx: &Context, origin: &str, ou
             .collect();
         match entry["cidr"].as_str().and_then(|c| c.parse().ok()) {
             Some(net) => peers.push(Peer::Cidr { net, except }),
-            None => out.lose(origin, format!("{prefix}CIDRSet {entry}"), "no plain CIDR (a group reference?); left out"),
+            None => out.lose(
+                origin,
+                format!("{prefix}CIDRSet {entry}"),
+                "no plain CIDR (a group reference?); left out",
+            ),
         }
     }
     for selector in field("FQDNs") {
@@ -226,11 +283,7 @@ fn peers(rule: &Value, prefix: &str, home: &str, ctx: &Context, origin: &str, ou
 }
 
 /// Each `toPorts` entry: its ports as intents write them and its HTTP rules
-fn port_entries(
-    to_ports: Option<&Value>,
-    origin: &str,
-    out: &mut Imported,
-) -> Vec<(Vec<String>, Vec<(Option<String>, Option<String>)>)> {
+fn port_entries(to_ports: Option<&Value>, origin: &str, out: &mut Imported) -> Vec<(Vec<String>, Vec<HttpMatch>)> {
     let Some(entries) = to_ports.and_then(Value::as_array) else {
         return vec![(Vec::new(), Vec::new())];
     };
@@ -238,7 +291,10 @@ fn port_entries(
     for entry in entries {
         let mut ports = Vec::new();
         for p in entry["ports"].as_array().into_iter().flatten() {
-            let number = p["port"].as_str().map(str::to_string).or_else(|| p["port"].as_u64().map(|n| n.to_string()));
+            let number = p["port"]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| p["port"].as_u64().map(|n| n.to_string()));
             let protocols: Vec<&str> = match p["protocol"].as_str().unwrap_or("ANY").to_ascii_uppercase().as_str() {
                 "TCP" => vec!["tcp"],
                 "UDP" => vec!["udp"],
@@ -253,11 +309,16 @@ fn port_entries(
                         Some(e) if e.to_string() != n => ports.push(format!("{proto}/{n}-{e}")),
                         _ => ports.push(format!("{proto}/{n}")),
                     },
-                    Some(name) => out.lose(
-                        origin,
-                        format!("named port `{name}`"),
-                        "intents name ports only on their own services; left out (narrower)",
-                    ),
+                    Some(name) => {
+                        if let Ok(p) = proto.parse::<palisade_intents::syntax::Protocol>() {
+                            out.named_ports.insert((name.to_string(), p));
+                        }
+                        out.lose(
+                            origin,
+                            format!("named port `{name}`"),
+                            "intents name ports only on their own services; left out (narrower)",
+                        );
+                    }
                 }
             }
         }
@@ -268,13 +329,23 @@ fn port_entries(
         let rules = &entry["rules"];
         for rule in rules["http"].as_array().into_iter().flatten() {
             if rule.get("headers").is_some() || rule.get("headerMatches").is_some() || rule.get("host").is_some() {
-                out.lose(origin, "HTTP header or host match", "intents match method and path only; left out (broader)");
+                out.lose(
+                    origin,
+                    "HTTP header or host match",
+                    "intents match method and path only; left out (broader)",
+                );
             }
-            let method = rule["method"].as_str().map(|m| literal(m).unwrap_or_else(|| m.to_string()));
+            let method = rule["method"]
+                .as_str()
+                .map(|m| literal(m).unwrap_or_else(|| m.to_string()));
             let path = rule["path"].as_str().and_then(|p| match path_of(p) {
                 Some(path) => Some(path),
                 None => {
-                    out.lose(origin, format!("path regex `{p}`"), "intents take a literal path or a `prefix*`; left out (broader)");
+                    out.lose(
+                        origin,
+                        format!("path regex `{p}`"),
+                        "intents take a literal path or a `prefix*`; left out (broader)",
+                    );
                     None
                 }
             });
@@ -282,7 +353,11 @@ fn port_entries(
         }
         for other in ["kafka", "l7"] {
             if rules.get(other).is_some() {
-                out.lose(origin, format!("{other} rules"), "no intent form; the port is allowed without them (broader)");
+                out.lose(
+                    origin,
+                    format!("{other} rules"),
+                    "no intent form; the port is allowed without them (broader)",
+                );
             }
         }
         result.push((ports, http));
@@ -300,8 +375,12 @@ fn literal(regex: &str) -> Option<String> {
     let text = text.replace("\\.", ".");
     let text = text.as_str();
     let unescaped_dot = regex.replace("\\.", "").contains('.');
-    (!text.is_empty() && !unescaped_dot && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '~' | '.')))
-        .then(|| text.to_string())
+    (!text.is_empty()
+        && !unescaped_dot
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '~' | '.')))
+    .then(|| text.to_string())
 }
 
 /// `/products/.*` → `/products/*`; `/health` → `/health`

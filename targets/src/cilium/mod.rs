@@ -7,8 +7,8 @@
 
 mod emit;
 mod evaluate;
-mod import;
 pub mod flows;
+mod import;
 
 use crate::{
     capabilities::{Capabilities, FqdnSupport},

@@ -24,11 +24,20 @@ pub(super) fn import(manifests: &[Manifest], ctx: &Context) -> Imported {
     {
         let origin = format!("NetworkPolicy {}/{}", m.namespace(), m.name());
         let Ok(policy) = serde_json::from_value::<NetworkPolicy>(m.object.clone()) else {
-            out.lose(&origin, "the whole policy", "it does not parse as a NetworkPolicy; not imported");
+            out.lose(
+                &origin,
+                "the whole policy",
+                "it does not parse as a NetworkPolicy; not imported",
+            );
             continue;
         };
         let Some(spec) = policy.spec else { continue };
-        let namespace = if m.namespace().is_empty() { "default" } else { m.namespace() }.to_string();
+        let namespace = if m.namespace().is_empty() {
+            "default"
+        } else {
+            m.namespace()
+        }
+        .to_string();
         let selector = labels(spec.pod_selector.as_ref(), &origin, "podSelector", &mut out);
         let types = spec.policy_types.clone().unwrap_or_else(|| {
             let mut t = vec!["Ingress".to_string()];
@@ -51,12 +60,18 @@ pub(super) fn import(manifests: &[Manifest], ctx: &Context) -> Imported {
             selector: selector.clone(),
         };
         let sides = [
-            (ingress, "ingress", spec.ingress.map(|rules| {
-                rules.into_iter().map(|r| (r.from, r.ports)).collect::<Vec<_>>()
-            })),
-            (egress, "egress", spec.egress.map(|rules| {
-                rules.into_iter().map(|r| (r.to, r.ports)).collect::<Vec<_>>()
-            })),
+            (
+                ingress,
+                "ingress",
+                spec.ingress
+                    .map(|rules| rules.into_iter().map(|r| (r.from, r.ports)).collect::<Vec<_>>()),
+            ),
+            (
+                egress,
+                "egress",
+                spec.egress
+                    .map(|rules| rules.into_iter().map(|r| (r.to, r.ports)).collect::<Vec<_>>()),
+            ),
         ];
         for (enabled, side, rules) in sides {
             if !enabled {
@@ -157,7 +172,10 @@ fn peer(p: &NetworkPolicyPeer, home: &str, ctx: &Context, origin: &str, out: &mu
                     let matching = ctx.namespaces_where(|labels| selects(sel, labels));
                     out.lose(
                         origin,
-                        format!("namespaceSelector {}", labels_text(&sel.match_labels.clone().unwrap_or_default().into_iter().collect())),
+                        match sel.match_labels.as_ref().filter(|m| !m.is_empty()) {
+                            Some(m) => format!("namespaceSelector {}", labels_text(&m.clone().into_iter().collect())),
+                            None => "namespaceSelector {} (every namespace)".to_string(),
+                        },
                         format!(
                             "intents name namespaces: expanded to {} from {}; namespaces labelled so later are not covered (narrower)",
                             if matching.is_empty() { "nothing".to_string() } else { matching.join(", ") },
@@ -200,6 +218,9 @@ fn port_texts(
             (Some(IntOrString::Int(n)), Some(end)) if end > *n => texts.push(format!("{protocol}/{n}-{end}")),
             (Some(IntOrString::Int(n)), _) => texts.push(format!("{protocol}/{n}")),
             (Some(IntOrString::String(name)), _) => {
+                if let Ok(proto) = protocol.parse::<palisade_intents::syntax::Protocol>() {
+                    out.named_ports.insert((name.clone(), proto));
+                }
                 // Named ports resolve on the destination pod; on egress that is the peer, unknown here.
                 let resolved = (side == "ingress")
                     .then(|| ctx.named_port(namespace, selector, name))
