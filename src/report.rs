@@ -16,8 +16,23 @@ pub enum ErrorFormat {
     Json,
 }
 
-/// Print every diagnostic to stderr
+/// Print every diagnostic to stderr, then how many errors stopped the command
 pub fn print(diags: &Diags, format: ErrorFormat) {
+    print_each(diags, format);
+    let stderr = std::io::stderr();
+    let mut out = stderr.lock();
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    if errors > 0 && format != ErrorFormat::Json {
+        let _ = writeln!(
+            out,
+            "palisade: {errors} error{} found; nothing was written",
+            if errors == 1 { "" } else { "s" }
+        );
+    }
+}
+
+/// Print every diagnostic to stderr, and nothing else
+pub fn print_each(diags: &Diags, format: ErrorFormat) {
     let stderr = std::io::stderr();
     let mut out = stderr.lock();
     for diag in diags.iter() {
@@ -28,14 +43,6 @@ pub fn print(diags: &Diags, format: ErrorFormat) {
         };
         // A closed stderr leaves nowhere to report to; carry on to the exit code.
         let _ = out.write_all(text.as_bytes());
-    }
-    let errors = diags.iter().filter(|d| d.is_error()).count();
-    if errors > 0 && format != ErrorFormat::Json {
-        let _ = writeln!(
-            out,
-            "palisade: {errors} error{} found; nothing was written",
-            if errors == 1 { "" } else { "s" }
-        );
     }
 }
 

@@ -9,6 +9,7 @@ pub mod diag;
 pub mod load;
 pub mod loc;
 pub mod model;
+pub mod positions;
 pub mod schema;
 pub mod syntax;
 pub mod terse;

@@ -148,11 +148,11 @@ fn decode(raw: RawFile, diags: &mut Diags) -> Option<Arc<SourceFile>> {
 
 /// One YAML document of a file: its text with earlier lines blanked, so that
 /// the parser's line numbers are the file's
-struct Document {
-    text: String,
+pub(crate) struct Document {
+    pub(crate) text: String,
 }
 
-fn split_documents(text: &str) -> Vec<Document> {
+pub(crate) fn split_documents(text: &str) -> Vec<Document> {
     let mut documents = Vec::new();
     let mut current = String::new();
     let mut has_content = false;

@@ -6,6 +6,7 @@ pub mod compile;
 pub mod discover;
 pub mod explain;
 pub mod import;
+pub mod lint;
 pub mod migrate;
 pub mod plan;
 pub mod schema;

@@ -350,6 +350,9 @@ impl Imported {
     }
 }
 
+/// What makes two rules the same line: peers, ports, HTTP matches
+type RuleKey<'a> = (&'a Peer, &'a Peer, &'a Vec<String>, &'a Vec<HttpMatch>);
+
 #[derive(Default)]
 struct Plan {
     ingress: bool,
@@ -420,7 +423,7 @@ impl Plan {
         }
         out.push_str("  allow:\n");
         // One line per distinct rule, naming every policy it came from.
-        let mut rules: BTreeMap<(&Peer, &Peer, &Vec<String>, &Vec<HttpMatch>), Vec<&str>> = BTreeMap::new();
+        let mut rules: BTreeMap<RuleKey, Vec<&str>> = BTreeMap::new();
         for r in &self.rules {
             rules
                 .entry((&r.from, &r.to, &r.ports, &r.http))

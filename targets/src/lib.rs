@@ -18,6 +18,7 @@ pub mod groups;
 pub mod import;
 pub mod istio;
 pub mod kubernetes;
+pub mod lint;
 pub mod manifest;
 pub mod memo;
 pub mod refusals;
@@ -108,6 +109,13 @@ pub trait Dialect: Sync {
     fn import(&self, manifests: &[Manifest], context: &import::Context) -> Option<import::Imported> {
         let _ = (manifests, context);
         None
+    }
+
+    /// This dialect's traps found in the manifests (all of them are passed:
+    /// some checks look across dialects)
+    fn lint(&self, manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Vec<lint::Finding> {
+        let _ = (manifests, cluster);
+        Vec::new()
     }
 
     /// The reader of this layer's flow log, if it has one

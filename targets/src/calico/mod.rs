@@ -7,6 +7,7 @@ mod emit;
 mod evaluate;
 pub mod flows;
 mod import;
+mod lint;
 pub mod selector;
 
 use crate::{
@@ -46,6 +47,14 @@ impl Dialect for Calico {
 
     fn reads(&self, manifest: &Manifest) -> bool {
         manifest.api_version() == "projectcalico.org/v3"
+    }
+
+    fn lint(
+        &self,
+        manifests: &[Manifest],
+        cluster: Option<&palisade_compiler::model::ClusterModel>,
+    ) -> Vec<crate::lint::Finding> {
+        lint::lint(manifests, cluster)
     }
 
     fn import(&self, manifests: &[Manifest], context: &crate::import::Context) -> Option<crate::import::Imported> {

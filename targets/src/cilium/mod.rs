@@ -9,6 +9,7 @@ mod emit;
 mod evaluate;
 pub mod flows;
 mod import;
+mod lint;
 
 use crate::{
     capabilities::{Capabilities, FqdnSupport},
@@ -50,6 +51,14 @@ impl Dialect for Cilium {
 
     fn reads(&self, manifest: &Manifest) -> bool {
         manifest.api_version() == "cilium.io/v2" && manifest.kind() == "CiliumNetworkPolicy"
+    }
+
+    fn lint(
+        &self,
+        manifests: &[Manifest],
+        cluster: Option<&palisade_compiler::model::ClusterModel>,
+    ) -> Vec<crate::lint::Finding> {
+        lint::lint(manifests, cluster)
     }
 
     fn import(&self, manifests: &[Manifest], context: &crate::import::Context) -> Option<crate::import::Imported> {

@@ -9,6 +9,7 @@
 mod emit;
 mod evaluate;
 pub mod flows;
+mod lint;
 
 use crate::{
     capabilities::{Capabilities, FqdnSupport},
@@ -48,6 +49,14 @@ impl Dialect for Istio {
     fn reads(&self, manifest: &Manifest) -> bool {
         manifest.api_version().starts_with("networking.istio.io/")
             || manifest.api_version().starts_with("security.istio.io/")
+    }
+
+    fn lint(
+        &self,
+        manifests: &[Manifest],
+        cluster: Option<&palisade_compiler::model::ClusterModel>,
+    ) -> Vec<crate::lint::Finding> {
+        lint::lint(manifests, cluster)
     }
 
     fn flows(&self) -> Option<&'static dyn crate::flows::FlowFormat> {

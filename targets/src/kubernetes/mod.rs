@@ -5,6 +5,7 @@
 mod emit;
 mod evaluate;
 pub(crate) mod import;
+mod lint;
 pub mod selector;
 
 use crate::{
@@ -44,6 +45,14 @@ impl Dialect for Kubernetes {
 
     fn reads(&self, manifest: &Manifest) -> bool {
         manifest.api_version() == "networking.k8s.io/v1" && manifest.kind() == "NetworkPolicy"
+    }
+
+    fn lint(
+        &self,
+        manifests: &[Manifest],
+        cluster: Option<&palisade_compiler::model::ClusterModel>,
+    ) -> Vec<crate::lint::Finding> {
+        lint::lint(manifests, cluster)
     }
 
     fn import(&self, manifests: &[Manifest], context: &crate::import::Context) -> Option<crate::import::Imported> {

@@ -1,0 +1,102 @@
+//! The Calico policy traps: single public addresses in `nets`, metadata open
+//! to a namespace, `namespaceSelector: all()`, policies that select no pod of
+//! the cluster dump.
+
+use super::selector::Selector;
+use crate::{
+    lint::{
+        reaches_metadata, single_public_host, Finding, ALL_NAMESPACES, METADATA_TO_NAMESPACE, SAAS_ADDRESS,
+        SELECTS_NOTHING,
+    },
+    Manifest,
+};
+use ipnet::IpNet;
+use palisade_compiler::model::ClusterModel;
+use serde_json::Value;
+
+pub(super) fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (index, m) in manifests.iter().enumerate() {
+        if m.api_version() != "projectcalico.org/v3" || m.kind() != "NetworkPolicy" {
+            continue;
+        }
+        let spec = &m.object["spec"];
+        let selector_text = spec["selector"].as_str().unwrap_or("all()");
+        let selector = Selector::parse(selector_text);
+        let whole_namespace = selector == Some(Selector::All);
+        if let (Some(cluster), Some(selector)) = (cluster, selector.as_ref().filter(|_| !whole_namespace)) {
+            if cluster.namespaces.contains_key(m.namespace())
+                && !cluster
+                    .pods
+                    .iter()
+                    .any(|p| p.namespace == m.namespace() && selector.matches(&p.labels))
+            {
+                out.push(Finding::new(
+                    &SELECTS_NOTHING,
+                    index,
+                    "/spec/selector",
+                    format!(
+                        "no pod of {} in the cluster dump matches `{selector_text}`",
+                        m.namespace()
+                    ),
+                    "check the labels against `kubectl get pods -n <namespace> --show-labels`",
+                ));
+            }
+        }
+        for side in ["ingress", "egress"] {
+            for (r, rule) in spec[side].as_array().into_iter().flatten().enumerate() {
+                for end in ["source", "destination"] {
+                    let entity = &rule[end];
+                    if entity["namespaceSelector"].as_str().map(str::trim) == Some("all()") {
+                        out.push(Finding::new(
+                            &ALL_NAMESPACES,
+                            index,
+                            format!("/spec/{side}/{r}/{end}/namespaceSelector"),
+                            "`namespaceSelector: all()` selects every namespace, including ones created later",
+                            "name the namespaces: `projectcalico.org/name == '<ns>'`",
+                        ));
+                    }
+                    let outward = side == "egress" && end == "destination";
+                    let except: Vec<IpNet> = entity["notNets"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|n| n.as_str()?.parse().ok())
+                        .collect();
+                    for (n, net) in entity["nets"].as_array().into_iter().flatten().enumerate() {
+                        let Some(net) = net.as_str().and_then(|t| t.parse::<IpNet>().ok()) else {
+                            continue;
+                        };
+                        let pointer = format!("/spec/{side}/{r}/{end}/nets/{n}");
+                        if outward && single_public_host(&net) {
+                            out.push(Finding::new(
+                                &SAAS_ADDRESS,
+                                index,
+                                pointer.clone(),
+                                format!("`{net}` is one public address; SaaS and CDN hosts change addresses without notice"),
+                                "allow the DNS name (Calico Enterprise `domains`, or a palisade FQDN intent through an egress gateway)",
+                            ));
+                        }
+                        if outward
+                            && whole_namespace
+                            && rule["action"] == Value::from("Allow")
+                            && reaches_metadata(&net, &except)
+                        {
+                            out.push(Finding::new(
+                                &METADATA_TO_NAMESPACE,
+                                index,
+                                pointer,
+                                format!(
+                                    "every pod of {} may reach 169.254.169.254, the cloud metadata service",
+                                    m.namespace()
+                                ),
+                                "select only the pods that need cloud credentials",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,153 @@
+//! The CiliumNetworkPolicy traps: toFQDNs without the DNS proxy rule that
+//! feeds it, `matchName` with a literal `*`, single public addresses,
+//! metadata open to a namespace, policies that select no pod of the dump.
+
+use crate::{
+    lint::{
+        reaches_metadata, single_public_host, Finding, FQDN_WITHOUT_DNS_PROXY, LITERAL_WILDCARD, METADATA_TO_NAMESPACE,
+        SAAS_ADDRESS, SELECTS_NOTHING,
+    },
+    Manifest,
+};
+use ipnet::IpNet;
+use palisade_compiler::model::ClusterModel;
+use serde_json::Value;
+
+pub(super) fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let policies: Vec<(usize, &Manifest)> = manifests
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.api_version() == "cilium.io/v2" && m.kind() == "CiliumNetworkPolicy")
+        .collect();
+    for &(index, m) in &policies {
+        let spec = &m.object["spec"];
+        let selector = spec["endpointSelector"]["matchLabels"].as_object();
+        let whole_namespace = selector.is_none_or(|s| s.is_empty());
+        if let (Some(cluster), Some(selector)) = (cluster, selector.filter(|s| !s.is_empty())) {
+            let matches = |p: &palisade_compiler::model::Pod| {
+                selector.iter().all(|(k, v)| {
+                    let key = k.strip_prefix("k8s:").or_else(|| k.strip_prefix("any:")).unwrap_or(k);
+                    p.labels.get(key).map(String::as_str) == v.as_str()
+                })
+            };
+            if cluster.namespaces.contains_key(m.namespace())
+                && !cluster.pods.iter().any(|p| p.namespace == m.namespace() && matches(p))
+            {
+                out.push(Finding::new(
+                    &SELECTS_NOTHING,
+                    index,
+                    "/spec/endpointSelector",
+                    format!(
+                        "no pod of {} in the cluster dump matches this endpointSelector",
+                        m.namespace()
+                    ),
+                    "check the labels against `kubectl get pods -n <namespace> --show-labels`",
+                ));
+            }
+        }
+        for (r, rule) in spec["egress"].as_array().into_iter().flatten().enumerate() {
+            for (s, fqdn) in rule["toFQDNs"].as_array().into_iter().flatten().enumerate() {
+                if let Some(name) = fqdn["matchName"].as_str().filter(|n| n.contains('*')) {
+                    out.push(Finding::new(
+                        &LITERAL_WILDCARD,
+                        index,
+                        format!("/spec/egress/{r}/toFQDNs/{s}/matchName"),
+                        format!("matchName `{name}` is taken literally: it matches no real name"),
+                        format!("write `matchPattern: \"{name}\"`"),
+                    ));
+                }
+            }
+            if rule.get("toFQDNs").is_some() && !feeds_dns_proxy(&policies, m, selector) {
+                out.push(Finding::new(
+                    &FQDN_WITHOUT_DNS_PROXY,
+                    index,
+                    format!("/spec/egress/{r}/toFQDNs"),
+                    "no egress rule of these endpoints sends DNS through Cilium's proxy (`toPorts.rules.dns`), so the names are never learnt and this rule matches nothing",
+                    "add an egress rule to kube-dns on udp/53 with `rules: { dns: [{ matchPattern: \"*\" }] }`",
+                ));
+            }
+            let cidrs = rule["toCIDR"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+                .filter_map(|(c, v)| {
+                    Some((
+                        format!("/spec/egress/{r}/toCIDR/{c}"),
+                        v.as_str()?.parse::<IpNet>().ok()?,
+                        Vec::new(),
+                    ))
+                })
+                .chain(
+                    rule["toCIDRSet"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .enumerate()
+                        .filter_map(|(c, v)| {
+                            let except: Vec<IpNet> = v["except"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|e| e.as_str()?.parse().ok())
+                                .collect();
+                            Some((
+                                format!("/spec/egress/{r}/toCIDRSet/{c}/cidr"),
+                                v["cidr"].as_str()?.parse().ok()?,
+                                except,
+                            ))
+                        }),
+                );
+            for (pointer, net, except) in cidrs {
+                if single_public_host(&net) {
+                    out.push(Finding::new(
+                        &SAAS_ADDRESS,
+                        index,
+                        pointer.clone(),
+                        format!("`{net}` is one public address; SaaS and CDN hosts change addresses without notice"),
+                        "use `toFQDNs` with the host's name (and a DNS proxy rule)",
+                    ));
+                }
+                if whole_namespace && reaches_metadata(&net, &except) {
+                    out.push(Finding::new(
+                        &METADATA_TO_NAMESPACE,
+                        index,
+                        pointer,
+                        format!(
+                            "every pod of {} may reach 169.254.169.254, the cloud metadata service",
+                            m.namespace()
+                        ),
+                        "select only the pods that need cloud credentials",
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether a policy of the namespace that selects these endpoints (or all of
+/// them) has an egress rule with DNS proxy rules
+fn feeds_dns_proxy(
+    policies: &[(usize, &Manifest)],
+    policy: &Manifest,
+    selector: Option<&serde_json::Map<String, Value>>,
+) -> bool {
+    policies
+        .iter()
+        .filter(|(_, m)| m.namespace() == policy.namespace())
+        .filter(|(_, m)| {
+            let other = m.object["spec"]["endpointSelector"]["matchLabels"].as_object();
+            other.is_none_or(|o| o.is_empty()) || other == selector
+        })
+        .any(|(_, m)| {
+            m.object["spec"]["egress"].as_array().into_iter().flatten().any(|rule| {
+                rule["toPorts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|p| p.pointer("/rules/dns").is_some())
+            })
+        })
+}

@@ -1,0 +1,155 @@
+//! The NetworkPolicy traps: peers split in two (OR), the API server by pod
+//! selector, single public addresses, metadata open to a namespace, every
+//! namespace, and policies that select no pod of the cluster dump.
+
+use super::selector::selects;
+use crate::{
+    lint::{
+        reaches_metadata, single_public_host, Finding, ALL_NAMESPACES, APISERVER_BY_SELECTOR, METADATA_TO_NAMESPACE,
+        SAAS_ADDRESS, SELECTS_NOTHING, SPLIT_PEER,
+    },
+    Manifest,
+};
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer};
+use palisade_compiler::model::ClusterModel;
+
+pub(super) fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (index, m) in manifests.iter().enumerate() {
+        if m.api_version() != "networking.k8s.io/v1" || m.kind() != "NetworkPolicy" {
+            continue;
+        }
+        let Ok(policy) = serde_json::from_value::<NetworkPolicy>(m.object.clone()) else {
+            continue;
+        };
+        let Some(spec) = policy.spec else { continue };
+        let whole_namespace = spec.pod_selector.as_ref().is_none_or(|s| {
+            s.match_labels.as_ref().is_none_or(|l| l.is_empty())
+                && s.match_expressions.as_ref().is_none_or(|e| e.is_empty())
+        });
+        if let (Some(cluster), Some(selector)) = (cluster, spec.pod_selector.as_ref()) {
+            let namespace_known = cluster.namespaces.contains_key(m.namespace());
+            let any = cluster
+                .pods
+                .iter()
+                .any(|p| p.namespace == m.namespace() && selects(selector, &p.labels));
+            if namespace_known && !whole_namespace && !any {
+                out.push(Finding::new(
+                    &SELECTS_NOTHING,
+                    index,
+                    "/spec/podSelector",
+                    format!(
+                        "no pod of {} in the cluster dump matches this podSelector",
+                        m.namespace()
+                    ),
+                    "check the labels against `kubectl get pods -n <namespace> --show-labels`",
+                ));
+            }
+        }
+        let sides = [
+            (
+                "ingress",
+                "from",
+                spec.ingress
+                    .iter()
+                    .flatten()
+                    .map(|r| r.from.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            (
+                "egress",
+                "to",
+                spec.egress.iter().flatten().map(|r| r.to.clone()).collect(),
+            ),
+        ];
+        for (side, key, rules) in sides {
+            for (r, peers) in rules.into_iter().enumerate() {
+                let peers = peers.unwrap_or_default();
+                let at = |p: usize| format!("/spec/{side}/{r}/{key}/{p}");
+                split_peers(&peers, index, &at, &mut out);
+                for (p, peer) in peers.iter().enumerate() {
+                    apiserver(peer, index, &at(p), &mut out);
+                    if peer.namespace_selector.as_ref().is_some_and(|s| {
+                        s.match_labels.as_ref().is_none_or(|l| l.is_empty())
+                            && s.match_expressions.as_ref().is_none_or(|e| e.is_empty())
+                    }) {
+                        out.push(Finding::new(
+                            &ALL_NAMESPACES,
+                            index,
+                            format!("{}/namespaceSelector", at(p)),
+                            "`namespaceSelector: {}` selects every namespace, including ones created later",
+                            "name the namespaces: `matchLabels: { kubernetes.io/metadata.name: <ns> }` (one peer each)",
+                        ));
+                    }
+                    if let Some(block) = &peer.ip_block {
+                        let Ok(net) = block.cidr.parse::<ipnet::IpNet>() else {
+                            continue;
+                        };
+                        let except: Vec<ipnet::IpNet> =
+                            block.except.iter().flatten().filter_map(|e| e.parse().ok()).collect();
+                        if side == "egress" && single_public_host(&net) {
+                            out.push(Finding::new(
+                                &SAAS_ADDRESS,
+                                index,
+                                format!("{}/ipBlock/cidr", at(p)),
+                                format!("`{net}` is one public address; SaaS and CDN hosts change addresses without notice"),
+                                "allow the DNS name: a palisade FQDN intent (`-> api.example.com`) compiles to Cilium toFQDNs or an Istio egress gateway",
+                            ));
+                        }
+                        if side == "egress" && whole_namespace && reaches_metadata(&net, &except) {
+                            out.push(Finding::new(
+                                &METADATA_TO_NAMESPACE,
+                                index,
+                                format!("{}/ipBlock/cidr", at(p)),
+                                format!("every pod of {} may reach 169.254.169.254, the cloud metadata service", m.namespace()),
+                                "select only the pods that need cloud credentials (palisade: `baseline: [metadata]` on that service)",
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `- namespaceSelector: ...` and `- podSelector: ...` as two items of one rule
+fn split_peers(peers: &[NetworkPolicyPeer], index: usize, at: &dyn Fn(usize) -> String, out: &mut Vec<Finding>) {
+    let only_namespace = peers
+        .iter()
+        .position(|p| p.namespace_selector.is_some() && p.pod_selector.is_none() && p.ip_block.is_none());
+    let only_pods = peers
+        .iter()
+        .position(|p| p.pod_selector.is_some() && p.namespace_selector.is_none() && p.ip_block.is_none());
+    if let (Some(ns), Some(pods)) = (only_namespace, only_pods) {
+        out.push(Finding::new(
+            &SPLIT_PEER,
+            index,
+            at(pods),
+            format!(
+                "peers {ns} (namespaceSelector) and {pods} (podSelector) are separate list items: they mean OR, so every pod of the selected namespaces is let in"
+            ),
+            "to require both, put podSelector in the same item as namespaceSelector (remove the `-` before podSelector)",
+        ));
+    }
+}
+
+fn apiserver(peer: &NetworkPolicyPeer, index: usize, at: &str, out: &mut Vec<Finding>) {
+    let labels = peer.pod_selector.as_ref().and_then(|s| s.match_labels.as_ref());
+    let looks_like = labels.is_some_and(|l| {
+        l.iter().any(|(k, v)| {
+            (k == "component" && v.contains("apiserver"))
+                || (k == "provider" && v == "kubernetes")
+                || v == "kube-apiserver"
+        })
+    });
+    if looks_like {
+        out.push(Finding::new(
+            &APISERVER_BY_SELECTOR,
+            index,
+            format!("{at}/podSelector"),
+            "the API server runs on the host network (or outside the cluster): no pod carries these labels",
+            "allow its endpoint addresses (`kubectl get endpoints kubernetes`) as an ipBlock; with palisade, `baseline: [kube-api]` and `apiServer` in the cluster profile",
+        ));
+    }
+}

@@ -1,0 +1,295 @@
+//! The classic traps of hand-written policies, each with an id, a severity
+//! and a fix. Each dialect's folder holds the checks on its own manifests
+//! (`lint.rs`); the one check that needs every dialect at once (default-deny
+//! egress without DNS) decides by the evaluators here.
+
+use crate::{import::Context, Dialect, Manifest};
+use ipnet::IpNet;
+use palisade_compiler::model::{ClusterModel, Connection, Endpoint, Pod};
+use palisade_intents::{syntax::Protocol, types::Labels};
+use std::net::IpAddr;
+
+/// How bad a finding is
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// the policy does not do what it looks like, or breaks traffic
+    Error,
+    /// a likely mistake or a fragile construct
+    Warning,
+}
+
+/// A check palisade runs
+#[derive(Debug, Clone, Copy)]
+pub struct Check {
+    /// `PAL001`
+    pub id: &'static str,
+    /// `split-peer`
+    pub name: &'static str,
+    /// its severity
+    pub severity: Severity,
+    /// one line on what it finds
+    pub summary: &'static str,
+}
+
+/// Every check, for `palisade lint --list` and the docs
+pub const CHECKS: &[Check] = &[
+    SPLIT_PEER,
+    EGRESS_WITHOUT_DNS,
+    APISERVER_BY_SELECTOR,
+    SAAS_ADDRESS,
+    METADATA_TO_NAMESPACE,
+    ALL_NAMESPACES,
+    SELECTS_NOTHING,
+    FQDN_WITHOUT_DNS_PROXY,
+    GATEWAY_BYPASS,
+    LITERAL_WILDCARD,
+];
+
+/// namespaceSelector and podSelector as two peers (OR) where one (AND) was likely meant
+pub const SPLIT_PEER: Check = Check {
+    id: "PAL001",
+    name: "split-peer",
+    severity: Severity::Warning,
+    summary: "namespaceSelector and podSelector in two list items mean OR: the whole namespace is let in",
+};
+/// egress isolated, DNS not allowed
+pub const EGRESS_WITHOUT_DNS: Check = Check {
+    id: "PAL002",
+    name: "egress-without-dns",
+    severity: Severity::Error,
+    summary: "pods isolated for egress cannot reach the cluster DNS: every name lookup fails",
+};
+/// the API server by pod selector
+pub const APISERVER_BY_SELECTOR: Check = Check {
+    id: "PAL003",
+    name: "apiserver-by-selector",
+    severity: Severity::Warning,
+    summary: "the API server runs on the host network: a pod selector for it matches nothing",
+};
+/// a public /32 that looks like a SaaS host
+pub const SAAS_ADDRESS: Check = Check {
+    id: "PAL004",
+    name: "saas-address",
+    severity: Severity::Warning,
+    summary: "a single public address: SaaS and CDN addresses rotate; allow the DNS name instead",
+};
+/// the metadata service open to a whole namespace
+pub const METADATA_TO_NAMESPACE: Check = Check {
+    id: "PAL005",
+    name: "metadata-to-namespace",
+    severity: Severity::Warning,
+    summary: "every pod of the namespace may reach the cloud metadata service (credentials)",
+};
+/// every namespace
+pub const ALL_NAMESPACES: Check = Check {
+    id: "PAL006",
+    name: "all-namespaces",
+    severity: Severity::Warning,
+    summary: "an empty namespace selector lets in every namespace, including ones created later",
+};
+/// a policy that selects no pod
+pub const SELECTS_NOTHING: Check = Check {
+    id: "PAL007",
+    name: "selects-nothing",
+    severity: Severity::Warning,
+    summary: "the policy selects no pod of the cluster dump: a typo in a label, or a dead policy",
+};
+/// toFQDNs without the DNS proxy
+pub const FQDN_WITHOUT_DNS_PROXY: Check = Check {
+    id: "PAL008",
+    name: "fqdn-without-dns-proxy",
+    severity: Severity::Error,
+    summary: "toFQDNs only matches names Cilium's DNS proxy saw: without a `rules.dns` egress rule it matches nothing",
+};
+/// an egress gateway pods can bypass
+pub const GATEWAY_BYPASS: Check = Check {
+    id: "PAL009",
+    name: "gateway-bypass",
+    severity: Severity::Warning,
+    summary: "an Istio egress gateway without a NetworkPolicy that stops pods going around it",
+};
+/// `matchName: "*.x"` (literal)
+pub const LITERAL_WILDCARD: Check = Check {
+    id: "PAL010",
+    name: "literal-wildcard",
+    severity: Severity::Error,
+    summary: "Cilium's matchName is literal: `*.example.com` there matches no name (use matchPattern)",
+};
+
+/// One finding: which check, where (a manifest and a JSON pointer in it), what and how to fix it
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// the check
+    pub check: &'static str,
+    /// its severity
+    pub severity: Severity,
+    /// index of the manifest in the list linted
+    pub manifest: usize,
+    /// JSON pointer inside it (`/spec/ingress/0/from/1`)
+    pub pointer: String,
+    /// what is wrong here
+    pub message: String,
+    /// how to fix it
+    pub fix: String,
+}
+
+impl Finding {
+    /// A finding of `check`
+    pub fn new(
+        check: &Check,
+        manifest: usize,
+        pointer: impl Into<String>,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Self {
+            check: check.id,
+            severity: check.severity,
+            manifest,
+            pointer: pointer.into(),
+            message: message.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+/// The check of that id
+pub fn check(id: &str) -> Option<&'static Check> {
+    CHECKS.iter().find(|c| c.id == id)
+}
+
+/// Every check on every manifest, sorted by manifest and place
+pub fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = crate::DIALECTS
+        .iter()
+        .flat_map(|d| d.lint(manifests, cluster))
+        .collect();
+    findings.extend(egress_without_dns(manifests, cluster));
+    findings.sort_by(|a, b| (a.manifest, &a.pointer, a.check).cmp(&(b.manifest, &b.pointer, b.check)));
+    findings.dedup();
+    findings
+}
+
+/// Whether an address is on the public internet (not private, shared,
+/// loopback, link-local or multicast)
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_multicast()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (o[0] == 100 && (64..128).contains(&o[1])))
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// A single public host address (`/32`, `/128`)
+pub fn single_public_host(net: &IpNet) -> bool {
+    net.prefix_len() == net.max_prefix_len() && is_public(net.addr())
+}
+
+/// Whether a block (minus its exceptions) contains the cloud metadata address
+pub fn reaches_metadata(net: &IpNet, except: &[IpNet]) -> bool {
+    let metadata = IpAddr::from([169, 254, 169, 254]);
+    net.contains(&metadata) && !except.iter().any(|e| e.contains(&metadata))
+}
+
+/// Pods isolated for egress that cannot reach the cluster DNS, decided by
+/// every dialect's evaluator together (they all enforce)
+fn egress_without_dns(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Vec<Finding> {
+    let context = Context::new(manifests, cluster);
+    let mut groups: Vec<(String, Labels, String)> = Vec::new();
+    for d in crate::DIALECTS {
+        if let Some(imported) = d.import(manifests, &context) {
+            groups.extend(
+                imported
+                    .isolations
+                    .into_iter()
+                    .filter(|i| i.egress && i.namespace != "kube-system")
+                    .map(|i| (i.namespace, i.selector, i.origin)),
+            );
+        }
+    }
+    if groups.is_empty() {
+        return Vec::new();
+    }
+    let mut model = ClusterModel::default();
+    let dns = cluster
+        .and_then(|c| {
+            c.pods.iter().find(|p| {
+                p.namespace == "kube-system" && p.labels.get("k8s-app").map(String::as_str) == Some("kube-dns")
+            })
+        })
+        .cloned()
+        .unwrap_or_else(|| Pod {
+            namespace: "kube-system".into(),
+            name: "kube-dns".into(),
+            labels: Labels::from([("k8s-app".to_string(), "kube-dns".to_string())]),
+            service_account: None,
+            ip: IpAddr::from([10, 96, 0, 10]),
+            ports: Vec::new(),
+        });
+    if let Some(c) = cluster {
+        model.namespaces = c.namespaces.clone();
+    }
+    model.insert_pod(dns);
+    for (namespace, labels, _) in &groups {
+        model.add_pod(namespace, "probe", labels.clone(), None, Vec::new());
+    }
+    let evaluators: Vec<Box<dyn crate::Evaluator + '_>> = crate::DIALECTS
+        .iter()
+        .filter(|d| manifests.iter().any(|m| d.reads(m)))
+        .map(|d: &&dyn Dialect| d.evaluator(manifests))
+        .collect();
+    let mut findings = Vec::new();
+    for (namespace, labels, origin) in &groups {
+        let (Some(dns), Some(pod)) = (
+            model.pods.first(),
+            model
+                .pods
+                .iter()
+                .find(|p| &p.namespace == namespace && &p.labels == labels),
+        ) else {
+            continue;
+        };
+        let conn = Connection {
+            from: Endpoint::Pod(pod),
+            to: Endpoint::Pod(dns),
+            protocol: Protocol::Udp,
+            port: 53,
+            request: None,
+        };
+        if evaluators.iter().all(|e| e.allows(&model, &conn)) {
+            continue;
+        }
+        let Some(index) = manifests
+            .iter()
+            .position(|m| origin == &format!("{} {}/{}", m.kind(), m.namespace(), m.name()))
+        else {
+            continue;
+        };
+        findings.push(Finding::new(
+            &EGRESS_WITHOUT_DNS,
+            index,
+            "/spec",
+            format!(
+                "pods of {namespace} matching {} are isolated for egress and no policy lets them reach kube-system/kube-dns on udp/53",
+                crate::import::labels_text(labels)
+            ),
+            "allow egress to the DNS pods on udp/53 and tcp/53 (with palisade: `baseline: [dns]`)",
+        ));
+    }
+    findings
+}

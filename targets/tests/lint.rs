@@ -1,0 +1,165 @@
+//! One test per lint check: a policy with the trap, where it fires (and
+//! where), and the fixed policy, where it does not.
+
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
+use palisade_compiler::model::ClusterModel;
+use palisade_targets::{lint, Manifest};
+
+fn manifests(yaml: &str) -> Vec<Manifest> {
+    serde_yaml_ng::Deserializer::from_str(yaml)
+        .map(|d| Manifest::new(<serde_json::Value as serde::Deserialize>::deserialize(d).unwrap()))
+        .collect()
+}
+
+/// (check id, manifest index, pointer) of every finding
+fn fired(yaml: &str, cluster: Option<&ClusterModel>) -> Vec<(&'static str, usize, String)> {
+    lint::lint(&manifests(yaml), cluster)
+        .into_iter()
+        .map(|f| (f.check, f.manifest, f.pointer))
+        .collect()
+}
+
+fn ids(yaml: &str, cluster: Option<&ClusterModel>) -> Vec<&'static str> {
+    fired(yaml, cluster).into_iter().map(|(id, _, _)| id).collect()
+}
+
+const NP: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: p, namespace: shop }\n";
+
+#[test]
+fn pal001_split_peer() {
+    let split = format!("{NP}spec:\n  podSelector: {{ matchLabels: {{ app: db }} }}\n  ingress:\n  - from:\n    - namespaceSelector: {{ matchLabels: {{ team: a }} }}\n    - podSelector: {{ matchLabels: {{ app: web }} }}\n");
+    assert_eq!(
+        fired(&split, None),
+        [("PAL001", 0, "/spec/ingress/0/from/1".to_string())]
+    );
+    let joined = format!("{NP}spec:\n  podSelector: {{ matchLabels: {{ app: db }} }}\n  ingress:\n  - from:\n    - namespaceSelector: {{ matchLabels: {{ team: a }} }}\n      podSelector: {{ matchLabels: {{ app: web }} }}\n");
+    assert!(ids(&joined, None).is_empty());
+}
+
+#[test]
+fn pal002_egress_deny_without_dns() {
+    let deny = format!("{NP}spec:\n  podSelector: {{}}\n  policyTypes: [Egress]\n");
+    assert_eq!(fired(&deny, None), [("PAL002", 0, "/spec".to_string())]);
+    let with_dns = format!("{deny}  egress:\n  - to:\n    - namespaceSelector: {{ matchLabels: {{ kubernetes.io/metadata.name: kube-system }} }}\n      podSelector: {{ matchLabels: {{ k8s-app: kube-dns }} }}\n    ports: [{{ protocol: UDP, port: 53 }}]\n");
+    assert!(ids(&with_dns, None).is_empty(), "{:?}", ids(&with_dns, None));
+    // The same trap in Cilium: an egress section that turns default deny on.
+    let cilium = "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: { name: c, namespace: shop }\nspec:\n  endpointSelector: {}\n  egress:\n  - toEntities: [world]\n";
+    assert_eq!(ids(cilium, None), ["PAL002"]);
+}
+
+#[test]
+fn pal003_apiserver_by_selector() {
+    let by_pod = format!("{NP}spec:\n  podSelector: {{}}\n  policyTypes: [Ingress]\n  egress:\n  - to:\n    - namespaceSelector: {{ matchLabels: {{ kubernetes.io/metadata.name: default }} }}\n      podSelector: {{ matchLabels: {{ component: apiserver, provider: kubernetes }} }}\n");
+    assert_eq!(
+        fired(&by_pod, None),
+        [("PAL003", 0, "/spec/egress/0/to/0/podSelector".to_string())]
+    );
+    let by_address = format!("{NP}spec:\n  podSelector: {{}}\n  policyTypes: [Ingress]\n  egress:\n  - to:\n    - ipBlock: {{ cidr: 10.0.0.1/32 }}\n");
+    assert!(ids(&by_address, None).is_empty());
+}
+
+#[test]
+fn pal004_saas_address() {
+    let public = format!("{NP}spec:\n  podSelector: {{ matchLabels: {{ app: a }} }}\n  policyTypes: [Ingress]\n  egress:\n  - to:\n    - ipBlock: {{ cidr: 54.187.216.72/32 }}\n");
+    assert_eq!(ids(&public, None), ["PAL004"]);
+    let private = public.replace("54.187.216.72/32", "10.1.2.3/32");
+    assert!(ids(&private, None).is_empty());
+    let block = public.replace("54.187.216.72/32", "54.187.0.0/16");
+    assert!(ids(&block, None).is_empty(), "a block is not a single host");
+    let calico = "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: { name: c, namespace: shop }\nspec:\n  selector: app == 'a'\n  types: [Ingress]\n  egress:\n  - action: Allow\n    destination: { nets: [54.187.216.72/32] }\n";
+    assert_eq!(
+        fired(calico, None),
+        [("PAL004", 0, "/spec/egress/0/destination/nets/0".to_string())]
+    );
+    let cilium = "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: { name: c, namespace: shop }\nspec:\n  endpointSelector: { matchLabels: { app: a } }\n  ingress: [{}]\n  egressDeny: []\n  egress: []\n";
+    assert!(!ids(cilium, None).contains(&"PAL004"));
+}
+
+#[test]
+fn pal005_metadata_to_namespace() {
+    let all = format!("{NP}spec:\n  podSelector: {{}}\n  policyTypes: [Ingress]\n  egress:\n  - to:\n    - ipBlock: {{ cidr: 169.254.169.254/32 }}\n");
+    assert_eq!(ids(&all, None), ["PAL005"]);
+    let one = all.replace("podSelector: {}", "podSelector: { matchLabels: { app: backend } }");
+    assert!(ids(&one, None).is_empty());
+    let carved = all.replace("169.254.169.254/32 }", "0.0.0.0/0, except: [169.254.169.254/32] }");
+    assert!(ids(&carved, None).is_empty(), "{:?}", ids(&carved, None));
+}
+
+#[test]
+fn pal006_all_namespaces() {
+    let every = format!("{NP}spec:\n  podSelector: {{}}\n  ingress:\n  - from:\n    - namespaceSelector: {{}}\n");
+    assert_eq!(
+        fired(&every, None),
+        [("PAL006", 0, "/spec/ingress/0/from/0/namespaceSelector".to_string())]
+    );
+    let named = every.replace(
+        "namespaceSelector: {}",
+        "namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: web } }",
+    );
+    assert!(ids(&named, None).is_empty());
+    let calico = "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: { name: c, namespace: shop }\nspec:\n  selector: all()\n  types: [Ingress]\n  ingress:\n  - action: Allow\n    source: { namespaceSelector: all() }\n";
+    assert_eq!(ids(calico, None), ["PAL006"]);
+}
+
+#[test]
+fn pal007_selects_nothing_needs_a_cluster_dump() {
+    let cluster = palisade_compiler::cluster::from_yaml(
+        "c.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: { name: web-1, namespace: shop, labels: { app: web } }\nspec: { containers: [] }\n",
+    )
+    .unwrap();
+    let typo = format!("{NP}spec:\n  podSelector: {{ matchLabels: {{ app: wbe }} }}\n  ingress: []\n");
+    assert!(ids(&typo, None).is_empty(), "without a dump nothing is known");
+    assert_eq!(ids(&typo, Some(&cluster)), ["PAL007"]);
+    let right = typo.replace("wbe", "web");
+    assert!(ids(&right, Some(&cluster)).is_empty());
+    let cilium = "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: { name: c, namespace: shop }\nspec:\n  endpointSelector: { matchLabels: { app: wbe } }\n  ingress: [{}]\n";
+    assert_eq!(ids(cilium, Some(&cluster)), ["PAL007"]);
+}
+
+const CNP: &str = "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: { name: c, namespace: shop }\nspec:\n  endpointSelector: { matchLabels: { app: a } }\n  egress:\n";
+const DNS_RULE: &str = "  - toEndpoints: [{ matchLabels: { k8s:io.kubernetes.pod.namespace: kube-system, k8s:k8s-app: kube-dns } }]\n    toPorts: [{ ports: [{ port: \"53\", protocol: UDP }], rules: { dns: [{ matchPattern: \"*\" }] } }]\n";
+const FQDN_RULE: &str =
+    "  - toFQDNs: [{ matchName: api.stripe.com }]\n    toPorts: [{ ports: [{ port: \"443\", protocol: TCP }] }]\n";
+
+#[test]
+fn pal008_fqdn_without_dns_proxy() {
+    let without = format!("{CNP}{FQDN_RULE}  - toEndpoints: [{{ matchLabels: {{ k8s:io.kubernetes.pod.namespace: kube-system, k8s:k8s-app: kube-dns }} }}]\n    toPorts: [{{ ports: [{{ port: \"53\", protocol: UDP }}] }}]\n");
+    assert_eq!(
+        fired(&without, None),
+        [("PAL008", 0, "/spec/egress/0/toFQDNs".to_string())]
+    );
+    let with = format!("{CNP}{FQDN_RULE}{DNS_RULE}");
+    assert!(ids(&with, None).is_empty(), "{:?}", ids(&with, None));
+}
+
+#[test]
+fn pal009_gateway_bypass() {
+    let gateway = "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: { name: egress, namespace: istio-system }\nspec:\n  selector: { istio: egressgateway }\n  servers: [{ port: { number: 443, name: tls, protocol: TLS }, hosts: [google.com], tls: { mode: PASSTHROUGH } }]\n---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: { name: google, namespace: shop }\nspec: { hosts: [google.com], ports: [{ number: 443, name: tls, protocol: TLS }], resolution: DNS }\n";
+    assert_eq!(fired(gateway, None), [("PAL009", 0, "/spec/selector".to_string())]);
+    let closed = format!("{gateway}---\n{NP}spec:\n  podSelector: {{}}\n  policyTypes: [Egress]\n  egress:\n  - to: [{{ namespaceSelector: {{ matchLabels: {{ kubernetes.io/metadata.name: istio-system }} }} }}]\n  - to:\n    - namespaceSelector: {{ matchLabels: {{ kubernetes.io/metadata.name: kube-system }} }}\n      podSelector: {{ matchLabels: {{ k8s-app: kube-dns }} }}\n    ports: [{{ protocol: UDP, port: 53 }}]\n");
+    assert!(ids(&closed, None).is_empty(), "{:?}", ids(&closed, None));
+}
+
+#[test]
+fn pal010_literal_wildcard() {
+    let literal = format!("{CNP}  - toFQDNs: [{{ matchName: \"*.google.com\" }}]\n{DNS_RULE}");
+    assert_eq!(
+        fired(&literal, None),
+        [("PAL010", 0, "/spec/egress/0/toFQDNs/0/matchName".to_string())]
+    );
+    let pattern = literal.replace("matchName", "matchPattern");
+    assert!(ids(&pattern, None).is_empty());
+}
+
+#[test]
+fn every_check_is_listed_once_with_a_stable_id() {
+    let ids: Vec<&str> = lint::CHECKS.iter().map(|c| c.id).collect();
+    assert_eq!(ids, (1..=10).map(|i| format!("PAL{i:03}")).collect::<Vec<_>>());
+}
