@@ -12,7 +12,6 @@ use crate::{
 };
 use ipnet::IpNet;
 use palisade_compiler::model::ClusterModel;
-use serde_json::Value;
 
 pub(super) fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -77,11 +76,7 @@ pub(super) fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Ve
                                 "allow the DNS name (Calico Enterprise `domains`, or a palisade FQDN intent through an egress gateway)",
                             ));
                         }
-                        if outward
-                            && whole_namespace
-                            && rule["action"] == Value::from("Allow")
-                            && reaches_metadata(&net, &except)
-                        {
+                        if outward && whole_namespace && rule["action"] == "Allow" && reaches_metadata(&net, &except) {
                             out.push(Finding::new(
                                 &METADATA_TO_NAMESPACE,
                                 index,
