@@ -113,7 +113,7 @@ pub const LITERAL_WILDCARD: Check = Check {
     id: "PAL010",
     name: "literal-wildcard",
     severity: Severity::Error,
-    summary: "Cilium's matchName is literal: `*.example.com` there matches no name (use matchPattern)",
+    summary: "Cilium's matchName takes no wildcard: `*.example.com` is refused by the CRD (use matchPattern)",
 };
 
 /// One finding: which check, where (a manifest and a JSON pointer in it), what and how to fix it

@@ -253,7 +253,7 @@ fn peers(rule: &Value, prefix: &str, home: &str, ctx: &Context, origin: &str, ou
                 out.lose(
                     origin,
                     format!("matchName `{name}`"),
-                    "Cilium takes matchName literally (use matchPattern for wildcards); it matches no name and was left out",
+                    "matchName takes no wildcard (Cilium's CRD refuses `*`; matchPattern is the wildcard form): left out",
                 );
                 continue;
             }

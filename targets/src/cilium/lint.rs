@@ -53,7 +53,7 @@ pub(super) fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Ve
                         &LITERAL_WILDCARD,
                         index,
                         format!("/spec/egress/{r}/toFQDNs/{s}/matchName"),
-                        format!("matchName `{name}` is taken literally: it matches no real name"),
+                        format!("matchName `{name}` is not a name: Cilium's CRD refuses it, and matchName never matches wildcards"),
                         format!("write `matchPattern: \"{name}\"`"),
                     ));
                 }
