@@ -8,45 +8,7 @@ use std::path::{Path, PathBuf};
 /// Every object under the paths (folders recursively; `kustomization.yaml` and
 /// hidden entries skipped), in path order
 pub fn read(paths: &[PathBuf]) -> Result<Vec<Manifest>, Diags> {
-    let mut files = Vec::new();
-    let mut diags = Diags::new();
-    for path in paths {
-        if let Err(e) = collect(path, &mut files) {
-            diags.push(
-                Diag::error("io", format!("cannot read `{}`: {e}", path.display()))
-                    .help("pass files or folders of YAML manifests"),
-            );
-        }
-    }
-    files.sort();
-    let mut manifests = Vec::new();
-    for path in files {
-        let text = match std::fs::read(&path).map(String::from_utf8) {
-            Ok(Ok(text)) => text,
-            Ok(Err(_)) => {
-                diags.push(Diag::error(
-                    "not_utf8",
-                    format!("`{}` is not UTF-8 text", path.display()),
-                ));
-                continue;
-            }
-            Err(e) => {
-                diags.push(Diag::error("io", format!("cannot read `{}`: {e}", path.display())));
-                continue;
-            }
-        };
-        let file = SourceFile::new(path.display().to_string(), text);
-        for object in palisade_compiler::cluster::documents(&file, &mut diags) {
-            if object.get("apiVersion").is_some() && object.get("kind").is_some() {
-                manifests.push(Manifest::new(object));
-            }
-        }
-    }
-    if diags.has_errors() {
-        Err(diags)
-    } else {
-        Ok(manifests)
-    }
+    read_located(paths).map(|(manifests, _)| manifests)
 }
 
 /// A cluster dump: Namespace and Pod objects as `kubectl get ns,pods -A -o yaml` prints them
@@ -116,17 +78,7 @@ pub fn read_located(paths: &[PathBuf]) -> Result<(Vec<Manifest>, Vec<Origin>), D
             let value: serde_json::Value = match serde_yaml_ng::from_str(&document.text) {
                 Ok(v) => v,
                 Err(e) => {
-                    let loc = e.location().map_or_else(
-                        || document.locate(&file, ""),
-                        |l| palisade_intents::Loc::at_scalar(file.clone(), l.line(), l.column()),
-                    );
-                    let message = e.to_string();
-                    let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-                    diags.push(
-                        Diag::error("yaml", format!("invalid YAML: {message}"))
-                            .at(&loc)
-                            .help("check indentation, quotes and brackets near here"),
-                    );
+                    diags.push(palisade_compiler::cluster::yaml_error(&file, &e));
                     continue;
                 }
             };

@@ -68,22 +68,27 @@ pub fn documents(file: &Arc<SourceFile>, diags: &mut Diags) -> Vec<Value> {
             }
             Ok(value) => out.push(value),
             Err(e) => {
-                let loc = e.location().map_or_else(
-                    || Loc::new(file.clone(), 0, 0),
-                    |l| Loc::new(file.clone(), l.index(), 1),
-                );
-                let message = e.to_string();
-                let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-                diags.push(
-                    Diag::error("yaml", format!("invalid YAML: {message}"))
-                        .at(&loc)
-                        .help("check indentation, quotes and brackets near here"),
-                );
+                diags.push(yaml_error(file, &e));
                 break;
             }
         }
     }
     out
+}
+
+/// A YAML syntax error at its place in the file
+pub fn yaml_error(file: &Arc<SourceFile>, e: &serde_yaml_ng::Error) -> Diag {
+    // Line and column, not the byte index: callers may parse one document
+    // whose earlier lines were blanked, so only lines match the file's.
+    let loc = e.location().map_or_else(
+        || Loc::new(file.clone(), 0, 0),
+        |l| Loc::at_scalar(file.clone(), l.line(), l.column()),
+    );
+    let message = e.to_string();
+    let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+    Diag::error("yaml", format!("invalid YAML: {message}"))
+        .at(&loc)
+        .help("check indentation, quotes and brackets near here")
 }
 
 fn labels(object: &Value, pointer: &str) -> Labels {

@@ -12,7 +12,6 @@
 )]
 
 use palisade_evidence::{audit, discover, AuditOptions, DiscoverOptions};
-use palisade_intents::RawFile;
 use palisade_targets::{Dialect, EmitOptions, Manifest, Mode};
 use std::{collections::BTreeMap, io::Write, time::Instant};
 

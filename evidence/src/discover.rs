@@ -11,7 +11,7 @@ use crate::{
     suggest::{host_cidr, quote, workload_selector_by},
 };
 use palisade_compiler::model::{ClusterModel, Pod};
-use palisade_intents::syntax::{Fqdn, Protocol, RESERVED_NAMES};
+use palisade_intents::syntax::{Fqdn, Protocol};
 use palisade_targets::flows::format_time;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -38,6 +38,19 @@ pub struct Proposal {
     pub files: BTreeMap<String, String>,
     /// what was left out and why
     pub notes: Vec<String>,
+}
+
+impl Proposal {
+    /// The files as the intents loader takes them
+    pub fn raw_files(&self) -> Vec<palisade_intents::RawFile> {
+        self.files
+            .iter()
+            .map(|(path, text)| palisade_intents::RawFile {
+                path: path.clone(),
+                bytes: text.clone().into_bytes(),
+            })
+            .collect()
+    }
 }
 
 #[derive(Default)]
@@ -372,22 +385,13 @@ fn seen_text(seen: &Seen) -> String {
     }
 }
 
-/// A service name from the workload label's value: a DNS label, not a reserved word
+/// A service name from the workload's labels (its pod's name when it has none)
 fn service_name(pod: &Pod, selector: &BTreeMap<String, String>) -> String {
-    let raw = selector.values().next().cloned().unwrap_or_else(|| pod.name.clone());
-    let mut name: String = raw
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    name = name.trim_matches('-').chars().take(50).collect();
-    if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        name = format!("svc-{name}").trim_end_matches('-').to_string();
+    if selector.is_empty() {
+        palisade_targets::import::service_name(&BTreeMap::from([("name".to_string(), pod.name.clone())]))
+    } else {
+        palisade_targets::import::service_name(selector)
     }
-    if RESERVED_NAMES.contains(&name.as_str()) {
-        name.push_str("-svc");
-    }
-    name
 }
 
 fn unique_name(base: &str, taken: &BTreeMap<String, Service>) -> String {

@@ -11,6 +11,7 @@ use palisade_compiler::{
     model::Pod,
 };
 use palisade_intents::syntax::Fqdn;
+pub use palisade_targets::import::yaml as quote;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The label keys that name a workload, in order of preference
@@ -218,22 +219,4 @@ fn workload_name(pod: &Pod) -> String {
         .next()
         .cloned()
         .unwrap_or_else(|| pod.name.clone())
-}
-
-/// A YAML scalar: plain when that cannot be misread, JSON-quoted otherwise
-pub fn quote(text: &str) -> String {
-    let plain = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/'))
-        && text.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '/')
-        && !matches!(
-            text.to_ascii_lowercase().as_str(),
-            "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "y" | "n"
-        );
-    if plain {
-        text.to_string()
-    } else {
-        serde_json::to_string(text).unwrap_or_else(|_| format!("\"{text}\""))
-    }
 }

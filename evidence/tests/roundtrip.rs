@@ -10,7 +10,7 @@
 )]
 
 use palisade_evidence::{audit, discover, AuditOptions, DiscoverOptions, Evidence};
-use palisade_intents::{syntax::Protocol, types::Labels, RawFile};
+use palisade_intents::{syntax::Protocol, types::Labels};
 use palisade_targets::{
     flows::{EndpointKind, FlowEndpoint, FlowRecord, Observed},
     Dialect, EmitOptions, Manifest, Mode,
@@ -104,14 +104,7 @@ fn round_trip(generated: &[(usize, To, Protocol, u16, i64)], target: &str) {
             fqdn: dialect.capabilities().fqdn == palisade_targets::capabilities::FqdnSupport::Direct,
         },
     );
-    let files: Vec<RawFile> = proposal
-        .files
-        .iter()
-        .map(|(path, text)| RawFile {
-            path: path.clone(),
-            bytes: text.clone().into_bytes(),
-        })
-        .collect();
+    let files = proposal.raw_files();
     let shown: String = proposal.files.values().cloned().collect::<Vec<_>>().join("---\n");
     let repository = palisade_intents::load_files(files).unwrap_or_else(|d| panic!("{d:?}\n{shown}"));
     let (ir, _) = palisade_compiler::compile(&repository).unwrap_or_else(|d| panic!("{d:?}\n{shown}"));

@@ -9,7 +9,7 @@ use crate::{
     Exit,
 };
 use palisade_evidence::{discover::DiscoverOptions, suggest::WORKLOAD_LABELS};
-use palisade_intents::{Diag, RawFile};
+use palisade_intents::Diag;
 use std::path::PathBuf;
 
 /// Arguments of `palisade discover`
@@ -63,15 +63,9 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         },
     );
     // What is written must load and compile: a failure here is a bug, said as one.
-    let raw: Vec<RawFile> = proposal
-        .files
-        .iter()
-        .map(|(path, text)| RawFile {
-            path: path.clone(),
-            bytes: text.clone().into_bytes(),
-        })
-        .collect();
-    if let Err(diags) = palisade_intents::load_files(raw).and_then(|r| palisade_compiler::compile(&r).map(|_| ())) {
+    if let Err(diags) =
+        palisade_intents::load_files(proposal.raw_files()).and_then(|r| palisade_compiler::compile(&r).map(|_| ()))
+    {
         report::print(&diags, format);
         report::print_one(
             Diag::error(

@@ -208,6 +208,60 @@ impl Imported {
         });
     }
 
+    /// Allow rules between the policy's own pods and each of `others`, in the
+    /// direction of `side` (`ingress`: others open; `egress`: own pods open)
+    pub fn allow(
+        &mut self,
+        side: &str,
+        own: &Peer,
+        others: Vec<Peer>,
+        ports: &[String],
+        http: &[HttpMatch],
+        origin: &str,
+    ) {
+        let home = match own {
+            Peer::Pods { namespace, .. } => namespace.clone(),
+            _ => String::new(),
+        };
+        for other in others {
+            let (from, to) = if side == "ingress" {
+                (other, own.clone())
+            } else {
+                (own.clone(), other)
+            };
+            self.rules.push(Rule {
+                from,
+                to,
+                ports: ports.to_vec(),
+                http: http.to_vec(),
+                home: home.clone(),
+                origin: origin.to_string(),
+            });
+        }
+    }
+
+    /// The namespaces whose labels `selects` accepts, with the loss that says
+    /// the selector became today's list
+    pub fn expand_namespaces(
+        &mut self,
+        context: &Context,
+        selects: impl Fn(&Labels) -> bool,
+        construct: String,
+        origin: &str,
+    ) -> Vec<String> {
+        let matching = context.namespaces_where(selects);
+        self.lose(
+            origin,
+            construct,
+            format!(
+                "intents name namespaces: expanded to {} from {}; namespaces labelled so later are not covered (narrower)",
+                if matching.is_empty() { "nothing".to_string() } else { matching.join(", ") },
+                context.source()
+            ),
+        );
+        matching
+    }
+
     /// Every pod the originals mention, for the equivalence model
     pub fn pods(&self) -> BTreeSet<(String, Labels)> {
         let mut out: BTreeSet<(String, Labels)> = self
@@ -468,7 +522,9 @@ impl Plan {
     }
 }
 
-fn service_name(selector: &Labels) -> String {
+/// A service name from a workload's labels (`app`, `app.kubernetes.io/name`,
+/// `k8s-app`, else all values): a DNS label that is not a reserved word
+pub fn service_name(selector: &Labels) -> String {
     let raw = ["app", "app.kubernetes.io/name", "k8s-app"]
         .iter()
         .find_map(|k| selector.get(*k).cloned())
@@ -513,7 +569,7 @@ pub fn labels_text(labels: &Labels) -> String {
 }
 
 /// A YAML scalar, quoted unless plainly safe
-fn yaml(text: &str) -> String {
+pub fn yaml(text: &str) -> String {
     let plain = !text.is_empty()
         && text
             .chars()

@@ -206,6 +206,53 @@ pub fn reaches_metadata(net: &IpNet, except: &[IpNet]) -> bool {
     net.contains(&metadata) && !except.iter().any(|e| e.contains(&metadata))
 }
 
+/// An egress destination block of some policy, as the address checks see it
+pub struct EgressBlock<'a> {
+    /// the policy
+    pub manifest: &'a Manifest,
+    /// its index in the list linted
+    pub index: usize,
+    /// where the block is written
+    pub pointer: String,
+    /// the block
+    pub net: IpNet,
+    /// blocks cut out of it
+    pub except: Vec<IpNet>,
+    /// whether the policy applies to every pod of its namespace
+    pub whole_namespace: bool,
+    /// how this dialect allows a DNS name instead
+    pub name_instead: &'static str,
+}
+
+/// PAL004 (a single public host) and PAL005 (metadata for a whole namespace)
+/// on one egress block: the same checks in every dialect
+pub fn check_egress_block(block: EgressBlock<'_>, out: &mut Vec<Finding>) {
+    if single_public_host(&block.net) {
+        out.push(Finding::new(
+            &SAAS_ADDRESS,
+            block.index,
+            block.pointer.clone(),
+            format!(
+                "`{}` is one public address; SaaS and CDN hosts change addresses without notice",
+                block.net
+            ),
+            block.name_instead,
+        ));
+    }
+    if block.whole_namespace && reaches_metadata(&block.net, &block.except) {
+        out.push(Finding::new(
+            &METADATA_TO_NAMESPACE,
+            block.index,
+            block.pointer,
+            format!(
+                "every pod of {} may reach 169.254.169.254, the cloud metadata service",
+                block.manifest.namespace()
+            ),
+            "select only the pods that need cloud credentials (palisade: `baseline: [metadata]` on that service)",
+        ));
+    }
+}
+
 /// Pods isolated for egress that cannot reach the cluster DNS, decided by
 /// every dialect's evaluator together (they all enforce)
 fn egress_without_dns(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Vec<Finding> {

@@ -7,7 +7,7 @@
 
 use super::selector::Selector;
 use crate::{
-    import::{Context, HttpMatch, Imported, Isolation, Peer, Rule},
+    import::{Context, HttpMatch, Imported, Isolation, Peer},
     kubernetes::import::anyone,
     Manifest,
 };
@@ -111,21 +111,7 @@ fn policy(m: &Manifest, sets: &[&Manifest], ctx: &Context, origin: &str, out: &m
                 continue;
             };
             let http = http(rule, &origin, out);
-            for other in others {
-                let (from, to) = if side == "ingress" {
-                    (other, own.clone())
-                } else {
-                    (own.clone(), other)
-                };
-                out.rules.push(Rule {
-                    from,
-                    to,
-                    ports: ports.clone(),
-                    http: http.clone(),
-                    home: namespace.to_string(),
-                    origin: origin.clone(),
-                });
-            }
+            out.allow(side, &own, others, &ports, &http, &origin);
         }
     }
 }
@@ -230,29 +216,18 @@ fn peers(entity: &Value, home: &str, sets: &[&Manifest], ctx: &Context, origin: 
         None => vec![home.to_string()],
         Some(text) => match Selector::parse(text) {
             Some(Selector::Eq(k, v)) if k == "projectcalico.org/name" || k == "kubernetes.io/metadata.name" => vec![v],
-            Some(parsed) => {
-                let matching = ctx.namespaces_where(|labels| {
+            Some(parsed) => out.expand_namespaces(
+                ctx,
+                |labels| {
                     let mut labels = labels.clone();
                     if let Some(name) = labels.get("kubernetes.io/metadata.name").cloned() {
                         labels.insert("projectcalico.org/name".into(), name);
                     }
                     parsed.matches(&labels)
-                });
-                out.lose(
-                    origin,
-                    format!("namespaceSelector `{text}`"),
-                    format!(
-                        "intents name namespaces: expanded to {} from {}",
-                        if matching.is_empty() {
-                            "nothing".into()
-                        } else {
-                            matching.join(", ")
-                        },
-                        ctx.source()
-                    ),
-                );
-                matching
-            }
+                },
+                format!("namespaceSelector `{text}`"),
+                origin,
+            ),
             None => {
                 out.lose(
                     origin,

@@ -4,10 +4,7 @@
 
 use super::selector::Selector;
 use crate::{
-    lint::{
-        reaches_metadata, single_public_host, Finding, ALL_NAMESPACES, METADATA_TO_NAMESPACE, SAAS_ADDRESS,
-        SELECTS_NOTHING,
-    },
+    lint::{check_egress_block, EgressBlock, Finding, ALL_NAMESPACES, SELECTS_NOTHING},
     Manifest,
 };
 use ipnet::IpNet;
@@ -66,28 +63,19 @@ pub(super) fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Ve
                         let Some(net) = net.as_str().and_then(|t| t.parse::<IpNet>().ok()) else {
                             continue;
                         };
-                        let pointer = format!("/spec/{side}/{r}/{end}/nets/{n}");
-                        if outward && single_public_host(&net) {
-                            out.push(Finding::new(
-                                &SAAS_ADDRESS,
-                                index,
-                                pointer.clone(),
-                                format!("`{net}` is one public address; SaaS and CDN hosts change addresses without notice"),
-                                "allow the DNS name (Calico Enterprise `domains`, or a palisade FQDN intent through an egress gateway)",
-                            ));
+                        if !outward || rule["action"] != "Allow" {
+                            continue;
                         }
-                        if outward && whole_namespace && rule["action"] == "Allow" && reaches_metadata(&net, &except) {
-                            out.push(Finding::new(
-                                &METADATA_TO_NAMESPACE,
-                                index,
-                                pointer,
-                                format!(
-                                    "every pod of {} may reach 169.254.169.254, the cloud metadata service",
-                                    m.namespace()
-                                ),
-                                "select only the pods that need cloud credentials",
-                            ));
-                        }
+                        let block = EgressBlock {
+                            manifest: m,
+                            index,
+                            pointer: format!("/spec/{side}/{r}/{end}/nets/{n}"),
+                            net,
+                            except: except.clone(),
+                            whole_namespace,
+                            name_instead: "allow the DNS name (Calico Enterprise `domains`, or a palisade FQDN intent through an egress gateway)",
+                        };
+                        check_egress_block(block, &mut out);
                     }
                 }
             }

@@ -7,7 +7,7 @@
 //! L7 protocols have no intent form and are reported.
 
 use crate::{
-    import::{Context, HttpMatch, Imported, Isolation, Peer, Rule},
+    import::{Context, HttpMatch, Imported, Isolation, Peer},
     kubernetes::import::anyone,
     Manifest,
 };
@@ -111,21 +111,7 @@ fn policy(spec: &Value, namespace: &str, ctx: &Context, origin: &str, out: &mut 
                 anyone(ctx, &origin, out)
             };
             for (ports, http) in port_entries(rule.get("toPorts"), &origin, out) {
-                for other in &others {
-                    let (from, to) = if side == "ingress" {
-                        (other.clone(), own.clone())
-                    } else {
-                        (own.clone(), other.clone())
-                    };
-                    out.rules.push(Rule {
-                        from,
-                        to,
-                        ports: ports.clone(),
-                        http: http.clone(),
-                        home: namespace.to_string(),
-                        origin: origin.clone(),
-                    });
-                }
+                out.allow(side, &own, others.clone(), &ports, &http, &origin);
             }
         }
     }
@@ -170,23 +156,12 @@ fn peers(rule: &Value, prefix: &str, home: &str, ctx: &Context, origin: &str, ou
         let namespaces = match (namespace, ns_labels.is_empty()) {
             (Some(ns), _) => vec![ns],
             (None, true) => vec![home.to_string()],
-            (None, false) => {
-                let matching = ctx.namespaces_where(|l| ns_labels.iter().all(|(k, v)| l.get(k) == Some(v)));
-                out.lose(
-                    origin,
-                    "namespace labels in an endpoint selector",
-                    format!(
-                        "intents name namespaces: expanded to {} from {}",
-                        if matching.is_empty() {
-                            "nothing".into()
-                        } else {
-                            matching.join(", ")
-                        },
-                        ctx.source()
-                    ),
-                );
-                matching
-            }
+            (None, false) => out.expand_namespaces(
+                ctx,
+                |l| ns_labels.iter().all(|(k, v)| l.get(k) == Some(v)),
+                "namespace labels in an endpoint selector".into(),
+                origin,
+            ),
         };
         peers.extend(namespaces.into_iter().map(|namespace| Peer::Pods {
             namespace,

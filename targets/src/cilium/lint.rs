@@ -3,10 +3,7 @@
 //! metadata open to a namespace, policies that select no pod of the dump.
 
 use crate::{
-    lint::{
-        reaches_metadata, single_public_host, Finding, FQDN_WITHOUT_DNS_PROXY, LITERAL_WILDCARD, METADATA_TO_NAMESPACE,
-        SAAS_ADDRESS, SELECTS_NOTHING,
-    },
+    lint::{check_egress_block, EgressBlock, Finding, FQDN_WITHOUT_DNS_PROXY, LITERAL_WILDCARD, SELECTS_NOTHING},
     Manifest,
 };
 use ipnet::IpNet;
@@ -100,27 +97,16 @@ pub(super) fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Ve
                         }),
                 );
             for (pointer, net, except) in cidrs {
-                if single_public_host(&net) {
-                    out.push(Finding::new(
-                        &SAAS_ADDRESS,
-                        index,
-                        pointer.clone(),
-                        format!("`{net}` is one public address; SaaS and CDN hosts change addresses without notice"),
-                        "use `toFQDNs` with the host's name (and a DNS proxy rule)",
-                    ));
-                }
-                if whole_namespace && reaches_metadata(&net, &except) {
-                    out.push(Finding::new(
-                        &METADATA_TO_NAMESPACE,
-                        index,
-                        pointer,
-                        format!(
-                            "every pod of {} may reach 169.254.169.254, the cloud metadata service",
-                            m.namespace()
-                        ),
-                        "select only the pods that need cloud credentials",
-                    ));
-                }
+                let block = EgressBlock {
+                    manifest: m,
+                    index,
+                    pointer,
+                    net,
+                    except,
+                    whole_namespace,
+                    name_instead: "use `toFQDNs` with the host's name (and a DNS proxy rule)",
+                };
+                check_egress_block(block, &mut out);
             }
         }
     }

@@ -6,7 +6,7 @@
 //! cluster dump) is reported as a loss.
 
 use crate::{
-    import::{labels_text, Context, Imported, Isolation, Peer, Rule},
+    import::{labels_text, Context, Imported, Isolation, Peer},
     kubernetes::selector::selects,
     Manifest,
 };
@@ -88,21 +88,7 @@ pub(super) fn import(manifests: &[Manifest], ctx: &Context) -> Imported {
                 };
                 let ports = port_texts(ports.as_deref(), &namespace, &selector, side, ctx, &origin, &mut out);
                 let Some(ports) = ports else { continue };
-                for other in others {
-                    let (from, to) = if side == "ingress" {
-                        (other, own.clone())
-                    } else {
-                        (own.clone(), other)
-                    };
-                    out.rules.push(Rule {
-                        from,
-                        to,
-                        ports: ports.clone(),
-                        http: Vec::new(),
-                        home: namespace.clone(),
-                        origin: origin.clone(),
-                    });
-                }
+                out.allow(side, &own, others, &ports, &[], &origin);
             }
         }
     }
@@ -169,20 +155,11 @@ fn peer(p: &NetworkPolicyPeer, home: &str, ctx: &Context, origin: &str, out: &mu
             match by_name {
                 Some(name) => vec![name],
                 None => {
-                    let matching = ctx.namespaces_where(|labels| selects(sel, labels));
-                    out.lose(
-                        origin,
-                        match sel.match_labels.as_ref().filter(|m| !m.is_empty()) {
-                            Some(m) => format!("namespaceSelector {}", labels_text(&m.clone().into_iter().collect())),
-                            None => "namespaceSelector {} (every namespace)".to_string(),
-                        },
-                        format!(
-                            "intents name namespaces: expanded to {} from {}; namespaces labelled so later are not covered (narrower)",
-                            if matching.is_empty() { "nothing".to_string() } else { matching.join(", ") },
-                            ctx.source()
-                        ),
-                    );
-                    matching
+                    let construct = match sel.match_labels.as_ref().filter(|m| !m.is_empty()) {
+                        Some(m) => format!("namespaceSelector {}", labels_text(&m.clone().into_iter().collect())),
+                        None => "namespaceSelector {} (every namespace)".to_string(),
+                    };
+                    out.expand_namespaces(ctx, |labels| selects(sel, labels), construct, origin)
                 }
             }
         }

@@ -5,8 +5,7 @@
 use super::selector::selects;
 use crate::{
     lint::{
-        reaches_metadata, single_public_host, Finding, ALL_NAMESPACES, APISERVER_BY_SELECTOR, METADATA_TO_NAMESPACE,
-        SAAS_ADDRESS, SELECTS_NOTHING, SPLIT_PEER,
+        check_egress_block, EgressBlock, Finding, ALL_NAMESPACES, APISERVER_BY_SELECTOR, SELECTS_NOTHING, SPLIT_PEER,
     },
     Manifest,
 };
@@ -87,23 +86,17 @@ pub(super) fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Ve
                         };
                         let except: Vec<ipnet::IpNet> =
                             block.except.iter().flatten().filter_map(|e| e.parse().ok()).collect();
-                        if side == "egress" && single_public_host(&net) {
-                            out.push(Finding::new(
-                                &SAAS_ADDRESS,
+                        if side == "egress" {
+                            let block = EgressBlock {
+                                manifest: m,
                                 index,
-                                format!("{}/ipBlock/cidr", at(p)),
-                                format!("`{net}` is one public address; SaaS and CDN hosts change addresses without notice"),
-                                "allow the DNS name: a palisade FQDN intent (`-> api.example.com`) compiles to Cilium toFQDNs or an Istio egress gateway",
-                            ));
-                        }
-                        if side == "egress" && whole_namespace && reaches_metadata(&net, &except) {
-                            out.push(Finding::new(
-                                &METADATA_TO_NAMESPACE,
-                                index,
-                                format!("{}/ipBlock/cidr", at(p)),
-                                format!("every pod of {} may reach 169.254.169.254, the cloud metadata service", m.namespace()),
-                                "select only the pods that need cloud credentials (palisade: `baseline: [metadata]` on that service)",
-                            ));
+                                pointer: format!("{}/ipBlock/cidr", at(p)),
+                                net,
+                                except,
+                                whole_namespace,
+                                name_instead: "allow the DNS name: a palisade FQDN intent (`-> api.example.com`) compiles to Cilium toFQDNs or an Istio egress gateway",
+                            };
+                            check_egress_block(block, &mut out);
                         }
                     }
                 }
