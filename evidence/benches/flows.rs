@@ -142,15 +142,7 @@ fn main() {
         proposal.files.len()
     );
 
-    let files: Vec<RawFile> = proposal
-        .files
-        .iter()
-        .map(|(p, t)| RawFile {
-            path: p.clone(),
-            bytes: t.clone().into_bytes(),
-        })
-        .collect();
-    let repository = palisade_intents::load_files(files).unwrap();
+    let repository = palisade_intents::load_files(proposal.raw_files()).unwrap();
     let (ir, _) = palisade_compiler::compile(&repository).unwrap();
     let cilium = palisade_targets::dialect("cilium").unwrap();
     let (manifests, _) = palisade_targets::render(
