@@ -51,6 +51,8 @@ enum Command {
     Discover(cmd::discover::Args),
     /// Turn existing policies into intents, and prove they mean the same (exit 2: they do not)
     Import(cmd::import::Args),
+    /// Print the CustomResourceDefinitions of Intents and Project
+    Crds(cmd::crds::Args),
     /// Find the classic traps in existing policies (exit 1 on errors)
     Lint(cmd::lint::Args),
     /// Move existing policies to another target, listing every connection that changes
@@ -88,6 +90,7 @@ fn main() -> ExitCode {
         Command::Import(args) => cmd::import::run(&args, format),
         Command::Migrate(args) => cmd::migrate::run(&args, format),
         Command::Lint(args) => cmd::lint::run(&args, format),
+        Command::Crds(args) => cmd::crds::run(&args),
     };
     ExitCode::from(exit as u8)
 }
