@@ -6,5 +6,6 @@
 //! - `crd`: the `Intents` and `Project` custom resources
 //! - `rollout`: the per-namespace state machine (pure; the clock is injected)
 
+pub mod apply;
 pub mod crd;
 pub mod rollout;
