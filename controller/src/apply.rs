@@ -52,7 +52,7 @@ pub enum ApplyError {
         /// `Kind namespace/name`
         object: String,
         /// the client's error
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// a manifest without apiVersion, kind or name
     #[error("a manifest palisade rendered has no {0}")]
@@ -143,10 +143,8 @@ impl Applier {
                 match self.retry("delete", &reference, || api.delete(&name, &params)).await {
                     Ok(_) => deleted += 1,
                     // Already gone: what a restart after a delete sees.
-                    Err(ApplyError::Api {
-                        source: kube::Error::Api(e),
-                        ..
-                    }) if e.code == 404 => {}
+                    Err(ApplyError::Api { source, .. }) if matches!(&*source, kube::Error::Api(e) if e.code == 404) => {
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -187,7 +185,7 @@ impl Applier {
                     return Err(ApplyError::Api {
                         verb,
                         object: object.to_string(),
-                        source,
+                        source: Box::new(source),
                     })
                 }
             }
