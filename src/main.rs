@@ -51,6 +51,8 @@ enum Command {
     Discover(cmd::discover::Args),
     /// Turn existing policies into intents, and prove they mean the same (exit 2: they do not)
     Import(cmd::import::Args),
+    /// Roll out to the cluster: audit, enforce, or auto (enforce when the flows allow it)
+    Rollout(cmd::rollout::Args),
     /// Print the CustomResourceDefinitions of Intents and Project
     Crds(cmd::crds::Args),
     /// Find the classic traps in existing policies (exit 1 on errors)
@@ -91,6 +93,7 @@ fn main() -> ExitCode {
         Command::Migrate(args) => cmd::migrate::run(&args, format),
         Command::Lint(args) => cmd::lint::run(&args, format),
         Command::Crds(args) => cmd::crds::run(&args),
+        Command::Rollout(args) => cmd::rollout::run(&args, format),
     };
     ExitCode::from(exit as u8)
 }

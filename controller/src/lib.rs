@@ -5,7 +5,16 @@
 //!
 //! - `crd`: the `Intents` and `Project` custom resources
 //! - `rollout`: the per-namespace state machine (pure; the clock is injected)
+//! - `apply`: server-side apply and pruning of owned objects
+//! - `engine`: actions to calls, shared by the controller and `palisade rollout`
+
+/// A client for the cluster of the current kubeconfig (or the in-cluster service account)
+pub async fn connect() -> Result<kube::Client, kube::Error> {
+    kube::Client::try_default().await
+}
 
 pub mod apply;
 pub mod crd;
+pub mod engine;
+pub mod rbac;
 pub mod rollout;

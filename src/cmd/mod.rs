@@ -10,6 +10,7 @@ pub mod import;
 pub mod lint;
 pub mod migrate;
 pub mod plan;
+pub mod rollout;
 pub mod schema;
 pub mod simulate;
 pub mod targets;

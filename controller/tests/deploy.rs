@@ -1,0 +1,119 @@
+//! deploy/: the CRDs are `palisade crds`, the ClusterRole is exactly what the
+//! code calls (and covers every kind a dialect emits), and every manifest
+//! validates against the Kubernetes OpenAPI schema.
+
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
+use serde_json::{json, Value};
+use std::{collections::BTreeSet, path::PathBuf};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn documents(path: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(root().join(path)).unwrap();
+    serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|d| <Value as serde::Deserialize>::deserialize(d).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+#[test]
+fn the_crds_in_deploy_are_what_palisade_crds_prints() {
+    let written = documents("deploy/crds.yaml");
+    let generated: Vec<Value> = palisade_controller::crd::crds()
+        .iter()
+        .map(|c| serde_json::to_value(c).unwrap())
+        .collect();
+    assert_eq!(written, generated, "run `palisade crds > deploy/crds.yaml`");
+}
+
+#[test]
+fn the_cluster_role_is_exactly_what_the_code_calls() {
+    let written = documents("deploy/clusterrole.yaml");
+    let generated = serde_json::to_value(palisade_controller::rbac::cluster_role()).unwrap();
+    let mut generated_object = generated.clone();
+    generated_object["apiVersion"] = json!("rbac.authorization.k8s.io/v1");
+    generated_object["kind"] = json!("ClusterRole");
+    assert_eq!(
+        written,
+        [generated_object],
+        "deploy/clusterrole.yaml drifted from controller/src/rbac.rs"
+    );
+    // Every kind any dialect emits, in either mode, is covered; nothing else is.
+    let mut emitted: BTreeSet<String> = BTreeSet::new();
+    for example in ["examples/zero-trust", "examples/multi-namespace"] {
+        let repository = palisade_intents::load_dir(&root().join(example)).unwrap();
+        let (ir, _) = palisade_compiler::compile(&repository).unwrap();
+        for dialect in palisade_targets::DIALECTS {
+            for mode in [palisade_targets::Mode::Enforce, palisade_targets::Mode::Audit] {
+                let set = [*dialect];
+                let options = palisade_targets::EmitOptions::for_set(*dialect, &set, &ir, mode);
+                let Ok((manifests, _)) = palisade_targets::render(*dialect, &ir, &options) else {
+                    continue;
+                };
+                for m in manifests {
+                    let group = m.api_version().split_once('/').map_or("", |(g, _)| g).to_string();
+                    emitted.insert(format!("{group} {}", m.kind()));
+                }
+            }
+        }
+    }
+    let granted: BTreeSet<String> = palisade_controller::rbac::EMITTED
+        .iter()
+        .map(|(g, k, _)| format!("{g} {k}"))
+        .collect();
+    assert_eq!(
+        emitted, granted,
+        "the ClusterRole must grant exactly the kinds the dialects write"
+    );
+}
+
+#[test]
+fn the_deploy_manifests_validate_against_the_kubernetes_schema() {
+    let path = root().join("../shared/schemas/kubernetes/upstream/v1.33/swagger.json");
+    if !path.exists() {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "CI=true but {} is missing",
+            path.display()
+        );
+        eprintln!("\n!!! SKIPPED: {} not found !!!\n", path.display());
+        return;
+    }
+    let swagger: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let definition = |kind: &str| -> &str {
+        match kind {
+            "CustomResourceDefinition" => {
+                "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition"
+            }
+            "ClusterRole" => "io.k8s.api.rbac.v1.ClusterRole",
+            "ClusterRoleBinding" => "io.k8s.api.rbac.v1.ClusterRoleBinding",
+            "ServiceAccount" => "io.k8s.api.core.v1.ServiceAccount",
+            "Namespace" => "io.k8s.api.core.v1.Namespace",
+            other => panic!("deploy/ has a {other}: add its definition here"),
+        }
+    };
+    let kustomization = documents("deploy/kustomization.yaml");
+    let mut checked = 0;
+    for resource in kustomization[0]["resources"].as_array().unwrap() {
+        for object in documents(&format!("deploy/{}", resource.as_str().unwrap())) {
+            let name = definition(object["kind"].as_str().unwrap());
+            let schema = json!({ "$ref": format!("#/definitions/{name}"), "definitions": swagger["definitions"] });
+            let validator = jsonschema::options().build(&schema).unwrap();
+            let errors: Vec<String> = validator
+                .iter_errors(&object)
+                .map(|e| format!("{e} at {}", e.instance_path))
+                .collect();
+            assert!(errors.is_empty(), "{resource}: {errors:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6, "{checked}");
+}
