@@ -53,6 +53,8 @@ enum Command {
     Import(cmd::import::Args),
     /// Roll out to the cluster: audit, enforce, or auto (enforce when the flows allow it)
     Rollout(cmd::rollout::Args),
+    /// Run the in-cluster controller (staged rollout of every Intents resource)
+    Controller(cmd::controller::Args),
     /// Print the CustomResourceDefinitions of Intents and Project
     Crds(cmd::crds::Args),
     /// Find the classic traps in existing policies (exit 1 on errors)
@@ -93,6 +95,7 @@ fn main() -> ExitCode {
         Command::Migrate(args) => cmd::migrate::run(&args, format),
         Command::Lint(args) => cmd::lint::run(&args, format),
         Command::Crds(args) => cmd::crds::run(&args),
+        Command::Controller(args) => cmd::controller::run(&args, format),
         Command::Rollout(args) => cmd::rollout::run(&args, format),
     };
     ExitCode::from(exit as u8)

@@ -64,9 +64,11 @@ pub struct RolloutPolicy {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ProjectResourceSpec {
-    /// targets and cluster profile, as in palisade.yaml
+    /// targets and cluster profile, as in palisade.yaml (kept as the API
+    /// server returns them; read through the intents loader)
     #[serde(flatten)]
-    pub project: ProjectSpec,
+    #[schemars(with = "ProjectSpec")]
+    pub project: serde_json::Map<String, Value>,
     /// promotion from audit to enforce
     #[serde(default)]
     pub rollout: RolloutPolicy,
@@ -124,6 +126,15 @@ pub struct RolloutStatus {
     /// what enforcement would drop (Blocked)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub would_drop: Vec<WouldDrop>,
+    /// the generation whose enforce manifests are applied
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforced_generation: Option<i64>,
+    /// when the current clean evidence window began (RFC 3339)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_start: Option<String>,
+    /// whether every service has been seen in the evidence
+    #[serde(default)]
+    pub all_services_seen: bool,
 }
 
 /// The project's status

@@ -16,5 +16,10 @@ pub async fn connect() -> Result<kube::Client, kube::Error> {
 pub mod apply;
 pub mod crd;
 pub mod engine;
+pub mod feed;
+pub mod leader;
+pub mod metrics;
 pub mod rbac;
+pub mod reconcile;
 pub mod rollout;
+pub mod run;

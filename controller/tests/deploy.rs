@@ -67,7 +67,7 @@ fn the_cluster_role_is_exactly_what_the_code_calls() {
     }
     let granted: BTreeSet<String> = palisade_controller::rbac::EMITTED
         .iter()
-        .map(|(g, k, _)| format!("{g} {k}"))
+        .map(|(g, _, k, _)| format!("{g} {k}"))
         .collect();
     assert_eq!(
         emitted, granted,
@@ -95,6 +95,9 @@ fn the_deploy_manifests_validate_against_the_kubernetes_schema() {
             }
             "ClusterRole" => "io.k8s.api.rbac.v1.ClusterRole",
             "ClusterRoleBinding" => "io.k8s.api.rbac.v1.ClusterRoleBinding",
+            "Role" => "io.k8s.api.rbac.v1.Role",
+            "RoleBinding" => "io.k8s.api.rbac.v1.RoleBinding",
+            "Deployment" => "io.k8s.api.apps.v1.Deployment",
             "ServiceAccount" => "io.k8s.api.core.v1.ServiceAccount",
             "Namespace" => "io.k8s.api.core.v1.Namespace",
             other => panic!("deploy/ has a {other}: add its definition here"),
@@ -116,4 +119,26 @@ fn the_deploy_manifests_validate_against_the_kubernetes_schema() {
         }
     }
     assert!(checked >= 6, "{checked}");
+}
+
+#[test]
+#[ignore = "writes deploy/clusterrole.yaml and deploy/role.yaml from the code"]
+fn write_roles() {
+    let mut role = serde_json::to_value(palisade_controller::rbac::cluster_role()).unwrap();
+    role["apiVersion"] = json!("rbac.authorization.k8s.io/v1");
+    role["kind"] = json!("ClusterRole");
+    let header = "# Exactly what the code calls (controller/src/rbac.rs; a test compares them).\n";
+    std::fs::write(
+        root().join("deploy/clusterrole.yaml"),
+        format!("{header}{}", serde_yaml_ng::to_string(&role).unwrap()),
+    )
+    .unwrap();
+    let mut lease = serde_json::to_value(palisade_controller::rbac::lease_role("palisade-system")).unwrap();
+    lease["apiVersion"] = json!("rbac.authorization.k8s.io/v1");
+    lease["kind"] = json!("Role");
+    std::fs::write(
+        root().join("deploy/role.yaml"),
+        format!("{header}{}", serde_yaml_ng::to_string(&lease).unwrap()),
+    )
+    .unwrap();
 }

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod check;
 pub mod compile;
+pub mod controller;
 pub mod crds;
 pub mod discover;
 pub mod explain;

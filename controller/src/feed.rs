@@ -1,0 +1,164 @@
+//! Evidence intake for the controller: a flow log followed as it grows (the
+//! file `hubble observe -o jsonpb --follow`, an exporter or a log shipper
+//! writes), read from where the last poll stopped, with a line cut short at
+//! the end left for the next poll. Each namespace's report says how long the
+//! stream was silent, which services were never seen, and what enforcement
+//! would drop.
+
+use crate::{crd::WouldDrop, rollout::EvidenceReport};
+use palisade_compiler::ir::Ir;
+use palisade_evidence::{audit, AuditOptions, Evidence};
+use palisade_targets::{
+    flows::{FlowFormat, Line},
+    Dialect, Manifest,
+};
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader, Seek, SeekFrom},
+    path::PathBuf,
+};
+
+/// A followed flow log
+pub struct Feed {
+    path: PathBuf,
+    offset: u64,
+    format: Option<&'static dyn FlowFormat>,
+    /// everything seen so far
+    pub evidence: Evidence,
+    /// the newest record's time (ms since the epoch)
+    pub last_record_ms: Option<i64>,
+    /// records the layer reported lost, and lines that could not be read
+    pub lost: u64,
+}
+
+impl Feed {
+    /// Follow `path` (the format is recognised from the first record)
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            offset: 0,
+            format: None,
+            evidence: Evidence::default(),
+            last_record_ms: None,
+            lost: 0,
+        }
+    }
+
+    /// Take what was appended since the last poll; how many flows
+    pub fn poll(&mut self) -> std::io::Result<u64> {
+        let mut file = std::fs::File::open(&self.path)?;
+        if file.metadata()?.len() < self.offset {
+            self.offset = 0; // rotated or truncated: start again
+        }
+        file.seek(SeekFrom::Start(self.offset))?;
+        let mut reader = BufReader::new(file);
+        let mut taken = 0;
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line)?;
+            if n == 0 || !line.ends_with(b"\n") {
+                break; // the writer has not finished this line
+            }
+            self.offset += n as u64;
+            let Ok(text) = std::str::from_utf8(&line) else {
+                self.lost += 1;
+                continue;
+            };
+            let text = text.trim();
+            if text.is_empty() {
+                continue;
+            }
+            if self.format.is_none() {
+                self.format = palisade_targets::flows::formats()
+                    .into_iter()
+                    .find(|f| f.recognizes(text));
+            }
+            let Some(format) = self.format else {
+                self.lost += 1;
+                continue;
+            };
+            match format.read(text) {
+                Ok(Line::Flow(record)) => {
+                    if let Some(t) = record.time_ms {
+                        self.last_record_ms = Some(self.last_record_ms.map_or(t, |l| l.max(t)));
+                    }
+                    self.evidence.add(*record);
+                    taken += 1;
+                }
+                Ok(Line::Lost(n)) => self.lost += n,
+                Ok(Line::Skipped(_)) => {}
+                Err(_) => self.lost += 1,
+            }
+        }
+        Ok(taken)
+    }
+
+    /// The report for one namespace at `now_ms`; `lost_before` is the lost
+    /// count at the previous report (new losses count as a gap)
+    pub fn report(
+        &self,
+        namespace: &str,
+        ir: &Ir,
+        enforce: &[(&dyn Dialect, &[Manifest])],
+        now_ms: i64,
+        lost_before: u64,
+        max_gap_seconds: i64,
+    ) -> EvidenceReport {
+        let silent = self.last_record_ms.map_or(i64::MAX / 2, |t| (now_ms - t) / 1000);
+        let inner = self
+            .evidence
+            .gaps(0)
+            .iter()
+            .map(|(a, b)| (b - a) * 60)
+            .max()
+            .unwrap_or(0);
+        let lost_gap = if self.lost > lost_before {
+            max_gap_seconds + 1
+        } else {
+            0
+        };
+        let result = audit(
+            &self.evidence,
+            ir,
+            &BTreeMap::new(),
+            None,
+            enforce,
+            AuditOptions::default(),
+        );
+        let in_namespace = |name: &str| name.split('/').next() == Some(namespace);
+        let would_drop = result
+            .groups
+            .iter()
+            .filter(|g| g.works_today && (in_namespace(&g.source) || in_namespace(&g.destination)))
+            .map(|g| WouldDrop {
+                source: g.source.clone(),
+                destination: g.destination.clone(),
+                ports: g.dropped.iter().map(|d| d.port.clone()).collect(),
+                count: g.count,
+                intent: g.intent.clone(),
+            })
+            .collect();
+        let placed = palisade_evidence::resolve::place(&self.evidence, Some(ir), None);
+        let unseen_services = ir
+            .namespaces
+            .get(namespace)
+            .map(|ns| {
+                ns.services
+                    .values()
+                    .filter(|s| {
+                        !placed.model.pods.iter().any(|p| {
+                            p.namespace == namespace && s.selector.iter().all(|(k, v)| p.labels.get(k) == Some(v))
+                        })
+                    })
+                    .map(|s| format!("{namespace}/{}", s.name))
+                    .collect()
+            })
+            .unwrap_or_default();
+        EvidenceReport {
+            longest_gap_seconds: silent.max(inner).max(lost_gap),
+            unseen_services,
+            would_drop,
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The controller process: serve metrics and health, follow the flow log,
+//! wait for the Lease, then reconcile every `Intents` resource until the
+//! lease is lost (the process exits so that the pod restarts as a follower).
+
+use crate::{
+    crd::Intents,
+    feed::Feed,
+    leader::Elector,
+    metrics::{serve, Metrics},
+    reconcile::{error_policy, reconcile, reporter, Context},
+};
+use futures::StreamExt;
+use k8s_openapi::chrono::Utc;
+use kube::{
+    runtime::{events::Recorder, watcher, Controller},
+    Api,
+};
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
+use tokio::sync::Mutex;
+
+/// How the controller runs
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// a flow log to follow (Hubble, Calico or Envoy records)
+    pub flows: Option<PathBuf>,
+    /// where `/metrics`, `/healthz` and `/readyz` are served
+    pub metrics: std::net::SocketAddr,
+    /// this replica's name (the pod's)
+    pub identity: String,
+    /// the namespace of the Lease
+    pub lease_namespace: String,
+    /// send every write with dryRun=All
+    pub dry_run: bool,
+}
+
+/// Run until the lease is lost or the process is stopped
+pub async fn run(options: Options) -> Result<(), String> {
+    let client = crate::connect()
+        .await
+        .map_err(|e| format!("cannot reach the cluster: {e}"))?;
+    let metrics = Arc::new(Metrics::default());
+    let server_metrics = metrics.clone();
+    let address = options.metrics;
+    tokio::spawn(async move {
+        if let Err(e) = serve(address, server_metrics).await {
+            eprintln!("palisade controller: metrics server on {address}: {e}");
+        }
+    });
+    let feed = options.flows.clone().map(|path| Arc::new(Mutex::new(Feed::new(path))));
+    if let Some(feed) = feed.clone() {
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = feed.lock().await.poll() {
+                    eprintln!("palisade controller: reading the flow log: {e}");
+                }
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
+        });
+    }
+    let elector = Elector::new(
+        client.clone(),
+        &options.lease_namespace,
+        "palisade-controller",
+        &options.identity,
+        15,
+    );
+    while !elector
+        .lead(Utc::now())
+        .await
+        .map_err(|e| format!("leader election: {e}"))?
+    {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    eprintln!("palisade controller: {} leads", options.identity);
+    let context = Arc::new(Context {
+        client: client.clone(),
+        recorder: Recorder::new(client.clone(), reporter(&options.identity)),
+        metrics,
+        feed,
+        now: Arc::new(|| Utc::now().timestamp()),
+        dry_run: options.dry_run,
+        lost_seen: Mutex::new(BTreeMap::new()),
+    });
+    let controller = Controller::new(Api::<Intents>::all(client), watcher::Config::default())
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, context)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                eprintln!("palisade controller: {e}");
+            }
+        });
+    let renew = async {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            match elector.lead(Utc::now()).await {
+                Ok(true) => {}
+                Ok(false) => return "lost the lease to another replica".to_string(),
+                Err(e) => return format!("cannot renew the lease: {e}"),
+            }
+        }
+    };
+    tokio::select! {
+        () = controller => Ok(()),
+        reason = renew => Err(reason),
+    }
+}

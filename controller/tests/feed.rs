@@ -1,0 +1,88 @@
+//! Following a flow log: appended records are taken once, a line still being
+//! written waits for the next poll, a truncated (rotated) file starts again,
+//! and the per-namespace report sees gaps, unseen services and would-drops.
+
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
+use palisade_controller::feed::Feed;
+use palisade_targets::{Dialect, EmitOptions, Manifest, Mode};
+use std::io::Write;
+
+fn record(minute: u32, from: &str, to: &str, port: u16) -> String {
+    format!(
+        r#"{{"flow":{{"time":"2026-11-20T10:{minute:02}:00Z","verdict":"FORWARDED","IP":{{"source":"10.0.0.1","destination":"10.0.0.2"}},"l4":{{"TCP":{{"destination_port":{port}}}}},"source":{{"namespace":"shop","pod_name":"{from}-1","labels":["k8s:app={from}"]}},"destination":{{"namespace":"shop","pod_name":"{to}-1","labels":["k8s:app={to}"]}},"is_reply":false}}}}"#
+    )
+}
+
+#[test]
+fn appended_records_are_taken_once_and_partial_lines_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flows.json");
+    std::fs::write(&path, format!("{}\n", record(0, "frontend", "backend", 8080))).unwrap();
+    let mut feed = Feed::new(path.clone());
+    assert_eq!(feed.poll().unwrap(), 1);
+    assert_eq!(feed.poll().unwrap(), 0, "nothing new");
+    let second = record(1, "frontend", "backend", 8080);
+    let (head, tail) = second.split_at(40);
+    let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    write!(file, "{head}").unwrap();
+    file.flush().unwrap();
+    assert_eq!(feed.poll().unwrap(), 0, "the writer has not finished the line");
+    writeln!(file, "{tail}").unwrap();
+    file.flush().unwrap();
+    assert_eq!(feed.poll().unwrap(), 1);
+    writeln!(file, "{{\"lost_events\":{{\"num_events_lost\":4}}}}").unwrap();
+    feed.poll().unwrap();
+    assert_eq!(feed.lost, 4);
+    // Rotated: shorter than what was read, so it is read from the start.
+    std::fs::write(&path, format!("{}\n", record(2, "frontend", "backend", 8080))).unwrap();
+    assert_eq!(feed.poll().unwrap(), 1);
+}
+
+#[test]
+fn the_report_sees_silence_unseen_services_and_would_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flows.json");
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n{}\n",
+            record(0, "frontend", "backend", 8080),
+            record(5, "frontend", "backend", 9090)
+        ),
+    )
+    .unwrap();
+    let mut feed = Feed::new(path);
+    feed.poll().unwrap();
+    let files = vec![
+        palisade_intents::RawFile {
+            path: "palisade.yaml".into(),
+            bytes: b"apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: { name: p }\nspec: { targets: [cilium] }\n".to_vec(),
+        },
+        palisade_intents::RawFile {
+            path: "shop.yaml".into(),
+            bytes: b"apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: shop, namespace: shop }\nspec:\n  services:\n    frontend: { selector: { app: frontend } }\n    backend: { selector: { app: backend } }\n    batch: { selector: { app: batch } }\n  allow: [frontend -> backend tcp/8080]\n".to_vec(),
+        },
+    ];
+    let repository = palisade_intents::load_files(files).unwrap();
+    let (ir, _) = palisade_compiler::compile(&repository).unwrap();
+    let cilium = palisade_targets::dialect("cilium").unwrap();
+    let options = EmitOptions {
+        mode: Mode::Enforce,
+        ..EmitOptions::ENFORCE
+    };
+    let (manifests, _) = palisade_targets::render(cilium, &ir, &options).unwrap();
+    let enforce: Vec<(&dyn Dialect, &[Manifest])> = vec![(cilium, manifests.as_slice())];
+    let ten_past = 1_763_633_400_000; // 2026-11-20T10:10:00Z
+    let report = feed.report("shop", &ir, &enforce, ten_past, 0, 600);
+    assert_eq!(report.longest_gap_seconds, 300, "five minutes since the last record");
+    assert_eq!(report.unseen_services, ["shop/batch"]);
+    assert_eq!(report.would_drop.len(), 1);
+    assert_eq!(report.would_drop[0].ports, ["tcp/9090"]);
+    assert_eq!(report.would_drop[0].intent, "frontend -> backend tcp/9090");
+}

@@ -1,0 +1,59 @@
+//! `palisade controller`: the in-cluster controller (see controller/ and
+//! deploy/): leader election, the rollout of every Intents resource, evidence
+//! from a followed flow log, `/metrics`, `/healthz`, `/readyz`.
+
+use crate::{
+    report::{self, ErrorFormat},
+    Exit,
+};
+use palisade_intents::Diag;
+use std::path::PathBuf;
+
+/// Arguments of `palisade controller`
+#[derive(clap::Args)]
+pub struct Args {
+    /// A flow log to follow (Hubble, Calico or Envoy records)
+    #[arg(long)]
+    flows: Option<PathBuf>,
+    /// Where /metrics, /healthz and /readyz are served
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    metrics_addr: std::net::SocketAddr,
+    /// This replica's name in the Lease (the pod's name)
+    #[arg(long, env = "POD_NAME", default_value = "palisade-controller")]
+    identity: String,
+    /// The namespace of the Lease
+    #[arg(long, env = "POD_NAMESPACE", default_value = "palisade-system")]
+    lease_namespace: String,
+    /// Send every write with dryRun=All (the API server validates, persists nothing)
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// Run until stopped or the lease is lost
+pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+    let options = palisade_controller::run::Options {
+        flows: args.flows.clone(),
+        metrics: args.metrics_addr,
+        identity: args.identity.clone(),
+        lease_namespace: args.lease_namespace.clone(),
+        dry_run: args.dry_run,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            report::print_one(Diag::error("io", format!("cannot start the runtime: {e}")), format);
+            return Exit::Input;
+        }
+    };
+    match runtime.block_on(palisade_controller::run::run(options)) {
+        Ok(()) => Exit::Ok,
+        Err(message) => {
+            report::print_one(
+                Diag::error("controller", message)
+                    .help("check the kubeconfig or in-cluster service account, and deploy/"),
+                format,
+            );
+            Exit::Input
+        }
+    }
+}
