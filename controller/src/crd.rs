@@ -14,6 +14,7 @@ use palisade_intents::types::{IntentsSpec, ProjectSpec};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// The spec of an `Intents` resource: exactly the file's `spec`
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
@@ -135,6 +136,10 @@ pub struct RolloutStatus {
     /// whether every service has been seen in the evidence
     #[serde(default)]
     pub all_services_seen: bool,
+    /// digests of the enforced objects (`Kind/name`), so that a new
+    /// generation audits only what changed
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub enforced_digests: BTreeMap<String, String>,
 }
 
 /// The project's status

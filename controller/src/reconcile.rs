@@ -179,7 +179,13 @@ pub fn state_of(status: Option<&RolloutStatus>, now: i64) -> State {
 pub fn inputs(intents: &Intents, state: &State) -> Vec<Input> {
     let generation = intents.metadata.generation.unwrap_or(1);
     let annotations = intents.annotations();
-    let mut out = vec![Input::Resume, Input::IntentsChanged(generation)];
+    // A new generation starts a new audit; only an unchanged one re-issues
+    // what its phase needs (a restart must never enforce unaudited intents).
+    let mut out = if generation == state.generation {
+        vec![Input::Resume]
+    } else {
+        vec![Input::IntentsChanged(generation)]
+    };
     if let Some(value) = annotations.get(APPROVE) {
         if value == "true" || value == &generation.to_string() {
             out.push(Input::Approve);
@@ -239,21 +245,41 @@ async fn rollout(intents: &Intents, ctx: &Context) -> Result<Requeue, Error> {
         actions.append(&mut done);
     }
     let names = intents.name_any();
-    let owned = engine::owned(
-        compiled
-            .audit
+    let enforce: Vec<Manifest> = compiled
+        .enforce
+        .iter()
+        .filter(|m| m.namespace() == namespace)
+        .cloned()
+        .collect();
+    let recorded = intents
+        .status
+        .as_ref()
+        .map(|s| s.enforced_digests.clone())
+        .unwrap_or_default();
+    let mut audit: Vec<Manifest> = compiled
+        .audit
+        .iter()
+        .filter(|m| m.namespace() == namespace)
+        .cloned()
+        .collect();
+    if state.enforced.is_some() && state.phase != Phase::Enforcing {
+        // A new generation while an older one is enforced: audit only what
+        // changed; the unchanged objects stay enforced as they are.
+        let unchanged: std::collections::BTreeSet<&str> = enforce
             .iter()
-            .filter(|m| m.namespace() == namespace)
-            .cloned()
-            .collect(),
-        compiled
-            .enforce
-            .iter()
-            .filter(|m| m.namespace() == namespace)
-            .cloned()
-            .collect(),
-        |ns| format!("{ns}.{names}"),
-    );
+            .filter(|m| recorded.get(&key(m)) == Some(&m.digest()))
+            .map(Manifest::name)
+            .collect();
+        audit.retain(|m| !unchanged.contains(m.name()));
+    }
+    let digests: BTreeMap<String, String> = if actions.iter().any(|a| matches!(a, Action::ApplyEnforce(_))) {
+        enforce.iter().map(|m| (key(m), m.digest())).collect()
+    } else if state.enforced.is_some() {
+        recorded
+    } else {
+        BTreeMap::new()
+    };
+    let owned = engine::owned(audit, enforce, |ns| format!("{ns}.{names}"));
     let applier = Applier::new(ctx.client.clone(), ctx.dry_run);
     for set in &owned {
         let calls = engine::calls(set, &actions);
@@ -306,6 +332,7 @@ async fn rollout(intents: &Intents, ctx: &Context) -> Result<Requeue, Error> {
         enforced_generation: state.enforced,
         window_start: Some(time(state.window_start)),
         all_services_seen: state.all_services_seen,
+        enforced_digests: digests,
     };
     write_status(&api, intents, &status, ctx.dry_run).await?;
     ctx.metrics.set_phase(&namespace, state.phase);
@@ -327,6 +354,11 @@ async fn cleanup(intents: &Intents, ctx: &Context) -> Result<Requeue, Error> {
         applier.prune(&owner, stage, &namespace, &kinds, &[]).await?;
     }
     Ok(Requeue::await_change())
+}
+
+/// `Kind/name`: how the status keys an enforced object
+fn key(m: &Manifest) -> String {
+    format!("{}/{}", m.kind(), m.name())
 }
 
 fn condition(kind: &str, status: &str, reason: &str, message: &str, now: i64) -> Condition {

@@ -317,3 +317,55 @@ async fn the_lease_is_created_renewed_taken_when_expired_and_left_to_a_live_hold
     assert_eq!(body["spec"]["acquireTime"], "2027-01-15T07:59:58.000000Z");
     assert_eq!(body["spec"]["leaseTransitions"], 3);
 }
+
+#[tokio::test]
+async fn a_new_generation_while_enforcing_audits_only_what_changed() {
+    // Promote generation 1 and keep the status it writes.
+    let (client, seen) = mock(api_server);
+    let ready = json!({"phase": "Ready", "since": "2027-01-15T08:00:00Z", "observedGeneration": 1, "conditions": [],
+                       "windowStart": "2027-01-15T07:00:00Z", "allServicesSeen": true});
+    reconcile(
+        Arc::new(intents(json!({"palisade.dev/approve": "1"}), ready)),
+        context(client, 1_800_000_000),
+    )
+    .await
+    .unwrap();
+    let enforced = seen.lock().unwrap().last().cloned().unwrap().1["status"].clone();
+    assert_eq!(enforced["phase"], "Enforcing");
+    let digests = enforced["enforcedDigests"].as_object().unwrap().clone();
+    assert!(digests.len() >= 3, "{enforced}");
+    // Generation 2 adds one port to backend's ingress: only backend's policy changes.
+    let (client, seen) = mock(api_server);
+    let mut changed = intents(json!({}), enforced.clone());
+    changed.metadata.generation = Some(2);
+    changed.spec.intents["allow"] = json!(["frontend -> backend tcp/8080,tcp/9090"]);
+    reconcile(Arc::new(changed), context(client, 1_800_000_100))
+        .await
+        .unwrap();
+    let requests = lines(&seen);
+    let audited: Vec<&String> = requests
+        .iter()
+        .filter(|l| l.starts_with("PATCH /apis/cilium.io"))
+        .collect();
+    assert!(!audited.is_empty(), "{requests:?}");
+    assert!(
+        audited
+            .iter()
+            .all(|l| l.contains("/backend?") || l.contains("/frontend?")),
+        "only the policies the new rule touches are audited: {audited:?}"
+    );
+    assert!(
+        !requests.iter().any(|l| l.starts_with("DELETE")),
+        "nothing enforced is removed: {requests:?}"
+    );
+    let status = seen.lock().unwrap().last().cloned().unwrap().1["status"].clone();
+    assert_eq!(
+        (status["phase"].as_str(), status["enforcedGeneration"].as_i64()),
+        (Some("Auditing"), Some(1))
+    );
+    assert_eq!(
+        status["enforcedDigests"].as_object().unwrap(),
+        &digests,
+        "generation 1 is what is enforced"
+    );
+}

@@ -74,6 +74,17 @@ impl Manifest {
         serde_yaml_ng::to_string(&sorted(&self.object)).unwrap_or_default()
     }
 
+    /// A stable digest of the object (FNV-1a over its sorted YAML): what the
+    /// controller compares to see whether an enforced object changed
+    pub fn digest(&self) -> String {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in self.to_yaml().bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{hash:016x}")
+    }
+
     /// The key objects are sorted by in every output
     pub fn sort_key(&self) -> (String, String, String) {
         (
