@@ -124,29 +124,34 @@ impl Applier {
             dry_run: self.dry_run,
             ..DeleteParams::default()
         };
-        let mut deleted = 0;
+        let owned_by = ListParams::default().labels(&selector);
+        // Everything owned first, then deleted isolating objects first (default
+        // deny, REGISTRY_ONLY): removing protection never cuts traffic on the way.
+        let mut owned = Vec::new();
         for (api_version, kind) in kinds {
             let api = self.api(api_version, kind, namespace)?;
-            let owned = ListParams::default().labels(&selector);
             let listed = self
-                .retry("list", &format!("{kind} {namespace}"), || api.list_metadata(&owned))
+                .retry("list", &format!("{kind} {namespace}"), || api.list_metadata(&owned_by))
                 .await?;
             for object in listed.items {
                 let name = object.metadata.name.unwrap_or_default();
                 let kept = keep
                     .iter()
                     .any(|m| m.kind() == kind && m.name() == name && m.namespace() == namespace);
-                if kept {
-                    continue;
+                if !kept {
+                    owned.push((api.clone(), kind.clone(), name));
                 }
-                let reference = format!("{kind} {namespace}/{name}");
-                match self.retry("delete", &reference, || api.delete(&name, &params)).await {
-                    Ok(_) => deleted += 1,
-                    // Already gone: what a restart after a delete sees.
-                    Err(ApplyError::Api { source, .. }) if matches!(&*source, kube::Error::Api(e) if e.code == 404) => {
-                    }
-                    Err(e) => return Err(e),
-                }
+            }
+        }
+        owned.sort_by_key(|(_, kind, name)| !(name.contains("default-deny") || kind == "Sidecar"));
+        let mut deleted = 0;
+        for (api, kind, name) in owned {
+            let reference = format!("{kind} {namespace}/{name}");
+            match self.retry("delete", &reference, || api.delete(&name, &params)).await {
+                Ok(_) => deleted += 1,
+                // Already gone: what a restart after a delete sees.
+                Err(ApplyError::Api { source, .. }) if matches!(&*source, kube::Error::Api(e) if e.code == 404) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(deleted)

@@ -204,6 +204,7 @@ async fn rollout(intents: &Intents, ctx: &Context) -> Result<Requeue, Error> {
     let compiled = match compile(intents, &ctx.client).await? {
         Ok(c) => c,
         Err(message) => {
+            tracing::warn!(namespace = %namespace, "the intents do not compile");
             let mut status = intents.status.clone().unwrap_or_default();
             status.conditions = vec![condition("Valid", "False", "InvalidIntents", &message, now)];
             write_status(&api, intents, &status, ctx.dry_run).await?;
@@ -335,6 +336,14 @@ async fn rollout(intents: &Intents, ctx: &Context) -> Result<Requeue, Error> {
         enforced_digests: digests,
     };
     write_status(&api, intents, &status, ctx.dry_run).await?;
+    tracing::info!(
+        namespace = %namespace,
+        phase = state.phase.as_str(),
+        generation = state.generation,
+        enforced = ?state.enforced,
+        actions = actions.len(),
+        "reconciled"
+    );
     ctx.metrics.set_phase(&namespace, state.phase);
     ctx.metrics.ready.store(true, std::sync::atomic::Ordering::Relaxed);
     Ok(Requeue::requeue(Duration::from_secs(60)))

@@ -569,6 +569,25 @@ mod tests {
     }
 
     #[test]
+    fn an_intent_change_mid_audit_restarts_the_window_for_the_new_generation() {
+        let (phases, actions, state) = run(
+            &[
+                (0, Input::IntentsChanged(1)),
+                (1, clean()),
+                (20 * HOUR, Input::IntentsChanged(2)),
+                (24 * HOUR, Input::Tick),
+                (44 * HOUR, clean()),
+                (44 * HOUR, Input::Tick),
+            ],
+            &policy(),
+        );
+        assert_eq!(phases[3], Phase::Auditing, "hour 24 is only 4 hours into generation 2's window");
+        assert_eq!(phases[5], Phase::Ready);
+        assert_eq!(actions.iter().filter(|a| a.starts_with("ApplyAudit")).count(), 2);
+        assert_eq!((state.generation, state.window_start), (2, 20 * HOUR));
+    }
+
+    #[test]
     fn phases_round_trip_through_their_names() {
         for p in [
             Phase::Pending,

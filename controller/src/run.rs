@@ -35,6 +35,15 @@ pub struct Options {
 
 /// Run until the lease is lost or the process is stopped
 pub async fn run(options: Options) -> Result<(), String> {
+    // One JSON object per line on stderr; RUST_LOG narrows or widens it.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
     let client = crate::connect()
         .await
         .map_err(|e| format!("cannot reach the cluster: {e}"))?;
@@ -43,7 +52,7 @@ pub async fn run(options: Options) -> Result<(), String> {
     let address = options.metrics;
     tokio::spawn(async move {
         if let Err(e) = serve(address, server_metrics).await {
-            eprintln!("palisade controller: metrics server on {address}: {e}");
+            tracing::error!(%address, error = %e, "metrics server stopped");
         }
     });
     let feed = options.flows.clone().map(|path| Arc::new(Mutex::new(Feed::new(path))));
@@ -51,7 +60,7 @@ pub async fn run(options: Options) -> Result<(), String> {
         tokio::spawn(async move {
             loop {
                 if let Err(e) = feed.lock().await.poll() {
-                    eprintln!("palisade controller: reading the flow log: {e}");
+                    tracing::warn!(error = %e, "cannot read the flow log");
                 }
                 tokio::time::sleep(Duration::from_secs(10)).await;
             }
@@ -71,7 +80,7 @@ pub async fn run(options: Options) -> Result<(), String> {
     {
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
-    eprintln!("palisade controller: {} leads", options.identity);
+    tracing::info!(identity = %options.identity, "leading");
     let context = Arc::new(Context {
         client: client.clone(),
         recorder: Recorder::new(client.clone(), reporter(&options.identity)),
@@ -86,7 +95,7 @@ pub async fn run(options: Options) -> Result<(), String> {
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {
             if let Err(e) = result {
-                eprintln!("palisade controller: {e}");
+                tracing::warn!(error = %e, "reconcile failed");
             }
         });
     let renew = async {

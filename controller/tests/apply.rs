@@ -250,3 +250,41 @@ async fn a_promotion_applies_enforce_before_pruning_audit() {
     let lines: Vec<String> = seen.lock().unwrap().iter().map(|s| s.line.clone()).collect();
     insta::assert_snapshot!(lines.join("\n"));
 }
+
+#[tokio::test]
+async fn removal_deletes_the_default_deny_before_the_allow_rules() {
+    let (client, seen) = mock(|line, _| {
+        if line.starts_with("GET") {
+            (
+                200,
+                json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": [
+                {"apiVersion": "v1", "kind": "PartialObjectMetadata", "metadata": {"name": "backend"}},
+                {"apiVersion": "v1", "kind": "PartialObjectMetadata", "metadata": {"name": "palisade-default-deny"}}]}),
+            )
+        } else {
+            (200, status(200, "Success"))
+        }
+    });
+    Applier::new(client, false)
+        .prune(
+            "shop.shop",
+            Stage::Enforce,
+            "shop",
+            &[("cilium.io/v2".into(), "CiliumNetworkPolicy".into())],
+            &[],
+        )
+        .await
+        .unwrap();
+    let deletes: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.line.starts_with("DELETE"))
+        .map(|s| s.line.clone())
+        .collect();
+    assert!(
+        deletes[0].contains("/palisade-default-deny?"),
+        "isolation goes first, so nothing is cut off: {deletes:?}"
+    );
+    assert!(deletes[1].contains("/backend?"));
+}
