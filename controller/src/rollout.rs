@@ -581,7 +581,11 @@ mod tests {
             ],
             &policy(),
         );
-        assert_eq!(phases[3], Phase::Auditing, "hour 24 is only 4 hours into generation 2's window");
+        assert_eq!(
+            phases[3],
+            Phase::Auditing,
+            "hour 24 is only 4 hours into generation 2's window"
+        );
         assert_eq!(phases[5], Phase::Ready);
         assert_eq!(actions.iter().filter(|a| a.starts_with("ApplyAudit")).count(), 2);
         assert_eq!((state.generation, state.window_start), (2, 20 * HOUR));
