@@ -10,62 +10,13 @@
     reason = "tests fail by panicking"
 )]
 
-use http::{Request, Response};
-use kube::{client::Body, Client};
+mod common;
+
+use common::{lines, mock, status};
 use palisade_controller::apply::{Applier, Stage};
 use palisade_targets::Manifest;
 use serde_json::{json, Value};
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
-
-/// A request as the tests look at it
-#[derive(Debug, Clone)]
-struct Seen {
-    line: String,
-    body: Value,
-}
-
-/// A mock API server: `respond` picks (status, body) for each request; every
-/// request is recorded
-fn mock(respond: impl Fn(&str, usize) -> (u16, Value) + Send + 'static) -> (Client, Arc<Mutex<Vec<Seen>>>) {
-    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    tokio::spawn(async move {
-        let mut count = 0;
-        while let Some((request, send)) = handle.next_request().await {
-            let line = format!(
-                "{} {}",
-                request.method(),
-                request
-                    .uri()
-                    .path_and_query()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            );
-            let bytes = request.into_body().collect_bytes().await.unwrap();
-            let body = serde_json::from_slice(&bytes)
-                .or_else(|_| serde_yaml_ng::from_slice(&bytes))
-                .unwrap_or(Value::Null);
-            let (status, reply) = respond(&line, count);
-            count += 1;
-            record.lock().unwrap().push(Seen { line, body });
-            send.send_response(
-                Response::builder()
-                    .status(status)
-                    .body(Body::from(serde_json::to_vec(&reply).unwrap()))
-                    .unwrap(),
-            );
-        }
-    });
-    (Client::new(service, "default"), seen)
-}
-
-fn status(code: u16, reason: &str) -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": reason, "reason": reason, "code": code})
-}
+use std::time::Duration;
 
 fn manifests() -> Vec<Manifest> {
     vec![
@@ -92,14 +43,14 @@ fn echo(line: &str, _: usize) -> (u16, Value) {
 
 #[tokio::test]
 async fn apply_is_server_side_with_palisades_field_manager_and_ownership_labels() {
-    let (client, seen) = mock(echo);
+    let (client, seen) = mock(|line, _, n| echo(line, n));
     let applied = Applier::new(client, false)
         .apply("shop.shop", Stage::Enforce, &manifests())
         .await
         .unwrap();
     assert_eq!(applied, 2);
     let seen = seen.lock().unwrap().clone();
-    let lines: Vec<&str> = seen.iter().map(|s| s.line.as_str()).collect();
+    let lines: Vec<&str> = seen.iter().map(|(l, _)| l.as_str()).collect();
     assert_eq!(
         lines,
         [
@@ -107,12 +58,12 @@ async fn apply_is_server_side_with_palisades_field_manager_and_ownership_labels(
             "PATCH /apis/cilium.io/v2/namespaces/shop/ciliumnetworkpolicies/palisade-default-deny?&force=true&fieldManager=palisade",
         ]
     );
-    let labels = &seen[0].body["metadata"]["labels"];
+    let labels = &seen[0].1["metadata"]["labels"];
     assert_eq!(labels["app.kubernetes.io/managed-by"], "palisade");
     assert_eq!(labels["palisade.dev/intents"], "shop.shop");
     assert_eq!(labels["palisade.dev/stage"], "enforce");
     assert_eq!(
-        seen[0].body["spec"],
+        seen[0].1["spec"],
         json!({"podSelector": {}}),
         "the manifest itself is sent unchanged"
     );
@@ -120,14 +71,14 @@ async fn apply_is_server_side_with_palisades_field_manager_and_ownership_labels(
 
 #[tokio::test]
 async fn dry_run_asks_the_server_to_persist_nothing() {
-    let (client, seen) = mock(echo);
+    let (client, seen) = mock(|line, _, n| echo(line, n));
     Applier::new(client, true)
         .apply("shop.shop", Stage::Audit, &manifests()[..1])
         .await
         .unwrap();
-    let line = seen.lock().unwrap()[0].line.clone();
+    let line = lines(&seen)[0].clone();
     assert!(line.contains("dryRun=All"), "{line}");
-    let (client, seen) = mock(|_, _| {
+    let (client, seen) = mock(|_, _, _| {
         (
             200,
             json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": [{"apiVersion": "v1", "kind": "PartialObjectMetadata", "metadata": {"name": "old"}}]}),
@@ -145,14 +96,14 @@ async fn dry_run_asks_the_server_to_persist_nothing() {
         .unwrap();
     let seen = seen.lock().unwrap().clone();
     // kube sends a delete's dry run in its DeleteOptions body.
-    assert!(seen[1].line.starts_with("DELETE"), "{seen:?}");
-    assert_eq!(seen[1].body["dryRun"], json!(["All"]), "{seen:?}");
+    assert!(seen[1].0.starts_with("DELETE"), "{seen:?}");
+    assert_eq!(seen[1].1["dryRun"], json!(["All"]), "{seen:?}");
 }
 
 #[tokio::test]
 async fn server_errors_and_conflicts_are_retried_then_reported() {
     // 503, then 409, then success.
-    let (client, seen) = mock(|line, n| match n {
+    let (client, seen) = mock(|line, _, n| match n {
         0 => (503, status(503, "ServiceUnavailable")),
         1 => (409, status(409, "Conflict")),
         _ => echo(line, n),
@@ -164,7 +115,7 @@ async fn server_errors_and_conflicts_are_retried_then_reported() {
         .unwrap();
     assert_eq!(seen.lock().unwrap().len(), 3);
     // A refusal is not retried, and says which object.
-    let (client, seen) = mock(|_, _| (403, status(403, "Forbidden")));
+    let (client, seen) = mock(|_, _, _| (403, status(403, "Forbidden")));
     let err = Applier::new(client, false)
         .with_backoff(Duration::ZERO)
         .apply("shop.shop", Stage::Enforce, &manifests()[..1])
@@ -173,7 +124,7 @@ async fn server_errors_and_conflicts_are_retried_then_reported() {
     assert_eq!(seen.lock().unwrap().len(), 1);
     assert!(err.to_string().starts_with("apply NetworkPolicy shop/backend"), "{err}");
     // Always failing: three attempts, then the error.
-    let (client, seen) = mock(|_, _| (500, status(500, "InternalError")));
+    let (client, seen) = mock(|_, _, _| (500, status(500, "InternalError")));
     assert!(Applier::new(client, false)
         .with_backoff(Duration::ZERO)
         .apply("shop.shop", Stage::Enforce, &manifests()[..1])
@@ -184,7 +135,7 @@ async fn server_errors_and_conflicts_are_retried_then_reported() {
 
 #[tokio::test]
 async fn pruning_lists_only_palisades_objects_keeps_the_wanted_and_takes_404_as_gone() {
-    let (client, seen) = mock(|line, _| {
+    let (client, seen) = mock(|line, _, _| {
         if line.starts_with("GET") {
             (
                 200,
@@ -210,7 +161,7 @@ async fn pruning_lists_only_palisades_objects_keeps_the_wanted_and_takes_404_as_
         .await
         .unwrap();
     assert_eq!(deleted, 1);
-    let lines: Vec<String> = seen.lock().unwrap().iter().map(|s| s.line.clone()).collect();
+    let lines: Vec<String> = lines(&seen);
     assert_eq!(
         lines,
         [
@@ -223,7 +174,7 @@ async fn pruning_lists_only_palisades_objects_keeps_the_wanted_and_takes_404_as_
 
 #[tokio::test]
 async fn a_promotion_applies_enforce_before_pruning_audit() {
-    let (client, seen) = mock(|line, n| {
+    let (client, seen) = mock(|line, _, n| {
         if line.starts_with("GET") {
             (
                 200,
@@ -247,13 +198,13 @@ async fn a_promotion_applies_enforce_before_pruning_audit() {
         .prune("shop.shop", Stage::Audit, "shop", &kinds, &enforce)
         .await
         .unwrap();
-    let lines: Vec<String> = seen.lock().unwrap().iter().map(|s| s.line.clone()).collect();
+    let lines: Vec<String> = lines(&seen);
     insta::assert_snapshot!(lines.join("\n"));
 }
 
 #[tokio::test]
 async fn removal_deletes_the_default_deny_before_the_allow_rules() {
-    let (client, seen) = mock(|line, _| {
+    let (client, seen) = mock(|line, _, _| {
         if line.starts_with("GET") {
             (
                 200,
@@ -279,8 +230,8 @@ async fn removal_deletes_the_default_deny_before_the_allow_rules() {
         .lock()
         .unwrap()
         .iter()
-        .filter(|s| s.line.starts_with("DELETE"))
-        .map(|s| s.line.clone())
+        .filter(|(l, _)| l.starts_with("DELETE"))
+        .map(|(l, _)| l.clone())
         .collect();
     assert!(
         deletes[0].contains("/palisade-default-deny?"),

@@ -10,9 +10,11 @@
     reason = "tests fail by panicking"
 )]
 
-use http::{Request, Response};
+mod common;
+
+use common::{lines, mock, status};
 use k8s_openapi::chrono::{TimeZone, Utc};
-use kube::{client::Body, runtime::events::Recorder, Client};
+use kube::{runtime::events::Recorder, Client};
 use palisade_controller::{
     crd::Intents,
     leader::Elector,
@@ -20,44 +22,7 @@ use palisade_controller::{
     reconcile::{reconcile, reporter, Context},
 };
 use serde_json::{json, Value};
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex},
-};
-
-type Seen = Arc<Mutex<Vec<(String, Value)>>>;
-
-fn mock(respond: impl Fn(&str, &Value) -> (u16, Value) + Send + 'static) -> (Client, Seen) {
-    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    tokio::spawn(async move {
-        while let Some((request, send)) = handle.next_request().await {
-            let line = format!(
-                "{} {}",
-                request.method(),
-                request
-                    .uri()
-                    .path_and_query()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            );
-            let bytes = request.into_body().collect_bytes().await.unwrap();
-            let body: Value = serde_json::from_slice(&bytes)
-                .or_else(|_| serde_yaml_ng::from_slice(&bytes))
-                .unwrap_or(Value::Null);
-            let (status, reply) = respond(&line, &body);
-            record.lock().unwrap().push((line, body));
-            send.send_response(
-                Response::builder()
-                    .status(status)
-                    .body(Body::from(serde_json::to_vec(&reply).unwrap()))
-                    .unwrap(),
-            );
-        }
-    });
-    (Client::new(service, "default"), seen)
-}
+use std::{collections::BTreeMap, sync::Arc};
 
 fn intents(annotations: Value, status: Value) -> Intents {
     serde_json::from_value(json!({
@@ -115,13 +80,9 @@ fn context(client: Client, now: i64) -> Arc<Context> {
     })
 }
 
-fn lines(seen: &Seen) -> Vec<String> {
-    seen.lock().unwrap().iter().map(|(l, _)| l.clone()).collect()
-}
-
 #[tokio::test]
 async fn a_first_reconcile_applies_the_audit_objects_and_writes_the_status() {
-    let (client, seen) = mock(api_server);
+    let (client, seen) = mock(|line, body, _| api_server(line, body));
     let ctx = context(client, 1_800_000_000);
     reconcile(Arc::new(intents(json!({}), Value::Null)), ctx.clone())
         .await
@@ -166,7 +127,7 @@ async fn a_first_reconcile_applies_the_audit_objects_and_writes_the_status() {
 
 #[tokio::test]
 async fn an_approved_ready_namespace_is_enforced_then_its_audit_objects_pruned() {
-    let (client, seen) = mock(api_server);
+    let (client, seen) = mock(|line, body, _| api_server(line, body));
     let status = json!({"phase": "Ready", "since": "2027-01-15T08:00:00Z", "observedGeneration": 1, "conditions": [],
                         "windowStart": "2027-01-15T07:00:00Z", "allServicesSeen": true});
     reconcile(
@@ -199,7 +160,7 @@ async fn an_approved_ready_namespace_is_enforced_then_its_audit_objects_pruned()
 
 #[tokio::test]
 async fn invalid_intents_are_reported_in_the_status_and_nothing_is_applied() {
-    let (client, seen) = mock(api_server);
+    let (client, seen) = mock(|line, body, _| api_server(line, body));
     let mut bad = intents(json!({}), Value::Null);
     bad.spec.intents["allow"] = json!(["frontend -> nowhere tcp/8080"]);
     reconcile(Arc::new(bad), context(client, 1_800_000_000)).await.unwrap();
@@ -230,12 +191,9 @@ fn lease(holder: &str, renewed: &str) -> Value {
 async fn the_lease_is_created_renewed_taken_when_expired_and_left_to_a_live_holder() {
     let now = Utc.with_ymd_and_hms(2027, 1, 15, 8, 0, 0).unwrap();
     // None yet: create it.
-    let (client, seen) = mock(|line, body| {
+    let (client, seen) = mock(|line, body, _| {
         if line.starts_with("GET") {
-            (
-                404,
-                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "code": 404, "reason": "NotFound", "status": "Failure", "message": "x"}),
-            )
+            (404, status(404, "NotFound"))
         } else {
             (201, body.clone())
         }
@@ -252,7 +210,7 @@ async fn the_lease_is_created_renewed_taken_when_expired_and_left_to_a_live_hold
         "POST /apis/coordination.k8s.io/v1/namespaces/palisade-system/leases?"
     );
     // Another holder renewed 5 s ago: follow.
-    let (client, seen) = mock(|_, _| (200, lease("pod-b", "2027-01-15T07:59:55.000000Z")));
+    let (client, seen) = mock(|_, _, _| (200, lease("pod-b", "2027-01-15T07:59:55.000000Z")));
     assert!(
         !Elector::new(client, "palisade-system", "palisade-controller", "pod-a", 15)
             .lead(now)
@@ -261,7 +219,7 @@ async fn the_lease_is_created_renewed_taken_when_expired_and_left_to_a_live_hold
     );
     assert_eq!(lines(&seen).len(), 1, "no write");
     // It expired: take it over, conditionally on the version read.
-    let (client, seen) = mock(|line, body| {
+    let (client, seen) = mock(|line, body, _| {
         if line.starts_with("GET") {
             (200, lease("pod-b", "2027-01-15T07:59:00.000000Z"))
         } else {
@@ -283,14 +241,11 @@ async fn the_lease_is_created_renewed_taken_when_expired_and_left_to_a_live_hold
     assert_eq!(body["spec"]["holderIdentity"], "pod-a");
     assert_eq!(body["spec"]["leaseTransitions"], 4);
     // Someone else won the race: a 409 means follow.
-    let (client, _) = mock(|line, _| {
+    let (client, _) = mock(|line, _, _| {
         if line.starts_with("GET") {
             (200, lease("pod-b", "2027-01-15T07:59:00.000000Z"))
         } else {
-            (
-                409,
-                json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "code": 409, "reason": "Conflict", "status": "Failure", "message": "x"}),
-            )
+            (409, status(409, "Conflict"))
         }
     });
     assert!(
@@ -300,7 +255,7 @@ async fn the_lease_is_created_renewed_taken_when_expired_and_left_to_a_live_hold
             .unwrap()
     );
     // Our own lease: renew, keeping the acquire time.
-    let (client, seen) = mock(|line, body| {
+    let (client, seen) = mock(|line, body, _| {
         if line.starts_with("GET") {
             (200, lease("pod-a", "2027-01-15T07:59:58.000000Z"))
         } else {
@@ -321,7 +276,7 @@ async fn the_lease_is_created_renewed_taken_when_expired_and_left_to_a_live_hold
 #[tokio::test]
 async fn a_new_generation_while_enforcing_audits_only_what_changed() {
     // Promote generation 1 and keep the status it writes.
-    let (client, seen) = mock(api_server);
+    let (client, seen) = mock(|line, body, _| api_server(line, body));
     let ready = json!({"phase": "Ready", "since": "2027-01-15T08:00:00Z", "observedGeneration": 1, "conditions": [],
                        "windowStart": "2027-01-15T07:00:00Z", "allServicesSeen": true});
     reconcile(
@@ -335,7 +290,7 @@ async fn a_new_generation_while_enforcing_audits_only_what_changed() {
     let digests = enforced["enforcedDigests"].as_object().unwrap().clone();
     assert!(digests.len() >= 3, "{enforced}");
     // Generation 2 adds one port to backend's ingress: only backend's policy changes.
-    let (client, seen) = mock(api_server);
+    let (client, seen) = mock(|line, body, _| api_server(line, body));
     let mut changed = intents(json!({}), enforced.clone());
     changed.metadata.generation = Some(2);
     changed.spec.intents["allow"] = json!(["frontend -> backend tcp/8080,tcp/9090"]);
