@@ -82,6 +82,7 @@ pub fn discover(evidence: &Evidence, cluster: Option<&ClusterModel>, options: &D
     let mut plans: BTreeMap<String, NamespacePlan> = BTreeMap::new();
     let mut notes = Vec::new();
     let mut dropped_only = 0u64;
+    let mut unplaced: BTreeMap<&'static str, u64> = BTreeMap::new();
     // Every pod of a wanted namespace becomes a service, seen talking or not.
     let mut names: BTreeMap<(String, BTreeMap<String, String>), String> = BTreeMap::new();
     for pod in placed.model.pods.iter().filter(|p| wanted(&p.namespace)) {
@@ -112,6 +113,11 @@ pub fn discover(evidence: &Evidence, cluster: Option<&ClusterModel>, options: &D
             continue;
         }
         let (from, to) = (placed.place(&key.source), placed.place(&key.destination));
+        for place in [from, to] {
+            if let Place::Unknown(why) = place {
+                *unplaced.entry(why).or_default() += seen.count;
+            }
+        }
         let Place::Pod(i) = from else { continue };
         let Some(source) = placed.model.pods.get(i) else {
             continue;
@@ -184,6 +190,11 @@ pub fn discover(evidence: &Evidence, cluster: Option<&ClusterModel>, options: &D
             .entry((key.protocol, key.port))
             .or_default()
             .merge(seen);
+    }
+    for (why, count) in unplaced {
+        notes.push(format!(
+            "{count} connections have an end that could not be placed and are not proposed: {why}"
+        ));
     }
     if dropped_only > 0 {
         notes.push(format!(
