@@ -147,9 +147,11 @@ impl Feed {
                 ns.services
                     .values()
                     .filter(|s| {
-                        !placed.model.pods.iter().any(|p| {
-                            p.namespace == namespace && s.selector.iter().all(|(k, v)| p.labels.get(k) == Some(v))
-                        })
+                        !placed
+                            .model
+                            .pods
+                            .iter()
+                            .any(|p| p.namespace == namespace && p.matches(&s.selector))
                     })
                     .map(|s| format!("{namespace}/{}", s.name))
                     .collect()

@@ -262,7 +262,7 @@ pub fn evidence_warnings(evidence: &Evidence, ir: &Ir, placed: &Placed, options:
                 .model
                 .pods
                 .iter()
-                .any(|p| p.namespace == ns.name && svc.selector.iter().all(|(k, v)| p.labels.get(k) == Some(v)));
+                .any(|p| p.namespace == ns.name && p.matches(&svc.selector));
             if !seen {
                 out.push(format!(
                     "{}/{}: no traffic observed from or to it, so nothing shows that its rules are complete",

@@ -268,7 +268,7 @@ impl Infra {
             Place::Pod(j) => placed.model.pods.get(j).is_some_and(|p| {
                 self.dns
                     .as_ref()
-                    .is_some_and(|(ns, sel)| &p.namespace == ns && sel.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
+                    .is_some_and(|(ns, sel)| &p.namespace == ns && p.matches(sel))
             }),
             Place::External(j) => placed
                 .model

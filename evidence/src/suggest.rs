@@ -36,7 +36,7 @@ impl<'a> Suggester<'a> {
             .get(&pod.namespace)?
             .services
             .values()
-            .filter(|s| s.selector.iter().all(|(k, v)| pod.labels.get(k) == Some(v)))
+            .filter(|s| pod.matches(&s.selector))
             .max_by_key(|s| s.selector.len())
     }
 
@@ -122,9 +122,12 @@ impl<'a> Suggester<'a> {
         let dns = &self.ir.profile.dns;
         let port_ok = dns.ports.iter().any(|p| p.admits(key.protocol, key.port));
         match to {
-            Place::Pod(i) => self.placed.model.pods.get(i).is_some_and(|p| {
-                port_ok && p.namespace == dns.namespace && dns.selector.iter().all(|(k, v)| p.labels.get(k) == Some(v))
-            }),
+            Place::Pod(i) => self
+                .placed
+                .model
+                .pods
+                .get(i)
+                .is_some_and(|p| port_ok && p.namespace == dns.namespace && p.matches(&dns.selector)),
             Place::External(i) => self
                 .placed
                 .model
