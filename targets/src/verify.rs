@@ -11,7 +11,7 @@ use crate::{Dialect, Evaluator, Manifest, RuleRef};
 use palisade_compiler::{
     ir::Ir,
     model::{ClusterModel, Connection, Endpoint},
-    semantics,
+    semantics::Semantics,
 };
 
 /// One connection on which manifests and intents disagree
@@ -68,41 +68,71 @@ pub fn verify(ir: &Ir, model: &ClusterModel, rendered: &[(&dyn Dialect, &[Manife
         .filter(|(d, _)| d.capabilities().overlay)
         .map(|(d, m)| (*d, d.evaluator(m)))
         .collect();
+    let combinations: Vec<Combination> = rendered
+        .iter()
+        .filter(|(d, _)| !d.capabilities().overlay)
+        .map(|(dialect, manifests)| Combination {
+            evaluator: dialect.evaluator(manifests),
+            sees_l7: dialect.capabilities().l7_http || overlays.iter().any(|(d, _)| d.capabilities().l7_http),
+            name: std::iter::once(dialect.id())
+                .chain(overlays.iter().map(|(d, _)| d.id()))
+                .collect::<Vec<_>>()
+                .join("+"),
+        })
+        .collect();
+    let semantics = Semantics::new(ir);
     let mut report = Report::default();
-    for (dialect, manifests) in rendered.iter().filter(|(d, _)| !d.capabilities().overlay) {
-        let evaluator = dialect.evaluator(manifests);
-        let sees_l7 = dialect.capabilities().l7_http || overlays.iter().any(|(d, _)| d.capabilities().l7_http);
-        let name = std::iter::once(dialect.id())
-            .chain(overlays.iter().map(|(d, _)| d.id()))
-            .collect::<Vec<_>>()
-            .join("+");
-        for l4 in model.connections() {
-            let mut connections = vec![l4];
-            if sees_l7 && matches!(l4.to, Endpoint::Pod(_)) && semantics::decide(ir, &l4).allowed {
-                connections.extend(model.requests.iter().map(|r| Connection { request: Some(r), ..l4 }));
-            }
-            for conn in connections {
+    for l4 in model.connections() {
+        let expected_l4 = semantics.decide(&l4);
+        let with_requests = matches!(l4.to, Endpoint::Pod(_)) && expected_l4.allowed;
+        let requests: Vec<Connection> = if with_requests {
+            model
+                .requests
+                .iter()
+                .map(|r| Connection { request: Some(r), ..l4 })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for combination in &combinations {
+            let asked = std::iter::once(&l4).chain(requests.iter().filter(|_| combination.sees_l7));
+            for conn in asked {
                 report.compared += 1;
-                let expected = semantics::decide(ir, &conn);
-                let verdicts: Vec<_> = std::iter::once(evaluator.evaluate(model, &conn))
-                    .chain(overlays.iter().map(|(_, o)| o.evaluate(model, &conn)))
-                    .collect();
-                if verdicts.iter().all(|v| v.allowed) != expected.allowed {
-                    report.mismatches.push(Mismatch {
-                        connection: conn.describe(),
-                        targets: name.clone(),
-                        expected: expected.allowed,
-                        rules: verdicts.into_iter().flat_map(|v| v.decided_by).collect(),
-                        intents: expected
-                            .egress_by
-                            .iter()
-                            .chain(&expected.ingress_by)
-                            .map(|e| format!("{} ({})", e.source.text, e.source.loc))
-                            .collect(),
-                    });
+                let expected = if conn.request.is_none() {
+                    expected_l4.clone()
+                } else {
+                    semantics.decide(conn)
+                };
+                // Deciding is cheap; naming the rules is not: only a mismatch is explained.
+                let allowed =
+                    combination.evaluator.allows(model, conn) && overlays.iter().all(|(_, o)| o.allows(model, conn));
+                if allowed == expected.allowed {
+                    continue;
                 }
+                let verdicts: Vec<_> = std::iter::once(combination.evaluator.evaluate(model, conn))
+                    .chain(overlays.iter().map(|(_, o)| o.evaluate(model, conn)))
+                    .collect();
+                report.mismatches.push(Mismatch {
+                    connection: conn.describe(),
+                    targets: combination.name.clone(),
+                    expected: expected.allowed,
+                    rules: verdicts.into_iter().flat_map(|v| v.decided_by).collect(),
+                    intents: expected
+                        .egress_by
+                        .iter()
+                        .chain(&expected.ingress_by)
+                        .map(|e| format!("{} ({})", e.source.text, e.source.loc))
+                        .collect(),
+                });
             }
         }
     }
     report
+}
+
+/// One L3/L4 target with the set's overlays
+struct Combination<'m> {
+    evaluator: Box<dyn Evaluator + 'm>,
+    sees_l7: bool,
+    name: String,
 }

@@ -319,7 +319,7 @@ fn import_round_trip(
     let as_files: Vec<(&str, String)> = files.iter().map(|(p, t)| (p.as_str(), t.clone())).collect();
     let back = compile_text(&as_files).map_err(|e| format!("the import does not compile: {e}\n{shown}"))?;
     let model = imported.model(&back, None);
-    let (_, differences) = compare(&model, &Decider::manifests(&manifests), &Decider::Intents(&back));
+    let (_, differences) = compare(&model, &Decider::manifests(&manifests), &Decider::intents(&back));
     if differences.is_empty() || !losses.is_empty() {
         return Ok(());
     }

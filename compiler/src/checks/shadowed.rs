@@ -11,12 +11,33 @@
 
 use crate::ir::{Edge, Ir, Peer};
 use palisade_intents::{Diag, Diags};
+use std::collections::HashMap;
 
 pub(super) fn check(ir: &Ir, diags: &mut Diags) {
+    // Only an edge to the same destination, or to that destination's whole
+    // namespace, can cover another: index by destination instead of
+    // comparing every pair (50,000 edges are 2.5 billion pairs).
+    let mut by_destination: HashMap<&Peer, Vec<usize>> = HashMap::new();
     for (index, edge) in ir.edges.iter().enumerate() {
-        let shadow = ir.edges.iter().enumerate().find(|(other_index, other)| {
-            *other_index != index && covers(other, edge) && !(covers(edge, other) && *other_index > index)
-        });
+        by_destination.entry(&edge.to).or_default().push(index);
+    }
+    for (index, edge) in ir.edges.iter().enumerate() {
+        let whole_namespace = edge.to.namespace().map(|ns| Peer::Namespace(ns.to_string()));
+        let mut candidates: Vec<usize> = [Some(&edge.to), whole_namespace.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|to| by_destination.get(to))
+            .flatten()
+            .copied()
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let shadow = candidates
+            .into_iter()
+            .map(|i| (i, &ir.edges[i]))
+            .find(|(other_index, other)| {
+                *other_index != index && covers(other, edge) && !(covers(edge, other) && *other_index > index)
+            });
         if let Some((_, other)) = shadow {
             if edge.from_baseline && other.from_baseline {
                 continue;

@@ -141,12 +141,12 @@ fn policy(
     if mode == Mode::Audit {
         spec["stagedAction"] = "Set".into();
     }
-    Manifest::new(json!({
-        "apiVersion": "projectcalico.org/v3",
-        "kind": kind,
-        "metadata": metadata(ir, namespace, name, sources),
-        "spec": spec,
-    }))
+    Manifest::from_parts(
+        "projectcalico.org/v3",
+        kind,
+        metadata(ir, namespace, name, sources),
+        spec,
+    )
 }
 
 fn namespace_selector(ns: &str) -> String {

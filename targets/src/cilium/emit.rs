@@ -111,12 +111,12 @@ fn policy(ir: &Ir, namespace: &str, name: &str, mut spec: Value, sources: &Sourc
         .rev()
         .collect();
     spec["log"] = json!({ "value": tag });
-    Manifest::new(json!({
-        "apiVersion": "cilium.io/v2",
-        "kind": "CiliumNetworkPolicy",
-        "metadata": metadata(ir, namespace, name, sources),
-        "spec": spec,
-    }))
+    Manifest::from_parts(
+        "cilium.io/v2",
+        "CiliumNetworkPolicy",
+        metadata(ir, namespace, name, sources),
+        spec,
+    )
 }
 
 /// An endpoint selector: the namespace label and the pod labels

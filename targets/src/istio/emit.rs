@@ -14,7 +14,7 @@ use palisade_intents::{
     Diag, Diags,
 };
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 const NETWORKING: &str = "networking.istio.io/v1";
 const SECURITY: &str = "security.istio.io/v1";
@@ -185,7 +185,7 @@ fn registry_entries(ir: &Ir, namespace: &str) -> Vec<Manifest> {
             ports.dedup();
             spec["location"] = "MESH_EXTERNAL".into();
             spec["ports"] = ports.iter().map(|p| json!({ "number": p, "name": format!("tcp-{p}"), "protocol": if *p == TLS_PORT { "TLS" } else { "TCP" } })).collect();
-            Manifest::new(json!({ "apiVersion": NETWORKING, "kind": "ServiceEntry", "metadata": metadata(ir, namespace, &name, &sources), "spec": spec }))
+            Manifest::from_parts(NETWORKING, "ServiceEntry", metadata(ir, namespace, &name, &sources), spec)
         })
         .collect()
 }
@@ -222,7 +222,7 @@ fn routable(edge: &Edge, name: &Fqdn) -> Result<(), Diag> {
 /// into the service gets a rule here, with or without HTTP.
 fn authorization(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
     let mut diags = Diags::new();
-    let protected: Vec<(&String, &String)> = ir
+    let protected: BTreeSet<(&String, &String)> = ir
         .edges
         .iter()
         .filter(|e| !e.http.is_empty())

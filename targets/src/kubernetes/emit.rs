@@ -20,7 +20,6 @@ use palisade_intents::{
     types::{Labels, Posture, Via},
     Diag, Diags,
 };
-use serde_json::json;
 use std::collections::BTreeMap;
 
 const NAMESPACE_LABEL: &str = "kubernetes.io/metadata.name";
@@ -115,12 +114,12 @@ impl Draft {
             ingress: (!self.ingress.is_empty()).then_some(self.ingress),
             egress: (!self.egress.is_empty()).then_some(self.egress),
         };
-        Manifest::new(json!({
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": metadata(ir, namespace, name, &self.sources),
-            "spec": serde_json::to_value(&spec).unwrap_or_default(),
-        }))
+        Manifest::from_parts(
+            "networking.k8s.io/v1",
+            "NetworkPolicy",
+            metadata(ir, namespace, name, &self.sources),
+            serde_json::to_value(&spec).unwrap_or_default(),
+        )
     }
 }
 
