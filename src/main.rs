@@ -10,6 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod cmd;
 mod flows;
 mod git;
+mod graph;
 mod manifests;
 mod migration;
 mod plan;
@@ -66,6 +67,21 @@ enum Command {
     Lint(cmd::lint::Args),
     /// Move existing policies to another target, listing every connection that changes
     Migrate(cmd::migrate::Args),
+    /// Draw the service map (dot, mermaid or one HTML page), with observed traffic by verdict
+    Graph(cmd::graph::Args),
+    /// One HTML page: compile, verify and audit, per namespace, with the map
+    Report(cmd::report::Args),
+    /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell)
+    Completions(cmd::completions::Args),
+    /// Print the man page (roff): `palisade man | man -l -`
+    Man,
+}
+
+impl Cli {
+    /// The command tree, for completions and the man page
+    fn command_for_tools() -> clap::Command {
+        <Cli as clap::CommandFactory>::command()
+    }
 }
 
 /// Exit codes every command keeps
@@ -82,8 +98,29 @@ pub enum Exit {
     WouldDrop = 3,
 }
 
+/// The command as this process was started: `kubectl palisade` when kubectl
+/// runs it as its plugin (an executable named `kubectl-palisade` on PATH)
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let invoked = std::env::args_os().next().and_then(|arg| {
+        std::path::Path::new(&arg)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+    });
+    let command = Cli::command();
+    if invoked.as_deref() == Some("kubectl-palisade") {
+        command.bin_name("kubectl palisade").display_name("kubectl palisade")
+    } else {
+        command
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::FromArgMatches;
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let format = cli.error_format;
     let exit = match cli.command {
         Command::Compile(args) => cmd::compile::run(&args, format),
@@ -99,6 +136,10 @@ fn main() -> ExitCode {
         Command::Import(args) => cmd::import::run(&args, format),
         Command::Migrate(args) => cmd::migrate::run(&args, format),
         Command::Lint(args) => cmd::lint::run(&args, format),
+        Command::Graph(args) => cmd::graph::run(&args, format),
+        Command::Report(args) => cmd::report::run(&args, format),
+        Command::Completions(args) => cmd::completions::run(&args, Cli::command_for_tools()),
+        Command::Man => cmd::completions::man(Cli::command_for_tools()),
         Command::Crds(args) => cmd::crds::run(&args),
         Command::Controller(args) => cmd::controller::run(&args, format),
         Command::Rollout(args) => cmd::rollout::run(&args, format),

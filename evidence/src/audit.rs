@@ -59,6 +59,19 @@ pub struct Group {
     pub dropped: Vec<Dropped>,
 }
 
+/// Observed connections every target admits, between one pair on one port
+#[derive(Debug, Clone, Serialize)]
+pub struct Admitted {
+    /// the source workload (`namespace/name`) or address
+    pub source: String,
+    /// the destination workload or address
+    pub destination: String,
+    /// `tcp/8080`
+    pub port: String,
+    /// flows seen
+    pub count: u64,
+}
+
 /// The audit of one evidence set against one set of targets
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditReport {
@@ -70,6 +83,9 @@ pub struct AuditReport {
     pub not_judged: BTreeMap<String, u64>,
     /// what would be dropped
     pub groups: Vec<Group>,
+    /// what every target admits, per workload pair and port (the service map
+    /// draws it beside what would be dropped)
+    pub allowed: Vec<Admitted>,
     /// doubts about the evidence itself
     pub warnings: Vec<String>,
 }
@@ -121,6 +137,7 @@ pub fn audit(
     let mut not_judged: BTreeMap<String, u64> = BTreeMap::new();
     // (source, destination) -> ports
     let mut groups: BTreeMap<(String, String), Pending> = BTreeMap::new();
+    let mut admitted: BTreeMap<(String, String, String), u64> = BTreeMap::new();
     for (key, seen) in evidence.sorted() {
         let (from_place, to_place) = (placed.place(&key.source), placed.place(&key.destination));
         let (from, to) = match (placed.endpoint(from_place), placed.endpoint(to_place)) {
@@ -156,10 +173,12 @@ pub fn audit(
                 (!verdict.allowed).then(|| (id.to_string(), verdict.decided_by))
             })
             .collect();
+        let names = (suggester.name(from_place), suggester.name(to_place));
         if drops.is_empty() {
+            let port = format!("{}/{}", key.protocol.as_str(), key.port);
+            *admitted.entry((names.0, names.1, port)).or_default() += seen.count;
             continue;
         }
-        let names = (suggester.name(from_place), suggester.name(to_place));
         groups
             .entry(names)
             .or_insert_with(|| Pending {
@@ -215,6 +234,15 @@ pub fn audit(
         judged,
         not_judged,
         groups,
+        allowed: admitted
+            .into_iter()
+            .map(|((source, destination, port), count)| Admitted {
+                source,
+                destination,
+                port,
+                count,
+            })
+            .collect(),
         warnings: evidence_warnings(evidence, ir, &placed, options),
     }
 }

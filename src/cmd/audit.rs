@@ -9,7 +9,8 @@ use crate::{
     workspace, Exit,
 };
 use clap::ValueEnum;
-use palisade_evidence::{AuditOptions, AuditReport};
+use palisade_compiler::model::ClusterModel;
+use palisade_evidence::{AuditOptions, AuditReport, Evidence};
 use palisade_intents::Diag;
 use palisade_targets::{Dialect, Manifest, Mode};
 use std::collections::BTreeMap;
@@ -36,6 +37,34 @@ enum Output {
     Json,
 }
 
+/// The audit of `evidence` against the enforce manifests `rendered` from `ws`
+pub(crate) fn judge(
+    ws: &workspace::Workspace,
+    rendered: &[(&'static str, Vec<Manifest>)],
+    evidence: &Evidence,
+    cluster: Option<&ClusterModel>,
+    max_gap_minutes: i64,
+) -> AuditReport {
+    let files: BTreeMap<String, String> = ws
+        .repository
+        .intents
+        .iter()
+        .map(|i| (i.namespace.value.clone(), i.namespace.loc.file.path.clone()))
+        .collect();
+    let borrowed: Vec<(&dyn Dialect, &[Manifest])> = rendered
+        .iter()
+        .filter_map(|(id, m)| palisade_targets::dialect(id).map(|d| (d, m.as_slice())))
+        .collect();
+    palisade_evidence::audit(
+        evidence,
+        &ws.ir,
+        &files,
+        cluster,
+        &borrowed,
+        AuditOptions { max_gap_minutes },
+    )
+}
+
 const TEMPLATE: &str = include_str!("../templates/audit.md.hbs");
 
 /// Audit and print
@@ -52,26 +81,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     let Some((evidence, cluster)) = args.flows.read(format) else {
         return Exit::Input;
     };
-    let files: BTreeMap<String, String> = ws
-        .repository
-        .intents
-        .iter()
-        .map(|i| (i.namespace.value.clone(), i.namespace.loc.file.path.clone()))
-        .collect();
-    let borrowed: Vec<(&dyn Dialect, &[Manifest])> = rendered
-        .iter()
-        .filter_map(|(id, m)| palisade_targets::dialect(id).map(|d| (d, m.as_slice())))
-        .collect();
-    let result = palisade_evidence::audit(
-        &evidence,
-        &ws.ir,
-        &files,
-        cluster.as_ref(),
-        &borrowed,
-        AuditOptions {
-            max_gap_minutes: args.max_gap,
-        },
-    );
+    let result = judge(&ws, &rendered, &evidence, cluster.as_ref(), args.max_gap);
     let text = match args.output {
         Output::Text => text(&result),
         Output::Json => serde_json::to_string_pretty(&result).unwrap_or_default() + "\n",

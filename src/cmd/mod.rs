@@ -3,14 +3,17 @@
 pub mod audit;
 pub mod check;
 pub mod compile;
+pub mod completions;
 pub mod controller;
 pub mod crds;
 pub mod discover;
 pub mod explain;
+pub mod graph;
 pub mod import;
 pub mod lint;
 pub mod migrate;
 pub mod plan;
+pub mod report;
 pub mod rollout;
 pub mod schema;
 pub mod simulate;

@@ -60,8 +60,8 @@ impl<'m> Policies<'m> {
 }
 
 impl Evaluator for Policies<'_> {
-    fn decide(&self, model: &ClusterModel, conn: &Connection, _explain: bool) -> Verdict {
-        both_sides(conn, |pod, direction| self.side(model, pod, conn, direction))
+    fn decide(&self, model: &ClusterModel, conn: &Connection, explain: bool) -> Verdict {
+        both_sides(conn, |pod, direction| self.side(model, pod, conn, direction, explain))
     }
 }
 
@@ -89,7 +89,14 @@ impl Policies<'_> {
         result
     }
 
-    fn side(&self, model: &ClusterModel, pod: &Pod, conn: &Connection, direction: Direction) -> (bool, Vec<RuleRef>) {
+    fn side(
+        &self,
+        model: &ClusterModel,
+        pod: &Pod,
+        conn: &Connection,
+        direction: Direction,
+        explain: bool,
+    ) -> (bool, Vec<RuleRef>) {
         let (key, type_name) = match direction {
             Direction::Ingress => ("ingress", "Ingress"),
             Direction::Egress => ("egress", "Egress"),
@@ -122,10 +129,16 @@ impl Policies<'_> {
             if !applies {
                 continue;
             }
-            let reference = |rule: String| RuleRef {
-                policy: m.reference(),
-                rule,
-                source: m.source(),
+            // Naming the rule costs more than deciding: only to explain.
+            let reference = |rule: &dyn Fn() -> String| {
+                if !explain {
+                    return Vec::new();
+                }
+                vec![RuleRef {
+                    policy: m.reference(),
+                    rule: rule(),
+                    source: m.source(),
+                }]
             };
             last_selecting = Some(m);
             for (i, rule) in spec[key].as_array().into_iter().flatten().enumerate() {
@@ -133,15 +146,16 @@ impl Policies<'_> {
                     continue;
                 }
                 match rule["action"].as_str() {
-                    Some("Allow") => return (true, vec![reference(format!("{key}[{i}] Allow"))]),
-                    Some("Deny") => return (false, vec![reference(format!("{key}[{i}] Deny"))]),
-                    Some("Pass") => return (true, vec![reference(format!("{key}[{i}] Pass (profile allows)"))]),
+                    Some("Allow") => return (true, reference(&|| format!("{key}[{i}] Allow"))),
+                    Some("Deny") => return (false, reference(&|| format!("{key}[{i}] Deny"))),
+                    Some("Pass") => return (true, reference(&|| format!("{key}[{i}] Pass (profile allows)"))),
                     _ => {}
                 }
             }
         }
         match last_selecting {
             None => (true, Vec::new()),
+            Some(_) if !explain => (false, Vec::new()),
             Some(m) => (
                 false,
                 vec![RuleRef {

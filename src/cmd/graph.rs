@@ -1,0 +1,141 @@
+//! `palisade graph DIR [--flows FILE] --format dot|mermaid|html`: the service
+//! map, with observed traffic coloured by verdict when flows are given.
+
+use crate::{
+    cmd::audit,
+    flows::FlowArgs,
+    graph::{self, ServiceMap},
+    report::{self, ErrorFormat},
+    workspace, Exit,
+};
+use clap::ValueEnum;
+use palisade_evidence::AuditReport;
+use palisade_intents::Diag;
+use palisade_targets::{Manifest, Mode};
+use std::path::PathBuf;
+
+/// Arguments of `palisade graph`
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    intents: workspace::IntentsArgs,
+    #[command(flatten)]
+    observed: Observed,
+    /// dot (Graphviz), mermaid (Markdown) or html (one self-contained page)
+    #[arg(long, value_enum, default_value_t = Format::Html)]
+    format: Format,
+    /// Write here instead of stdout
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+}
+
+/// Optional flows, for the map and the report
+#[derive(clap::Args)]
+pub struct Observed {
+    /// Flow log files to draw observed traffic from (repeatable; `-` is stdin)
+    #[arg(long)]
+    pub flows: Vec<PathBuf>,
+    /// The flow format: hubble, calico or envoy (default: recognised)
+    #[arg(long = "flow-format")]
+    pub flow_format: Option<String>,
+    /// A cluster dump to place pods known only by address or name
+    #[arg(long)]
+    pub cluster: Option<PathBuf>,
+    /// Minutes without any flow that count as a gap in the evidence
+    #[arg(long, default_value_t = 10)]
+    pub max_gap: i64,
+}
+
+impl Observed {
+    /// The audit of the flows, `Ok(None)` without flows, `Err` once reported
+    pub fn audit(
+        &self,
+        ws: &workspace::Workspace,
+        rendered: &[(&'static str, Vec<Manifest>)],
+        format: ErrorFormat,
+    ) -> Result<Option<AuditReport>, Exit> {
+        if self.flows.is_empty() {
+            return Ok(None);
+        }
+        let args = FlowArgs {
+            flows: self.flows.clone(),
+            format: self.flow_format.clone(),
+            cluster: self.cluster.clone(),
+        };
+        let (evidence, cluster) = args.read(format).ok_or(Exit::Input)?;
+        Ok(Some(audit::judge(
+            ws,
+            rendered,
+            &evidence,
+            cluster.as_ref(),
+            self.max_gap,
+        )))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Dot,
+    Mermaid,
+    Html,
+}
+
+/// Draw
+pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+    let Some((ws, dialects)) = workspace::load_with_targets(&args.intents.dir, None, &args.intents.target, format)
+    else {
+        return Exit::Input;
+    };
+    let (rendered, diags) = workspace::render(&ws, &dialects, Mode::Enforce);
+    if diags.has_errors() {
+        report::print(&diags, format);
+        return Exit::Input;
+    }
+    let audit = match args.observed.audit(&ws, &rendered, format) {
+        Ok(audit) => audit,
+        Err(exit) => return exit,
+    };
+    let map = ServiceMap::new(&ws.ir, &rendered, audit.as_ref());
+    let text = match args.format {
+        Format::Dot => map.dot(),
+        Format::Mermaid => map.mermaid(),
+        Format::Html => {
+            let title = format!("palisade service map: {}", args.intents.dir.display());
+            match graph::html_page(&map, &title) {
+                Ok(page) => page,
+                Err(e) => {
+                    report::print_one(
+                        Diag::error("bad_template", format!("the map does not render: {e}")),
+                        format,
+                    );
+                    return Exit::Input;
+                }
+            }
+        }
+    };
+    write_out(args.out.as_deref(), &text, format)
+}
+
+/// Write `text` to `out` (all or nothing) or to stdout
+pub fn write_out(out: Option<&std::path::Path>, text: &str, format: ErrorFormat) -> Exit {
+    let Some(path) = out else {
+        print!("{text}");
+        return Exit::Ok;
+    };
+    let staged = path.with_extension("palisade-tmp");
+    match std::fs::write(&staged, text).and_then(|()| std::fs::rename(&staged, path)) {
+        Ok(()) => {
+            eprintln!("palisade: wrote {}", path.display());
+            Exit::Ok
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged);
+            report::print_one(
+                Diag::error("io", format!("cannot write `{}`: {e}", path.display()))
+                    .help("check that the folder exists and is writable"),
+                format,
+            );
+            Exit::Input
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! `palisade report DIR [--flows FILE] --out report.html`: compile, verify and
+//! (with flows) audit, on one self-contained page: per namespace its posture,
+//! services and edges with the rule each target rendered, what each target can
+//! and cannot express here, the would-drop flows, and the service map.
+
+use crate::{
+    cmd::graph::{write_out, Observed},
+    graph::{self, ServiceMap},
+    report::{self, ErrorFormat},
+    workspace, Exit,
+};
+use palisade_evidence::AuditReport;
+use palisade_intents::Diag;
+use palisade_targets::{Dialect, EmitOptions, Manifest, Mode};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Arguments of `palisade report`
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    intents: workspace::IntentsArgs,
+    #[command(flatten)]
+    observed: Observed,
+    /// The HTML file to write (default: stdout)
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct Page<'a> {
+    title: String,
+    targets: Vec<&'static str>,
+    verification: Verification,
+    expressible: Vec<Expressible>,
+    namespaces: Vec<Namespace<'a>>,
+    audit: Option<&'a AuditReport>,
+    would_drop: usize,
+    style: &'static str,
+    script: &'static str,
+    data: String,
+}
+
+#[derive(Serialize)]
+struct Verification {
+    passed: bool,
+    compared: usize,
+    mismatches: Vec<String>,
+}
+
+/// One target: what it can say at all, and what it refuses of these intents
+#[derive(Serialize)]
+struct Expressible {
+    target: &'static str,
+    in_project: bool,
+    objects: usize,
+    fqdn: &'static str,
+    l7: bool,
+    audit: &'static str,
+    refusals: Vec<Refusal>,
+}
+
+#[derive(Serialize)]
+struct Refusal {
+    at: String,
+    message: String,
+    help: String,
+}
+
+#[derive(Serialize)]
+struct Namespace<'a> {
+    name: String,
+    posture: String,
+    services: Vec<Service>,
+    edges: Vec<&'a graph::MapEdge>,
+}
+
+#[derive(Serialize)]
+struct Service {
+    name: String,
+    selector: String,
+    ports: String,
+}
+
+/// Build the page
+pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+    let Some((ws, dialects)) = workspace::load_with_targets(&args.intents.dir, None, &args.intents.target, format)
+    else {
+        return Exit::Input;
+    };
+    let (rendered, diags) = workspace::render(&ws, &dialects, Mode::Enforce);
+    if diags.has_errors() {
+        report::print(&diags, format);
+        return Exit::Input;
+    }
+    let audit = match args.observed.audit(&ws, &rendered, format) {
+        Ok(audit) => audit,
+        Err(exit) => return exit,
+    };
+    let map = ServiceMap::new(&ws.ir, &rendered, audit.as_ref());
+    let model = palisade_compiler::model::synthesize(&ws.ir);
+    let borrowed: Vec<(&dyn Dialect, &[Manifest])> = rendered
+        .iter()
+        .filter_map(|(id, m)| palisade_targets::dialect(id).map(|d| (d, m.as_slice())))
+        .collect();
+    let verified = palisade_targets::verify::verify(&ws.ir, &model, &borrowed);
+    let page = Page {
+        title: format!("palisade report: {}", args.intents.dir.display()),
+        targets: dialects.iter().map(|d| d.id()).collect(),
+        verification: Verification {
+            passed: verified.mismatches.is_empty(),
+            compared: verified.compared,
+            mismatches: verified.mismatches.iter().map(ToString::to_string).collect(),
+        },
+        expressible: expressible(&ws, &rendered),
+        namespaces: ws
+            .ir
+            .namespaces
+            .values()
+            .map(|ns| Namespace {
+                name: ns.name.clone(),
+                posture: graph::posture_name(ns.posture),
+                services: ns
+                    .services
+                    .values()
+                    .map(|s| Service {
+                        name: s.name.clone(),
+                        selector: s
+                            .selector
+                            .iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        ports: s.ports.values().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                    })
+                    .collect(),
+                edges: map
+                    .edges
+                    .iter()
+                    .filter(|e| !e.baseline && e.from.split_once('/').is_some_and(|(n, _)| n == ns.name))
+                    .collect(),
+            })
+            .collect(),
+        would_drop: audit
+            .as_ref()
+            .map_or(0, |a| a.groups.iter().filter(|g| g.works_today).count()),
+        audit: audit.as_ref(),
+        style: graph::GRAPH_CSS,
+        script: graph::GRAPH_JS,
+        data: map.embedded_json(),
+    };
+    let html = graph::engine().and_then(|engine| engine.render_template(TEMPLATE, &page));
+    match html {
+        Ok(html) => write_out(args.out.as_deref(), &html, format),
+        Err(e) => {
+            report::print_one(
+                Diag::error("bad_template", format!("the report does not render: {e}")),
+                format,
+            );
+            Exit::Input
+        }
+    }
+}
+
+const TEMPLATE: &str = include_str!("../templates/report.html.hbs");
+
+/// Every dialect, rendered on its own: the project's targets and the others,
+/// so the page says what a move to another target would refuse
+fn expressible(ws: &workspace::Workspace, rendered: &[(&'static str, Vec<Manifest>)]) -> Vec<Expressible> {
+    palisade_targets::DIALECTS
+        .iter()
+        .map(|dialect| {
+            let in_project = rendered.iter().find(|(id, _)| *id == dialect.id());
+            let (objects, refusals) = match in_project {
+                Some((_, manifests)) => (manifests.len(), Vec::new()),
+                None => {
+                    let options = EmitOptions::for_set(*dialect, &[*dialect], &ws.ir, Mode::Enforce);
+                    match palisade_targets::render(*dialect, &ws.ir, &options) {
+                        Ok((manifests, _)) => (manifests.len(), Vec::new()),
+                        Err(diags) => (
+                            0,
+                            diags
+                                .iter()
+                                .filter(|d| d.is_error())
+                                .map(|d| Refusal {
+                                    at: d.loc().map(ToString::to_string).unwrap_or_default(),
+                                    message: d.message().to_string(),
+                                    help: d.help_text().unwrap_or_default().to_string(),
+                                })
+                                .collect(),
+                        ),
+                    }
+                }
+            };
+            let capabilities = dialect.capabilities();
+            Expressible {
+                target: dialect.id(),
+                in_project: in_project.is_some(),
+                objects,
+                fqdn: capabilities.fqdn.describe(),
+                l7: capabilities.l7_http,
+                audit: capabilities.audit,
+                refusals,
+            }
+        })
+        .collect()
+}
