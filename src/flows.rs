@@ -51,7 +51,29 @@ impl FlowArgs {
             },
         };
         let paths: Vec<&std::path::Path> = self.flows.iter().map(PathBuf::as_path).collect();
-        match palisade_evidence::read(&paths, reader) {
+        // Where each file starts on one bar over all of them (stdin counts 0).
+        let sizes: Vec<u64> = paths
+            .iter()
+            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+            .collect();
+        let starts: Vec<u64> = sizes
+            .iter()
+            .scan(0, |total, size| {
+                let start = *total;
+                *total += size;
+                Some(start)
+            })
+            .collect();
+        let bar = crate::progress::bytes(sizes.iter().sum(), "reading flows");
+        let read = palisade_evidence::read_with_progress(&paths, reader, &|index, bytes| {
+            if let Some(bar) = &bar {
+                bar.set_position(starts.get(index).copied().unwrap_or(0) + bytes);
+            }
+        });
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        match read {
             Ok(evidence) => Some((evidence, cluster)),
             Err(StreamError::Io(message)) => {
                 report::print_one(

@@ -14,6 +14,7 @@ mod graph;
 mod manifests;
 mod migration;
 mod plan;
+mod progress;
 mod report;
 mod workspace;
 

@@ -175,7 +175,11 @@ pub fn render(
     let ids: Vec<&str> = dialects.iter().map(|d| d.id()).collect();
     diags.extend(palisade_compiler::checks::enforcement_warnings(&ws.ir, &ids));
     let mut rendered = Vec::new();
+    let spinner = crate::progress::spinner("rendering", ws.ir.edges.len() > 5_000);
     for dialect in dialects {
+        if let Some(spinner) = &spinner {
+            spinner.set_message(format!("rendering {} ({} edges)", dialect.id(), ws.ir.edges.len()));
+        }
         let options = EmitOptions::for_set(*dialect, dialects, &ws.ir, mode);
         match palisade_targets::render(*dialect, &ws.ir, &options) {
             Ok((manifests, warnings)) => {
@@ -184,6 +188,9 @@ pub fn render(
             }
             Err(refusals) => diags.extend(refusals),
         }
+    }
+    if let Some(spinner) = spinner {
+        spinner.finish_and_clear();
     }
     (rendered, diags.sorted())
 }

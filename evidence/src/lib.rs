@@ -19,11 +19,23 @@ use std::path::Path;
 
 /// Read flow files (`-` for stdin, gzip or plain) into one evidence set
 pub fn read(paths: &[&Path], format: Option<&dyn FlowFormat>) -> Result<Evidence, StreamError> {
+    read_with_progress(paths, format, &|_, _| {})
+}
+
+/// [`read`], telling `progress` which file (its index) and how many of its
+/// bytes have been read
+pub fn read_with_progress(
+    paths: &[&Path],
+    format: Option<&dyn FlowFormat>,
+    progress: &dyn Fn(usize, u64),
+) -> Result<Evidence, StreamError> {
     let formats = flows::formats();
     let mut evidence = Evidence::default();
-    for path in paths {
+    for (index, path) in paths.iter().enumerate() {
         let mut taken = Evidence::default();
-        let stats = flows::read(path, format, &formats, |record| taken.add(record))?;
+        let stats = flows::read_with_progress(path, format, &formats, |record| taken.add(record), &|bytes| {
+            progress(index, bytes);
+        })?;
         merge(&mut evidence, taken);
         evidence.reads.push(stats);
     }

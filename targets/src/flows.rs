@@ -177,6 +177,26 @@ pub enum StreamError {
     UnknownFormat(String),
 }
 
+/// A reader that reports how far it got
+struct Counting<'p, R> {
+    inner: R,
+    read: u64,
+    reported: u64,
+    progress: &'p dyn Fn(u64),
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read - self.reported >= 256 * 1024 || n == 0 {
+            self.reported = self.read;
+            (self.progress)(self.read);
+        }
+        Ok(n)
+    }
+}
+
 /// Read `path` (`-` is stdin; gzip is recognised by its magic bytes) line by
 /// line with `format`, or with the first format that recognises a line, and
 /// hand each flow to `sink`
@@ -184,13 +204,31 @@ pub fn read(
     path: &Path,
     format: Option<&dyn FlowFormat>,
     formats: &[&dyn FlowFormat],
+    sink: impl FnMut(FlowRecord),
+) -> Result<ReadStats, StreamError> {
+    read_with_progress(path, format, formats, sink, &|_| {})
+}
+
+/// [`read`], telling `progress` how many bytes of the file (compressed, for
+/// gzip) have been read so far, every few hundred kilobytes
+pub fn read_with_progress(
+    path: &Path,
+    format: Option<&dyn FlowFormat>,
+    formats: &[&dyn FlowFormat],
     mut sink: impl FnMut(FlowRecord),
+    progress: &dyn Fn(u64),
 ) -> Result<ReadStats, StreamError> {
     let name = path.display().to_string();
     let input: Box<dyn Read> = if name == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         Box::new(std::fs::File::open(path).map_err(|e| StreamError::Io(format!("cannot read `{name}`: {e}")))?)
+    };
+    let input = Counting {
+        inner: input,
+        read: 0,
+        reported: 0,
+        progress,
     };
     let mut buffered = BufReader::with_capacity(1 << 16, input);
     let gzip = buffered
