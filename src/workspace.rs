@@ -164,6 +164,26 @@ pub fn targets(workspace: &Workspace, requested: &[String]) -> Result<Vec<&'stat
     }
 }
 
+/// Each target's manifests, in the order of the targets
+pub type Rendered = Vec<(&'static str, Vec<Manifest>)>;
+
+/// The intents of `args` as they are in the work tree, rendered in `mode` for
+/// the chosen targets; on errors (loading or refusals), print them and return
+/// `None`
+pub fn load_and_render(
+    args: &IntentsArgs,
+    mode: Mode,
+    format: ErrorFormat,
+) -> Option<(Workspace, Vec<&'static dyn Dialect>, Rendered)> {
+    let (ws, dialects) = load_with_targets(&args.dir, None, &args.target, format)?;
+    let (rendered, diags) = render(&ws, &dialects, mode);
+    if diags.has_errors() {
+        report::print(&diags, format);
+        return None;
+    }
+    Some((ws, dialects, rendered))
+}
+
 /// Every dialect's manifests, or every refusal: warnings (checks, CNI,
 /// degradations) come back either way
 pub fn render(

@@ -168,10 +168,9 @@ pub fn audit(
         };
         let drops: Drops = evaluators
             .iter()
-            .filter_map(|(id, ev)| {
-                let verdict = ev.evaluate(&placed.model, &conn);
-                (!verdict.allowed).then(|| (id.to_string(), verdict.decided_by))
-            })
+            // Deciding is cheap, naming the rules is not: only drops are explained.
+            .filter(|(_, ev)| !ev.allows(&placed.model, &conn))
+            .map(|(id, ev)| (id.to_string(), ev.evaluate(&placed.model, &conn).decided_by))
             .collect();
         let names = (suggester.name(from_place), suggester.name(to_place));
         if drops.is_empty() {

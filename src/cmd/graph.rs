@@ -82,15 +82,9 @@ enum Format {
 
 /// Draw
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some((ws, dialects)) = workspace::load_with_targets(&args.intents.dir, None, &args.intents.target, format)
-    else {
+    let Some((ws, _, rendered)) = workspace::load_and_render(&args.intents, Mode::Enforce, format) else {
         return Exit::Input;
     };
-    let (rendered, diags) = workspace::render(&ws, &dialects, Mode::Enforce);
-    if diags.has_errors() {
-        report::print(&diags, format);
-        return Exit::Input;
-    }
     let audit = match args.observed.audit(&ws, &rendered, format) {
         Ok(audit) => audit,
         Err(exit) => return exit,

@@ -28,6 +28,9 @@ use std::{
 /// The enforcing Calico objects of a manifest set, policies sorted by order
 pub(super) struct Policies<'m> {
     policies: Vec<&'m Manifest>,
+    /// indices into `policies` (still in order) per namespace: a policy only
+    /// selects endpoints of its own namespace
+    by_namespace: HashMap<&'m str, Vec<usize>>,
     network_sets: Vec<&'m Manifest>,
     selection: Selection,
     parsed: RefCell<HashMap<String, Option<Selector>>>,
@@ -50,8 +53,13 @@ impl<'m> Policies<'m> {
             };
             order(a).total_cmp(&order(b)).then_with(|| a.name().cmp(b.name()))
         });
+        let mut by_namespace: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (index, policy) in policies.iter().enumerate() {
+            by_namespace.entry(policy.namespace()).or_default().push(index);
+        }
         Self {
             policies,
+            by_namespace,
             network_sets: calico("NetworkSet").collect(),
             selection: Selection::default(),
             parsed: RefCell::default(),
@@ -104,13 +112,16 @@ impl Policies<'_> {
         let mut last_selecting: Option<&Manifest> = None;
         let selecting = self.selection.of(model, pod, || {
             let labels = endpoint_labels(pod);
-            self.policies
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| {
-                    m.namespace() == pod.namespace && self.selects(m.object["spec"]["selector"].as_str(), &labels)
+            self.by_namespace
+                .get(pod.namespace.as_str())
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|&i| {
+                    self.policies
+                        .get(i)
+                        .is_some_and(|m| self.selects(m.object["spec"]["selector"].as_str(), &labels))
                 })
-                .map(|(i, _)| i)
                 .collect()
         });
         for m in selecting.iter().filter_map(|&i| self.policies.get(i)) {

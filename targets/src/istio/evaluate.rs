@@ -12,10 +12,13 @@ use crate::{Evaluator, Manifest, RuleRef, Verdict};
 use ipnet::IpNet;
 use palisade_compiler::model::{ClusterModel, Connection, Endpoint, Pod};
 use serde_json::Value;
+use std::collections::HashMap;
 
 /// The Istio objects of a manifest set
 pub(super) struct Mesh<'m> {
-    policies: Vec<&'m Manifest>,
+    /// enforcing AuthorizationPolicies by namespace: one applies only to
+    /// workloads of its own namespace
+    policies: HashMap<&'m str, Vec<&'m Manifest>>,
     sidecars: Vec<&'m Manifest>,
     service_entries: Vec<&'m Manifest>,
 }
@@ -34,11 +37,15 @@ impl<'m> Mesh<'m> {
                 .and_then(Value::as_str)
                 == Some("true")
         };
+        let mut policies: HashMap<&str, Vec<&Manifest>> = HashMap::new();
+        for m in of("security.istio.io/", "AuthorizationPolicy")
+            .into_iter()
+            .filter(|m| !dry_run(m))
+        {
+            policies.entry(m.namespace()).or_default().push(m);
+        }
         Self {
-            policies: of("security.istio.io/", "AuthorizationPolicy")
-                .into_iter()
-                .filter(|m| !dry_run(m))
-                .collect(),
+            policies,
             sidecars: of("networking.istio.io/", "Sidecar"),
             service_entries: of("networking.istio.io/", "ServiceEntry"),
         }
@@ -67,8 +74,10 @@ impl Evaluator for Mesh<'_> {
         if let Endpoint::Pod(dst) = conn.to {
             let applying: Vec<&&Manifest> = self
                 .policies
-                .iter()
-                .filter(|m| m.namespace() == dst.namespace && selects(m.object.pointer("/spec/selector"), dst))
+                .get(dst.namespace.as_str())
+                .into_iter()
+                .flatten()
+                .filter(|m| selects(m.object.pointer("/spec/selector"), dst))
                 .collect();
             let reference = |m: &Manifest, rule: String| RuleRef {
                 policy: m.reference(),
