@@ -191,6 +191,18 @@ pub fn render(
     dialects: &[&'static dyn Dialect],
     mode: Mode,
 ) -> (Vec<(&'static str, Vec<Manifest>)>, Diags) {
+    render_each(ws, dialects, mode, |manifests| manifests)
+}
+
+/// [`render`], turning each target's manifests into what the caller keeps as
+/// soon as they are rendered (the YAML text of a large repository is a tenth
+/// of the memory of its JSON trees)
+pub fn render_each<T>(
+    ws: &Workspace,
+    dialects: &[&'static dyn Dialect],
+    mode: Mode,
+    mut keep: impl FnMut(Vec<Manifest>) -> T,
+) -> (Vec<(&'static str, T)>, Diags) {
     let mut diags = ws.warnings.clone();
     let ids: Vec<&str> = dialects.iter().map(|d| d.id()).collect();
     diags.extend(palisade_compiler::checks::enforcement_warnings(&ws.ir, &ids));
@@ -204,7 +216,7 @@ pub fn render(
         match palisade_targets::render(*dialect, &ws.ir, &options) {
             Ok((manifests, warnings)) => {
                 diags.extend(warnings);
-                rendered.push((dialect.id(), manifests));
+                rendered.push((dialect.id(), keep(manifests)));
             }
             Err(refusals) => diags.extend(refusals),
         }

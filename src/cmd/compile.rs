@@ -53,6 +53,12 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         ModeArg::Enforce => Mode::Enforce,
         ModeArg::Audit => Mode::Audit,
     };
+    if args.out.is_none() {
+        let exit = stream(&ws, &dialects, mode, format);
+        // The process ends next; freeing the intents' trees gives nothing back.
+        std::mem::forget(ws);
+        return exit;
+    }
     let (rendered, diags) = workspace::render(&ws, &dialects, mode);
     report::print(&diags, format);
     if diags.has_errors() {
@@ -69,34 +75,51 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     exit
 }
 
+/// One YAML stream on stdout, written only once every target rendered
+fn stream(
+    ws: &workspace::Workspace,
+    dialects: &[&'static dyn palisade_targets::Dialect],
+    mode: Mode,
+    format: ErrorFormat,
+) -> Exit {
+    let (rendered, diags) = workspace::render_each(ws, dialects, mode, |manifests| {
+        manifests
+            .iter()
+            .map(|m| format!("---\n{}", m.to_yaml()))
+            .collect::<String>()
+    });
+    report::print(&diags, format);
+    if diags.has_errors() {
+        return Exit::Input;
+    }
+    let mut stdout = std::io::stdout().lock();
+    let written = rendered
+        .iter()
+        .try_for_each(|(_, text)| stdout.write_all(text.as_bytes()))
+        .and_then(|()| stdout.flush());
+    match written {
+        // A closed pipe (`| head`) is the reader's choice, not an error.
+        Ok(()) => Exit::Ok,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok,
+        Err(e) => io_failure(format, &format!("cannot write to stdout: {e}")),
+    }
+}
+
 fn write(args: &Args, rendered: &[(&str, Vec<Manifest>)], format: ErrorFormat) -> Exit {
-    match &args.out {
-        None => {
-            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-            let written = rendered
-                .iter()
-                .flat_map(|(_, m)| m)
-                .try_for_each(|m| write!(stdout, "---\n{}", m.to_yaml()))
-                .and_then(|()| stdout.flush());
-            match written {
-                // A closed pipe (`| head`) is the reader's choice, not an error.
-                Ok(()) => Exit::Ok,
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok,
-                Err(e) => io_failure(format, &format!("cannot write to stdout: {e}")),
-            }
+    let Some(out) = &args.out else {
+        return Exit::Ok;
+    };
+    match write_folder(out, rendered) {
+        Ok(count) => {
+            let ids: Vec<&str> = rendered.iter().map(|(id, _)| *id).collect();
+            eprintln!(
+                "palisade: wrote {count} manifest(s) for {} to {}",
+                ids.join(", "),
+                out.display()
+            );
+            Exit::Ok
         }
-        Some(out) => match write_folder(out, rendered) {
-            Ok(count) => {
-                let ids: Vec<&str> = rendered.iter().map(|(id, _)| *id).collect();
-                eprintln!(
-                    "palisade: wrote {count} manifest(s) for {} to {}",
-                    ids.join(", "),
-                    out.display()
-                );
-                Exit::Ok
-            }
-            Err(e) => io_failure(format, &format!("cannot write `{}`: {e}", out.display())),
-        },
+        Err(e) => io_failure(format, &format!("cannot write `{}`: {e}", out.display())),
     }
 }
 
