@@ -5,7 +5,7 @@
 
 use palisade_compiler::ir::{Ir, Peer};
 use palisade_evidence::AuditReport;
-use palisade_targets::{manifest::SOURCE_ANNOTATION, Manifest};
+use palisade_targets::Manifest;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -332,12 +332,7 @@ fn rules_by_intent_line(rendered: &[(&str, Vec<Manifest>)]) -> BTreeMap<String, 
     let mut rules: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     for (target, manifests) in rendered {
         for manifest in manifests {
-            let Some(sources) = manifest
-                .object
-                .pointer("/metadata/annotations")
-                .and_then(|a| a.get(SOURCE_ANNOTATION))
-                .and_then(serde_json::Value::as_str)
-            else {
+            let Some(sources) = manifest.source() else {
                 continue;
             };
             for line in sources.split(", ") {

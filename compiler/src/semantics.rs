@@ -39,20 +39,21 @@ pub fn decide<'ir>(ir: &'ir Ir, conn: &Connection) -> Decision<'ir> {
 /// them (verification asks millions of questions of 50,000 edges)
 pub struct Semantics<'ir> {
     ir: &'ir Ir,
-    by_source_namespace: HashMap<&'ir str, Vec<&'ir Edge>>,
+    /// indices into `ir.edges`
+    by_source_namespace: HashMap<&'ir str, Vec<usize>>,
     /// edges whose source is not a namespace's pods (addresses, names, DNS)
-    elsewhere: Vec<&'ir Edge>,
+    elsewhere: Vec<usize>,
 }
 
 impl<'ir> Semantics<'ir> {
     /// Index the edges of `ir`
     pub fn new(ir: &'ir Ir) -> Self {
-        let mut by_source_namespace: HashMap<&str, Vec<&Edge>> = HashMap::new();
+        let mut by_source_namespace: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut elsewhere = Vec::new();
-        for edge in &ir.edges {
+        for (index, edge) in ir.edges.iter().enumerate() {
             match edge.from.namespace() {
-                Some(ns) => by_source_namespace.entry(ns).or_default().push(edge),
-                None => elsewhere.push(edge),
+                Some(ns) => by_source_namespace.entry(ns).or_default().push(index),
+                None => elsewhere.push(index),
             }
         }
         Self {
@@ -62,26 +63,32 @@ impl<'ir> Semantics<'ir> {
         }
     }
 
-    /// Decide a connection by the intents
-    pub fn decide(&self, conn: &Connection) -> Decision<'ir> {
-        let ir = self.ir;
-        let egress_isolated = isolated(ir, &conn.from, false);
-        let ingress_isolated = isolated(ir, &conn.to, true);
+    /// The edges that can name the connection's source, in source order (the
+    /// reasons are printed in that order)
+    fn candidates(&self, conn: &Connection) -> Vec<usize> {
         let same_namespace = match conn.from {
             Endpoint::Pod(pod) => self.by_source_namespace.get(pod.namespace.as_str()),
             Endpoint::External(_) => None,
         };
-        // Edges stay in source order: the reasons are printed in that order.
-        let mut candidates: Vec<&Edge> = same_namespace
+        let mut candidates: Vec<usize> = same_namespace
             .into_iter()
             .flatten()
             .chain(&self.elsewhere)
             .copied()
             .collect();
-        candidates.sort_by_key(|e| std::ptr::from_ref(*e) as usize);
+        candidates.sort_unstable();
+        candidates
+    }
+
+    /// Decide a connection by the intents
+    pub fn decide(&self, conn: &Connection) -> Decision<'ir> {
+        let ir = self.ir;
+        let egress_isolated = isolated(ir, &conn.from, false);
+        let ingress_isolated = isolated(ir, &conn.to, true);
         let matching: Vec<&'ir Edge> = if egress_isolated || ingress_isolated {
-            candidates
+            self.candidates(conn)
                 .into_iter()
+                .filter_map(|i| ir.edges.get(i))
                 .filter(|e| {
                     matches(ir, &e.from, &conn.from)
                         && matches(ir, &e.to, &conn.to)

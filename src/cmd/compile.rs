@@ -53,21 +53,21 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         ModeArg::Enforce => Mode::Enforce,
         ModeArg::Audit => Mode::Audit,
     };
-    if args.out.is_none() {
+    let Some(out) = &args.out else {
         let exit = stream(&ws, &dialects, mode, format);
         // The process ends next; freeing the intents' trees gives nothing back.
         std::mem::forget(ws);
         return exit;
-    }
+    };
     let (rendered, diags) = workspace::render(&ws, &dialects, mode);
     report::print(&diags, format);
     if diags.has_errors() {
         return Exit::Input;
     }
-    if let (true, Some(out)) = (args.check, &args.out) {
+    if args.check {
         return check_folder(out, &rendered, format);
     }
-    let exit = write(args, &rendered, format);
+    let exit = write(out, &rendered, format);
     // The process ends next: freeing a large repository's manifests one small
     // object at a time costs a tenth of the compile and gives nothing back.
     std::mem::forget(rendered);
@@ -105,10 +105,7 @@ fn stream(
     }
 }
 
-fn write(args: &Args, rendered: &[(&str, Vec<Manifest>)], format: ErrorFormat) -> Exit {
-    let Some(out) = &args.out else {
-        return Exit::Ok;
-    };
+fn write(out: &Path, rendered: &[(&str, Vec<Manifest>)], format: ErrorFormat) -> Exit {
     match write_folder(out, rendered) {
         Ok(count) => {
             let ids: Vec<&str> = rendered.iter().map(|(id, _)| *id).collect();
