@@ -83,10 +83,7 @@ fn stream(
     format: ErrorFormat,
 ) -> Exit {
     let (rendered, diags) = workspace::render_each(ws, dialects, mode, |manifests| {
-        manifests
-            .iter()
-            .map(|m| format!("---\n{}", m.to_yaml()))
-            .collect::<String>()
+        palisade_targets::manifest::to_stream(&manifests)
     });
     report::print(&diags, format);
     if diags.has_errors() {

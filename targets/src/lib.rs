@@ -24,6 +24,7 @@ pub mod memo;
 pub mod refusals;
 pub mod verdict;
 pub mod verify;
+mod yaml;
 
 pub use capabilities::Capabilities;
 pub use manifest::Manifest;

@@ -83,7 +83,17 @@ impl Manifest {
 
     /// YAML with keys sorted at every level, whatever serde_json's map order
     pub fn to_yaml(&self) -> String {
-        serde_yaml_ng::to_string(&Sorted(&self.object)).unwrap_or_default()
+        let mut out = String::new();
+        self.write_yaml(&mut out);
+        out
+    }
+
+    /// [`Manifest::to_yaml`], appended to `out` (a stream of ten thousand
+    /// objects is built without a copy of each)
+    pub fn write_yaml(&self, out: &mut String) {
+        if !crate::yaml::write(out, &self.object) {
+            out.push_str(&serde_yaml_ng::to_string(&Sorted(&self.object)).unwrap_or_default());
+        }
     }
 
     /// A stable digest of the object (FNV-1a over its sorted YAML): what the
@@ -105,7 +115,7 @@ impl Manifest {
 
 /// Serialises a JSON value with mapping keys in sorted order at every level,
 /// without building a copy of it (rendering is most of a large compile)
-struct Sorted<'a>(&'a Value);
+pub(crate) struct Sorted<'a>(pub(crate) &'a Value);
 
 impl serde::Serialize for Sorted<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -141,5 +151,10 @@ pub fn sort(manifests: &mut [Manifest]) {
 
 /// A multi-document YAML stream
 pub fn to_stream(manifests: &[Manifest]) -> String {
-    manifests.iter().map(|m| format!("---\n{}", m.to_yaml())).collect()
+    let mut out = String::new();
+    for manifest in manifests {
+        out.push_str("---\n");
+        manifest.write_yaml(&mut out);
+    }
+    out
 }
