@@ -11,6 +11,7 @@
 //! NetworkSets of that namespace that are not pods.
 
 use super::selector::Selector;
+use crate::manifest::Field;
 use crate::{
     memo::Selection,
     verdict::{both_sides, Direction},
@@ -47,7 +48,7 @@ impl<'m> Policies<'m> {
         policies.sort_by(|a, b| {
             let order = |m: &Manifest| {
                 m.object
-                    .pointer("/spec/order")
+                    .at(&["spec", "order"])
                     .and_then(Value::as_f64)
                     .unwrap_or(f64::INFINITY)
             };
@@ -289,12 +290,12 @@ impl Policies<'_> {
             .any(|set| {
                 let labels: BTreeMap<String, String> = set
                     .object
-                    .pointer("/metadata/labels")
+                    .at(&["metadata", "labels"])
                     .and_then(|l| serde_json::from_value(l.clone()).ok())
                     .unwrap_or_default();
                 let in_set = set
                     .object
-                    .pointer("/spec/nets")
+                    .at(&["spec", "nets"])
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()

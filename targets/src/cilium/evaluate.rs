@@ -11,6 +11,7 @@
 //! the DNS proxy with a rule that lets the name through (else the proxy never
 //! learns its addresses).
 
+use crate::manifest::Field;
 use crate::{
     memo::Selection,
     verdict::{both_sides, Direction},
@@ -60,7 +61,7 @@ impl Policies<'_> {
                 .enumerate()
                 .filter(|(_, m)| {
                     m.object
-                        .pointer("/spec/endpointSelector")
+                        .at(&["spec", "endpointSelector"])
                         .is_some_and(|s| selects(s, m.namespace(), model, pod))
                 })
                 .map(|(i, _)| i)
@@ -203,7 +204,7 @@ impl Policies<'_> {
             m.object["spec"]["egress"].as_array().into_iter().flatten().any(|rule| {
                 rule["toPorts"].as_array().into_iter().flatten().any(|entry| {
                     entry
-                        .pointer("/rules/dns")
+                        .at(&["rules", "dns"])
                         .and_then(Value::as_array)
                         .into_iter()
                         .flatten()
@@ -337,7 +338,7 @@ fn ports_match(to_ports: Option<&Value>, conn: &Connection) -> bool {
         return true;
     };
     entries.iter().any(|entry| {
-        let l7_ok = match (conn.request, entry.pointer("/rules/http").and_then(Value::as_array)) {
+        let l7_ok = match (conn.request, entry.at(&["rules", "http"]).and_then(Value::as_array)) {
             (Some(request), Some(rules)) => rules.iter().any(|r| http_matches(r, request)),
             _ => true,
         };

@@ -2,6 +2,7 @@
 //! feeds it, `matchName` with a literal `*`, single public addresses,
 //! metadata open to a namespace, policies that select no pod of the dump.
 
+use crate::manifest::Field;
 use crate::{
     lint::{check_egress_block, EgressBlock, Finding, FQDN_WITHOUT_DNS_PROXY, LITERAL_WILDCARD, SELECTS_NOTHING},
     Manifest,
@@ -133,7 +134,7 @@ fn feeds_dns_proxy(
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .any(|p| p.pointer("/rules/dns").is_some())
+                    .any(|p| p.at(&["rules", "dns"]).is_some())
             })
         })
 }

@@ -8,6 +8,7 @@
 //! pod whose Sidecar is REGISTRY_ONLY reaches outside names only where a
 //! ServiceEntry lists the host and port, and raw outside addresses not at all.
 
+use crate::manifest::Field;
 use crate::{Evaluator, Manifest, RuleRef, Verdict};
 use ipnet::IpNet;
 use palisade_compiler::model::{ClusterModel, Connection, Endpoint, Pod};
@@ -33,7 +34,7 @@ impl<'m> Mesh<'m> {
         };
         let dry_run = |m: &&Manifest| {
             m.object
-                .pointer("/metadata/annotations/istio.io~1dry-run")
+                .at(&["metadata", "annotations", "istio.io/dry-run"])
                 .and_then(Value::as_str)
                 == Some("true")
         };
@@ -77,7 +78,7 @@ impl Evaluator for Mesh<'_> {
                 .get(dst.namespace.as_str())
                 .into_iter()
                 .flatten()
-                .filter(|m| selects(m.object.pointer("/spec/selector"), dst))
+                .filter(|m| selects(m.object.at(&["spec", "selector"]), dst))
                 .collect();
             let reference = |m: &Manifest, rule: String| RuleRef {
                 policy: m.reference(),
@@ -86,7 +87,7 @@ impl Evaluator for Mesh<'_> {
             };
             for m in applying
                 .iter()
-                .filter(|m| m.object.pointer("/spec/action").and_then(Value::as_str) == Some("DENY"))
+                .filter(|m| m.object.at(&["spec", "action"]).and_then(Value::as_str) == Some("DENY"))
             {
                 if let Some(i) = matching_rule(m, conn) {
                     return Verdict {
@@ -99,7 +100,7 @@ impl Evaluator for Mesh<'_> {
                 .iter()
                 .filter(|m| {
                     m.object
-                        .pointer("/spec/action")
+                        .at(&["spec", "action"])
                         .and_then(Value::as_str)
                         .unwrap_or("ALLOW")
                         == "ALLOW"
@@ -136,14 +137,14 @@ impl Mesh<'_> {
         let Endpoint::External(ext) = conn.to else { return None };
         let sidecar = self.sidecars.iter().find(|s| {
             s.namespace() == src.namespace
-                && selects(s.object.pointer("/spec/workloadSelector"), src)
+                && selects(s.object.at(&["spec", "workloadSelector"]), src)
                 && s.object
-                    .pointer("/spec/outboundTrafficPolicy/mode")
+                    .at(&["spec", "outboundTrafficPolicy", "mode"])
                     .and_then(Value::as_str)
                     == Some("REGISTRY_ONLY")
         })?;
         let entry = self.service_entries.iter().find(|e| {
-            let hosts = e.object.pointer("/spec/hosts").and_then(Value::as_array);
+            let hosts = e.object.at(&["spec", "hosts"]).and_then(Value::as_array);
             let host_ok = ext.fqdn.as_deref().is_some_and(|name| {
                 hosts
                     .into_iter()
@@ -156,13 +157,13 @@ impl Mesh<'_> {
                         None => h.eq_ignore_ascii_case(name),
                     })
             });
-            let addresses = e.object.pointer("/spec/addresses").and_then(Value::as_array);
+            let addresses = e.object.at(&["spec", "addresses"]).and_then(Value::as_array);
             let address_ok = addresses
                 .into_iter()
                 .flatten()
                 .filter_map(|a| a.as_str()?.parse::<IpNet>().ok())
                 .any(|a| a.contains(&ext.ip));
-            let ports = e.object.pointer("/spec/ports").and_then(Value::as_array);
+            let ports = e.object.at(&["spec", "ports"]).and_then(Value::as_array);
             let port_ok = ports.is_none_or(|p| p.is_empty())
                 || ports
                     .into_iter()
@@ -192,7 +193,7 @@ impl Mesh<'_> {
 }
 
 fn matching_rule(policy: &Manifest, conn: &Connection) -> Option<usize> {
-    let rules = policy.object.pointer("/spec/rules").and_then(Value::as_array)?;
+    let rules = policy.object.at(&["spec", "rules"]).and_then(Value::as_array)?;
     rules.iter().position(|rule| {
         let from_ok = rule
             .get("from")
