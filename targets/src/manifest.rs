@@ -122,10 +122,7 @@ impl serde::Serialize for Sorted<'_> {
         use serde::ser::{SerializeMap, SerializeSeq};
         match self.0 {
             Value::Object(map) => {
-                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-                if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
-                    entries.sort_by(|a, b| a.0.cmp(b.0));
-                }
+                let entries = sorted_entries(map);
                 let mut out = serializer.serialize_map(Some(entries.len()))?;
                 for (key, value) in entries {
                     out.serialize_entry(key, &Sorted(value))?;
@@ -142,6 +139,16 @@ impl serde::Serialize for Sorted<'_> {
             other => other.serialize(serializer),
         }
     }
+}
+
+/// A mapping's entries by key. serde_json's map is already sorted unless a
+/// dependency turns on its `preserve_order` feature; then this sorts.
+pub(crate) fn sorted_entries(map: &serde_json::Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+    }
+    entries
 }
 
 /// A field of a JSON tree by its keys. `Value::pointer` unescapes every

@@ -17,7 +17,7 @@ pub(crate) fn write(out: &mut String, value: &Value) -> bool {
     let start = out.len();
     let written = match value {
         Value::Object(map) if !map.is_empty() => mapping(out, map, 0, false),
-        Value::Array(items) if !items.is_empty() => sequence(out, items, 0),
+        Value::Array(items) if !items.is_empty() => sequence(out, items, 0, false),
         other => scalar_or_empty(out, other).map(|()| out.push('\n')),
     };
     if written.is_none() {
@@ -29,11 +29,7 @@ pub(crate) fn write(out: &mut String, value: &Value) -> bool {
 /// `key: value` lines at `indent`; `after_dash` when the first key goes on the
 /// line a sequence dash already began
 fn mapping(out: &mut String, map: &serde_json::Map<String, Value>, indent: usize, after_dash: bool) -> Option<()> {
-    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-    if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
-        entries.sort_by(|a, b| a.0.cmp(b.0));
-    }
-    for (i, (key, value)) in entries.into_iter().enumerate() {
+    for (i, (key, value)) in crate::manifest::sorted_entries(map).into_iter().enumerate() {
         if i > 0 || !after_dash {
             pad(out, indent);
         }
@@ -50,7 +46,7 @@ fn mapping(out: &mut String, map: &serde_json::Map<String, Value>, indent: usize
             // libyaml puts a mapping's sequence at the mapping's own indent
             Value::Array(items) if !items.is_empty() => {
                 out.push('\n');
-                sequence(out, items, indent)?;
+                sequence(out, items, indent, false)?;
             }
             other => {
                 out.push(' ');
@@ -62,19 +58,17 @@ fn mapping(out: &mut String, map: &serde_json::Map<String, Value>, indent: usize
     Some(())
 }
 
-/// `- item` lines at `indent`
-fn sequence(out: &mut String, items: &[Value], indent: usize) -> Option<()> {
-    for item in items {
-        pad(out, indent);
+/// `- item` lines at `indent`; `after_dash` as for [`mapping`]
+fn sequence(out: &mut String, items: &[Value], indent: usize, after_dash: bool) -> Option<()> {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 || !after_dash {
+            pad(out, indent);
+        }
         out.push_str("- ");
         match item {
             Value::Object(inner) if !inner.is_empty() => mapping(out, inner, indent + 2, true)?,
             // a nested sequence starts on the dash line too
-            Value::Array(inner) if !inner.is_empty() => {
-                let start = out.len();
-                sequence(out, inner, indent + 2)?;
-                out.replace_range(start..start + indent + 2, "");
-            }
+            Value::Array(inner) if !inner.is_empty() => sequence(out, inner, indent + 2, true)?,
             other => {
                 scalar_or_empty(out, other)?;
                 out.push('\n');
