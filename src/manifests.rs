@@ -1,18 +1,43 @@
 //! Reading rendered manifests back: files or folders of YAML (multi-document,
-//! `kind: List`), as `simulate` and `verify --manifests` take them.
+//! `kind: List`), as `simulate` and `verify --manifests` take them. What the
+//! API server would refuse is refused here, at its place; what kubectl would
+//! fill in (the namespace of an object without one) is filled in and said.
 
 use palisade_intents::{Diag, Diags, SourceFile};
 use palisade_targets::Manifest;
 use std::path::{Path, PathBuf};
 
+/// The namespace kubectl applies an object without `metadata.namespace` to
+/// when no context names one
+pub const DEFAULT_NAMESPACE: &str = "default";
+
 /// Every object under the paths (folders recursively; `kustomization.yaml` and
-/// hidden entries skipped), in path order
+/// hidden entries skipped), in path order; warnings go to stderr
 pub fn read(paths: &[PathBuf]) -> Result<Vec<Manifest>, Diags> {
     read_located(paths).map(|(manifests, _)| manifests)
 }
 
-/// A cluster dump: Namespace and Pod objects as `kubectl get ns,pods -A -o yaml` prints them
+/// Like [`read_located_in`] in the `default` namespace, warnings printed on stderr
+pub fn read_located(paths: &[PathBuf]) -> Result<(Vec<Manifest>, Vec<Origin>), Diags> {
+    let (manifests, origins, warnings) = read_located_in(paths, DEFAULT_NAMESPACE)?;
+    for w in warnings.iter() {
+        eprint!("{}", w.render_plain());
+    }
+    Ok((manifests, origins))
+}
+
+/// A cluster dump: Namespace and Pod objects as `kubectl get ns,pods -A -o
+/// yaml` prints them; warnings (pods without an address) printed on stderr
 pub fn read_cluster(path: &Path) -> Result<palisade_compiler::model::ClusterModel, Diags> {
+    let (model, warnings) = read_cluster_warning(path)?;
+    for w in warnings.iter() {
+        eprint!("{}", w.render_plain());
+    }
+    Ok(model)
+}
+
+/// A cluster dump and the warnings a user should see
+pub fn read_cluster_warning(path: &Path) -> Result<(palisade_compiler::model::ClusterModel, Diags), Diags> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         let mut diags = Diags::new();
         diags.push(
@@ -21,7 +46,7 @@ pub fn read_cluster(path: &Path) -> Result<palisade_compiler::model::ClusterMode
         );
         diags
     })?;
-    palisade_compiler::cluster::from_yaml(&path.display().to_string(), &text)
+    palisade_compiler::cluster::read(&path.display().to_string(), &text)
 }
 
 /// Where a manifest was read: its file, its document (for positions) and,
@@ -42,10 +67,14 @@ impl Origin {
     }
 }
 
-/// Like `read`, keeping where each manifest came from
-pub fn read_located(paths: &[PathBuf]) -> Result<(Vec<Manifest>, Vec<Origin>), Diags> {
+/// Every object under the paths, where each came from, and warnings: an
+/// object without `metadata.namespace` is placed in `namespace`, as `kubectl
+/// apply -n <namespace>` would; a NetworkPolicy the API server would refuse
+/// (a field of the wrong type, an unknown field) is an error at its place
+pub fn read_located_in(paths: &[PathBuf], namespace: &str) -> Result<(Vec<Manifest>, Vec<Origin>, Diags), Diags> {
     let mut files = Vec::new();
     let mut diags = Diags::new();
+    let mut warnings = Diags::new();
     for path in paths {
         if let Err(e) = collect(path, &mut files) {
             diags.push(
@@ -93,14 +122,19 @@ pub fn read_located(paths: &[PathBuf]) -> Result<(Vec<Manifest>, Vec<Origin>), D
             } else {
                 vec![(String::new(), value)]
             };
-            for (prefix, object) in items {
+            for (prefix, mut object) in items {
                 if object.get("apiVersion").is_some() && object.get("kind").is_some() {
-                    manifests.push(Manifest::new(object));
-                    origins.push(Origin {
+                    let origin = Origin {
                         file: file.clone(),
                         document: document.clone(),
                         prefix,
-                    });
+                    };
+                    admit(&object, &origin, &mut diags);
+                    if let Some(w) = place(&mut object, namespace, &origin) {
+                        warnings.push(w);
+                    }
+                    manifests.push(Manifest::new(object));
+                    origins.push(origin);
                 }
             }
         }
@@ -108,8 +142,82 @@ pub fn read_located(paths: &[PathBuf]) -> Result<(Vec<Manifest>, Vec<Origin>), D
     if diags.has_errors() {
         Err(diags)
     } else {
-        Ok((manifests, origins))
+        Ok((manifests, origins, warnings))
     }
+}
+
+/// Errors for what the API server would refuse, at their place
+fn admit(object: &serde_json::Value, origin: &Origin, diags: &mut Diags) {
+    if object["apiVersion"].as_str() != Some("networking.k8s.io/v1") || object["kind"].as_str() != Some("NetworkPolicy")
+    {
+        return;
+    }
+    let name = object["metadata"]["name"].as_str().unwrap_or("");
+    for problem in palisade_targets::kubernetes::validate(object) {
+        diags.push(
+            Diag::error(
+                "invalid_manifest",
+                format!(
+                    "NetworkPolicy `{name}`: {} (the API server refuses it)",
+                    problem.message
+                ),
+            )
+            .at(&origin.locate(&problem.pointer))
+            .help(problem.help),
+        );
+    }
+}
+
+/// Kinds that live outside namespaces: they never take one
+const CLUSTER_SCOPED: &[&str] = &[
+    "Namespace",
+    "GlobalNetworkPolicy",
+    "GlobalNetworkSet",
+    "StagedGlobalNetworkPolicy",
+    "HostEndpoint",
+    "Tier",
+    "CiliumClusterwideNetworkPolicy",
+    "AdminNetworkPolicy",
+    "BaselineAdminNetworkPolicy",
+    "ClusterNetworkPolicy",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Node",
+];
+
+/// Put a namespaced object without a namespace where kubectl would put it,
+/// and say so
+fn place(object: &mut serde_json::Value, namespace: &str, origin: &Origin) -> Option<Diag> {
+    let kind = object["kind"].as_str().unwrap_or("").to_string();
+    if CLUSTER_SCOPED.contains(&kind.as_str()) || kind == "List" {
+        return None;
+    }
+    let written = object
+        .pointer("/metadata/namespace")
+        .and_then(serde_json::Value::as_str);
+    if written.is_some_and(|n| !n.is_empty()) {
+        return None;
+    }
+    let metadata = object
+        .as_object_mut()?
+        .entry("metadata")
+        .or_insert_with(|| serde_json::json!({}));
+    let fields = metadata.as_object_mut()?;
+    let name = fields
+        .get("name")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    fields.insert("namespace".into(), namespace.into());
+    Some(
+        Diag::warning(
+            "namespace_assumed",
+            format!("{kind} `{name}` has no `metadata.namespace`: read as in namespace `{namespace}`, where `kubectl apply` would create it"),
+        )
+        .at(&origin.locate("/metadata"))
+        .help("write `metadata.namespace`, or pass `--namespace` to say where it is applied"),
+    )
 }
 
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

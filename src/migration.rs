@@ -25,11 +25,30 @@ pub struct Migration {
     pub model: ClusterModel,
 }
 
+/// The Project's `cluster:` from what the command line knows of the cluster
+fn cluster_section(api_server: Option<ipnet::IpNet>, cluster_cidrs: &[ipnet::IpNet]) -> String {
+    let mut lines = Vec::new();
+    if let Some(net) = api_server {
+        lines.push(format!(
+            "    apiServer: {{ cidrs: [{net}], ports: [tcp/443, tcp/6443] }}\n"
+        ));
+    }
+    if !cluster_cidrs.is_empty() {
+        let cidrs: Vec<String> = cluster_cidrs.iter().map(ToString::to_string).collect();
+        lines.push(format!("    clusterCIDRs: [{}]\n", cidrs.join(", ")));
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!("  cluster:\n{}", lines.concat())
+}
+
 /// Import `paths`; `targets` go into the Project (default: the dialects read)
 pub fn import(
     paths: &[PathBuf],
     cluster: Option<&PathBuf>,
     api_server: Option<ipnet::IpNet>,
+    cluster_cidrs: &[ipnet::IpNet],
     targets: &[String],
     format: ErrorFormat,
 ) -> Option<Migration> {
@@ -110,10 +129,7 @@ pub fn import(
         format!(
             "# Imported by `palisade import`.\napiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: {{ name: imported }}\nspec:\n  targets: [{}]\n{}",
             targets.join(", "),
-            match api_server {
-                Some(net) => format!("  cluster:\n    apiServer: {{ cidrs: [{net}], ports: [tcp/443, tcp/6443] }}\n"),
-                None => String::new(),
-            }
+            cluster_section(api_server, cluster_cidrs)
         ),
     );
     let raw: Vec<RawFile> = files

@@ -196,6 +196,8 @@ fn migrate_writes_intents_and_manifests_and_proves_them_equivalent() {
             "tests/fixtures/import/calico-exact.yaml",
             "--to",
             "kubernetes",
+            "--cluster-cidrs",
+            "10.244.0.0/16,10.96.0.0/12",
             "--out",
         ])
         .arg(dir.path())

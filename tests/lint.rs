@@ -65,6 +65,6 @@ fn warnings_pass_unless_denied_and_json_is_one_object_per_line() {
 fn the_list_names_every_check() {
     let out = palisade().args(["lint", "--list"]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(text.lines().count(), 10);
+    assert_eq!(text.lines().count(), 11);
     assert!(text.contains("PAL001 split-peer"));
 }

@@ -87,7 +87,7 @@ fn verify_catches_hand_edits_of_rendered_manifests() {
         (
             "examples/zero-trust",
             "istio",
-            "shop/serviceentry-external-api-stripe-com.yaml",
+            "shop/serviceentry-external-api.stripe.com.yaml",
             "the intents allow it",
         ),
     ];

@@ -1,14 +1,21 @@
 //! A cluster model read from plain Kubernetes manifests: Namespace and Pod
 //! objects, multi-document or `kind: List`, as `kubectl get ns,pods -A -o yaml`
-//! prints them. Other kinds are ignored. Text comes in; no I/O here.
+//! prints them. Other kinds are ignored. The CNI is recognised by its agent
+//! pods. Text comes in; no I/O here.
 
-use crate::model::{ClusterModel, ContainerPort, Namespace, Pod};
+use crate::model::{ClusterModel, CniProfile, ContainerPort, Namespace, Pod};
 use palisade_intents::{syntax::Protocol, types::Labels, Diag, Diags, Loc, SourceFile};
 use serde_json::Value;
 use std::{net::IpAddr, sync::Arc};
 
 /// Read namespaces and pods from YAML text; `path` names the file in errors
 pub fn from_yaml(path: &str, text: &str) -> Result<ClusterModel, Diags> {
+    read(path, text).map(|(model, _)| model)
+}
+
+/// Like [`from_yaml`], with the warnings a user should see: pods without an
+/// address, a CNI that could not be told
+pub fn read(path: &str, text: &str) -> Result<(ClusterModel, Diags), Diags> {
     let file = SourceFile::new(path, text);
     let mut diags = Diags::new();
     let mut model = ClusterModel::default();
@@ -25,7 +32,19 @@ pub fn from_yaml(path: &str, text: &str) -> Result<ClusterModel, Diags> {
                 model.namespaces.insert(name.clone(), Namespace { name, labels });
             }
             Some("Pod") => match pod(&object) {
-                Ok(p) => model.pods.push(p),
+                Ok(p) => {
+                    if p.address().is_none() {
+                        diags.push(
+                            Diag::warning(
+                                "pod_without_address",
+                                format!("pod `{}` has no `status.podIP`: no ipBlock or address rule matches it", p.id()),
+                            )
+                            .at(&Loc::new(file.clone(), 0, 0))
+                            .help("dump the pods once they run (`kubectl get ns,pods -A -o yaml`), or add `status: { podIP: <address> }`"),
+                        );
+                    }
+                    model.pods.push(p)
+                }
                 Err(message) => diags.push(
                     Diag::error("bad_cluster", message)
                         .at(&Loc::new(file.clone(), 0, 0))
@@ -50,11 +69,58 @@ pub fn from_yaml(path: &str, text: &str) -> Result<ClusterModel, Diags> {
     model
         .pods
         .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    let found = cnis(&model);
+    model.cni = match found.as_slice() {
+        [one] => *one,
+        [] => CniProfile::Unknown,
+        several => {
+            diags.push(
+                Diag::warning(
+                    "cni_unclear",
+                    format!(
+                        "agent pods of several CNIs in the dump ({}): the CNI is taken as unknown",
+                        several.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+                .at(&Loc::new(file.clone(), 0, 0))
+                .help("name the CNI that enforces policies (`--cni`)"),
+            );
+            CniProfile::Unknown
+        }
+    };
     if diags.has_errors() {
         Err(diags)
     } else {
-        Ok(model)
+        Ok((model, diags))
     }
+}
+
+/// The CNIs whose agent pods run in the cluster, by the labels and names
+/// their installation manifests give them
+fn cnis(model: &ClusterModel) -> Vec<CniProfile> {
+    let mut out = Vec::new();
+    for pod in &model.pods {
+        let label = |k: &str| pod.labels.get(k).map(String::as_str);
+        let found = match (
+            label("k8s-app"),
+            label("app"),
+            label("app.kubernetes.io/name"),
+            label("name"),
+        ) {
+            (Some("cilium"), ..) | (_, _, Some("cilium-agent"), _) => Some(CniProfile::Cilium),
+            (Some("calico-node"), ..) | (_, _, Some("calico-node"), _) => Some(CniProfile::Calico),
+            (_, Some("antrea"), ..) if label("component") == Some("antrea-agent") => Some(CniProfile::Antrea),
+            (_, Some("ovnkube-node"), ..) => Some(CniProfile::OvnKubernetes),
+            (Some("kube-router"), ..) => Some(CniProfile::KubeRouter),
+            (_, Some("kindnet"), ..) => Some(CniProfile::Kindnet),
+            (_, _, _, Some("weave-net")) => Some(CniProfile::Weave),
+            _ => None,
+        };
+        if let Some(cni) = found.filter(|c| !out.contains(c)) {
+            out.push(cni);
+        }
+    }
+    out
 }
 
 /// Every object of the YAML stream, `kind: List` items included
@@ -171,5 +237,40 @@ mod tests {
             unreachable!()
         };
         assert!(diags.iter().all(|d| d.loc().is_some()));
+    }
+}
+
+#[cfg(test)]
+mod address_and_cni_tests {
+    use super::*;
+
+    #[test]
+    fn a_pod_without_an_address_has_none_and_it_is_said() {
+        let text = "apiVersion: v1\nkind: Pod\nmetadata: { name: p, namespace: x }\n";
+        let Ok((model, warnings)) = read("c.yaml", text) else {
+            unreachable!()
+        };
+        assert_eq!(model.pods[0].address(), None);
+        assert!(warnings
+            .iter()
+            .any(|d| d.code_str() == "pod_without_address" && d.message().contains("x/p")));
+    }
+
+    #[test]
+    fn the_cni_is_told_by_its_agent_pods() {
+        let agent = |labels: &str| {
+            format!("apiVersion: v1\nkind: Pod\nmetadata: {{ name: agent, namespace: kube-system, labels: {labels} }}\nstatus: {{ podIP: 10.0.0.9 }}\n")
+        };
+        for (labels, cni) in [
+            ("{ k8s-app: cilium }", CniProfile::Cilium),
+            ("{ k8s-app: calico-node }", CniProfile::Calico),
+            ("{ app: kindnet }", CniProfile::Kindnet),
+            ("{ app: web }", CniProfile::Unknown),
+        ] {
+            let Ok(model) = from_yaml("c.yaml", &agent(labels)) else {
+                unreachable!()
+            };
+            assert_eq!(model.cni, cni, "{labels}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use palisade_intents::{
     model::HttpRule,
     syntax::{Entity, Fqdn, Protocol},
     types::{Baseline, Labels, Posture, Via},
-    Loc,
+    Diag, Loc,
 };
 use std::{collections::BTreeMap, fmt};
 
@@ -253,6 +253,43 @@ impl Ir {
     /// The service a peer names, if it names one
     pub fn service(&self, namespace: &str, name: &str) -> Option<&ServiceIr> {
         self.namespaces.get(namespace)?.services.get(name)
+    }
+
+    /// Refusals for a layer whose address rules also match pod addresses
+    /// (NetworkPolicy ipBlock, Calico nets): without `clusterCIDRs`,
+    /// resolution could not except the cluster's ranges from a CIDR, so the
+    /// rule might admit pods. Link-local and loopback blocks (metadata,
+    /// node-local DNS) never hold pod addresses and pass.
+    pub fn cidrs_without_cluster_ranges(&self, layer: &str) -> Vec<Diag> {
+        if !self.profile.cluster_cidrs.is_empty() {
+            return Vec::new();
+        }
+        let never_pods = |net: &IpNet| match net {
+            IpNet::V4(n) => (n.network().is_link_local() && n.prefix_len() >= 16) || n.network().is_loopback(),
+            IpNet::V6(n) => (n.network().is_unicast_link_local() && n.prefix_len() >= 10) || n.network().is_loopback(),
+        };
+        let mut out: Vec<Diag> = Vec::new();
+        for edge in &self.edges {
+            for peer in [&edge.from, &edge.to] {
+                let Peer::Cidr { net, .. } = peer else { continue };
+                if never_pods(net)
+                    || out
+                        .iter()
+                        .any(|d| d.loc().map(|l| l.offset) == Some(edge.source.loc.offset))
+                {
+                    continue;
+                }
+                out.push(
+                    Diag::error(
+                        "cidr_needs_cluster_cidrs",
+                        format!("`{net}` on {layer} needs the cluster's pod and service CIDRs"),
+                    )
+                    .at(&edge.source.loc)
+                    .help("add `clusterCIDRs: [<pod CIDR>, <service CIDR>]` under `spec.cluster` in palisade.yaml (`--cluster-cidrs` for `import` and `migrate`), so the CIDR can except them: the layer matches address rules against pod addresses too"),
+                );
+            }
+        }
+        out
     }
 
     /// The pod labels a pod peer selects (empty = every pod of the namespace)

@@ -2,7 +2,10 @@
 //! connections are decided. Built from intents (`synthesize`) for verification;
 //! later also read from a cluster dump.
 
-use crate::ir::{Ir, Peer};
+use crate::{
+    ir::{Ir, Peer},
+    profile::Cni,
+};
 use ipnet::IpNet;
 use palisade_intents::{
     syntax::{Entity, Protocol},
@@ -44,7 +47,8 @@ pub struct Pod {
     pub labels: Labels,
     /// its service account
     pub service_account: Option<String>,
-    /// its address
+    /// its address; the unspecified address (`0.0.0.0`) stands for none (a
+    /// pod the dump shows without `status.podIP`): read it with [`Pod::address`]
     pub ip: IpAddr,
     /// its container ports
     pub ports: Vec<ContainerPort>,
@@ -59,6 +63,85 @@ impl Pod {
     /// Whether every label of `selector` is on this pod
     pub fn matches(&self, selector: &Labels) -> bool {
         selector.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+    }
+
+    /// Its address, or `None` when it has none yet (pending, or a dump
+    /// without `status.podIP`): no address block can match such a pod
+    pub fn address(&self) -> Option<IpAddr> {
+        (!self.ip.is_unspecified()).then_some(self.ip)
+    }
+}
+
+/// How the cluster's CNI decides NetworkPolicy `ipBlock` peers for pods.
+/// The upstream e2e suite (test/e2e/network/netpol/network_policy.go, "should
+/// allow egress access to server in CIDR block", "should enforce except clause
+/// while egress access to server in CIDR block") expects an ipBlock to match
+/// the pod whose `status.podIP` it covers, and most CNIs do; Cilium documents
+/// the opposite ("CIDR rules do not apply to traffic where both sides of the
+/// connection are either managed by Cilium or use an IP belonging to a node",
+/// docs.cilium.io, Layer 3 policy) and matches pods by identity only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CniProfile {
+    /// not known: evaluators answer as the e2e suite expects, and say where
+    /// the answer depends on the CNI
+    #[default]
+    Unknown,
+    /// Calico (ipBlock matches pod addresses)
+    Calico,
+    /// Cilium (ipBlock never matches a Cilium-managed pod)
+    Cilium,
+    /// Antrea (ipBlock matches pod addresses)
+    Antrea,
+    /// OVN-Kubernetes (ipBlock matches pod addresses)
+    OvnKubernetes,
+    /// kube-router (ipBlock matches pod addresses)
+    KubeRouter,
+    /// kindnet / kube-network-policies (ipBlock matches pod addresses)
+    Kindnet,
+    /// Weave Net (ipBlock matches pod addresses)
+    Weave,
+}
+
+impl CniProfile {
+    /// Every named profile, for help texts
+    pub const NAMED: &'static [CniProfile] = &[
+        CniProfile::Calico,
+        CniProfile::Cilium,
+        CniProfile::Antrea,
+        CniProfile::OvnKubernetes,
+        CniProfile::KubeRouter,
+        CniProfile::Kindnet,
+        CniProfile::Weave,
+    ];
+
+    /// The name users write
+    pub fn name(self) -> &'static str {
+        match self {
+            CniProfile::Unknown => "unknown",
+            CniProfile::Calico => "calico",
+            CniProfile::Cilium => "cilium",
+            CniProfile::Antrea => "antrea",
+            CniProfile::OvnKubernetes => "ovn-kubernetes",
+            CniProfile::KubeRouter => "kube-router",
+            CniProfile::Kindnet => "kindnet",
+            CniProfile::Weave => "weave",
+        }
+    }
+
+    /// The profile of that name
+    pub fn parse(name: &str) -> Option<Self> {
+        let name = name.to_ascii_lowercase();
+        Self::NAMED.iter().copied().find(|c| c.name() == name)
+    }
+
+    /// Whether an ipBlock matches a pod whose address it covers; `None`
+    /// when the CNI is not known
+    pub fn ip_blocks_match_pods(self) -> Option<bool> {
+        match self {
+            CniProfile::Unknown => None,
+            CniProfile::Cilium => Some(false),
+            _ => Some(true),
+        }
     }
 }
 
@@ -150,6 +233,11 @@ pub struct ClusterModel {
     pub ports: Vec<(Protocol, u16)>,
     /// HTTP requests worth trying where an HTTP rule applies
     pub requests: Vec<Request>,
+    /// the CNI, when the dump or the project names it
+    pub cni: CniProfile,
+    /// the cluster's pod and service ranges, where synthetic pods get their
+    /// addresses (empty: 10.244.0.0/16)
+    pub pod_ranges: Vec<IpNet>,
 }
 
 impl ClusterModel {
@@ -183,6 +271,28 @@ impl ClusterModel {
         });
     }
 
+    /// An address for the next synthetic pod: inside the first cluster range
+    /// when the model has one, so that address blocks (which except the
+    /// cluster's ranges) never match a representative pod by accident
+    fn next_pod_address(&self) -> IpAddr {
+        let index = u32::try_from(self.pods.len()).unwrap_or(u32::MAX).saturating_add(10);
+        match self.pod_ranges.first() {
+            Some(IpNet::V4(net)) => {
+                let hosts = u32::MAX >> net.prefix_len().min(31);
+                let offset = if hosts > 1 { index % hosts } else { 0 };
+                IpAddr::from(std::net::Ipv4Addr::from(
+                    u32::from(net.network()).saturating_add(offset),
+                ))
+            }
+            Some(IpNet::V6(net)) => IpAddr::from(std::net::Ipv6Addr::from(
+                u128::from(net.network()).saturating_add(u128::from(index)),
+            )),
+            None => IpAddr::from(std::net::Ipv4Addr::from(
+                u32::from(std::net::Ipv4Addr::new(10, 244, 0, 0)).saturating_add(index),
+            )),
+        }
+    }
+
     /// Add a pod standing for every pod of `namespace` with these labels,
     /// unless one with the same labels is there already
     pub fn add_pod(
@@ -209,10 +319,7 @@ impl ClusterModel {
             })
             .find(|n| !taken(n))
             .unwrap_or_default();
-        let index = u32::try_from(self.pods.len()).unwrap_or(u32::MAX);
-        let ip = IpAddr::from(std::net::Ipv4Addr::from(
-            u32::from(std::net::Ipv4Addr::new(10, 244, 0, 10)).saturating_add(index),
-        ));
+        let ip = self.next_pod_address();
         self.pods.push(Pod {
             namespace: namespace.to_string(),
             name,
@@ -229,7 +336,15 @@ impl ClusterModel {
 /// infrastructure, addresses inside and outside every CIDR and `except`, every
 /// named FQDN and a near miss, every port mentioned and one not.
 pub fn synthesize(ir: &Ir) -> ClusterModel {
-    let mut model = ClusterModel::default();
+    let mut model = ClusterModel {
+        cni: match ir.profile.cni {
+            Cni::Calico => CniProfile::Calico,
+            Cni::Cilium => CniProfile::Cilium,
+            Cni::Kubernetes | Cni::Unknown => CniProfile::Unknown,
+        },
+        pod_ranges: ir.profile.cluster_cidrs.clone(),
+        ..ClusterModel::default()
+    };
     for ns in ir.namespaces.values() {
         for svc in ns.services.values() {
             let ports = svc
@@ -434,6 +549,10 @@ pub fn synthesize_union(irs: &[&Ir]) -> ClusterModel {
     let mut model = ClusterModel::default();
     for ir in irs {
         let other = synthesize(ir);
+        if model.pod_ranges.is_empty() {
+            model.pod_ranges = other.pod_ranges.clone();
+            model.cni = other.cni;
+        }
         for (name, ns) in other.namespaces {
             model.namespaces.entry(name).or_insert(ns);
         }

@@ -138,6 +138,15 @@ impl ClusterProfile {
         }
         profile.node_local_dns = syntax.node_local_dns.as_ref().map(|n| n.value);
         if let Some(api) = &syntax.api_server {
+            // An ipBlock list, `nets` or `toCIDR` without entries is "any address"
+            // to the layers: never build a profile that would render one.
+            if api.cidrs.is_empty() {
+                diags.push(
+                    Diag::error("empty_list", "`apiServer.cidrs` is empty")
+                        .at(&api.loc)
+                        .help("list the API server's endpoint addresses (`kubectl get endpoints kubernetes`), e.g. `cidrs: [172.20.0.10/32]`"),
+                );
+            }
             let ports = if api.ports.is_empty() {
                 vec![Port::single(Protocol::Tcp, 6443)]
             } else {

@@ -6,6 +6,7 @@ use crate::{
     ir::{Edge, Ir, NamespaceIr, Peer, Port, ServiceIr, Source},
     profile::ClusterProfile,
 };
+use ipnet::IpNet;
 use palisade_intents::{
     diag::did_you_mean,
     model::{Intents, Located, Repository, Rule},
@@ -448,10 +449,7 @@ impl Resolver<'_> {
                     via: *via,
                 })
             }
-            PeerSyntax::Cidr { net, except } => Some(Peer::Cidr {
-                net: *net,
-                except: except.clone(),
-            }),
+            PeerSyntax::Cidr { net, except } => self.outside_cluster(*net, except, &peer.loc),
             PeerSyntax::Entity(Entity::KubeApi) if self.ir.profile.api_server.is_none() => {
                 self.diags.push(missing_profile(
                     &peer.loc,
@@ -462,6 +460,63 @@ impl Resolver<'_> {
             }
             PeerSyntax::Entity(e) => Some(Peer::Entity(*e)),
         }
+    }
+
+    /// A CIDR means addresses outside the cluster (DESIGN.md, semantics), but
+    /// NetworkPolicy ipBlocks and Calico nets also match pod addresses: the
+    /// cluster's ranges inside the block become excepts here, in the IR, so
+    /// that every emitter inherits them. A block with nothing left outside the
+    /// cluster is refused: pods are reached by naming them.
+    fn outside_cluster(&mut self, net: IpNet, except: &[IpNet], loc: &Loc) -> Option<Peer> {
+        let cluster = &self.ir.profile.cluster_cidrs;
+        let same_family = |c: &IpNet| matches!((c, &net), (IpNet::V4(_), IpNet::V4(_)) | (IpNet::V6(_), IpNet::V6(_)));
+        let inside: Vec<IpNet> = cluster
+            .iter()
+            .filter(|c| same_family(c) && net.contains(*c) && !except.iter().any(|e| e.contains(*c)))
+            .map(IpNet::trunc)
+            .collect();
+        let mut all: Vec<IpNet> = except.to_vec();
+        all.extend(inside.iter().copied());
+        let nothing_left = IpNet::aggregate(&all) == vec![net.trunc()];
+        let enclosing = cluster.iter().any(|c| same_family(c) && c.contains(&net));
+        if enclosing || nothing_left {
+            let ranges = cluster.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            self.diags.push(
+                Diag::error(
+                    "cidr_inside_cluster",
+                    format!("`{net}` lies inside the cluster's own ranges (`clusterCIDRs`: {ranges}): a CIDR means addresses outside the cluster"),
+                )
+                .at(loc)
+                .help("name the pods instead: a service (`backend`, `ns/backend`), every pod of a namespace (`ns/*`) or `{ namespace: ns, selector: {...} }`"),
+            );
+            return None;
+        }
+        if !inside.is_empty() {
+            self.diags.push(
+                Diag::warning(
+                    "cidr_overlaps_cluster",
+                    format!(
+                        "`{net}` contains the cluster's own {}: excepted, since a CIDR means addresses outside the cluster",
+                        inside.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+                .at(loc)
+                .help("to reach pods in that range, name them: a service (`backend`), `ns/*`, or `{ namespace: ns, selector: {...} }`"),
+            );
+        }
+        // The user's excepts keep their order; those inside an added cluster
+        // range say nothing more.
+        let mut excepts: Vec<IpNet> = except
+            .iter()
+            .filter(|e| !inside.iter().any(|c| c.contains(*e)))
+            .copied()
+            .collect();
+        for range in inside {
+            if !excepts.contains(&range) {
+                excepts.push(range);
+            }
+        }
+        Some(Peer::Cidr { net, except: excepts })
     }
 
     /// The span of the service name inside `ns/name`
@@ -486,5 +541,131 @@ impl Resolver<'_> {
                 .help(help),
         );
         false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        model::{Connection, Endpoint, External},
+        semantics,
+    };
+    use palisade_intents::syntax::Protocol;
+
+    fn compile(cluster: &str, peer: &str) -> Result<(Ir, Diags), Diags> {
+        let project = format!(
+            "apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: {{ name: p }}\nspec:\n  cluster: {cluster}\n"
+        );
+        let intents = format!("apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: {{ name: shop, namespace: shop }}\nspec:\n  posture: default-deny\n  services:\n    api: {{ selector: {{ app: api }} }}\n  allow:\n    - {{ from: api, to: {peer}, ports: [tcp/443] }}\n");
+        let files = vec![
+            palisade_intents::RawFile {
+                path: "palisade.yaml".into(),
+                bytes: project.into_bytes(),
+            },
+            palisade_intents::RawFile {
+                path: "intents/shop.yaml".into(),
+                bytes: intents.into_bytes(),
+            },
+        ];
+        let repository = palisade_intents::load_files(files)?;
+        crate::compile(&repository)
+    }
+
+    fn excepts(ir: &Ir) -> Vec<String> {
+        ir.edges
+            .iter()
+            .find_map(|e| match &e.to {
+                Peer::Cidr { except, .. } => Some(except.iter().map(ToString::to_string).collect()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    const CLUSTER: &str = "{ clusterCIDRs: [10.244.0.0/16, 10.96.0.0/12] }";
+
+    #[test]
+    fn the_cluster_ranges_inside_a_cidr_become_excepts_with_a_warning() {
+        let Ok((ir, warnings)) = compile(CLUSTER, "{ cidr: 10.0.0.0/8, except: [10.1.0.0/16, 10.244.7.0/24] }") else {
+            unreachable!()
+        };
+        // The user's except inside an added range says nothing more.
+        assert_eq!(excepts(&ir), ["10.1.0.0/16", "10.244.0.0/16", "10.96.0.0/12"]);
+        assert!(warnings
+            .iter()
+            .any(|d| d.code_str() == "cidr_overlaps_cluster" && d.loc().is_some()));
+        // The reference semantics agrees: a service address is not the CIDR.
+        let api = ir
+            .edges
+            .iter()
+            .find(|e| matches!(e.to, Peer::Cidr { .. }))
+            .map(|e| &e.to);
+        for (ip, expected) in [
+            ([10, 96, 0, 10], false),
+            ([10, 244, 1, 1], false),
+            ([10, 2, 0, 1], true),
+        ] {
+            let ext = External {
+                ip: std::net::IpAddr::from(ip),
+                fqdn: None,
+                kube_apiserver: false,
+            };
+            let pod = crate::model::synthesize(&ir);
+            let from = pod.pods.iter().find(|p| p.name == "api").map(Endpoint::Pod);
+            let Some(from) = from else { unreachable!() };
+            let conn = Connection {
+                from,
+                to: Endpoint::External(&ext),
+                protocol: Protocol::Tcp,
+                port: 443,
+                request: None,
+            };
+            assert_eq!(semantics::decide(&ir, &conn).allowed, expected, "{ip:?} {api:?}");
+        }
+    }
+
+    #[test]
+    fn a_cidr_outside_the_cluster_is_left_as_written() {
+        let Ok((ir, warnings)) = compile(CLUSTER, "{ cidr: 203.0.113.0/24, except: [203.0.113.128/25] }") else {
+            unreachable!()
+        };
+        assert_eq!(excepts(&ir), ["203.0.113.128/25"]);
+        assert!(warnings.iter().all(|d| d.code_str() != "cidr_overlaps_cluster"));
+    }
+
+    #[test]
+    fn a_cidr_with_nothing_outside_the_cluster_is_refused_at_its_place() {
+        for peer in [
+            "10.244.3.0/24",
+            "10.244.0.0/16",
+            "{ cidr: 10.96.0.0/11, except: [10.112.0.0/12] }",
+        ] {
+            let Err(diags) = compile(CLUSTER, peer) else {
+                unreachable!("{peer} was accepted")
+            };
+            let refusal = diags.iter().find(|d| d.code_str() == "cidr_inside_cluster");
+            assert!(
+                refusal.is_some_and(|d| d.loc().is_some_and(|l| l.file_line().ends_with(":9"))
+                    && d.help_text().is_some_and(|h| h.contains("ns/*"))),
+                "{peer}: {diags:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_cluster_cidrs_resolution_leaves_the_cidr_to_the_layers() {
+        let Ok((ir, _)) = compile("{}", "10.0.0.0/8") else {
+            unreachable!()
+        };
+        assert!(excepts(&ir).is_empty());
+        let refusals = ir.cidrs_without_cluster_ranges("NetworkPolicy");
+        assert_eq!(refusals.len(), 1);
+        assert!(refusals
+            .iter()
+            .all(|d| d.help_text().is_some_and(|h| h.contains("clusterCIDRs"))));
+        let Ok((ir, _)) = compile("{}", "169.254.169.254/32") else {
+            unreachable!()
+        };
+        assert!(ir.cidrs_without_cluster_ranges("NetworkPolicy").is_empty());
     }
 }

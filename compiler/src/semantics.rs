@@ -4,8 +4,10 @@
 //! A connection passes when the source side lets it out and the destination
 //! side lets it in. A side that is not a pod of a namespace palisade isolates in
 //! that direction lets everything through; an isolated side needs an edge.
-//! Address blocks (CIDRs, `world`) match addresses outside the cluster only:
-//! Kubernetes leaves ipBlock matching of pod addresses to the CNI.
+//! Address blocks (CIDRs, `world`) match addresses outside the cluster only,
+//! never a pod and never an address inside the profile's `clusterCIDRs`
+//! (resolution puts those ranges into the IR's excepts, so emitted ipBlocks
+//! and nets, which the CNI may match against pod addresses, agree).
 
 use crate::{
     ir::{Edge, Ir, Peer, Port},
@@ -151,7 +153,9 @@ pub fn matches(ir: &Ir, peer: &Peer, endpoint: &Endpoint) -> bool {
             &pod.namespace == namespace && pod.matches(selector)
         }
         (Peer::Cidr { net, except }, Endpoint::External(ext)) => {
-            net.contains(&ext.ip) && !except.iter().any(|e| e.contains(&ext.ip))
+            net.contains(&ext.ip)
+                && !except.iter().any(|e| e.contains(&ext.ip))
+                && !profile.cluster_cidrs.iter().any(|c| c.contains(&ext.ip))
         }
         (Peer::Fqdn { name, via: Via::Direct }, Endpoint::External(ext)) => {
             ext.fqdn.as_deref().is_some_and(|n| name.matches(n))

@@ -133,6 +133,7 @@ fn main() {
             workload_labels: vec!["app".into()],
             targets: vec!["cilium".into()],
             fqdn: true,
+            cluster_cidrs: Vec::new(),
         },
     );
     let discovered = t.elapsed();

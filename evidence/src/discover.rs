@@ -29,6 +29,9 @@ pub struct DiscoverOptions {
     pub targets: Vec<String>,
     /// whether the targets can match DNS names (else names become /32s)
     pub fqdn: bool,
+    /// the cluster's pod and service CIDRs, written into the Project: address
+    /// rules on NetworkPolicy and Calico except them (else they are refused)
+    pub cluster_cidrs: Vec<ipnet::IpNet>,
 }
 
 /// The proposal: file name → content
@@ -85,7 +88,10 @@ pub fn discover(evidence: &Evidence, cluster: Option<&ClusterModel>, options: &D
     let mut unplaced: BTreeMap<&'static str, u64> = BTreeMap::new();
     // Every pod of a wanted namespace becomes a service, seen talking or not.
     let mut names: BTreeMap<(String, BTreeMap<String, String>), String> = BTreeMap::new();
-    for pod in placed.model.pods.iter().filter(|p| wanted(&p.namespace)) {
+    // A pod with only per-replica labels (pod-template-hash) has no selector
+    // for its workload: the intents refuse an empty one, as it selects every pod.
+    let unnamed = |pod: &Pod| workload_selector_by(&pod.labels, &keys).is_empty();
+    for pod in placed.model.pods.iter().filter(|p| wanted(&p.namespace) && !unnamed(p)) {
         let selector = workload_selector_by(&pod.labels, &keys);
         let plan = plans.entry(pod.namespace.clone()).or_default();
         if names.contains_key(&(pod.namespace.clone(), selector.clone())) {
@@ -112,11 +118,28 @@ pub fn discover(evidence: &Evidence, cluster: Option<&ClusterModel>, options: &D
             dropped_only += seen.count;
             continue;
         }
+        // Some readers pass on port 0 (a record without a port): no rule can name it.
+        if key.port == 0 {
+            *unplaced
+                .entry("its destination port is 0, which no allow rule can name")
+                .or_default() += seen.count;
+            continue;
+        }
         let (from, to) = (placed.place(&key.source), placed.place(&key.destination));
+        let mut unknown = false;
         for place in [from, to] {
-            if let Place::Unknown(why) = place {
-                *unplaced.entry(why).or_default() += seen.count;
-            }
+            let why = match place {
+                Place::Unknown(why) => why,
+                Place::Pod(i) if placed.model.pods.get(i).is_some_and(unnamed) => {
+                    "a pod whose labels do not name its workload (only per-replica ones such as pod-template-hash)"
+                }
+                _ => continue,
+            };
+            *unplaced.entry(why).or_default() += seen.count;
+            unknown = true;
+        }
+        if unknown {
+            continue;
         }
         let Place::Pod(i) = from else { continue };
         let Some(source) = placed.model.pods.get(i) else {
@@ -206,7 +229,103 @@ pub fn discover(evidence: &Evidence, cluster: Option<&ClusterModel>, options: &D
     for (ns, plan) in &plans {
         files.insert(format!("{ns}.yaml"), intents(ns, plan, evidence));
     }
-    Proposal { files, notes }
+    let mut proposal = Proposal { files, notes };
+    prune(&mut proposal);
+    proposal
+}
+
+/// How many times [`prune`] cuts and compiles again (each round cuts at
+/// least one line, and a cut service takes the lines naming it in the next)
+const PRUNE_ROUNDS: usize = 32;
+
+/// The proposal must load and compile. Placement refuses the parties
+/// Kubernetes could not hold, so nothing should be left to cut here; if the
+/// intents still refuse a line (a value some rule of theirs refuses and the
+/// flows carried), that line is left out with the reason in a note, and a
+/// namespace whose header is refused is left out whole, rather than the
+/// whole proposal failing on one record.
+fn prune(proposal: &mut Proposal) {
+    for _ in 0..PRUNE_ROUNDS {
+        let diags = match palisade_intents::load_files(proposal.raw_files())
+            .and_then(|r| palisade_compiler::compile(&r).map(|_| ()))
+        {
+            Ok(()) => return,
+            Err(diags) => diags,
+        };
+        let mut lines: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+        let mut whole: BTreeSet<String> = BTreeSet::new();
+        for diag in diags.iter().filter(|d| d.is_error()) {
+            // Nothing to cut but the project: leave it to the caller to say.
+            let Some(loc) = diag.loc() else { return };
+            let file = loc.file.path.to_string();
+            let Some(text) = proposal.files.get(&file).filter(|_| file != "palisade.yaml") else {
+                return;
+            };
+            let line = loc.line();
+            let entry = text
+                .lines()
+                .nth(line.saturating_sub(1))
+                .filter(|l| l.starts_with("    "));
+            match entry {
+                Some(written) if !whole.contains(&file) => {
+                    if lines.entry(file.clone()).or_default().insert(line) {
+                        proposal.notes.push(format!(
+                            "left out of {file}:{line} because the intents refuse it ({}): {}",
+                            diag.message(),
+                            written.trim()
+                        ));
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    if whole.insert(file.clone()) {
+                        proposal.notes.push(format!(
+                            "{file} is left out because the intents refuse it at line {line}: {}",
+                            diag.message()
+                        ));
+                    }
+                }
+            }
+        }
+        if lines.is_empty() && whole.is_empty() {
+            return;
+        }
+        for file in &whole {
+            proposal.files.remove(file);
+            lines.remove(file);
+        }
+        for (file, cut) in lines {
+            if let Some(text) = proposal.files.get_mut(&file) {
+                *text = without_lines(text, &cut);
+            }
+        }
+    }
+}
+
+/// The text without those (1-based) lines; a section left without entries
+/// is written empty (`services: {}`, `allow: []`), as YAML reads a bare key
+/// as null
+fn without_lines(text: &str, cut: &BTreeSet<usize>) -> String {
+    let kept: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| !cut.contains(&(i + 1)))
+        .map(|(_, l)| l)
+        .collect();
+    let mut out = String::new();
+    for (i, line) in kept.iter().enumerate() {
+        let empty_section = line.ends_with(':')
+            && line.starts_with("  ")
+            && !line.starts_with("   ")
+            && !kept.get(i + 1).is_some_and(|next| next.starts_with("    "));
+        match (empty_section, line.trim()) {
+            (true, "services:") => out.push_str("  services: {}"),
+            (true, "allow:") => out.push_str("  allow: []"),
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// What the flows show of the cluster's infrastructure
@@ -224,17 +343,16 @@ impl Infra {
         let mut dns_counts: BTreeMap<(String, BTreeMap<String, String>), u64> = BTreeMap::new();
         let mut api = BTreeSet::new();
         let mut node_local_dns = None;
-        for (key, seen) in evidence.sorted() {
+        for (key, seen) in evidence.sorted().into_iter().filter(|(k, _)| k.port != 0) {
             match placed.place(&key.destination) {
                 Place::Pod(j) if key.port == 53 => {
                     if let Some(p) = placed.model.pods.get(j) {
-                        // The DNS service is the workload most pods send port 53 to.
-                        *dns_counts
-                            .entry((
-                                p.namespace.clone(),
-                                workload_selector_by(&p.labels, &["k8s-app", "app"]),
-                            ))
-                            .or_default() += seen.count;
+                        // The DNS service is the workload most pods send port 53
+                        // to, among those with labels that can select it.
+                        let selector = workload_selector_by(&p.labels, &["k8s-app", "app"]);
+                        if !selector.is_empty() {
+                            *dns_counts.entry((p.namespace.clone(), selector)).or_default() += seen.count;
+                        }
                     }
                 }
                 Place::External(j) => {
@@ -316,6 +434,10 @@ fn project(evidence: &Evidence, infra: &Infra, options: &DiscoverOptions) -> Str
     if let Some(ip) = infra.node_local_dns {
         out.push_str(&format!("    nodeLocalDNS: {ip}\n"));
     }
+    if !options.cluster_cidrs.is_empty() {
+        let cidrs: Vec<String> = options.cluster_cidrs.iter().map(ToString::to_string).collect();
+        out.push_str(&format!("    clusterCIDRs: [{}]\n", cidrs.join(", ")));
+    }
     if !infra.api.is_empty() {
         let cidrs: BTreeSet<String> = infra.api.iter().map(|(ip, _)| host_cidr(*ip)).collect();
         let ports: BTreeSet<String> = infra.api.iter().map(|(_, p)| format!("tcp/{p}")).collect();
@@ -396,12 +518,20 @@ fn seen_text(seen: &Seen) -> String {
     }
 }
 
-/// A service name from the workload's labels (its pod's name when it has none)
+/// A service name from the workload's labels (its pod's name when it has
+/// none): a DNS-1035 label, as the intents require of a service
 fn service_name(pod: &Pod, selector: &BTreeMap<String, String>) -> String {
-    if selector.is_empty() {
+    let name = if selector.is_empty() {
         palisade_targets::import::service_name(&BTreeMap::from([("name".to_string(), pod.name.clone())]))
     } else {
         palisade_targets::import::service_name(selector)
+    };
+    // Cut to 50 characters, the name can end in `-`; a `-2` suffix may follow.
+    let name = name.trim_end_matches('-');
+    if name.is_empty() {
+        "pods".to_string()
+    } else {
+        name.to_string()
     }
 }
 
@@ -417,3 +547,7 @@ fn unique_name(base: &str, taken: &BTreeMap<String, Service>) -> String {
         .find(|n| !taken.contains_key(n))
         .unwrap_or_else(|| base.to_string())
 }
+
+#[cfg(test)]
+#[path = "discover_tests.rs"]
+mod tests;

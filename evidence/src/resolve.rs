@@ -126,8 +126,66 @@ pub fn place(evidence: &Evidence, ir: Option<&Ir>, cluster: Option<&ClusterModel
     Placed { model, places }
 }
 
-/// The pod a party stands for
+/// The pod a party stands for, if Kubernetes could hold it: a record with a
+/// namespace, a label or a service account that no cluster accepts (a log
+/// from elsewhere, a mangled line) is not guessed at, and would not make
+/// valid intents
 fn identify(party: &FlowEndpoint, ir: Option<&Ir>, cluster: Option<&ClusterModel>) -> Result<Pod, &'static str> {
+    let pod = identify_unchecked(party, ir, cluster)?;
+    if !is_dns1123_label(&pod.namespace) {
+        return Err("its namespace is not one Kubernetes allows (a DNS-1123 label: at most 63 lower-case letters, digits and `-`)");
+    }
+    if !pod.labels.iter().all(|(k, v)| is_label_key(k) && is_label_value(v)) {
+        return Err("a label key or value is not one Kubernetes allows");
+    }
+    if pod.service_account.as_deref().is_some_and(|a| !is_dns1123_subdomain(a)) {
+        return Err("its service account is not one Kubernetes allows (a DNS-1123 subdomain)");
+    }
+    Ok(pod)
+}
+
+/// `ValidateNamespaceName`: a DNS-1123 label
+pub(crate) fn is_dns1123_label(text: &str) -> bool {
+    (1..=63).contains(&text.len())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !text.starts_with('-')
+        && !text.ends_with('-')
+}
+
+/// A DNS-1123 subdomain: dot-separated labels, at most 253 characters
+pub(crate) fn is_dns1123_subdomain(text: &str) -> bool {
+    text.len() <= 253 && text.split('.').all(is_dns1123_label)
+}
+
+/// A qualified name (`[prefix/]name`, the prefix a DNS-1123 subdomain, the
+/// name at most 63 characters), as `ValidateLabels` checks a key
+pub(crate) fn is_label_key(key: &str) -> bool {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    prefix.is_none_or(is_dns1123_subdomain) && !name.is_empty() && is_label_value(name)
+}
+
+/// A label value: empty, or at most 63 of `[A-Za-z0-9_.-]` that start and
+/// end with a letter or digit
+pub(crate) fn is_label_value(value: &str) -> bool {
+    value.is_empty()
+        || (value.len() <= 63
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && value.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && value.ends_with(|c: char| c.is_ascii_alphanumeric()))
+}
+
+fn identify_unchecked(
+    party: &FlowEndpoint,
+    ir: Option<&Ir>,
+    cluster: Option<&ClusterModel>,
+) -> Result<Pod, &'static str> {
     let dumped = cluster.and_then(|c| {
         c.pods.iter().find(|p| {
             (party.ip.is_some() && Some(p.ip) == party.ip)

@@ -102,6 +102,7 @@ fn round_trip(generated: &[(usize, To, Protocol, u16, i64)], target: &str) {
             workload_labels: vec!["app".into()],
             targets: vec![target.into()],
             fqdn: dialect.capabilities().fqdn == palisade_targets::capabilities::FqdnSupport::Direct,
+            cluster_cidrs: vec!["10.244.0.0/16".parse().unwrap(), "10.96.0.0/12".parse().unwrap()],
         },
     );
     let files = proposal.raw_files();

@@ -9,12 +9,14 @@ pub mod diag;
 pub mod load;
 pub mod loc;
 pub mod model;
+pub mod names;
 pub mod positions;
 pub mod schema;
 pub mod syntax;
 pub mod terse;
 pub mod types;
 mod validate;
+pub mod walk;
 
 pub use diag::{Diag, Diags, Severity};
 pub use load::{load_dir, load_files, RawFile};

@@ -144,7 +144,10 @@ fn scalar_len(rest: &str) -> usize {
             let end = line.find(" #").unwrap_or(line.len());
             let trimmed = line.get(..end).unwrap_or(line).trim_end();
             // In flow style (`{ a: b, c: d }`) a scalar ends at `,` `}` or `]`.
-            trimmed.find([',', '}', ']']).unwrap_or(trimmed.len()).max(1)
+            trimmed
+                .find([',', '}', ']'])
+                .map_or(trimmed.len(), |end| trimmed.get(..end).unwrap_or("").trim_end().len())
+                .max(1)
         }
         None => 0,
     }
@@ -167,5 +170,10 @@ mod tests {
         assert_eq!(scalar_len("frontend -> backend # c\n"), 19);
         assert_eq!(scalar_len("\"a -> b\" # x"), 8);
         assert_eq!(scalar_len("app, b: c }"), 3);
+        assert_eq!(
+            scalar_len("Shop }"),
+            4,
+            "the space before the brace is not part of the value"
+        );
     }
 }

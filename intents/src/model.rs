@@ -77,6 +77,8 @@ pub struct ClusterSyntax {
 /// The API server's endpoints as written
 #[derive(Debug, Clone)]
 pub struct ApiServerSyntax {
+    /// where `cidrs` was written
+    pub loc: Loc,
     /// endpoint blocks
     pub cidrs: Vec<Located<IpNet>>,
     /// endpoint ports

@@ -160,13 +160,15 @@ pub struct StructuredRule {
     /// one peer or a list
     #[schemars(with = "Peers")]
     pub to: Spanned<Peers>,
+    // Omitting the key is how "every port" is spelled; `[]` is refused on load.
     /// `tcp/8080`, `udp/53`, `8080`, `tcp/8000-8100` or a named port; none = all ports
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Vec<String>")]
-    pub ports: Vec<Spanned<String>>,
+    pub ports: Option<Spanned<Vec<Spanned<String>>>>,
     /// HTTP requests allowed (Cilium and Istio targets only)
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub http: Vec<HttpMatch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<HttpMatch>")]
+    pub http: Option<Spanned<Vec<HttpMatch>>>,
 }
 
 /// One allowed HTTP request shape
@@ -343,9 +345,9 @@ pub struct ClusterSpec {
     #[schemars(with = "Option<String>")]
     pub cluster_domain: Option<Spanned<String>>,
     /// pod and service CIDRs: what `world` excludes
-    #[serde(default, rename = "clusterCIDRs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, rename = "clusterCIDRs", skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Vec<String>")]
-    pub cluster_cidrs: Vec<Spanned<String>>,
+    pub cluster_cidrs: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// Pods of infrastructure, found by namespace and labels
@@ -359,9 +361,9 @@ pub struct PodsSpec {
     #[schemars(with = "Labels")]
     pub selector: Spanned<Labels>,
     /// the ports they serve
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Vec<String>")]
-    pub ports: Vec<Spanned<String>>,
+    pub ports: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// The API server's endpoints
@@ -370,11 +372,11 @@ pub struct PodsSpec {
 pub struct ApiServerSpec {
     /// endpoint addresses (`kubectl get endpoints kubernetes`), as CIDRs
     #[schemars(with = "Vec<String>")]
-    pub cidrs: Vec<Spanned<String>>,
+    pub cidrs: Spanned<Vec<Spanned<String>>>,
     /// endpoint ports (default tcp/6443)
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Vec<String>")]
-    pub ports: Vec<Spanned<String>>,
+    pub ports: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// The egress gateway

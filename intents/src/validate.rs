@@ -8,7 +8,8 @@ use crate::{
     model::{
         ApiServerSyntax, ClusterSyntax, HttpRule, Intents, Located, PodsSyntax, Project, Repository, Rule, ServiceDecl,
     },
-    syntax::{is_dns_label, parse_cidr, PeerSyntax, PortNumber, PortSpec, SyntaxError, RESERVED_NAMES},
+    names,
+    syntax::{parse_cidr, PeerSyntax, PortNumber, PortSpec, SyntaxError, RESERVED_NAMES},
     terse,
     types::{self, AllowRule, IntentsDocument, Labels, PeerItem, PeerObject, Peers, Posture, ProjectDocument, Via},
 };
@@ -90,10 +91,31 @@ impl Checker<'_> {
             }
             None => false,
         };
-        let api_server = cluster.api_server.as_ref().map(|a| ApiServerSyntax {
-            cidrs: self.cidrs(&a.cidrs),
-            ports: self.ports(&a.ports),
+        let api_server = cluster.api_server.as_ref().map(|a| {
+            if a.cidrs.is_empty() {
+                let loc = self.loc(&a.cidrs);
+                self.diags.push(
+                    Diag::error("empty_list", "`apiServer.cidrs` is empty: a rule to no address is a rule to any address in NetworkPolicy, Calico and Cilium")
+                        .at(&loc)
+                        .help("list the API server's endpoint addresses (`kubectl get endpoints kubernetes`), e.g. `cidrs: [172.20.0.10/32]`"),
+                );
+            }
+            let ports = self.optional_list(
+                a.ports.as_ref(),
+                "apiServer.ports",
+                "omit `ports` for the default tcp/6443, or list the API server's ports, e.g. `ports: [tcp/6443]`",
+            );
+            ApiServerSyntax {
+                loc: self.loc(&a.cidrs),
+                cidrs: self.cidrs(&a.cidrs),
+                ports: self.ports(ports),
+            }
         });
+        let cluster_cidrs = self.optional_list(
+            cluster.cluster_cidrs.as_ref(),
+            "clusterCIDRs",
+            "list the pod and service CIDRs, e.g. `clusterCIDRs: [10.244.0.0/16, 10.96.0.0/12]`, or omit the key when they are not known",
+        );
         let cluster = ClusterSyntax {
             cni: cluster.cni.as_ref().map(|c| self.located(c)),
             dns: cluster.dns.as_ref().map(|p| self.pods(p)),
@@ -105,12 +127,33 @@ impl Checker<'_> {
                 let pods = types::PodsSpec {
                     namespace: g.namespace.clone(),
                     selector: g.selector.clone(),
-                    ports: Vec::new(),
+                    ports: None,
                 };
-                (self.pods(&pods), g.service.as_ref().map(|s| self.located(s)))
+                let service = g.service.as_ref().map(|s| self.located(s));
+                if let Some(service) = &service {
+                    // ValidateServiceName is NameIsDNS1035Label; the name also lands in Istio hosts.
+                    if !names::is_dns1035_label(&service.value) {
+                        self.diags.push(
+                            Diag::error("bad_name", format!("`{}` is not a valid Service name", service.value))
+                                .at(&service.loc)
+                                .help("a Service name is at most 63 lower-case letters, digits and `-`, starting with a letter, e.g. `istio-egressgateway`"),
+                        );
+                    }
+                }
+                (self.pods(&pods), service)
             }),
-            cluster_cidrs: self.cidrs(&cluster.cluster_cidrs),
-            cluster_domain: cluster.cluster_domain.as_ref().map(|d| self.located(d)),
+            cluster_cidrs: self.cidrs(cluster_cidrs),
+            cluster_domain: cluster.cluster_domain.as_ref().map(|d| {
+                let domain = self.located(d);
+                if !names::is_dns1123_subdomain(domain.value.strip_suffix('.').unwrap_or(&domain.value)) {
+                    self.diags.push(
+                        Diag::error("bad_name", format!("`{}` is not a DNS domain", domain.value))
+                            .at(&domain.loc)
+                            .help("write the cluster's DNS domain in lower case, e.g. `cluster.local`"),
+                    );
+                }
+                domain
+            }),
         };
         Project {
             name: self.located(&doc.metadata.name),
@@ -129,10 +172,15 @@ impl Checker<'_> {
         let namespace = self.located(&pods.namespace);
         self.dns_label(&namespace, "namespace");
         let selector = self.selector(&pods.selector);
+        let ports = self.optional_list(
+            pods.ports.as_ref(),
+            "ports",
+            "list the ports its pods serve, e.g. `ports: [udp/53, tcp/53]` or `ports: [tcp/4317]`",
+        );
         PodsSyntax {
             namespace,
             selector,
-            ports: self.ports(&pods.ports),
+            ports: self.ports(ports),
         }
     }
 
@@ -166,8 +214,29 @@ impl Checker<'_> {
         texts.iter().filter_map(|t| self.port(t)).collect()
     }
 
+    /// The items of a list that may be omitted but not written empty: every
+    /// layer reads an empty address or port list as "any", so `[]` is refused
+    /// where omitting the key is how the default (or "all") is spelled
+    fn optional_list<'l, T>(&mut self, list: Option<&'l Spanned<Vec<T>>>, what: &str, help: &str) -> &'l [T] {
+        match list {
+            Some(items) if items.is_empty() => {
+                let loc = self.loc(items);
+                self.diags.push(
+                    Diag::error("empty_list", format!("`{what}` is an empty list"))
+                        .at(&loc)
+                        .help(help.to_string()),
+                );
+                &[]
+            }
+            Some(items) => items,
+            None => &[],
+        }
+    }
+
+    /// Namespace names (`ValidateNamespaceName`), service and Intents names
+    /// (label values and object-name stems): DNS-1123 labels
     fn dns_label(&mut self, name: &Located<String>, what: &str) -> bool {
-        if is_dns_label(&name.value) {
+        if names::is_dns1123_label(&name.value) {
             return true;
         }
         self.diags.push(
@@ -188,10 +257,19 @@ impl Checker<'_> {
             );
         }
         for (key, value) in labels.iter() {
-            if let Some(problem) = label_problem(key, value) {
-                self.diags.push(Diag::error("bad_label", problem).at(&located.loc).help(
-                    "label keys are `[prefix/]name`, values at most 63 characters of letters, digits, `-`, `_`, `.`",
-                ));
+            let (key_loc, value_loc) = label_locs(&located.loc, key, value);
+            if let Some(problem) = names::label_key_problem(key) {
+                self.diags.push(
+                    Diag::error("bad_label", format!("`{key}` is not a valid label key: {problem}"))
+                        .at(&key_loc)
+                        .help("a label key is `[prefix/]name`, e.g. `app` or `app.kubernetes.io/name`"),
+                );
+            } else if !names::is_label_value(value) {
+                self.diags.push(
+                    Diag::error("bad_label", format!("`{value}` is not a valid value for label `{key}`"))
+                        .at(&value_loc)
+                        .help("a label value is empty or at most 63 letters, digits, `-`, `_` or `.`, starting and ending with a letter or digit"),
+                );
             }
         }
         located
@@ -210,6 +288,8 @@ impl Checker<'_> {
         };
         self.dns_label(&namespace, "namespace");
         let name = self.located(&doc.metadata.name);
+        // The name becomes the `palisade.dev/intents` label of every object.
+        self.dns_label(&name, "Intents");
         let spec = &doc.spec;
         let (posture, posture_written) = match &spec.posture {
             Some(p) => (self.located(p), true),
@@ -288,10 +368,36 @@ impl Checker<'_> {
         Some(ServiceDecl {
             name,
             selector,
-            service_account: service.service_account.as_ref().map(|s| self.located(s)),
+            service_account: match service.service_account.as_ref().map(|s| self.located(s)) {
+                Some(account) if !self.service_account(&account) => return None,
+                account => account,
+            },
             ports,
             baseline: service.baseline.iter().map(|b| self.located(b)).collect(),
         })
+    }
+
+    /// `ValidateServiceAccountName` is `NameIsDNSSubdomain`; the name also lands
+    /// in Istio principals, where `*` is a prefix or suffix match, and in
+    /// Calico's `serviceAccountSelector`
+    fn service_account(&mut self, account: &Located<String>) -> bool {
+        if names::is_dns1123_subdomain(&account.value) {
+            return true;
+        }
+        let help = if account.value.contains('*') {
+            "name one service account exactly: Istio would read `*` as a prefix or suffix match over every account"
+        } else {
+            "a service account name is a lower-case DNS subdomain: letters, digits, `-` and `.`, at most 253 characters"
+        };
+        self.diags.push(
+            Diag::error(
+                "bad_name",
+                format!("`{}` is not a valid service account name", account.value),
+            )
+            .at(&account.loc)
+            .help(help),
+        );
+        false
     }
 
     fn rule(&mut self, rule: &Spanned<AllowRule>) -> Option<Rule> {
@@ -340,8 +446,18 @@ impl Checker<'_> {
                 let before = self.diags.len();
                 let from = self.peers(&s.from);
                 let to = self.peers(&s.to);
-                let ports = self.ports(&s.ports);
-                let http: Vec<HttpRule> = s.http.iter().filter_map(|h| self.http(h)).collect();
+                let written_ports = self.optional_list(
+                    s.ports.as_ref(),
+                    "ports",
+                    "omit `ports` to allow every port, or list the ports meant, e.g. `ports: [tcp/8080]`",
+                );
+                let ports = self.ports(written_ports);
+                let written_http = self.optional_list(
+                    s.http.as_ref(),
+                    "http",
+                    "omit `http` to allow every request on the ports, or list the requests meant, e.g. `http: [{ method: GET, path: /products/* }]`",
+                );
+                let http: Vec<HttpRule> = written_http.iter().filter_map(|h| self.http(h)).collect();
                 if !http.is_empty() && ports.is_empty() {
                     self.diags.push(
                         Diag::error("http_without_ports", "`http` rules need the ports they apply to")
@@ -406,10 +522,11 @@ impl Checker<'_> {
             Peers::One(item) => self.peer(item, loc).into_iter().collect(),
             Peers::Many(items) => {
                 if items.is_empty() {
+                    // NetworkPolicy reads `from: []` as every source; refuse rather than guess.
                     self.diags.push(
-                        Diag::error("bad_rule", "an empty list of peers allows nothing")
+                        Diag::error("empty_list", "an empty list of peers")
                             .at(&loc)
-                            .help("name at least one peer"),
+                            .help("name at least one peer, e.g. `to: [backend]`; for every pod of a namespace write `ns/*`, for anywhere outside the cluster `world`"),
                     );
                 }
                 items
@@ -609,22 +726,239 @@ impl Checker<'_> {
     }
 }
 
-/// Why a label key/value pair is not valid Kubernetes, if it is not
-fn label_problem(key: &str, value: &str) -> Option<String> {
-    let name_ok = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 63
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && s.ends_with(|c: char| c.is_ascii_alphanumeric())
-    };
-    let (prefix, name) = key.rsplit_once('/').map_or((None, key), |(p, n)| (Some(p), n));
-    if !name_ok(name) || prefix.is_some_and(|p| p.is_empty() || p.len() > 253 || !p.split('.').all(is_dns_label)) {
-        return Some(format!("`{key}` is not a valid label key"));
+/// Where a label's key and value are written, searched from the start of its
+/// selector (labels are read as a plain map, without positions of their own);
+/// the selector itself where the text is not found
+fn label_locs(selector: &Loc, key: &str, value: &str) -> (Loc, Loc) {
+    let text = selector.file.text.get(selector.offset..).unwrap_or("");
+    let boundary = |c: char| c.is_whitespace() || matches!(c, '{' | ',' | '"' | '\'');
+    let mut from = 0;
+    while let Some(found) = text.get(from..).and_then(|t| t.find(key)).map(|i| i + from) {
+        let before_ok = text.get(..found).and_then(|b| b.chars().last()).is_none_or(boundary);
+        let after = text.get(found + key.len()..).unwrap_or("");
+        let after_key = after.trim_start_matches(['"', '\'']).trim_start_matches([' ', '\t']);
+        if before_ok && !key.is_empty() && after_key.starts_with(':') {
+            let key_loc = selector.sub(found, key.len());
+            let value_start = text.len() - after_key.len() + 1;
+            let rest = text.get(value_start..).unwrap_or("");
+            let skipped = rest.len() - rest.trim_start_matches([' ', '\t', '"', '\'']).len();
+            let value_loc = selector.sub(value_start + skipped, value.len().max(1));
+            return (key_loc, value_loc);
+        }
+        from = found + key.len().max(1);
     }
-    if !value.is_empty() && !name_ok(value) {
-        return Some(format!("`{value}` is not a valid value for label `{key}`"));
+    (selector.clone(), selector.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{load_files, Diag, RawFile};
+
+    const PROJECT: &str =
+        "apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: { name: p }\nspec:\n  cluster:\n";
+
+    fn intents(body: &str) -> String {
+        format!("apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: {{ name: shop, namespace: shop }}\nspec:\n{body}")
     }
-    None
+
+    /// Every error of loading `palisade.yaml` and `a.yaml`, rendered
+    fn errors(project: &str, intents: &str) -> Vec<String> {
+        let files = vec![
+            RawFile {
+                path: "palisade.yaml".into(),
+                bytes: project.as_bytes().to_vec(),
+            },
+            RawFile {
+                path: "a.yaml".into(),
+                bytes: intents.as_bytes().to_vec(),
+            },
+        ];
+        match load_files(files) {
+            Ok(_) => Vec::new(),
+            Err(d) => d.iter().map(Diag::render_plain).collect(),
+        }
+    }
+
+    fn assert_refused(project: &str, intents: &str, at: &str, help: &str) {
+        let errors = errors(project, intents);
+        assert!(
+            errors.iter().any(|e| e.starts_with(at) && e.contains(help)),
+            "expected `{at}` with `{help}` in {errors:#?}"
+        );
+    }
+
+    const SERVICES: &str = "  services:\n    a: { selector: { app: a } }\n    b: { selector: { app: b } }\n";
+
+    #[test]
+    fn empty_lists_that_layers_read_as_any_are_refused_where_written() {
+        let ok = intents(SERVICES);
+        let cases = [
+            (
+                "    apiServer: { cidrs: [] }\n",
+                "palisade.yaml:6:25",
+                "kubectl get endpoints kubernetes",
+            ),
+            (
+                "    apiServer: { cidrs: [10.0.0.1/32], ports: [] }\n",
+                "palisade.yaml:6:47",
+                "omit `ports` for the default tcp/6443",
+            ),
+            (
+                "    clusterCIDRs: []\n",
+                "palisade.yaml:6:19",
+                "omit the key when they are not known",
+            ),
+            (
+                "    dns: { namespace: kube-system, selector: { k8s-app: kube-dns }, ports: [] }\n",
+                "palisade.yaml:6:76",
+                "list the ports its pods serve",
+            ),
+            (
+                "    telemetry: { namespace: o, selector: { app: otel }, ports: [] }\n",
+                "palisade.yaml:6:64",
+                "list the ports its pods serve",
+            ),
+            (
+                "    telemetry: { namespace: o, selector: {}, ports: [tcp/4317] }\n",
+                "palisade.yaml:6:42",
+                "name the labels",
+            ),
+        ];
+        for (cluster, at, help) in cases {
+            assert_refused(&format!("{PROJECT}{cluster}"), &ok, at, help);
+        }
+        let project = format!("{PROJECT}    apiServer: {{ cidrs: [10.0.0.1/32] }}\n");
+        let rules = [
+            (
+                "  - { from: a, to: b, ports: [] }\n",
+                "a.yaml:9:30",
+                "omit `ports` to allow every port",
+            ),
+            (
+                "  - { from: a, to: b, ports: [tcp/80], http: [] }\n",
+                "a.yaml:9:46",
+                "omit `http` to allow every request",
+            ),
+            ("  - { from: [], to: b }\n", "a.yaml:9:13", "name at least one peer"),
+            ("  - { from: a, to: [] }\n", "a.yaml:9:20", "name at least one peer"),
+            (
+                "  - { from: a, to: { namespace: shop, selector: {} } }\n",
+                "a.yaml:9:49",
+                "name the labels",
+            ),
+        ];
+        for (rule, at, help) in rules {
+            assert_refused(&project, &intents(&format!("{SERVICES}  allow:\n{rule}")), at, help);
+        }
+        // Empties that mean nothing broader than what is written stay valid.
+        let harmless = intents(&format!(
+            "  baseline: []\n{SERVICES}  allow:\n  - {{ from: a, to: {{ cidr: 10.0.0.0/8, except: [] }}, ports: [tcp/80] }}\n  - {{ from: a, to: b, ports: [tcp/80], http: [{{ method: GET, headers: {{}} }}] }}\n"
+        ));
+        assert_eq!(errors(&project, &harmless), Vec::<String>::new());
+        assert_eq!(
+            errors(&project, &intents("  services: {}\n  allow: []\n")),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn values_that_become_names_labels_and_principals_are_kubernetes_valid() {
+        let project = format!("{PROJECT}    apiServer: {{ cidrs: [10.0.0.1/32] }}\n");
+        let cases = [
+            (
+                intents(SERVICES).replace("name: shop,", "name: Shop_1,"),
+                "a.yaml:3:19",
+                "not a valid Intents name",
+            ),
+            (
+                intents(SERVICES).replace("name: shop,", &format!("name: {},", "s".repeat(64))),
+                "a.yaml:3:19",
+                "not a valid Intents name",
+            ),
+            (
+                intents(SERVICES).replace("name: shop,", "name: shop.v2,"),
+                "a.yaml:3:19",
+                "not a valid Intents name",
+            ),
+            (
+                intents(SERVICES).replace("namespace: shop", "namespace: Shop"),
+                "a.yaml:3:36",
+                "not a valid namespace name",
+            ),
+            (
+                intents(SERVICES).replace("{ app: a } }", "{ app: a }, serviceAccount: \"frontend*\" }"),
+                "a.yaml:6:48",
+                "Istio would read `*`",
+            ),
+            (
+                intents(SERVICES).replace("{ app: a } }", "{ app: a }, serviceAccount: Frontend }"),
+                "a.yaml:6:48",
+                "lower-case DNS subdomain",
+            ),
+            (
+                intents(SERVICES).replace("{ app: a }", "{ \"app/\": a }"),
+                "a.yaml:6:23",
+                "not a valid label key",
+            ),
+            (
+                intents(SERVICES).replace("{ app: a }", "{ Example.com/app: a }"),
+                "a.yaml:6:22",
+                "not a valid label key",
+            ),
+            (
+                intents(SERVICES).replace("{ app: b }", "{ tier: web, app: \"b*\" }"),
+                "a.yaml:7:39",
+                "not a valid value for label `app`",
+            ),
+            (
+                intents(&format!(
+                    "{SERVICES}  allow:\n  - {{ from: a, to: {{ namespace: Pay, selector: {{ app: x }} }} }}\n"
+                )),
+                "a.yaml:9:33",
+                "not a valid namespace name",
+            ),
+            (
+                intents(&format!(
+                    "{SERVICES}  allow:\n  - {{ from: a, to: {{ namespace: pay, selector: {{ app: -x }} }} }}\n"
+                )),
+                "a.yaml:9:55",
+                "not a valid value",
+            ),
+            (
+                intents(&format!("{SERVICES}  allow:\n  - a -> Pay/b\n")),
+                "a.yaml:9:10",
+                "not a namespace name",
+            ),
+        ];
+        for (text, at, message) in cases {
+            assert_refused(&project, &text, at, message);
+        }
+        let profile = [
+            (
+                "    egressGateway: { namespace: istio-system, selector: { istio: egressgateway }, service: 1gw }\n",
+                "palisade.yaml:6:92",
+                "not a valid Service name",
+            ),
+            (
+                "    clusterDomain: Cluster.Local\n",
+                "palisade.yaml:6:20",
+                "not a DNS domain",
+            ),
+            (
+                "    dns: { namespace: kube_system, selector: { k8s-app: kube-dns }, ports: [udp/53] }\n",
+                "palisade.yaml:6:23",
+                "not a valid namespace name",
+            ),
+        ];
+        for (cluster, at, message) in profile {
+            assert_refused(&format!("{PROJECT}{cluster}"), &intents(SERVICES), at, message);
+        }
+        // Valid at the limits: a 63-character name, a dotted service account,
+        // upper case and `_` in label keys and values, an empty label value.
+        let fine = intents(SERVICES)
+            .replace("name: shop,", &format!("name: {},", "s".repeat(63)))
+            .replace("{ app: a } }", "{ app: a }, serviceAccount: web.frontend-1 }")
+            .replace("{ app: b }", "{ example.com/Tier_1: Web_1.x, app: \"\" }");
+        assert_eq!(errors(&project, &fine), Vec::<String>::new());
+    }
 }

@@ -26,6 +26,10 @@ pub struct Args {
     /// Targets for the proposed project (default: the layer that wrote the flows)
     #[arg(long, short, value_delimiter = ',')]
     target: Vec<String>,
+    /// The cluster's pod and service CIDRs, comma-separated, for the proposed
+    /// project: NetworkPolicy and Calico address rules except them
+    #[arg(long, value_delimiter = ',')]
+    cluster_cidrs: Vec<ipnet::IpNet>,
     /// Write the proposal here (palisade.yaml and one file per namespace); default: stdout
     #[arg(long)]
     out: Option<PathBuf>,
@@ -60,6 +64,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
             workload_labels: args.label.clone(),
             targets,
             fqdn,
+            cluster_cidrs: args.cluster_cidrs.clone(),
         },
     );
     // What is written must load and compile: a failure here is a bug, said as one.

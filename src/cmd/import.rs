@@ -22,6 +22,11 @@ pub struct Args {
     /// The API server's address (Cilium's `kube-apiserver` entity becomes `kube-api`)
     #[arg(long)]
     api_server: Option<ipnet::IpNet>,
+    /// The cluster's pod and service CIDRs, comma-separated: address rules of
+    /// the imported policies except them (NetworkPolicy and Calico match pod
+    /// addresses too); without them such rules are refused
+    #[arg(long, value_delimiter = ',')]
+    cluster_cidrs: Vec<ipnet::IpNet>,
     /// A cluster dump (`kubectl get ns,pods -A -o yaml`): namespaces for
     /// namespace selectors, pods for named ports and the equivalence check
     #[arg(long)]
@@ -45,7 +50,14 @@ pub enum Output {
 
 /// Import, check and write
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some(m) = migration::import(&args.paths, args.cluster.as_ref(), args.api_server, &[], format) else {
+    let Some(m) = migration::import(
+        &args.paths,
+        args.cluster.as_ref(),
+        args.api_server,
+        &args.cluster_cidrs,
+        &[],
+        format,
+    ) else {
         return Exit::Input;
     };
     let before = Decider::manifests(&m.originals);

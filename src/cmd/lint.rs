@@ -57,11 +57,13 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     let findings = lint::lint(&manifests, cluster.as_ref());
     let mut diags = Diags::new();
     for f in &findings {
-        let Some(check) = lint::check(f.check) else { continue };
-        let message = format!("[{}] {}", check.name, f.message);
+        // A finding is never dropped: one of a check missing from the
+        // registry is still printed, under its id
+        let name = lint::check(f.check).map_or(f.check, |check| check.name);
+        let message = format!("[{name}] {}", f.message);
         let diag = match f.severity {
-            Severity::Error => Diag::error(check.id, message),
-            Severity::Warning => Diag::warning(check.id, message),
+            Severity::Error => Diag::error(f.check, message),
+            Severity::Warning => Diag::warning(f.check, message),
         };
         let diag = match origins.get(f.manifest) {
             Some(origin) => diag.at(&origin.locate(&f.pointer)),

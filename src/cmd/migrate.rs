@@ -31,6 +31,11 @@ pub struct Args {
     /// The API server's address (Cilium's `kube-apiserver` entity becomes `kube-api`)
     #[arg(long)]
     api_server: Option<ipnet::IpNet>,
+    /// The cluster's pod and service CIDRs, comma-separated: address rules of
+    /// the imported policies except them (NetworkPolicy and Calico match pod
+    /// addresses too); without them such rules are refused
+    #[arg(long, value_delimiter = ',')]
+    cluster_cidrs: Vec<ipnet::IpNet>,
     /// A cluster dump (`kubectl get ns,pods -A -o yaml`)
     #[arg(long)]
     cluster: Option<PathBuf>,
@@ -44,7 +49,14 @@ pub struct Args {
 
 /// Migrate and compare
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some(m) = migration::import(&args.paths, args.cluster.as_ref(), args.api_server, &args.to, format) else {
+    let Some(m) = migration::import(
+        &args.paths,
+        args.cluster.as_ref(),
+        args.api_server,
+        &args.cluster_cidrs,
+        &args.to,
+        format,
+    ) else {
         return Exit::Input;
     };
     let mut dialects = Vec::new();

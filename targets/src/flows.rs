@@ -5,7 +5,9 @@
 //! istio/). This module streams a file, stdin or a gzip file line by line
 //! through one of them. A line that cannot be read is counted and its first
 //! occurrences are kept with their position: never fatal, never dropped
-//! without a trace.
+//! without a trace. A line longer than [`MAX_LINE_BYTES`] is one of them, and
+//! is never held in memory: a gzip file of a few kilobytes can inflate to a
+//! line of gigabytes.
 
 use palisade_compiler::model::Request;
 use palisade_intents::{syntax::Protocol, types::Labels};
@@ -247,10 +249,20 @@ pub fn read_with_progress(
     let mut chosen = format;
     let mut bytes = Vec::new();
     loop {
-        bytes.clear();
-        match lines.read_until(b'\n', &mut bytes) {
-            Ok(0) => break,
-            Ok(_) => {}
+        match read_line_capped(&mut lines, &mut bytes, MAX_LINE_BYTES) {
+            Ok(Capped::End) => break,
+            Ok(Capped::Line) => {}
+            Ok(Capped::TooLong { length, .. }) => {
+                stats.lines += 1;
+                let line = stats.lines;
+                stats.reject(
+                    &name,
+                    line,
+                    1,
+                    format!("the line is {length} bytes long, over the {MAX_LINE_BYTES}-byte limit of a flow record: not read"),
+                );
+                continue;
+            }
             Err(e) => {
                 // A truncated gzip member or a broken pipe: keep what was read.
                 let line = stats.lines + 1;
@@ -319,6 +331,76 @@ pub fn read_with_progress(
     Ok(stats)
 }
 
+/// The longest line a flow reader takes (1 MiB). A flow record is a few
+/// kilobytes (Hubble's largest, with L7 headers, stay under 64 KiB); a
+/// longer line is not one, and reading it whole would let one line take all
+/// the memory there is.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// What [`read_line_capped`] found
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capped {
+    /// nothing more to read
+    End,
+    /// a line (with its `\n`, unless the input ended first) is in the buffer
+    Line,
+    /// a line of this many bytes was skipped, and the buffer is empty;
+    /// `ended` when its `\n` was read (a follower of a growing file keeps
+    /// an unended one for the next poll)
+    TooLong {
+        /// bytes skipped
+        length: u64,
+        /// whether the line's `\n` was read
+        ended: bool,
+    },
+}
+
+/// Read one line into `buf` (cleared first), keeping at most `limit` bytes:
+/// past that the rest of the line is skipped as it streams by, never held.
+/// Every line reader of flow logs goes through this.
+pub fn read_line_capped(input: &mut dyn BufRead, buf: &mut Vec<u8>, limit: usize) -> std::io::Result<Capped> {
+    buf.clear();
+    let mut length: u64 = 0;
+    let mut too_long = false;
+    let mut ended = false;
+    loop {
+        let (used, done) = {
+            let available = match input.fill_buf() {
+                Ok(available) => available,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                break;
+            }
+            let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
+                Some(end) => (&available[..=end], true),
+                None => (available, false),
+            };
+            if !too_long && buf.len() + chunk.len() > limit {
+                too_long = true;
+                buf.clear();
+                buf.shrink_to(limit.min(1 << 16));
+            }
+            if !too_long {
+                buf.extend_from_slice(chunk);
+            }
+            (chunk.len(), done)
+        };
+        input.consume(used);
+        length += used as u64;
+        if done {
+            ended = true;
+            break;
+        }
+    }
+    Ok(match (length, too_long) {
+        (0, _) => Capped::End,
+        (_, true) => Capped::TooLong { length, ended },
+        (_, false) => Capped::Line,
+    })
+}
+
 impl ReadStats {
     /// Count a line that could not be read; keep the first few with their place
     fn reject(&mut self, file: &str, line: u64, column: u64, message: String) {
@@ -369,4 +451,109 @@ pub fn formats() -> Vec<&'static dyn FlowFormat> {
 /// The format of that name
 pub fn format(id: &str) -> Option<&'static dyn FlowFormat> {
     formats().into_iter().find(|f| f.id() == id)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "tests fail by panicking"
+    )]
+
+    use super::*;
+    use std::io::Write as _;
+
+    const FLOW: &str = r#"{"flow":{"time":"2026-01-01T00:00:00Z","verdict":"FORWARDED","IP":{"source":"10.0.0.1","destination":"10.0.0.2","ipVersion":"IPv4"},"l4":{"TCP":{"source_port":40000,"destination_port":8080,"flags":{"SYN":true}}},"source":{"namespace":"shop","labels":["k8s:app=web"],"pod_name":"web-1"},"destination":{"namespace":"shop","labels":["k8s:app=api"],"pod_name":"api-1"},"Type":"L3_L4","traffic_direction":"EGRESS","is_reply":false},"time":"2026-01-01T00:00:00Z"}"#;
+
+    /// A line of `n` bytes of `a` that is produced as it is read, never held
+    fn huge_line(n: u64) -> impl std::io::Read {
+        std::io::repeat(b'a').take(n).chain(&b"\n"[..])
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_skipped_without_being_held() {
+        let input = huge_line(64 << 20).chain(FLOW.as_bytes()).chain(&b"\n"[..]);
+        let mut input = std::io::BufReader::new(input);
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_line_capped(&mut input, &mut buf, MAX_LINE_BYTES).unwrap(),
+            Capped::TooLong {
+                length: (64 << 20) + 1,
+                ended: true
+            }
+        );
+        // what an unbounded read_until would have grown to 64 MiB
+        assert!(buf.capacity() <= 2 * MAX_LINE_BYTES, "{}", buf.capacity());
+        assert_eq!(
+            read_line_capped(&mut input, &mut buf, MAX_LINE_BYTES).unwrap(),
+            Capped::Line
+        );
+        assert_eq!(buf, format!("{FLOW}\n").as_bytes());
+        assert_eq!(
+            read_line_capped(&mut input, &mut buf, MAX_LINE_BYTES).unwrap(),
+            Capped::End
+        );
+    }
+
+    #[test]
+    fn a_line_at_the_limit_is_read_and_a_last_line_without_newline_too() {
+        let text = format!("{}\nlast", "b".repeat(MAX_LINE_BYTES - 1));
+        let mut input = std::io::BufReader::new(text.as_bytes());
+        let mut buf = Vec::new();
+        assert_eq!(
+            read_line_capped(&mut input, &mut buf, MAX_LINE_BYTES).unwrap(),
+            Capped::Line
+        );
+        assert_eq!(buf.len(), MAX_LINE_BYTES);
+        assert_eq!(
+            read_line_capped(&mut input, &mut buf, MAX_LINE_BYTES).unwrap(),
+            Capped::Line
+        );
+        assert_eq!(buf, b"last");
+    }
+
+    fn read_file(bytes: &[u8]) -> (Vec<FlowRecord>, ReadStats, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flows.log");
+        std::fs::write(&path, bytes).unwrap();
+        let mut flows = Vec::new();
+        let stats = read(&path, None, &formats(), |f| flows.push(f)).unwrap();
+        (flows, stats, path.display().to_string())
+    }
+
+    /// The issue's reproduction: a small gzip file whose one line inflates
+    /// to hundreds of megabytes is read in bounded memory, the line counted
+    /// as unreadable at file:line, and the flows after it still read
+    #[test]
+    fn an_enormous_line_in_a_gzip_log_is_counted_at_its_place_and_reading_goes_on() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        writeln!(gz, "{FLOW}").unwrap();
+        std::io::copy(&mut huge_line(256 << 20), &mut gz).unwrap();
+        writeln!(gz, "{FLOW}").unwrap();
+        let compressed = gz.finish().unwrap();
+        assert!(compressed.len() < 2 << 20, "{}", compressed.len());
+        let (flows, stats, path) = read_file(&compressed);
+        assert_eq!(flows.len(), 2);
+        assert_eq!(stats.lines, 3);
+        assert_eq!(stats.malformed, 1);
+        let example = &stats.malformed_examples[0];
+        assert_eq!(example.at, format!("{path}:2:1"));
+        assert!(
+            example.message.contains("over the 1048576-byte limit"),
+            "{}",
+            example.message
+        );
+    }
+
+    #[test]
+    fn an_enormous_line_in_a_plain_log_is_counted_too() {
+        let mut text = Vec::new();
+        std::io::repeat(b'{').take(3 << 20).read_to_end(&mut text).unwrap();
+        text.extend_from_slice(format!("\n{FLOW}\n").as_bytes());
+        let (flows, stats, path) = read_file(&text);
+        assert_eq!((flows.len(), stats.malformed), (1, 1));
+        assert_eq!(stats.malformed_examples[0].at, format!("{path}:1:1"));
+    }
 }

@@ -5,8 +5,12 @@
 
 use crate::manifest::{MANAGED_BY, SOURCE_ANNOTATION};
 use palisade_compiler::ir::{Edge, Ir, NamespaceIr, Peer};
-use palisade_intents::types::{Labels, Via};
+use palisade_intents::{
+    types::{Labels, Via},
+    Diag,
+};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// The pods a policy selects, and how the policy is named after them
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -68,17 +72,49 @@ fn group(ir: &Ir, peer: &Peer) -> Option<Group> {
     }
 }
 
-/// A stable short name for an ad-hoc selector (FNV-1a, so it never changes
-/// between runs or Rust versions)
+/// A stable name for an ad-hoc selector: a digest of its labels, each key and
+/// value length-prefixed so that no two selectors share an encoding
 pub fn short_hash(labels: &Labels) -> String {
-    let mut hash: u32 = 0x811c_9dc5;
+    let mut encoded = String::new();
     for (k, v) in labels {
-        for byte in k.bytes().chain([b'=']).chain(v.bytes()).chain([b',']) {
-            hash ^= u32::from(byte);
-            hash = hash.wrapping_mul(0x0100_0193);
+        encoded.push_str(&format!("{}:{k}{}:{v}", k.len(), v.len()));
+    }
+    crate::names::hash(&encoded)
+}
+
+/// Refusals for two pod groups of one namespace that would get the same policy
+/// name (a service named like a generated group, or a digest collision): the
+/// dialects merge a group's rules by name, so one group would get the other's
+/// allowances. Both intent lines are named.
+pub fn name_collisions(ir: &Ir) -> Vec<Diag> {
+    let mut seen: BTreeMap<(String, String), (Labels, &Edge)> = BTreeMap::new();
+    let mut diags = Vec::new();
+    for edge in &ir.edges {
+        for group in [egress_group(ir, edge), ingress_group(ir, edge)].into_iter().flatten() {
+            let key = (group.namespace.clone(), group.name.clone());
+            match seen.get(&key) {
+                Some((selector, first)) if *selector != group.selector => diags.push(
+                    Diag::error(
+                        "name_collision",
+                        format!(
+                            "the policies of two different pod groups of namespace `{}` would both be named `{}` (from {} and from {})",
+                            group.namespace,
+                            group.name,
+                            first.source.file_line(),
+                            edge.source.file_line(),
+                        ),
+                    )
+                    .at(&edge.source.loc)
+                    .help("names that start with `palisade-` are palisade's own: rename the service"),
+                ),
+                Some(_) => {}
+                None => {
+                    seen.insert(key, (group.selector, edge));
+                }
+            }
         }
     }
-    format!("{hash:08x}")
+    diags
 }
 
 /// `file:line` sources in first-seen order, without repeats
@@ -107,7 +143,7 @@ pub fn metadata(ir: &Ir, namespace: &str, name: &str, sources: &Sources) -> Valu
         labels.insert("palisade.dev/intents".into(), ns.intents_name.clone().into());
     }
     json!({
-        "name": name,
+        "name": crate::names::object(name),
         "namespace": namespace,
         "labels": labels,
         "annotations": { SOURCE_ANNOTATION: sources.joined() },

@@ -21,6 +21,7 @@ pub mod kubernetes;
 pub mod lint;
 pub mod manifest;
 pub mod memo;
+pub mod names;
 pub mod refusals;
 pub mod verdict;
 pub mod verify;
@@ -157,11 +158,21 @@ pub fn dialect_ids() -> Vec<&'static str> {
 
 /// Refusals, then emission, for one dialect of a set
 pub fn render(dialect: &dyn Dialect, ir: &Ir, options: &EmitOptions) -> Result<(Vec<Manifest>, Diags), Diags> {
-    let diags = refusals::check(ir, dialect, options);
+    let mut diags = refusals::check(ir, dialect, options);
+    for diag in groups::name_collisions(ir) {
+        diags.push(diag);
+    }
     if diags.has_errors() {
         return Err(diags);
     }
     let mut manifests = dialect.emit(ir, options)?;
     manifest::sort(&mut manifests);
+    let collisions = names::duplicates(&manifests);
+    if !collisions.is_empty() {
+        for diag in collisions {
+            diags.push(diag);
+        }
+        return Err(diags);
+    }
     Ok((manifests, diags))
 }

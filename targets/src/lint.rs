@@ -43,6 +43,7 @@ pub const CHECKS: &[Check] = &[
     FQDN_WITHOUT_DNS_PROXY,
     GATEWAY_BYPASS,
     LITERAL_WILDCARD,
+    crate::cilium::admission::CILIUM_REFUSES,
 ];
 
 /// namespaceSelector and podSelector as two peers (OR) where one (AND) was likely meant

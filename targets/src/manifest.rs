@@ -76,9 +76,14 @@ impl Manifest {
         }
     }
 
-    /// `<kind>-<name>.yaml`, lower-case kind
+    /// `<kind>-<name>.yaml`, lower-case kind, cut with a digest where a long
+    /// name would pass the file system's limit
     pub fn file_name(&self) -> String {
-        format!("{}-{}.yaml", self.kind().to_ascii_lowercase(), self.name())
+        let stem = format!("{}-{}", self.kind().to_ascii_lowercase(), self.name());
+        format!(
+            "{}.yaml",
+            crate::names::bounded(&stem, crate::names::FILE_LIMIT - ".yaml".len())
+        )
     }
 
     /// YAML with keys sorted at every level, whatever serde_json's map order

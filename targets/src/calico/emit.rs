@@ -2,12 +2,21 @@
 //! end-of-tier deny applies: the default deny), one policy per pod group with
 //! explicit Allow rules, one NetworkSet per address block.
 //!
+//! A rule selector matches the addresses of every kind of endpoint whose
+//! labels it matches: pods and NetworkSets alike (reference/resources/
+//! networkset). Each selector therefore names its kind: pods by
+//! `projectcalico.org/orchestrator == 'k8s'`, the label Calico puts on every
+//! pod's workload endpoint and that its own Kubernetes NetworkPolicy
+//! converter adds to every pod selector (libcalico-go k8s/conversion), and
+//! NetworkSets by `!has(projectcalico.org/orchestrator)`, which no workload
+//! endpoint satisfies.
+//!
 //! Every policy has `order: 1000`. Calico evaluates lower orders first; 1000
 //! leaves room below for platform policies (explicit denies) and above for
 //! application teams' own. The default deny has no rules, so it denies only
 //! what no policy of the tier allows, like native NetworkPolicy's union.
 
-use super::selector::render;
+use super::evaluate::ORCHESTRATOR;
 use crate::{
     groups::{egress_group, ingress_group, metadata, Group, Sources},
     Manifest, Mode,
@@ -79,7 +88,7 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
     }
     for (group, draft) in groups {
         let mut types = Vec::new();
-        let mut spec = json!({ "selector": render(&group.selector), "order": ORDER });
+        let mut spec = json!({ "selector": pod_selector(&group.selector), "order": ORDER });
         if !draft.ingress.is_empty() {
             types.push("Ingress");
             spec["ingress"] = Value::Array(draft.ingress);
@@ -149,6 +158,20 @@ fn policy(
     )
 }
 
+/// Pods (and only pods) with these labels
+fn pod_selector(labels: &Labels) -> String {
+    let mut out = format!("{ORCHESTRATOR} == 'k8s'");
+    for (k, v) in labels {
+        out.push_str(&format!(" && {k} == '{v}'"));
+    }
+    out
+}
+
+/// The NetworkSet of this block (and no pod that carries its label)
+fn network_set_selector(net: &IpNet) -> String {
+    format!("{NETWORK_LABEL} == '{}' && !has({ORCHESTRATOR})", set_name(net))
+}
+
 fn namespace_selector(ns: &str) -> String {
     format!("projectcalico.org/name == '{ns}'")
 }
@@ -165,7 +188,7 @@ fn rules(
 ) -> Result<Vec<Value>, Diag> {
     let profile = &ir.profile;
     let pods = |ns: &str, labels: &Labels, service_account: Option<&String>| {
-        let mut entity = json!({ "selector": render(labels), "namespaceSelector": namespace_selector(ns) });
+        let mut entity = json!({ "selector": pod_selector(labels), "namespaceSelector": namespace_selector(ns) });
         if let Some(sa) = service_account {
             entity["serviceAccounts"] = json!({ "names": [sa] });
         }
@@ -180,13 +203,13 @@ fn rules(
                 service.and_then(|s| s.service_account.as_ref()),
             )]
         }
-        Peer::Namespace(ns) => vec![json!({ "namespaceSelector": namespace_selector(ns) })],
+        Peer::Namespace(ns) => vec![pods(ns, &Labels::new(), None)],
         Peer::Pods { namespace, selector } => vec![pods(namespace, selector, None)],
         Peer::Cidr { net, except } => {
             sets.entry((policy_namespace.to_string(), *net))
                 .or_default()
                 .add(edge.source.file_line());
-            let mut entity = json!({ "selector": format!("{NETWORK_LABEL} == '{}'", set_name(net)) });
+            let mut entity = json!({ "selector": network_set_selector(net) });
             if !except.is_empty() {
                 entity["notNets"] = except.iter().map(ToString::to_string).collect();
             }
@@ -226,7 +249,12 @@ fn rules(
             .map(|g| pods(&g.pods.namespace, &g.pods.selector, None))
             .collect(),
         // Calico Enterprise: the refusals let this through only for that edition.
-        Peer::Fqdn { name, via: Via::Direct } => vec![json!({ "domains": [name.as_str()] })],
+        Peer::Fqdn { name, via: Via::Direct } => {
+            if name.is_wildcard() {
+                return Err(wildcard_domain(name.as_str()).at(&edge.source.loc));
+            }
+            vec![json!({ "domains": [name.as_str()] })]
+        }
     };
     let mut out = Vec::new();
     for entity in entities {
@@ -244,6 +272,19 @@ fn rules(
         }
     }
     Ok(out)
+}
+
+/// Calico Enterprise reads `*` in a domain as one or more labels
+/// (docs.tigera.io/calico-enterprise/latest/network-policy/domain-based-policy:
+/// `*.google.com` matches `www.ipv6.google.com`); palisade's `*.` is exactly
+/// one. No Calico domain form means one label only.
+fn wildcard_domain(name: &str) -> Diag {
+    let suffix = name.strip_prefix("*.").unwrap_or(name);
+    Diag::error(
+        "calico_wildcard_domain",
+        format!("`{name}` would be broader on Calico Enterprise: its `*` matches one or more labels (`a.b.{suffix}` too), palisade's `*.` exactly one"),
+    )
+    .help(format!("list the names instead (`api.{suffix}`, ...), write `{{ fqdn: {name}, via: egress-gateway }}`, or render these pods with the `cilium` target instead, whose matchPattern `*` matches one label"))
 }
 
 fn rule(side: &str, entity: Value, protocol: Option<Protocol>, ports: &[&Port]) -> Value {

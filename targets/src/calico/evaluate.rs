@@ -1,101 +1,189 @@
-//! The Calico policy semantics (one tier), read from the manifests alone.
+//! The Calico policy semantics, read from the manifests alone, as the API
+//! reference and Felix define them:
 //!
-//! Policies of an endpoint's namespace whose `selector` matches it apply to
-//! the directions in `types`, in ascending `order` (then name). The first rule
-//! that matches decides: Allow or Deny; Pass leaves the tier (and, with no
-//! later tier, the namespace profile allows); Log goes on. An endpoint some
-//! policy selected, and no rule decided, meets the end-of-tier deny. Staged
-//! kinds are reports, not enforcement: ignored here. `nets` match any address,
-//! pods' included; a rule `selector` matches pods of the policy's namespace (or
-//! of the namespaces `namespaceSelector` picks) and the addresses of
-//! NetworkSets of that namespace that are not pods.
+//! - Tiers in ascending `order` (absent: last), ties by name. In each tier
+//!   that has a policy applying to the endpoint (its `selector` matches, in
+//!   its namespace, or for a GlobalNetworkPolicy in any namespace its
+//!   `namespaceSelector` picks, and `types` holds the direction), the
+//!   policies run in ascending `order` (absent: +infinity), ties broken by
+//!   `name/namespace/kind` (felix/calc/policy_sorter.go). The first rule that
+//!   matches decides: Allow, Deny; Pass skips to the next tier that applies;
+//!   Log goes on. No rule decided: the tier's default action (Deny, or Pass).
+//!   After the last tier (or with no policy at all) the namespace profile
+//!   allows. Staged kinds enforce nothing.
+//! - A rule's `selector` matches an address, not a kind: the addresses of the
+//!   workload endpoints it selects and the CIDRs of the network sets it
+//!   selects (reference/resources/networkset). A namespaced policy's rule
+//!   selectors are confined to the policy's namespace, or to the namespaces
+//!   `namespaceSelector` picks (`all()`: any namespace, `global()`: the
+//!   non-namespaced sets); `notSelector` is not confined
+//!   (libcalico-go updateprocessors/rules.go).
+//! - Workload endpoints carry their pod's labels plus
+//!   `projectcalico.org/namespace`, `projectcalico.org/orchestrator: k8s` and
+//!   `projectcalico.org/serviceaccount`; NetworkSets carry their own labels and
+//!   `projectcalico.org/namespace`, never the orchestrator label.
+//!
+//! Objects that cannot be evaluated as written are `Problem`s (see
+//! `problems`): while any exists, every connection is denied and the verdict
+//! names the problem, so no caller reads a broken policy as a narrow one.
 
-use super::selector::Selector;
-use crate::manifest::Field;
+use super::objects::{self, Action, Entity, NetworkSet, Objects, Policy, PortMatch, Problem, Rule};
+use super::selector::Scope;
 use crate::{
     memo::Selection,
     verdict::{both_sides, Direction},
     Evaluator, Manifest, RuleRef, Verdict,
 };
-use ipnet::IpNet;
 use palisade_compiler::model::{ClusterModel, Connection, Endpoint, Pod};
-use serde_json::Value;
-use std::{
-    cell::RefCell,
-    collections::{BTreeMap, HashMap},
-    net::IpAddr,
-};
+use std::{collections::BTreeMap, net::IpAddr};
 
-/// The enforcing Calico objects of a manifest set, policies sorted by order
+/// The label Calico puts on every workload endpoint (value `k8s` for pods)
+pub(super) const ORCHESTRATOR: &str = "projectcalico.org/orchestrator";
+
+/// The enforcing Calico objects of a manifest set
 pub(super) struct Policies<'m> {
-    policies: Vec<&'m Manifest>,
-    /// indices into `policies` (still in order) per namespace: a policy only
-    /// selects endpoints of its own namespace
-    by_namespace: HashMap<&'m str, Vec<usize>>,
-    network_sets: Vec<&'m Manifest>,
+    objects: Objects<'m>,
+    /// (tier, policy) of every policy, tier by tier, in evaluation order
+    flat: Vec<(usize, usize)>,
     selection: Selection,
-    parsed: RefCell<HashMap<String, Option<Selector>>>,
+    manifests: &'m [Manifest],
+}
+
+/// What cannot be evaluated in these manifests
+pub(super) fn problems(manifests: &[Manifest]) -> Vec<Problem> {
+    objects::read(manifests).problems
 }
 
 impl<'m> Policies<'m> {
     pub(super) fn read(manifests: &'m [Manifest]) -> Self {
-        let calico = |kind: &'static str| {
-            manifests
-                .iter()
-                .filter(move |m| m.api_version() == "projectcalico.org/v3" && m.kind() == kind)
-        };
-        let mut policies: Vec<&Manifest> = calico("NetworkPolicy").collect();
-        policies.sort_by(|a, b| {
-            let order = |m: &Manifest| {
-                m.object
-                    .at(&["spec", "order"])
-                    .and_then(Value::as_f64)
-                    .unwrap_or(f64::INFINITY)
-            };
-            order(a).total_cmp(&order(b)).then_with(|| a.name().cmp(b.name()))
-        });
-        let mut by_namespace: HashMap<&str, Vec<usize>> = HashMap::new();
-        for (index, policy) in policies.iter().enumerate() {
-            by_namespace.entry(policy.namespace()).or_default().push(index);
-        }
+        let objects = objects::read(manifests);
+        let flat = objects
+            .tiers
+            .iter()
+            .enumerate()
+            .flat_map(|(t, tier)| (0..tier.policies.len()).map(move |p| (t, p)))
+            .collect();
         Self {
-            policies,
-            by_namespace,
-            network_sets: calico("NetworkSet").collect(),
+            objects,
+            flat,
             selection: Selection::default(),
-            parsed: RefCell::default(),
+            manifests,
         }
+    }
+
+    fn policy(&self, (t, p): (usize, usize)) -> Option<&Policy<'m>> {
+        self.objects.tiers.get(t)?.policies.get(p)
     }
 }
 
 impl Evaluator for Policies<'_> {
     fn decide(&self, model: &ClusterModel, conn: &Connection, explain: bool) -> Verdict {
+        if let Some(problem) = self.objects.problems.first() {
+            let policy = self
+                .manifests
+                .get(problem.manifest)
+                .map(Manifest::reference)
+                .unwrap_or_default();
+            return Verdict {
+                allowed: false,
+                decided_by: vec![RuleRef {
+                    policy,
+                    rule: format!("not evaluated: {} ({})", problem.message, problem.pointer),
+                    source: None,
+                }],
+            };
+        }
         both_sides(conn, |pod, direction| self.side(model, pod, conn, direction, explain))
     }
 }
 
-/// A pod's labels as Calico sees them: its own, plus its namespace and service account
-fn endpoint_labels(pod: &Pod) -> BTreeMap<String, String> {
+/// A workload endpoint's labels: the pod's own, then the ones Calico adds,
+/// which win (libcalico-go k8s/conversion/workload_endpoint_default.go)
+fn pod_labels(pod: &Pod) -> BTreeMap<String, String> {
     let mut labels = pod.labels.clone();
     labels.insert("projectcalico.org/namespace".into(), pod.namespace.clone());
-    labels.insert("projectcalico.org/orchestrator".into(), "k8s".into());
+    labels.insert(ORCHESTRATOR.into(), "k8s".into());
     if let Some(sa) = &pod.service_account {
         labels.insert("projectcalico.org/serviceaccount".into(), sa.clone());
     }
     labels
 }
 
-impl Policies<'_> {
-    /// Whether a selector (absent: `all()`) matches; each text is parsed once
-    fn selects(&self, text: Option<&str>, labels: &BTreeMap<String, String>) -> bool {
-        let text = text.unwrap_or("all()");
-        if let Some(parsed) = self.parsed.borrow().get(text) {
-            return parsed.as_ref().is_some_and(|s| s.matches(labels));
+fn set_labels(set: &NetworkSet) -> BTreeMap<String, String> {
+    let mut labels: BTreeMap<String, String> = set
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect();
+    if let Some(ns) = &set.namespace {
+        labels.insert("projectcalico.org/namespace".into(), ns.clone());
+    }
+    labels
+}
+
+/// A namespace's labels as `namespaceSelector` reads them (plus `projectcalico.org/name`)
+fn namespace_labels(model: &ClusterModel, name: &str) -> BTreeMap<String, String> {
+    let mut labels = model.namespace(name).map(|n| n.labels.clone()).unwrap_or_default();
+    labels.insert("projectcalico.org/name".into(), name.to_string());
+    labels
+}
+
+/// A service account's labels as `serviceAccounts.selector` reads them: the
+/// model knows only the name (`projectcalico.org/name`)
+fn account_labels(name: Option<&str>) -> BTreeMap<String, String> {
+    name.map(|n| BTreeMap::from([("projectcalico.org/name".to_string(), n.to_string())]))
+        .unwrap_or_default()
+}
+
+/// Something a rule's selectors can pick: a pod, or a network set
+enum Candidate<'a> {
+    Pod(&'a Pod),
+    Set(&'a NetworkSet),
+}
+
+impl Candidate<'_> {
+    fn namespace(&self) -> Option<&str> {
+        match self {
+            Candidate::Pod(p) => Some(&p.namespace),
+            Candidate::Set(s) => s.namespace.as_deref(),
         }
-        let parsed = Selector::parse(text);
-        let result = parsed.as_ref().is_some_and(|s| s.matches(labels));
-        self.parsed.borrow_mut().insert(text.to_string(), parsed);
-        result
+    }
+
+    fn labels(&self) -> BTreeMap<String, String> {
+        match self {
+            Candidate::Pod(p) => pod_labels(p),
+            Candidate::Set(s) => set_labels(s),
+        }
+    }
+
+    fn account(&self) -> Option<&str> {
+        match self {
+            Candidate::Pod(p) => p.service_account.as_deref(),
+            Candidate::Set(_) => None,
+        }
+    }
+}
+
+impl Policies<'_> {
+    /// Whether `policy` applies to `pod` (direction aside)
+    fn applies(&self, model: &ClusterModel, policy: &Policy, pod: &Pod) -> bool {
+        let labels = pod_labels(pod);
+        let in_scope = match (policy.namespace, &policy.namespace_selector) {
+            (Some(ns), _) => pod.namespace == ns,
+            // GlobalNetworkPolicy: namespaceSelector's all() is has(namespace), true for a pod;
+            // its global() evaluates true (globalnetworkpolicyprocessor.go rewrites only all()).
+            (None, Some(s)) => s.matches(&namespace_labels(model, &pod.namespace)),
+            (None, None) => true,
+        };
+        // Calico rewrites all() here to has(projectcalico.org/serviceaccount).
+        let account_ok = policy.account_selector.as_ref().is_none_or(|s| {
+            let scope = Scope {
+                all: pod.service_account.is_some(),
+                global: true,
+            };
+            s.matches_in(&account_labels(pod.service_account.as_deref()), scope)
+        });
+        in_scope && account_ok && policy.selector.matches(&labels)
     }
 
     fn side(
@@ -106,226 +194,242 @@ impl Policies<'_> {
         direction: Direction,
         explain: bool,
     ) -> (bool, Vec<RuleRef>) {
-        let (key, type_name) = match direction {
-            Direction::Ingress => ("ingress", "Ingress"),
-            Direction::Egress => ("egress", "Egress"),
-        };
-        let mut last_selecting: Option<&Manifest> = None;
-        let selecting = self.selection.of(model, pod, || {
-            let labels = endpoint_labels(pod);
-            self.by_namespace
-                .get(pod.namespace.as_str())
-                .into_iter()
-                .flatten()
-                .copied()
+        let applying = self.selection.of(model, pod, || {
+            (0..self.flat.len())
                 .filter(|&i| {
-                    self.policies
+                    self.flat
                         .get(i)
-                        .is_some_and(|m| self.selects(m.object["spec"]["selector"].as_str(), &labels))
+                        .and_then(|&at| self.policy(at))
+                        .is_some_and(|p| self.applies(model, p, pod))
                 })
                 .collect()
         });
-        for m in selecting.iter().filter_map(|&i| self.policies.get(i)) {
-            let spec = &m.object["spec"];
-            let types: Vec<&str> = spec["types"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            let applies = if types.is_empty() {
-                direction == Direction::Ingress || spec.get("egress").is_some()
-            } else {
-                types.contains(&type_name)
-            };
-            if !applies {
-                continue;
+        let reference = |m: &Manifest, rule: String| -> Vec<RuleRef> {
+            if !explain {
+                return Vec::new();
             }
-            // Naming the rule costs more than deciding: only to explain.
-            let reference = |rule: &dyn Fn() -> String| {
-                if !explain {
-                    return Vec::new();
+            vec![RuleRef {
+                policy: m.reference(),
+                rule,
+                source: m.source(),
+            }]
+        };
+        let key = match direction {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        };
+        let mut index = 0;
+        while let Some(&(tier, _)) = applying.get(index).and_then(|&i| self.flat.get(i)) {
+            let mut last: Option<&Policy> = None;
+            let mut passed = false;
+            // The policies of this tier that apply to the pod, in order.
+            while let Some(&(t, p)) = applying.get(index).and_then(|&i| self.flat.get(i)) {
+                if t != tier {
+                    break;
                 }
-                vec![RuleRef {
-                    policy: m.reference(),
-                    rule: rule(),
-                    source: m.source(),
-                }]
-            };
-            last_selecting = Some(m);
-            for (i, rule) in spec[key].as_array().into_iter().flatten().enumerate() {
-                if !self.rule_matches(rule, m.namespace(), model, conn) {
+                index += 1;
+                if passed {
                     continue;
                 }
-                match rule["action"].as_str() {
-                    Some("Allow") => return (true, reference(&|| format!("{key}[{i}] Allow"))),
-                    Some("Deny") => return (false, reference(&|| format!("{key}[{i}] Deny"))),
-                    Some("Pass") => return (true, reference(&|| format!("{key}[{i}] Pass (profile allows)"))),
-                    _ => {}
+                let Some(policy) = self.policy((t, p)) else { continue };
+                let rules = match direction {
+                    Direction::Ingress => policy.ingress.as_ref(),
+                    Direction::Egress => policy.egress.as_ref(),
+                };
+                let Some(rules) = rules else { continue };
+                last = Some(policy);
+                for (i, rule) in rules.iter().enumerate() {
+                    if !self.rule_matches(rule, policy, model, conn, direction) {
+                        continue;
+                    }
+                    match rule.action {
+                        Action::Allow => return (true, reference(policy.manifest, format!("{key}[{i}] Allow"))),
+                        Action::Deny => return (false, reference(policy.manifest, format!("{key}[{i}] Deny"))),
+                        Action::Pass => {
+                            passed = true;
+                            break;
+                        }
+                        Action::Log => {}
+                    }
                 }
             }
+            let Some(policy) = last else { continue };
+            let pass_at_end = self.objects.tiers.get(tier).is_some_and(|t| t.pass_at_end);
+            if !passed && !pass_at_end {
+                return (false, reference(policy.manifest, "end of tier".into()));
+            }
         }
-        match last_selecting {
-            None => (true, Vec::new()),
-            Some(_) if !explain => (false, Vec::new()),
-            Some(m) => (
-                false,
-                vec![RuleRef {
-                    policy: m.reference(),
-                    rule: "end of tier".into(),
-                    source: m.source(),
-                }],
-            ),
-        }
+        (true, Vec::new())
     }
 
-    fn rule_matches(&self, rule: &Value, namespace: &str, model: &ClusterModel, conn: &Connection) -> bool {
-        if let Some(protocol) = rule.get("protocol") {
-            let name = protocol.as_str().map(str::to_ascii_uppercase);
-            let number = protocol.as_u64();
-            let ok = name.as_deref() == Some(conn.protocol.as_k8s())
-                || number
-                    == Some(match conn.protocol.as_k8s() {
-                        "TCP" => 6,
-                        "UDP" => 17,
-                        _ => 132,
-                    });
-            if !ok {
+    fn rule_matches(
+        &self,
+        rule: &Rule,
+        policy: &Policy,
+        model: &ClusterModel,
+        conn: &Connection,
+        direction: Direction,
+    ) -> bool {
+        let number = match conn.protocol.as_k8s() {
+            "TCP" => 6,
+            "UDP" => 17,
+            _ => 132,
+        };
+        if rule.protocol.is_some_and(|p| p != number) || rule.not_protocol == Some(number) {
+            return false;
+        }
+        if let Some(version) = rule.ip_version {
+            let family = address(&conn.from).or(address(&conn.to)).map(|ip| ip.is_ipv4());
+            if family != Some(version == 4) {
                 return false;
             }
         }
-        self.entity_matches(&rule["source"], namespace, model, &conn.from, None)
-            && self.entity_matches(&rule["destination"], namespace, model, &conn.to, Some(conn))
+        let domains_count = direction == Direction::Egress && rule.action == Action::Allow;
+        self.entity_matches(&rule.source, policy, model, &conn.from, None, false)
+            && self.entity_matches(&rule.destination, policy, model, &conn.to, Some(conn), domains_count)
     }
 
-    /// An entity rule (`source` or `destination`); ports only on the destination
+    /// An entity rule; ports only on the destination. `domains_count`: an
+    /// egress Allow destination, where Calico Enterprise domains take effect
     fn entity_matches(
         &self,
-        entity: &Value,
-        namespace: &str,
+        entity: &Entity,
+        policy: &Policy,
         model: &ClusterModel,
         endpoint: &Endpoint,
         conn: Option<&Connection>,
+        domains_count: bool,
     ) -> bool {
-        let Some(entity) = entity.as_object() else { return true };
-        let ip = match endpoint {
-            Endpoint::Pod(p) => p.ip,
-            Endpoint::External(e) => e.ip,
-        };
-        let nets = |key: &str| -> Vec<IpNet> {
-            entity
-                .get(key)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|n| n.as_str()?.parse().ok())
-                .collect()
-        };
-        if entity.contains_key("nets") && !nets("nets").iter().any(|n| n.contains(&ip)) {
+        let ip = address(endpoint);
+        let held = |nets: &[ipnet::IpNet]| ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)));
+        if entity.nets.as_ref().is_some_and(|nets| !held(nets)) {
             return false;
         }
-        if nets("notNets").iter().any(|n| n.contains(&ip)) {
+        if held(&entity.not_nets) {
             return false;
         }
-        if let Some(domains) = entity.get("domains").and_then(Value::as_array) {
-            let Endpoint::External(ext) = endpoint else {
-                return false;
+        if let Some(domains) = &entity.domains {
+            let name = match endpoint {
+                Endpoint::External(e) => e.fqdn.as_deref(),
+                Endpoint::Pod(_) => None,
             };
-            let Some(name) = &ext.fqdn else { return false };
-            if !domains
-                .iter()
-                .filter_map(Value::as_str)
-                .any(|d| palisade_intents::syntax::Fqdn::parse(d).is_ok_and(|f| f.matches(name)))
-            {
+            if !domains_count || !name.is_some_and(|n| domains.iter().any(|d| domain_matches(d, n))) {
                 return false;
             }
         }
-        let selector = entity.get("selector").and_then(Value::as_str);
-        let namespace_selector = entity.get("namespaceSelector").and_then(Value::as_str);
-        if selector.is_some() || namespace_selector.is_some() {
-            let matched = match endpoint {
-                Endpoint::Pod(pod) => {
-                    let namespace_ok = match namespace_selector {
-                        Some(ns_selector) => model.namespace(&pod.namespace).is_some_and(|ns| {
-                            let mut labels = ns.labels.clone();
-                            labels.insert("projectcalico.org/name".into(), ns.name.clone());
-                            self.selects(Some(ns_selector), &labels)
-                        }),
-                        None => pod.namespace == namespace,
-                    };
-                    namespace_ok && self.selects(selector, &endpoint_labels(pod))
-                }
-                Endpoint::External(ext) => {
-                    namespace_selector.is_none() && self.network_set_matches(selector, namespace, ext.ip)
+        let account = entity.accounts.as_ref();
+        let positive = entity.selector.is_some() || account.is_some();
+        let confined = entity.namespace_selector.is_some()
+            || (policy.namespace.is_some() && (positive || entity.not_selector.is_some()));
+        if positive || confined {
+            let picks = |c: &Candidate| {
+                let in_scope = match (&entity.namespace_selector, c.namespace()) {
+                    (Some(s), Some(ns)) => s.matches_in(&namespace_labels(model, ns), Scope::namespace_of(true)),
+                    (Some(s), None) => s.matches_in(&BTreeMap::new(), Scope::namespace_of(false)),
+                    (None, ns) => match policy.namespace {
+                        Some(own) if confined => ns == Some(own),
+                        _ => true,
+                    },
+                };
+                in_scope && {
+                    let labels = c.labels();
+                    entity.selector.as_ref().is_none_or(|s| s.matches(&labels))
+                        && account.is_none_or(|a| {
+                            (a.names.is_empty() || c.account().is_some_and(|n| a.names.iter().any(|x| x == n)))
+                                && a.selector
+                                    .as_ref()
+                                    .is_none_or(|s| s.matches(&account_labels(c.account())))
+                        })
                 }
             };
-            if !matched {
+            if !self.in_ip_set(endpoint, ip, &picks, domains_count) {
                 return false;
             }
         }
-        if let Some(names) = entity
-            .get("serviceAccounts")
-            .and_then(|s| s.get("names"))
-            .and_then(Value::as_array)
-        {
-            let Endpoint::Pod(pod) = endpoint else { return false };
-            if !names
-                .iter()
-                .filter_map(Value::as_str)
-                .any(|n| pod.service_account.as_deref() == Some(n))
-            {
+        if let Some(not) = &entity.not_selector {
+            let picks = |c: &Candidate| not.matches(&c.labels());
+            if self.in_ip_set(endpoint, ip, &picks, domains_count) {
                 return false;
             }
         }
-        match (entity.get("ports").and_then(Value::as_array), conn) {
-            (Some(ports), Some(conn)) => ports.iter().any(|p| port_matches(p, conn)),
-            _ => true,
-        }
-    }
-
-    fn network_set_matches(&self, selector: Option<&str>, namespace: &str, ip: IpAddr) -> bool {
-        self.network_sets
-            .iter()
-            .filter(|s| s.namespace() == namespace)
-            .any(|set| {
-                let labels: BTreeMap<String, String> = set
-                    .object
-                    .at(&["metadata", "labels"])
-                    .and_then(|l| serde_json::from_value(l.clone()).ok())
-                    .unwrap_or_default();
-                let in_set = set
-                    .object
-                    .at(&["spec", "nets"])
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|n| n.as_str()?.parse::<IpNet>().ok())
-                    .any(|n| n.contains(&ip));
-                in_set && self.selects(selector, &labels)
-            })
-    }
-}
-
-/// A port: a number, `"first:last"`, or a named port of the destination pod
-fn port_matches(port: &Value, conn: &Connection) -> bool {
-    if let Some(n) = port.as_u64() {
-        return n == u64::from(conn.port);
-    }
-    let Some(text) = port.as_str() else { return false };
-    if let Some((first, last)) = text.split_once(':') {
-        return match (first.parse::<u16>(), last.parse::<u16>()) {
-            (Ok(a), Ok(b)) => (a..=b).contains(&conn.port),
-            _ => false,
-        };
-    }
-    if let Ok(n) = text.parse::<u16>() {
-        return n == conn.port;
-    }
-    match conn.to {
-        Endpoint::Pod(dst) => dst
+        let Some(conn) = conn else { return true };
+        if entity
             .ports
-            .iter()
-            .any(|c| c.name.as_deref() == Some(text) && c.port == conn.port && c.protocol == conn.protocol),
-        Endpoint::External(_) => false,
+            .as_ref()
+            .is_some_and(|ports| !ports.iter().any(|p| port_matches(p, conn)))
+        {
+            return false;
+        }
+        !entity.not_ports.iter().any(|p| port_matches(p, conn))
+    }
+
+    /// Whether the address is in the IP set of what `picks` selects: the
+    /// endpoint itself when it is a picked pod, or a picked network set's CIDRs
+    /// (or, on an egress Allow destination, its Enterprise domains)
+    fn in_ip_set(
+        &self,
+        endpoint: &Endpoint,
+        ip: Option<IpAddr>,
+        picks: &dyn Fn(&Candidate) -> bool,
+        domains_count: bool,
+    ) -> bool {
+        if let Endpoint::Pod(pod) = endpoint {
+            if picks(&Candidate::Pod(pod)) {
+                return true;
+            }
+        }
+        let name = match endpoint {
+            Endpoint::External(e) if domains_count => e.fqdn.as_deref(),
+            _ => None,
+        };
+        self.objects.sets.iter().any(|set| {
+            let holds = ip.is_some_and(|ip| set.nets.iter().any(|n| n.contains(&ip)))
+                || name.is_some_and(|n| set.domains.iter().any(|d| domain_matches(d, n)));
+            holds && picks(&Candidate::Set(set))
+        })
     }
 }
+
+/// The endpoint's address; a pod the dump shows without one has none, and
+/// no CIDR holds it
+fn address(endpoint: &Endpoint) -> Option<IpAddr> {
+    match endpoint {
+        Endpoint::Pod(p) => p.address(),
+        Endpoint::External(e) => Some(e.ip),
+    }
+}
+
+/// Calico Enterprise domain matching: exact, or with one `*` standing for
+/// one or more labels at its position (`*.google.com` matches
+/// `www.ipv6.google.com`, not `google.com`; docs.tigera.io
+/// calico-enterprise/latest/network-policy/domain-based-policy)
+pub(super) fn domain_matches(pattern: &str, name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    let pattern = pattern.strip_suffix('.').unwrap_or(pattern).to_ascii_lowercase();
+    let Some((head, tail)) = pattern.split_once('*') else {
+        return name == pattern;
+    };
+    let Some(middle) = name.strip_prefix(head).and_then(|rest| rest.strip_suffix(tail)) else {
+        return false;
+    };
+    // The star covers whole labels: at least one, none empty.
+    !middle.is_empty() && middle.split('.').all(|l| !l.is_empty())
+}
+
+/// A port: a number, a range, or a named port of the destination pod
+fn port_matches(port: &PortMatch, conn: &Connection) -> bool {
+    match port {
+        PortMatch::Range(a, b) => (*a..=*b).contains(&conn.port),
+        PortMatch::Named(name) => match conn.to {
+            Endpoint::Pod(dst) => dst
+                .ports
+                .iter()
+                .any(|c| c.name.as_deref() == Some(name) && c.port == conn.port && c.protocol == conn.protocol),
+            Endpoint::External(_) => false,
+        },
+    }
+}
+
+#[cfg(test)]
+#[path = "evaluate_tests.rs"]
+mod tests;

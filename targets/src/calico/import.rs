@@ -58,10 +58,14 @@ fn policy(m: &Manifest, sets: &[&Manifest], ctx: &Context, origin: &str, out: &m
     let Some(selector) = labels_of(spec["selector"].as_str().unwrap_or("all()"), origin, out) else {
         return;
     };
+    // The API server's defaulting (api/pkg/defaults/networkpolicy.go): no
+    // egress rules: Ingress; egress rules only: Egress; both: both.
+    let has_rules = |key: &str| spec[key].as_array().is_some_and(|a| !a.is_empty());
     let types: Vec<&str> = match spec["types"].as_array() {
-        Some(t) => t.iter().filter_map(Value::as_str).collect(),
-        None if spec.get("egress").is_some() => vec!["Ingress", "Egress"],
-        None => vec!["Ingress"],
+        Some(t) if !t.is_empty() => t.iter().filter_map(Value::as_str).collect(),
+        _ if !has_rules("egress") => vec!["Ingress"],
+        _ if !has_rules("ingress") => vec!["Egress"],
+        _ => vec!["Ingress", "Egress"],
     };
     let ingress = types.contains(&"Ingress");
     let egress = types.contains(&"Egress");
@@ -94,10 +98,26 @@ fn policy(m: &Manifest, sets: &[&Manifest], ctx: &Context, origin: &str, out: &m
                     continue;
                 }
             }
-            for key in ["notProtocol", "icmp", "notICMP", "ipVersion"] {
-                if rule.get(key).is_some() {
-                    out.lose(&origin, key, "no intent form; left out");
+            // Intents speak TCP, UDP and SCTP ports: a rule for another
+            // protocol (ICMP echo, say), or one carved out by a negation, has
+            // no intent form. Leaving the allow out is narrower, never broader.
+            if let Some(protocol) = other_protocol(&rule["protocol"]) {
+                out.lose(
+                    &origin,
+                    format!("protocol {protocol}"),
+                    "intents allow TCP, UDP and SCTP ports only; the rule was left out",
+                );
+                continue;
+            }
+            let negations: Vec<&str> = ["notProtocol", "icmp", "notICMP", "ipVersion"]
+                .into_iter()
+                .filter(|key| rule.get(*key).is_some())
+                .collect();
+            if !negations.is_empty() {
+                for key in negations {
+                    out.lose(&origin, key, "no intent form; the rule was left out");
                 }
+                continue;
             }
             let entity = &rule[peer_key];
             let others = match entity
@@ -116,11 +136,25 @@ fn policy(m: &Manifest, sets: &[&Manifest], ctx: &Context, origin: &str, out: &m
     }
 }
 
-/// Labels of a selector that is `all()` or an AND of equalities
+/// The protocol of a rule when it is not TCP, UDP or SCTP
+fn other_protocol(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(p) if ["tcp", "udp", "sctp"].contains(&p.to_ascii_lowercase().as_str()) => None,
+        Value::Number(n) if matches!(n.as_u64(), Some(6 | 17 | 132)) => None,
+        Value::String(p) => Some(p.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Labels of a selector that is `all()` or an AND of equalities; the term
+/// `projectcalico.org/orchestrator == 'k8s'` says "pods", which every intent
+/// peer of this kind is, and is no label of the pods
 fn labels_of(text: &str, origin: &str, out: &mut Imported) -> Option<Labels> {
     fn collect(s: &Selector, into: &mut Labels) -> bool {
         match s {
             Selector::All => true,
+            Selector::Eq(k, v) if k == "projectcalico.org/orchestrator" && v == "k8s" => true,
             Selector::Eq(k, v) => {
                 into.insert(k.clone(), v.clone());
                 true
@@ -131,7 +165,7 @@ fn labels_of(text: &str, origin: &str, out: &mut Imported) -> Option<Labels> {
     }
     let mut labels = Labels::new();
     match Selector::parse(text) {
-        Some(s) if collect(&s, &mut labels) => Some(labels),
+        Ok(s) if collect(&s, &mut labels) => Some(labels),
         _ => {
             out.lose(
                 origin,
@@ -180,17 +214,19 @@ fn peers(entity: &Value, home: &str, sets: &[&Manifest], ctx: &Context, origin: 
     }
     // A selector with no namespaceSelector may pick the namespace's NetworkSets.
     if let (Some(text), None) = (selector, namespace_selector) {
-        if let Some(parsed) = Selector::parse(text) {
+        if let Ok(parsed) = Selector::parse(text) {
             let picked: Vec<&&Manifest> = sets
                 .iter()
                 .filter(|s| s.namespace() == home)
                 .filter(|s| {
-                    let labels: Labels = s.object["metadata"]["labels"]
+                    let mut labels: Labels = s.object["metadata"]["labels"]
                         .as_object()
                         .into_iter()
                         .flatten()
                         .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
                         .collect();
+                    // Calico adds it to every namespaced set's labels.
+                    labels.insert("projectcalico.org/namespace".into(), home.to_string());
                     parsed.matches(&labels)
                 })
                 .collect();
@@ -215,8 +251,8 @@ fn peers(entity: &Value, home: &str, sets: &[&Manifest], ctx: &Context, origin: 
     let namespaces = match namespace_selector {
         None => vec![home.to_string()],
         Some(text) => match Selector::parse(text) {
-            Some(Selector::Eq(k, v)) if k == "projectcalico.org/name" || k == "kubernetes.io/metadata.name" => vec![v],
-            Some(parsed) => out.expand_namespaces(
+            Ok(Selector::Eq(k, v)) if k == "projectcalico.org/name" || k == "kubernetes.io/metadata.name" => vec![v],
+            Ok(parsed) => out.expand_namespaces(
                 ctx,
                 |labels| {
                     let mut labels = labels.clone();
@@ -228,11 +264,11 @@ fn peers(entity: &Value, home: &str, sets: &[&Manifest], ctx: &Context, origin: 
                 format!("namespaceSelector `{text}`"),
                 origin,
             ),
-            None => {
+            Err(e) => {
                 out.lose(
                     origin,
                     format!("namespaceSelector `{text}`"),
-                    "not a selector; left out",
+                    format!("not a selector ({e}); left out"),
                 );
                 Vec::new()
             }

@@ -10,6 +10,17 @@ use crate::{
 use ipnet::IpNet;
 use palisade_compiler::model::ClusterModel;
 
+/// A pod's labels as Calico's selectors see them (its workload endpoint's)
+fn endpoint_labels(pod: &palisade_compiler::model::Pod) -> std::collections::BTreeMap<String, String> {
+    let mut labels = pod.labels.clone();
+    labels.insert("projectcalico.org/namespace".into(), pod.namespace.clone());
+    labels.insert("projectcalico.org/orchestrator".into(), "k8s".into());
+    if let Some(sa) = &pod.service_account {
+        labels.insert("projectcalico.org/serviceaccount".into(), sa.clone());
+    }
+    labels
+}
+
 pub(super) fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Vec<Finding> {
     let mut out = Vec::new();
     for (index, m) in manifests.iter().enumerate() {
@@ -18,14 +29,16 @@ pub(super) fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Ve
         }
         let spec = &m.object["spec"];
         let selector_text = spec["selector"].as_str().unwrap_or("all()");
-        let selector = Selector::parse(selector_text);
-        let whole_namespace = selector == Some(Selector::All);
+        let selector = Selector::parse(selector_text).ok();
+        // `projectcalico.org/orchestrator == 'k8s'` alone is every pod of the namespace.
+        let every_pod = Selector::Eq("projectcalico.org/orchestrator".into(), "k8s".into());
+        let whole_namespace = selector == Some(Selector::All) || selector.as_ref() == Some(&every_pod);
         if let (Some(cluster), Some(selector)) = (cluster, selector.as_ref().filter(|_| !whole_namespace)) {
             if cluster.namespaces.contains_key(m.namespace())
                 && !cluster
                     .pods
                     .iter()
-                    .any(|p| p.namespace == m.namespace() && selector.matches(&p.labels))
+                    .any(|p| p.namespace == m.namespace() && selector.matches(&endpoint_labels(p)))
             {
                 out.push(Finding::new(
                     &SELECTS_NOTHING,

@@ -8,7 +8,10 @@ mod evaluate;
 pub mod flows;
 mod import;
 mod lint;
+mod objects;
 pub mod selector;
+
+pub use objects::Problem;
 
 use crate::{
     capabilities::{Capabilities, FqdnSupport},
@@ -19,6 +22,15 @@ use palisade_intents::Diags;
 
 /// The Calico dialect
 pub struct Calico;
+
+/// What in these manifests Calico would refuse or palisade cannot evaluate
+/// (an unparseable selector, a tier that is not among them, a `services`
+/// match, ...), each with the manifest's index and a JSON pointer to locate
+/// it. While any exists, the evaluator denies every connection and names
+/// the problem: callers should report these first, at file:line:column.
+pub fn problems(manifests: &[Manifest]) -> Vec<Problem> {
+    evaluate::problems(manifests)
+}
 
 impl Dialect for Calico {
     fn id(&self) -> &'static str {
@@ -38,6 +50,14 @@ impl Dialect for Calico {
     }
 
     fn emit(&self, ir: &Ir, options: &EmitOptions) -> Result<Vec<Manifest>, Diags> {
+        // `nets` match pod addresses: a CIDR that resolution could not cut
+        // down to the outside of the cluster is refused.
+        let refusals = ir.cidrs_without_cluster_ranges("Calico");
+        if !refusals.is_empty() {
+            let mut diags = Diags::new();
+            refusals.into_iter().for_each(|d| diags.push(d));
+            return Err(diags);
+        }
         emit::emit(ir, options.mode)
     }
 

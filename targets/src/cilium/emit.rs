@@ -1,9 +1,11 @@
 //! IR → CiliumNetworkPolicies: a default deny per namespace and one policy per
 //! pod group (service, namespace, ad-hoc selector) holding its ingress and
 //! egress rules, one rule per edge and peer kind (Cilium forbids mixing
-//! endpoint, CIDR, entity and FQDN selectors in one rule).
+//! endpoint, CIDR, entity and FQDN selectors in one rule). Every policy is
+//! held to Cilium's admission rules (admission.rs) before it is handed on:
+//! the agent refuses a whole policy for one broken rule.
 
-use super::NAMESPACE_LABEL;
+use super::{admission, NAMESPACE_LABEL};
 use crate::{
     groups::{egress_group, ingress_group, metadata, Group, Sources},
     Manifest, Mode,
@@ -11,9 +13,9 @@ use crate::{
 use palisade_compiler::ir::{Ir, Peer, Port};
 use palisade_intents::{
     model::HttpRule,
-    syntax::{Entity, Fqdn},
+    syntax::{Entity, Fqdn, Protocol},
     types::{Labels, Posture, Via},
-    Diags,
+    Diag, Diags,
 };
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -38,12 +40,15 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
     for edge in &ir.edges {
         if let Some(group) = egress_group(ir, edge) {
             let draft = groups.entry(group).or_default();
+            // HTTP rules on both sides: the source side is what holds them when
+            // the destination namespace does not isolate ingress.
+            let to_ports = port_entries(&edge.ports, &edge.http).map_err(|d| one(d.at(&edge.source.loc)))?;
             draft
                 .egress
                 .extend(peer_rules(ir, &edge.to, "to").into_iter().map(|mut rule| {
-                    // HTTP rules on both sides: the source side is what holds them when
-                    // the destination namespace does not isolate ingress.
-                    add_ports(&mut rule, &edge.ports, &edge.http);
+                    if let Some(entries) = &to_ports {
+                        rule["toPorts"] = Value::Array(entries.clone());
+                    }
                     rule
                 }));
             draft.sources.add(edge.source.file_line());
@@ -53,10 +58,13 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
         }
         if let Some(group) = ingress_group(ir, edge) {
             let draft = groups.entry(group).or_default();
+            let to_ports = port_entries(&edge.ports, &edge.http).map_err(|d| one(d.at(&edge.source.loc)))?;
             draft
                 .ingress
                 .extend(peer_rules(ir, &edge.from, "from").into_iter().map(|mut rule| {
-                    add_ports(&mut rule, &edge.ports, &edge.http);
+                    if let Some(entries) = &to_ports {
+                        rule["toPorts"] = Value::Array(entries.clone());
+                    }
                     rule
                 }));
             draft.sources.add(edge.source.file_line());
@@ -70,9 +78,7 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
             // names its FQDN rules allow (plus in-cluster names).
             for rule in egress.iter_mut().filter(|r| is_dns_rule(ir, r)) {
                 if let Some(to_ports) = rule.get_mut("toPorts").and_then(Value::as_array_mut) {
-                    for entry in to_ports {
-                        entry["rules"] = json!({ "dns": dns });
-                    }
+                    *to_ports = with_dns_rules(ir, std::mem::take(to_ports), &dns);
                 }
             }
         }
@@ -88,7 +94,45 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
         }
         manifests.push(policy(ir, &group.namespace, &group.name, spec, &draft.sources));
     }
-    Ok(manifests)
+    admitted(manifests)
+}
+
+fn one(diag: Diag) -> Diags {
+    let mut diags = Diags::new();
+    diags.push(diag);
+    diags
+}
+
+/// The manifests, or an error for each rule of Cilium's admission one of
+/// them breaks: a policy the agent refuses enforces nothing, so it is never
+/// handed on
+fn admitted(manifests: Vec<Manifest>) -> Result<Vec<Manifest>, Diags> {
+    let mut diags = Diags::new();
+    for m in &manifests {
+        for refusal in admission::refusals(&m.object) {
+            diags.push(
+                Diag::error(
+                    "cilium_admission",
+                    format!(
+                        "palisade would emit {} (from {}) with `{}`, which Cilium's agent refuses ({}): {}",
+                        m.reference(),
+                        m.object["metadata"]["annotations"][crate::manifest::SOURCE_ANNOTATION]
+                            .as_str()
+                            .unwrap_or("?"),
+                        refusal.pointer,
+                        refusal.rule,
+                        refusal.message
+                    ),
+                )
+                .help("this is a palisade bug: please report it with the intents that produced it"),
+            );
+        }
+    }
+    if diags.is_empty() {
+        Ok(manifests)
+    } else {
+        Err(diags)
+    }
 }
 
 #[derive(Default)]
@@ -152,9 +196,21 @@ fn peer_rules(ir: &Ir, peer: &Peer, side: &str) -> Vec<Value> {
         Peer::Namespace(ns) => vec![endpoints(ns, &Labels::new())],
         Peer::Pods { namespace, selector } => vec![endpoints(namespace, selector)],
         Peer::Cidr { net, except } => {
+            // Cilium refuses a policy with an except outside its cidr
+            // (CIDRRule.sanitize). Prefixes nest or are disjoint: an except
+            // that holds the whole cidr leaves nothing to allow, and one
+            // outside it takes nothing away.
+            if except.iter().any(|e| e.contains(net)) {
+                return Vec::new();
+            }
+            let inside: Vec<String> = except
+                .iter()
+                .filter(|e| net.contains(*e))
+                .map(ToString::to_string)
+                .collect();
             let mut entry = json!({ "cidr": net.to_string() });
-            if !except.is_empty() {
-                entry["except"] = except.iter().map(ToString::to_string).collect();
+            if !inside.is_empty() {
+                entry["except"] = inside.into();
             }
             vec![json!({ key("CIDRSet"): [entry] })]
         }
@@ -187,28 +243,84 @@ fn fqdn_selector(name: &str) -> Value {
     }
 }
 
-fn add_ports(rule: &mut Value, ports: &[Port], http: &[HttpRule]) {
+/// The `toPorts` entries of an edge (None: every port). Cilium refuses L7
+/// rules on a port that is not TCP ("L7 rules can only apply to TCP",
+/// PortRule.sanitize) and more than 40 ports in one entry: HTTP rules go on
+/// the TCP ports alone, and the other protocols' ports get entries of their
+/// own without rules, as the intents' semantics admit a connection that
+/// carries no HTTP request on the edge's ports.
+fn port_entries(ports: &[Port], http: &[HttpRule]) -> Result<Option<Vec<Value>>, Diag> {
     if ports.is_empty() {
-        return;
+        if http.is_empty() {
+            return Ok(None);
+        }
+        // Cilium applies L7 rules only to the ports they are listed with.
+        return Err(Diag::error(
+            "http_without_ports",
+            "HTTP rules without ports cannot be expressed on Cilium",
+        )
+        .help("add the ports the HTTP server listens on, e.g. `ports: [tcp/8080]`"));
     }
-    let ports: Vec<Value> = ports
-        .iter()
-        .map(|p| {
-            let mut entry = json!({
-                "port": p.name.clone().unwrap_or_else(|| p.first.to_string()),
-                "protocol": p.protocol.as_k8s(),
-            });
-            if p.name.is_none() && p.last != p.first {
-                entry["endPort"] = json!(p.last);
+    let port = |p: &Port| {
+        let mut entry = json!({
+            "port": p.name.clone().unwrap_or_else(|| p.first.to_string()),
+            "protocol": p.protocol.as_k8s(),
+        });
+        if p.name.is_none() && p.last != p.first {
+            entry["endPort"] = json!(p.last);
+        }
+        entry
+    };
+    let (tcp, other): (Vec<&Port>, Vec<&Port>) = ports.iter().partition(|p| p.protocol == Protocol::Tcp);
+    let groups: Vec<(Vec<&Port>, bool)> = if http.is_empty() {
+        vec![(ports.iter().collect(), false)]
+    } else {
+        vec![(tcp, true), (other, false)]
+    };
+    let mut entries = Vec::new();
+    for (group, l7) in groups {
+        for chunk in group.chunks(admission::MAX_PORTS) {
+            let mut entry = json!({ "ports": chunk.iter().map(|p| port(p)).collect::<Vec<_>>() });
+            if l7 {
+                entry["rules"] = json!({ "http": http.iter().map(http_rule).collect::<Vec<_>>() });
             }
-            entry
-        })
-        .collect();
-    let mut entry = json!({ "ports": ports });
-    if !http.is_empty() {
-        entry["rules"] = json!({ "http": http.iter().map(http_rule).collect::<Vec<_>>() });
+            entries.push(entry);
+        }
     }
-    rule["toPorts"] = json!([entry]);
+    Ok(Some(entries))
+}
+
+/// A DNS rule's `toPorts` with the DNS proxy rules on the ports the cluster
+/// DNS answers on. Cilium takes DNS rules on single ports only ("DNS rules do
+/// not support port ranges", PortProtocol.sanitize), and one entry holds one
+/// kind of L7 rule: ranges, other ports and entries that already carry rules
+/// stay as they are.
+fn with_dns_rules(ir: &Ir, entries: Vec<Value>, dns: &[Value]) -> Vec<Value> {
+    let serves_dns = |port: &Value| {
+        let number = port["port"].as_str().and_then(|p| p.parse::<u16>().ok());
+        let protocol = port["protocol"].as_str();
+        port.get("endPort").is_none()
+            && ir.profile.dns.ports.iter().any(|p| {
+                p.name.is_none()
+                    && p.first == p.last
+                    && Some(p.first) == number
+                    && Some(p.protocol.as_k8s()) == protocol
+            })
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let ports = entry["ports"].as_array().cloned().unwrap_or_default();
+        if entry.get("rules").is_some() || !ports.iter().any(serves_dns) {
+            out.push(entry);
+            continue;
+        }
+        let (proxied, rest): (Vec<Value>, Vec<Value>) = ports.into_iter().partition(serves_dns);
+        out.push(json!({ "ports": proxied, "rules": { "dns": dns } }));
+        if !rest.is_empty() {
+            out.push(json!({ "ports": rest }));
+        }
+    }
+    out
 }
 
 /// Cilium matches paths as regular expressions over the whole path

@@ -167,6 +167,10 @@ fn flow_record(flow: Flow) -> Result<Line, String> {
         _ => return Ok(Line::Skipped("not TCP, UDP or SCTP")),
     };
     let port = u16::try_from(ports.destination_port).map_err(|_| "destination_port out of range".to_string())?;
+    if port == 0 {
+        // Hubble writes 0 where the packet carried no port it could read.
+        return Err("destination_port is 0: no connection goes to port 0".into());
+    }
     let address = |pick: fn(&Addresses) -> Option<&String>| -> Result<Option<IpAddr>, String> {
         flow.ip
             .as_ref()

@@ -1,7 +1,9 @@
 //! The CiliumNetworkPolicy traps: toFQDNs without the DNS proxy rule that
 //! feeds it, `matchName` with a literal `*`, single public addresses,
-//! metadata open to a namespace, policies that select no pod of the dump.
+//! metadata open to a namespace, policies that select no pod of the dump,
+//! and policies Cilium's agent refuses whole (admission.rs).
 
+use super::admission::{self, CILIUM_REFUSES};
 use crate::manifest::Field;
 use crate::{
     lint::{check_egress_block, EgressBlock, Finding, FQDN_WITHOUT_DNS_PROXY, LITERAL_WILDCARD, SELECTS_NOTHING},
@@ -19,6 +21,19 @@ pub(super) fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Ve
         .filter(|(_, m)| m.api_version() == "cilium.io/v2" && m.kind() == "CiliumNetworkPolicy")
         .collect();
     for &(index, m) in &policies {
+        for refusal in admission::refusals(&m.object) {
+            // PAL010 already says this one, with its fix.
+            let literal_wildcard = refusal.pointer.contains("/toFQDNs/") && refusal.pointer.ends_with("/matchName");
+            if !literal_wildcard {
+                out.push(Finding::new(
+                    &CILIUM_REFUSES,
+                    index,
+                    refusal.pointer,
+                    format!("{} (Cilium's {})", refusal.message, refusal.rule),
+                    admission_fix(&refusal.message),
+                ));
+            }
+        }
         let spec = &m.object["spec"];
         let selector = spec["endpointSelector"]["matchLabels"].as_object();
         let whole_namespace = selector.is_none_or(|s| s.is_empty());
@@ -137,4 +152,23 @@ fn feeds_dns_proxy(
                     .any(|p| p.at(&["rules", "dns"]).is_some())
             })
         })
+}
+
+/// What to write instead, for the admission rules hand-written policies break most
+fn admission_fix(message: &str) -> &'static str {
+    if message.starts_with("L7 rules can only apply to TCP") {
+        "move the UDP and SCTP ports to a `toPorts` entry of their own, without `rules`"
+    } else if message.starts_with("Combining") {
+        "write one rule per peer kind (toEndpoints, toCIDRSet, toEntities, toFQDNs, ...), each with its own toPorts"
+    } else if message.starts_with("too many ports") {
+        "split the ports over several `toPorts` entries of at most 40"
+    } else if message.starts_with("allow CIDR prefix") {
+        "list only excepts inside the cidr (an except outside it takes nothing away)"
+    } else if message.starts_with("DNS rules do not support port ranges") {
+        "list the DNS ports one by one (`port: \"53\"`)"
+    } else if message.starts_with("multiple L7 protocol") {
+        "one kind of L7 rule per `toPorts` entry: split the entry"
+    } else {
+        "see Cilium's pkg/policy/api/rule_validation.go for the rule, and `kubectl describe cnp` for the agent's verdict"
+    }
 }

@@ -5,6 +5,7 @@
 //! drop nothing new (never the `policy.cilium.io/audit-mode` annotation, which
 //! does not exist).
 
+pub mod admission;
 mod emit;
 mod evaluate;
 pub mod flows;

@@ -151,17 +151,32 @@ fn ip_block(net: &IpNet, except: &[IpNet]) -> NetworkPolicyPeer {
     }
 }
 
-/// The NetworkPolicy peers that stand for an IR peer, or a refusal
+/// The NetworkPolicy peers that stand for an IR peer, or a refusal. Never
+/// an empty list: `to: []` / `from: []` admits every peer.
 fn peers(ir: &Ir, peer: &Peer, edge: &Edge) -> Result<Vec<NetworkPolicyPeer>, Diag> {
+    let peers = some_peers(ir, peer, edge)?;
+    if peers.is_empty() {
+        return Err(Diag::error("empty_peer_list", format!("`{peer}` stands for no address here, and an empty peer list would admit everything"))
+            .at(&edge.source.loc)
+            .help("give the cluster profile the addresses of this destination (e.g. `apiServer: { cidrs: [...] }` from `kubectl get endpoints kubernetes`)"));
+    }
+    Ok(peers)
+}
+
+fn some_peers(ir: &Ir, peer: &Peer, edge: &Edge) -> Result<Vec<NetworkPolicyPeer>, Diag> {
     let profile = &ir.profile;
     Ok(match peer {
-        Peer::Service { namespace, name } => {
-            let selector = ir
-                .service(namespace, name)
-                .map(|s| s.selector.clone())
-                .unwrap_or_default();
-            vec![and_peer(namespace, &selector)]
-        }
+        Peer::Service { namespace, name } => match ir.service(namespace, name) {
+            Some(service) => vec![and_peer(namespace, &service.selector)],
+            // An empty selector would stand for every pod of the namespace
+            None => {
+                return Err(Diag::error(
+                    "unknown_service",
+                    format!("`{namespace}/{name}` is not a declared service"),
+                )
+                .at(&edge.source.loc))
+            }
+        },
         Peer::Namespace(ns) => vec![NetworkPolicyPeer {
             namespace_selector: Some(match_labels(&Labels::from([(NAMESPACE_LABEL.to_string(), ns.clone())]))),
             ..NetworkPolicyPeer::default()

@@ -1,15 +1,18 @@
 //! The NetworkPolicy semantics, read from the manifests alone.
 //!
 //! A pod is isolated in a direction when any policy of its namespace selects it
-//! with that policy type (policyTypes defaults to Ingress, plus Egress when an
-//! egress section exists). An isolated pod admits a connection when any rule of
-//! any selecting policy admits it (union). Pod-to-pod needs both ends. Within a
-//! peer, namespaceSelector and podSelector AND; list items OR. An absent or
-//! empty `from`/`to` matches everything, an empty `ports` every port. Named
-//! ports resolve on the destination pod. ipBlocks match addresses outside the
-//! cluster (Kubernetes leaves pod addresses in ipBlocks to the CNI).
+//! with that policy type (after the API server's defaulting: absent or empty
+//! policyTypes is Ingress, plus Egress when there is at least one egress
+//! rule). An isolated pod admits a connection when any rule of any selecting
+//! policy admits it (union). Pod-to-pod needs both ends. Within a peer,
+//! namespaceSelector and podSelector AND; list items OR. An absent or empty
+//! `from`/`to` matches everything, an empty `ports` every port. Named ports
+//! resolve on the destination pod. An ipBlock matches outside addresses, and
+//! pods by their `status.podIP` where the CNI does so (the e2e suite expects
+//! it; Cilium does not: see `CniProfile`); a pod without an address matches
+//! no ipBlock.
 
-use super::selector::selects;
+use super::{namespace_of, policy_types, selector::selects, spec_of};
 use crate::{
     memo::Selection,
     verdict::{both_sides, Direction},
@@ -17,15 +20,18 @@ use crate::{
 };
 use ipnet::IpNet;
 use k8s_openapi::{
-    api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort},
+    api::networking::v1::{NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec},
     apimachinery::pkg::{apis::meta::v1::LabelSelector, util::intstr::IntOrString},
 };
-use palisade_compiler::model::{ClusterModel, Connection, Endpoint, Pod};
+use palisade_compiler::model::{ClusterModel, CniProfile, Connection, Endpoint, Pod};
 use std::collections::BTreeMap;
+
+/// A rule's peers and ports
+type Rule<'p> = (Option<&'p [NetworkPolicyPeer]>, Option<&'p [NetworkPolicyPort]>);
 
 struct Policy<'m> {
     manifest: &'m Manifest,
-    policy: NetworkPolicy,
+    spec: NetworkPolicySpec,
 }
 
 /// The NetworkPolicies of a manifest set, parsed once and indexed by
@@ -36,19 +42,20 @@ pub(super) struct Policies<'m> {
 }
 
 impl<'m> Policies<'m> {
-    /// Parse the NetworkPolicies; objects that do not parse are skipped (the
-    /// API server would have refused them)
+    /// Parse the NetworkPolicies. Objects that do not parse are left out:
+    /// the API server would have refused them, and the manifest readers of
+    /// the CLI refuse them first with their place (`kubernetes::validate`).
     pub(super) fn read(manifests: &'m [Manifest]) -> Self {
         let mut by_namespace: BTreeMap<&str, Vec<Policy>> = BTreeMap::new();
         for m in manifests
             .iter()
             .filter(|m| m.api_version() == "networking.k8s.io/v1" && m.kind() == "NetworkPolicy")
         {
-            if let Ok(policy) = serde_json::from_value::<NetworkPolicy>(m.object.clone()) {
+            if let Some(spec) = spec_of(&m.object) {
                 by_namespace
-                    .entry(m.namespace())
+                    .entry(namespace_of(m))
                     .or_default()
-                    .push(Policy { manifest: m, policy });
+                    .push(Policy { manifest: m, spec });
             }
         }
         Self {
@@ -66,12 +73,7 @@ impl<'m> Policies<'m> {
         let indices = self.selection.of(model, pod, || {
             all.iter()
                 .enumerate()
-                .filter(|(_, p)| {
-                    p.policy
-                        .spec
-                        .as_ref()
-                        .is_some_and(|s| s.pod_selector.as_ref().is_none_or(|sel| selects(sel, &pod.labels)))
-                })
+                .filter(|(_, p)| p.spec.pod_selector.as_ref().is_none_or(|sel| selects(sel, &pod.labels)))
                 .map(|(i, _)| i)
                 .collect()
         });
@@ -87,8 +89,6 @@ impl Evaluator for Policies<'_> {
     }
 }
 
-impl Policies<'_> {}
-
 /// Whether the pod's own side lets the connection through, and why. Rule
 /// references are built only for the answer, not while searching.
 fn side(
@@ -99,46 +99,50 @@ fn side(
     explain: bool,
 ) -> (bool, Vec<RuleRef>) {
     let mut isolating: Vec<&Policy> = Vec::new();
-    let mut admitting: Vec<(&Policy, usize)> = Vec::new();
-    let (type_name, key) = match direction {
-        Direction::Ingress => ("Ingress", "ingress"),
-        Direction::Egress => ("Egress", "egress"),
+    let mut admitting: Vec<(&Policy, usize, Option<&[NetworkPolicyPeer]>)> = Vec::new();
+    let key = match direction {
+        Direction::Ingress => "ingress",
+        Direction::Egress => "egress",
     };
+    // Where the CNI is unknown, ipBlocks match pods as the e2e suite expects;
+    // the explanation says when that decided.
+    let by_address = model.cni.ip_blocks_match_pods().unwrap_or(true);
     for &p in policies {
-        let Some(spec) = &p.policy.spec else { continue };
-        let has_type = match &spec.policy_types {
-            Some(types) => types.iter().any(|x| x == type_name),
-            None => direction == Direction::Ingress || spec.egress.is_some(),
-        };
-        if !has_type {
+        let spec = &p.spec;
+        let (ingress, egress) = policy_types(spec);
+        if !(if direction == Direction::Ingress {
+            ingress
+        } else {
+            egress
+        }) {
             continue;
         }
         isolating.push(p);
-        let namespace = p.manifest.namespace();
-        let matched: Vec<usize> = match direction {
-            Direction::Ingress => spec
-                .ingress
-                .iter()
-                .flatten()
-                .enumerate()
-                .filter(|(_, r)| {
-                    peers_match(r.from.as_deref(), namespace, model, &conn.from)
-                        && ports_match(r.ports.as_deref(), conn)
-                })
-                .map(|(i, _)| i)
-                .collect(),
-            Direction::Egress => spec
-                .egress
-                .iter()
-                .flatten()
-                .enumerate()
-                .filter(|(_, r)| {
-                    peers_match(r.to.as_deref(), namespace, model, &conn.to) && ports_match(r.ports.as_deref(), conn)
-                })
-                .map(|(i, _)| i)
-                .collect(),
+        let namespace = namespace_of(p.manifest);
+        let other = match direction {
+            Direction::Ingress => &conn.from,
+            Direction::Egress => &conn.to,
         };
-        admitting.extend(matched.into_iter().map(|i| (p, i)));
+        // Rules are walked, not collected: verification asks this millions of times.
+        let rules: Box<dyn Iterator<Item = Rule>> = match direction {
+            Direction::Ingress => Box::new(
+                spec.ingress
+                    .iter()
+                    .flatten()
+                    .map(|r| (r.from.as_deref(), r.ports.as_deref())),
+            ),
+            Direction::Egress => Box::new(
+                spec.egress
+                    .iter()
+                    .flatten()
+                    .map(|r| (r.to.as_deref(), r.ports.as_deref())),
+            ),
+        };
+        for (i, (peers, ports)) in rules.enumerate() {
+            if peers_match(peers, namespace, model, other, by_address) && ports_match(ports, conn) {
+                admitting.push((p, i, peers));
+            }
+        }
     }
     let reference = |p: &Policy, rule: String| RuleRef {
         policy: p.manifest.reference(),
@@ -159,34 +163,73 @@ fn side(
                 .collect(),
         )
     } else {
+        let other = match direction {
+            Direction::Ingress => &conn.from,
+            Direction::Egress => &conn.to,
+        };
         (
             true,
             admitting
                 .into_iter()
-                .map(|(p, i)| reference(p, format!("{key}[{i}]")))
+                .map(|(p, i, peers)| {
+                    let namespace = namespace_of(p.manifest);
+                    let note = match other {
+                        Endpoint::Pod(pod) if !peers_match(peers, namespace, model, other, false) => {
+                            by_address_note(model.cni, pod)
+                        }
+                        _ => String::new(),
+                    };
+                    reference(p, format!("{key}[{i}]{note}"))
+                })
                 .collect(),
         )
     }
 }
 
+/// What an explanation adds when only an ipBlock covering the pod's
+/// address admitted the connection
+fn by_address_note(cni: CniProfile, pod: &Pod) -> String {
+    let ip = pod.address().map(|a| a.to_string()).unwrap_or_default();
+    match cni {
+        CniProfile::Unknown => format!(
+            " (an ipBlock covers the pod's address {ip}: admitted where the CNI matches pod addresses, as the e2e suite expects, not on Cilium; depends on the CNI)"
+        ),
+        named => format!(" (an ipBlock covers the pod's address {ip}; {} matches pod addresses)", named.name()),
+    }
+}
+
+/// Whether the peers of a rule name the other end; `by_address`: whether
+/// ipBlocks match pods by their address
 fn peers_match(
     peers: Option<&[NetworkPolicyPeer]>,
     policy_namespace: &str,
     model: &ClusterModel,
     other: &Endpoint,
+    by_address: bool,
 ) -> bool {
     match peers {
         None | Some([]) => true,
         Some(peers) => peers
             .iter()
-            .any(|peer| peer_matches(peer, policy_namespace, model, other)),
+            .any(|peer| peer_matches(peer, policy_namespace, model, other, by_address)),
     }
 }
 
-fn peer_matches(peer: &NetworkPolicyPeer, policy_namespace: &str, model: &ClusterModel, other: &Endpoint) -> bool {
+fn peer_matches(
+    peer: &NetworkPolicyPeer,
+    policy_namespace: &str,
+    model: &ClusterModel,
+    other: &Endpoint,
+    by_address: bool,
+) -> bool {
     if let Some(block) = &peer.ip_block {
-        let Endpoint::External(ext) = other else {
-            return false;
+        let ip = match other {
+            Endpoint::External(ext) => ext.ip,
+            Endpoint::Pod(pod) if by_address => match pod.address() {
+                Some(ip) => ip,
+                None => return false,
+            },
+            Endpoint::Pod(_) => return false,
         };
         let Ok(net) = block.cidr.parse::<IpNet>() else {
             return false;
@@ -196,8 +239,8 @@ fn peer_matches(peer: &NetworkPolicyPeer, policy_namespace: &str, model: &Cluste
             .iter()
             .flatten()
             .filter_map(|e| e.parse::<IpNet>().ok())
-            .any(|e| e.contains(&ext.ip));
-        return net.contains(&ext.ip) && !excepted;
+            .any(|e| e.contains(&ip));
+        return net.contains(&ip) && !excepted;
     }
     let Endpoint::Pod(pod) = other else {
         return false;

@@ -7,11 +7,11 @@
 
 use crate::{
     import::{labels_text, Context, Imported, Isolation, Peer},
-    kubernetes::selector::selects,
+    kubernetes::{namespace_of, policy_types, selector::selects, spec_of},
     Manifest,
 };
 use k8s_openapi::{
-    api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort},
+    api::networking::v1::{NetworkPolicyPeer, NetworkPolicyPort},
     apimachinery::pkg::{apis::meta::v1::LabelSelector, util::intstr::IntOrString},
 };
 use palisade_intents::types::Labels;
@@ -22,8 +22,9 @@ pub(super) fn import(manifests: &[Manifest], ctx: &Context) -> Imported {
         .iter()
         .filter(|m| m.api_version() == "networking.k8s.io/v1" && m.kind() == "NetworkPolicy")
     {
-        let origin = format!("NetworkPolicy {}/{}", m.namespace(), m.name());
-        let Ok(policy) = serde_json::from_value::<NetworkPolicy>(m.object.clone()) else {
+        let namespace = namespace_of(m).to_string();
+        let origin = format!("NetworkPolicy {namespace}/{}", m.name());
+        let Some(spec) = spec_of(&m.object) else {
             out.lose(
                 &origin,
                 "the whole policy",
@@ -31,23 +32,9 @@ pub(super) fn import(manifests: &[Manifest], ctx: &Context) -> Imported {
             );
             continue;
         };
-        let Some(spec) = policy.spec else { continue };
-        let namespace = if m.namespace().is_empty() {
-            "default"
-        } else {
-            m.namespace()
-        }
-        .to_string();
         let selector = labels(spec.pod_selector.as_ref(), &origin, "podSelector", &mut out);
-        let types = spec.policy_types.clone().unwrap_or_else(|| {
-            let mut t = vec!["Ingress".to_string()];
-            if spec.egress.is_some() {
-                t.push("Egress".into());
-            }
-            t
-        });
-        let ingress = types.iter().any(|t| t == "Ingress");
-        let egress = types.iter().any(|t| t == "Egress");
+        // The API server's defaulting decides the directions, not the keys written.
+        let (ingress, egress) = policy_types(&spec);
         out.isolations.push(Isolation {
             namespace: namespace.clone(),
             selector: selector.clone(),
@@ -221,4 +208,44 @@ fn port_texts(
         }
     }
     (!texts.is_empty()).then_some(texts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn isolations(yaml: &str) -> Vec<(String, bool, bool)> {
+        let manifests: Vec<Manifest> = serde_yaml_ng::Deserializer::from_str(yaml)
+            .filter_map(|d| <serde_json::Value as serde::Deserialize>::deserialize(d).ok())
+            .map(Manifest::new)
+            .collect();
+        let imported = import(&manifests, &Context::new(&manifests, None));
+        imported
+            .isolations
+            .iter()
+            .map(|i| (i.namespace.clone(), i.ingress, i.egress))
+            .collect()
+    }
+
+    #[test]
+    fn isolation_follows_the_api_servers_defaulting_and_kubectls_namespace() {
+        let head = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: p, namespace: shop }\n";
+        // defaults.go: Egress only when len(spec.egress) != 0
+        assert_eq!(
+            isolations(&format!("{head}spec: {{ podSelector: {{}}, egress: [] }}\n")),
+            [("shop".into(), true, false)]
+        );
+        assert_eq!(
+            isolations(&format!(
+                "{head}spec: {{ podSelector: {{}}, policyTypes: [], egress: [{{}}] }}\n"
+            )),
+            [("shop".into(), true, true)]
+        );
+        assert_eq!(
+            isolations(&format!("{head}spec: {{ podSelector: {{}}, policyTypes: [Egress] }}\n")),
+            [("shop".into(), false, true)]
+        );
+        let bare = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: p }\n";
+        assert_eq!(isolations(bare), [("default".into(), true, false)]);
+    }
 }

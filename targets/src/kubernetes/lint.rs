@@ -2,14 +2,14 @@
 //! selector, single public addresses, metadata open to a namespace, every
 //! namespace, and policies that select no pod of the cluster dump.
 
-use super::selector::selects;
+use super::{namespace_of, selector::selects, spec_of};
 use crate::{
     lint::{
         check_egress_block, EgressBlock, Finding, ALL_NAMESPACES, APISERVER_BY_SELECTOR, SELECTS_NOTHING, SPLIT_PEER,
     },
     Manifest,
 };
-use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer};
+use k8s_openapi::api::networking::v1::NetworkPolicyPeer;
 use palisade_compiler::model::ClusterModel;
 
 pub(super) fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Vec<Finding> {
@@ -18,33 +18,32 @@ pub(super) fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Ve
         if m.api_version() != "networking.k8s.io/v1" || m.kind() != "NetworkPolicy" {
             continue;
         }
-        let Ok(policy) = serde_json::from_value::<NetworkPolicy>(m.object.clone()) else {
+        let Some(spec) = spec_of(&m.object) else {
             continue;
         };
-        let Some(spec) = policy.spec else { continue };
+        let namespace = namespace_of(m);
         let whole_namespace = spec.pod_selector.as_ref().is_none_or(|s| {
             s.match_labels.as_ref().is_none_or(|l| l.is_empty())
                 && s.match_expressions.as_ref().is_none_or(|e| e.is_empty())
         });
         if let (Some(cluster), Some(selector)) = (cluster, spec.pod_selector.as_ref()) {
-            let namespace_known = cluster.namespaces.contains_key(m.namespace());
+            let namespace_known = cluster.namespaces.contains_key(namespace);
             let any = cluster
                 .pods
                 .iter()
-                .any(|p| p.namespace == m.namespace() && selects(selector, &p.labels));
+                .any(|p| p.namespace == namespace && selects(selector, &p.labels));
             if namespace_known && !whole_namespace && !any {
                 out.push(Finding::new(
                     &SELECTS_NOTHING,
                     index,
                     "/spec/podSelector",
-                    format!(
-                        "no pod of {} in the cluster dump matches this podSelector",
-                        m.namespace()
-                    ),
+                    format!("no pod of {namespace} in the cluster dump matches this podSelector"),
                     "check the labels against `kubectl get pods -n <namespace> --show-labels`",
                 ));
             }
         }
+        // Rules of a direction the policy does not isolate are checked too: the
+        // trap is there as soon as someone adds the policy type.
         let sides = [
             (
                 "ingress",
@@ -144,5 +143,33 @@ fn apiserver(peer: &NetworkPolicyPeer, index: usize, at: &str, out: &mut Vec<Fin
             "the API server runs on the host network (or outside the cluster): no pod carries these labels",
             "allow its endpoint addresses (`kubectl get endpoints kubernetes`) as an ipBlock; with palisade, `baseline: [kube-api]` and `apiServer` in the cluster profile",
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Manifest;
+
+    fn ids(yaml: &str) -> Vec<&'static str> {
+        let manifests: Vec<Manifest> = serde_yaml_ng::Deserializer::from_str(yaml)
+            .filter_map(|d| <serde_json::Value as serde::Deserialize>::deserialize(d).ok())
+            .map(Manifest::new)
+            .collect();
+        crate::lint::lint(&manifests, None)
+            .into_iter()
+            .map(|f| f.check)
+            .collect()
+    }
+
+    #[test]
+    fn egress_without_dns_follows_the_api_servers_defaulting_of_policy_types() {
+        let head = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: p, namespace: shop }\nspec:\n  podSelector: {}\n";
+        // defaults.go: no policyTypes and `egress: []` is [Ingress]; egress stays open.
+        assert!(!ids(&format!("{head}  egress: []\n")).contains(&"PAL002"));
+        assert!(ids(&format!("{head}  policyTypes: [Egress]\n")).contains(&"PAL002"));
+        assert!(ids(&format!(
+            "{head}  policyTypes: []\n  egress: [{{ ports: [{{ port: 443 }}] }}]\n"
+        ))
+        .contains(&"PAL002"));
     }
 }
