@@ -97,6 +97,8 @@ pub enum Exit {
     Changed = 2,
     /// `audit`: enforcing would drop observed traffic that works today
     WouldDrop = 3,
+    /// `verify`: the manifests do not mean the intents
+    Mismatch = 4,
 }
 
 /// The command as this process was started: `kubectl palisade` when kubectl
@@ -118,9 +120,22 @@ fn command() -> clap::Command {
 
 fn main() -> ExitCode {
     use clap::FromArgMatches;
-    let cli = match Cli::from_arg_matches(&command().get_matches()) {
-        Ok(cli) => cli,
+    let matches = match command().try_get_matches() {
+        Ok(matches) => matches,
+        // DESIGN.md, exit codes: a usage error is bad input (1), never the 2 of
+        // a difference, or a CI step that accepts 2 lets a typo through
+        Err(e) if e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::from(Exit::Input as u8);
+        }
         Err(e) => e.exit(),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(Exit::Input as u8);
+        }
     };
     let format = cli.error_format;
     let exit = match cli.command {

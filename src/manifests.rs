@@ -12,12 +12,8 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// Every object under the paths (folders recursively; `kustomization.yaml` and
-/// hidden entries skipped), in path order; warnings go to stderr
-pub fn read(paths: &[PathBuf]) -> Result<Vec<Manifest>, Diags> {
-    read_located(paths).map(|(manifests, _)| manifests)
-}
-
-/// Like [`read_located_in`] in the `default` namespace, warnings printed on stderr
+/// hidden entries skipped), in path order, and where each came from: like
+/// [`read_located_in`] in the `default` namespace, warnings printed on stderr
 pub fn read_located(paths: &[PathBuf]) -> Result<(Vec<Manifest>, Vec<Origin>), Diags> {
     let (manifests, origins, warnings) = read_located_in(paths, DEFAULT_NAMESPACE)?;
     for w in warnings.iter() {
@@ -144,6 +140,52 @@ pub fn read_located_in(paths: &[PathBuf], namespace: &str) -> Result<(Vec<Manife
     } else {
         Ok((manifests, origins, warnings))
     }
+}
+
+/// What the evaluators cannot evaluate in manifests read from files, as
+/// errors at their place. An evaluator denies everything while such a
+/// problem exists; printing that as a verdict would read a broken policy as
+/// a narrow one, so callers stop with these instead (exit 1).
+pub fn problems(manifests: &[Manifest], origins: &[Origin]) -> Diags {
+    let mut diags = Diags::new();
+    for problem in palisade_targets::problems(manifests) {
+        let diag = Diag::error("cannot_evaluate", describe(manifests, &problem)).help(problem.help);
+        diags.push(match origins.get(problem.manifest) {
+            Some(origin) => diag.at(&origin.locate(&problem.pointer)),
+            None => diag,
+        });
+    }
+    diags
+}
+
+/// The same for manifests palisade rendered itself (no file to point at):
+/// the object and the field are named
+pub fn rendered_problems(manifests: &[Manifest]) -> Diags {
+    let mut diags = Diags::new();
+    for problem in palisade_targets::problems(manifests) {
+        diags.push(
+            Diag::error(
+                "cannot_evaluate",
+                format!("{} at `{}`", describe(manifests, &problem), problem.pointer),
+            )
+            .help(problem.help),
+        );
+    }
+    diags
+}
+
+fn describe(manifests: &[Manifest], problem: &palisade_targets::Problem) -> String {
+    let object = manifests.get(problem.manifest).map_or_else(String::new, |m| {
+        if m.namespace().is_empty() {
+            format!("{} `{}`: ", m.kind(), m.name())
+        } else {
+            format!("{} `{}/{}`: ", m.kind(), m.namespace(), m.name())
+        }
+    });
+    format!(
+        "{object}{} (palisade cannot evaluate it, so it decides nothing)",
+        problem.message
+    )
 }
 
 /// Errors for what the API server would refuse, at their place

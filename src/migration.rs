@@ -52,8 +52,17 @@ pub fn import(
     targets: &[String],
     format: ErrorFormat,
 ) -> Option<Migration> {
-    let originals = match crate::manifests::read(paths) {
-        Ok(m) => m,
+    let originals = match crate::manifests::read_located(paths) {
+        Ok((m, origins)) => {
+            // The equivalence check decides by the originals' evaluators: one
+            // that cannot read a policy would compare against "deny all".
+            let problems = crate::manifests::problems(&m, &origins);
+            if problems.has_errors() {
+                report::print(&problems, format);
+                return None;
+            }
+            m
+        }
         Err(diags) => {
             report::print(&diags, format);
             return None;

@@ -32,10 +32,10 @@ pub struct Workspace {
 pub fn load(dir: &Path, rev: Option<&str>, format: ErrorFormat) -> Option<Workspace> {
     let loaded = match rev {
         None => palisade_intents::load_dir(dir),
-        Some(rev) => match crate::git::read_at(dir, rev) {
+        Some(rev) => match crate::git::read_tree_at(dir, rev) {
             Ok(files) => palisade_intents::load_files(files),
-            Err(diag) => {
-                report::print_one(diag, format);
+            Err(diags) => {
+                report::print(&diags, format);
                 return None;
             }
         },

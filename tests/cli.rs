@@ -225,12 +225,13 @@ fn unknown_target_is_a_clean_error_with_the_list() {
 }
 
 #[test]
-fn usage_errors_exit_2() {
-    palisade().args(["compile"]).assert().code(2);
+fn usage_errors_exit_1_never_the_2_of_a_difference() {
+    palisade().args(["compile"]).assert().code(1);
     palisade()
         .args(["compile", "examples/zero-trust", "--mode", "sometimes"])
         .assert()
-        .code(2);
+        .code(1);
+    palisade().args(["--help"]).assert().code(0);
 }
 
 #[test]

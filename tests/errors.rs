@@ -452,3 +452,92 @@ fn calico_enterprise_uses_domain_rules() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("domains:\n      - api.stripe.com"));
 }
+
+/// A Calico policy with a selector Calico's parser refuses (`=` is not an
+/// operator: docs.tigera.io .../reference/resources/networkpolicy#selectors
+/// lists `==`); the bad value is on line 8
+const UNEVALUABLE_CALICO: &str = "apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: { name: api, namespace: storefront }
+spec:
+  selector: app == 'api'
+  ingress:
+  - action: Allow
+    source: { selector: app = 'web' }
+";
+
+fn run_plain(args: &[&str], paths: &[&Path]) -> (Option<i32>, String, String) {
+    let output = Command::cargo_bin("palisade")
+        .unwrap()
+        .args(["--error-format", "plain"])
+        .args(args)
+        .args(paths)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// What an evaluator cannot evaluate is an error at its place (exit 1,
+/// nothing on stdout) in every command that reads manifests from files,
+/// never a fail-closed DENIED or a verdict table that reads it as a deny
+#[test]
+fn a_policy_the_evaluator_cannot_read_is_an_error_at_its_place_in_every_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("api.yaml");
+    std::fs::write(&policy, UNEVALUABLE_CALICO).unwrap();
+    let place = format!("{}:8:25:", policy.display());
+    let cluster = "examples/multi-namespace/cluster.yaml";
+    let simulate = [
+        "simulate",
+        "--cluster",
+        cluster,
+        "--from",
+        "storefront/web-5f7",
+        "--to",
+        "storefront/api-6c4",
+        "--port",
+        "8080",
+        "--policies",
+    ];
+    let matrix = [
+        "simulate",
+        "--cluster",
+        cluster,
+        "--matrix",
+        "--port",
+        "8080",
+        "--policies",
+    ];
+    let commands: [&[&str]; 4] = [&simulate, &matrix, &["lint"], &["import"]];
+    for args in commands {
+        let (code, stdout, stderr) = run_plain(args, &[&policy]);
+        assert_eq!(code, Some(1), "{args:?}: {stdout}{stderr}");
+        assert_eq!(stdout, "", "{args:?}: nothing but the error: {stderr}");
+        assert!(
+            stderr.contains(&place) && stderr.contains("error[palisade::cannot_evaluate]"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("`app = 'web'` is not a Calico selector"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // A hand edit of a rendered folder that breaks a selector is the same
+    // error, not "verification failed" over every connection.
+    let out = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run_plain(&["compile", "examples/multi-namespace", "--out"], &[out.path()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let edited = out.path().join("calico/storefront/broken.yaml");
+    std::fs::write(&edited, UNEVALUABLE_CALICO).unwrap();
+    let (code, stdout, stderr) = run_plain(&["verify", "examples/multi-namespace", "--manifests"], &[out.path()]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert_eq!(stdout, "", "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:8:", edited.display())) && stderr.contains("cannot_evaluate"),
+        "{stderr}"
+    );
+}

@@ -49,11 +49,21 @@ fn enforce_applies_every_object_then_prunes_the_audit_ones() {
             .any(|p| p.starts_with("prune  CiliumNetworkPolicy") && p.contains("labelled shop.shop/audit in shop")),
         "{prunes:?}"
     );
-    let first_prune = calls.iter().position(|l| l.starts_with("prune")).unwrap();
-    assert!(
-        calls[first_prune..].iter().all(|l| l.starts_with("prune")),
-        "the audit objects go only after enforcement is applied: {calls:?}"
-    );
+    // Per owner, its audit objects go only after its enforce objects are applied
+    for owner in ["shop.shop", "istio-system.palisade"] {
+        let prune = calls
+            .iter()
+            .position(|l| l.starts_with("prune") && l.contains(&format!("labelled {owner}/audit")))
+            .unwrap();
+        let last_apply = calls
+            .iter()
+            .rposition(|l| l.starts_with("apply") && l.contains(&format!("[{owner}, enforce]")))
+            .unwrap();
+        assert!(
+            last_apply < prune,
+            "{owner}: the audit objects go only after enforcement is applied: {calls:?}"
+        );
+    }
 }
 
 #[test]

@@ -106,7 +106,7 @@ fn verify_catches_hand_edits_of_rendered_manifests() {
             std::fs::remove_file(&edited).unwrap();
         }
         let (code, text) = run(&["verify", example, "--manifests"], &[out.path()]);
-        assert_eq!(code, Some(1), "{target} {file}: {text}");
+        assert_eq!(code, Some(4), "{target} {file}: {text}");
         assert!(
             text.contains(expected) && text.contains("verification failed"),
             "{target} {file}:\n{text}"

@@ -17,7 +17,7 @@ use palisade_intents::{Diags, Repository};
 
 /// The IR of a repository and the warnings about it, or every error found
 pub fn compile(repository: &Repository) -> Result<(ir::Ir, Diags), Diags> {
-    let mut diags = Diags::new();
+    let mut diags = repository.warnings.clone();
     let ir = resolve::resolve(repository, &mut diags);
     if diags.has_errors() {
         return Err(diags.sorted());

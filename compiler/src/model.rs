@@ -9,7 +9,7 @@ use crate::{
 use ipnet::IpNet;
 use palisade_intents::{
     syntax::{Entity, Protocol},
-    types::{Labels, Via},
+    types::Labels,
 };
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -390,15 +390,13 @@ pub fn synthesize(ir: &Ir) -> ClusterModel {
                     blocks.insert(*net);
                     blocks.extend(except.iter().copied());
                 }
-                Peer::Fqdn { name, via: Via::Direct } => {
+                // A host reached through the gateway is an outside endpoint
+                // too: the route to it, not only the hop to the gateway pods,
+                // is what verification must prove for each caller.
+                Peer::Fqdn { name, .. } => {
                     names.insert(name.as_str().to_string());
                 }
-                Peer::Fqdn {
-                    via: Via::EgressGateway,
-                    ..
-                }
-                | Peer::Service { .. }
-                | Peer::Entity(Entity::Dns | Entity::World) => {}
+                Peer::Service { .. } | Peer::Entity(Entity::Dns | Entity::World) => {}
                 Peer::Entity(Entity::KubeApi) => {}
             }
         }

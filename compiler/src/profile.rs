@@ -171,10 +171,37 @@ impl ClusterProfile {
                 .map_or_else(|| "istio-egressgateway".to_string(), |s| s.value.clone()),
         });
         profile.cluster_cidrs = syntax.cluster_cidrs.iter().map(|c| c.value).collect();
+        outside_the_cluster(syntax, &profile.cluster_cidrs, diags);
         if let Some(domain) = &syntax.cluster_domain {
             profile.cluster_domain = domain.value.trim_end_matches('.').to_string();
         }
         profile
+    }
+}
+
+/// The profile's address blocks become ipBlocks and `nets`, which match pod
+/// and service addresses too: one that overlaps the cluster's ranges would
+/// admit pods (every pod behind `10.0.0.0/8` on the API server port), so it
+/// is refused where it is written. The API server is named by its endpoint
+/// addresses (host network), never by the `kubernetes` Service's ClusterIP.
+fn outside_the_cluster(syntax: &ClusterSyntax, cluster: &[IpNet], diags: &mut Diags) {
+    let mut blocks: Vec<(&str, &Located<IpNet>)> = Vec::new();
+    if let Some(api) = &syntax.api_server {
+        blocks.extend(api.cidrs.iter().map(|c| ("apiServer.cidrs", c)));
+    }
+    blocks.extend(syntax.metadata.iter().map(|m| ("metadata", m)));
+    blocks.extend(syntax.node_local_dns.iter().map(|n| ("nodeLocalDNS", n)));
+    for (field, block) in blocks {
+        if let Some(range) = cluster
+            .iter()
+            .find(|c| c.contains(&block.value) || block.value.contains(*c))
+        {
+            diags.push(
+                Diag::error("profile_inside_cluster", format!("`{field}` `{}` overlaps the cluster range `{range}`", block.value))
+                    .at(&block.loc)
+                    .help("address rules also match pods and services there: give the addresses outside `clusterCIDRs` (the API server's endpoints: `kubectl get endpoints kubernetes`), or name in-cluster pods by service"),
+            );
+        }
     }
 }
 

@@ -73,7 +73,10 @@ fn declare(ir: &mut Ir, intents: &Intents, diags: &mut Diags) {
     if intents.posture_written {
         if namespace.posture != intents.posture.value
             && namespace.posture_source.text.starts_with("posture")
-            && namespace.posture_source.loc.offset != intents.posture.loc.offset
+            // Two files may hold their postures at the same offset: a place
+            // is a file and an offset, or the file that sorts last wins silently
+            && (namespace.posture_source.loc.file.path != intents.posture.loc.file.path
+                || namespace.posture_source.loc.offset != intents.posture.loc.offset)
         {
             diags.push(
                 Diag::error(
@@ -468,6 +471,20 @@ impl Resolver<'_> {
     /// that every emitter inherits them. A block with nothing left outside the
     /// cluster is refused: pods are reached by naming them.
     fn outside_cluster(&mut self, net: IpNet, except: &[IpNet], loc: &Loc) -> Option<Peer> {
+        // `::ffff:a.b.c.d` is an IPv4 address to Go's net package (every CNI's
+        // parser): such a block would escape the IPv4 cluster ranges' check
+        let mapped = IpNet::V6(ipnet::Ipv6Net::new(std::net::Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0), 96).ok()?);
+        if matches!(net, IpNet::V6(_)) && (net.contains(&mapped) || mapped.contains(&net)) {
+            self.diags.push(
+                Diag::error(
+                    "cidr_ipv4_mapped",
+                    format!("`{net}` holds IPv4-mapped IPv6 addresses, which the layers read as IPv4"),
+                )
+                .at(loc)
+                .help("write the IPv4 block itself (e.g. `10.0.0.0/24` for `::ffff:10.0.0.0/120`)"),
+            );
+            return None;
+        }
         let cluster = &self.ir.profile.cluster_cidrs;
         let same_family = |c: &IpNet| matches!((c, &net), (IpNet::V4(_), IpNet::V4(_)) | (IpNet::V6(_), IpNet::V6(_)));
         let inside: Vec<IpNet> = cluster

@@ -8,6 +8,9 @@
 //! never a pod and never an address inside the profile's `clusterCIDRs`
 //! (resolution puts those ranges into the IR's excepts, so emitted ipBlocks
 //! and nets, which the CNI may match against pod addresses, agree).
+//! An FQDN `via: egress-gateway` admits two connections: the source to the
+//! outside host (the route, decided by whoever routes it: the mesh's gateway)
+//! and the source to the gateway pods (the hop an L3/L4 layer sees).
 
 use crate::{
     ir::{Edge, Ir, Peer, Port},
@@ -157,9 +160,10 @@ pub fn matches(ir: &Ir, peer: &Peer, endpoint: &Endpoint) -> bool {
                 && !except.iter().any(|e| e.contains(&ext.ip))
                 && !profile.cluster_cidrs.iter().any(|c| c.contains(&ext.ip))
         }
-        (Peer::Fqdn { name, via: Via::Direct }, Endpoint::External(ext)) => {
-            ext.fqdn.as_deref().is_some_and(|n| name.matches(n))
-        }
+        // Through the gateway too the intent names the outside host: the
+        // route (source -> gateway pods -> host) is the allowance, and the
+        // edge below admits its first hop at L3/L4.
+        (Peer::Fqdn { name, .. }, Endpoint::External(ext)) => ext.fqdn.as_deref().is_some_and(|n| name.matches(n)),
         (
             Peer::Fqdn {
                 via: Via::EgressGateway,
@@ -218,5 +222,114 @@ fn admits_one(port: &Port, protocol: Protocol, number: u16, to: &Endpoint) -> bo
             .iter()
             .any(|c| c.name.as_deref() == Some(name) && c.protocol == protocol && c.port == number),
         (Some(_), Endpoint::External(_)) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::synthesize;
+
+    /// `a` may use google.com through the gateway, `b` example.org; `c` has
+    /// no gateway intent. All of shop is on default deny.
+    fn ir() -> Ir {
+        let project = "apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: { name: p }\nspec:\n  cluster: { clusterCIDRs: [10.244.0.0/16], egressGateway: { namespace: istio-system, selector: { istio: egressgateway }, service: istio-egressgateway } }\n";
+        let intents = "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: shop, namespace: shop }\nspec:\n  posture: default-deny\n  services:\n    a: { selector: { app: a }, serviceAccount: a }\n    b: { selector: { app: b }, serviceAccount: b }\n    c: { selector: { app: c }, serviceAccount: c }\n  allow:\n    - { from: a, to: { fqdn: google.com, via: egress-gateway }, ports: [tcp/443] }\n    - { from: b, to: { fqdn: example.org, via: egress-gateway }, ports: [tcp/443] }\n";
+        let files = vec![
+            palisade_intents::RawFile {
+                path: "palisade.yaml".into(),
+                bytes: project.as_bytes().to_vec(),
+            },
+            palisade_intents::RawFile {
+                path: "intents/shop.yaml".into(),
+                bytes: intents.as_bytes().to_vec(),
+            },
+        ];
+        let Ok(repository) = palisade_intents::load_files(files) else {
+            unreachable!("the fixture loads")
+        };
+        let Ok((ir, _)) = crate::compile(&repository) else {
+            unreachable!("the fixture compiles")
+        };
+        ir
+    }
+
+    #[test]
+    fn a_gateway_fqdn_admits_the_host_and_the_hop_for_its_callers_only() {
+        let ir = ir();
+        let model = synthesize(&ir);
+        let pod = |name: &str| {
+            model
+                .pods
+                .iter()
+                .find(|p| p.id() == name)
+                .map(Endpoint::Pod)
+                .unwrap_or_else(|| unreachable!("no pod {name}"))
+        };
+        let host = |name: &str| {
+            model
+                .externals
+                .iter()
+                .find(|e| e.fqdn.as_deref() == Some(name))
+                .map(Endpoint::External)
+                .unwrap_or_else(|| unreachable!("the model has no endpoint for {name}"))
+        };
+        let allowed = |from, to, port| {
+            decide(
+                &ir,
+                &Connection {
+                    from,
+                    to,
+                    protocol: Protocol::Tcp,
+                    port,
+                    request: None,
+                },
+            )
+            .allowed
+        };
+        // Hand-checked table: the host for its caller on the intent's port only.
+        let table = [
+            ("shop/a", "google.com", 443, true),
+            ("shop/a", "google.com", 444, false),
+            ("shop/a", "not-google.com", 443, false),
+            ("shop/a", "example.org", 443, false),
+            ("shop/b", "example.org", 443, true),
+            ("shop/b", "google.com", 443, false),
+            ("shop/c", "google.com", 443, false),
+            ("shop/stranger", "google.com", 443, false),
+            // an unmanaged namespace is not isolated: everything passes
+            ("istio-system/stranger", "google.com", 443, true),
+        ];
+        for (from, to, port, expected) in table {
+            assert_eq!(
+                allowed(pod(from), host(to), port),
+                expected,
+                "{from} -> {to} tcp/{port}"
+            );
+        }
+        // The hop: both callers reach the gateway pods (an L3/L4 layer cannot
+        // tell their hosts apart), nobody else does.
+        let gateway = pod("istio-system/egress-gateway");
+        assert!(allowed(pod("shop/a"), gateway, 443));
+        assert!(allowed(pod("shop/b"), gateway, 443));
+        assert!(!allowed(pod("shop/c"), gateway, 443));
+        // The reasons name the gateway intent
+        let Endpoint::Pod(a) = pod("shop/a") else {
+            unreachable!()
+        };
+        let Endpoint::External(google) = host("google.com") else {
+            unreachable!()
+        };
+        let decision = decide(
+            &ir,
+            &Connection {
+                from: Endpoint::Pod(a),
+                to: Endpoint::External(google),
+                protocol: Protocol::Tcp,
+                port: 443,
+                request: None,
+            },
+        );
+        assert!(decision.egress_by.iter().all(|e| through_gateway(e)) && decision.egress_by.len() == 1);
     }
 }

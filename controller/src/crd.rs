@@ -167,7 +167,25 @@ impl Intents {
         let name = self.metadata.name.clone().unwrap_or_default();
         palisade_intents::RawFile {
             path: format!("Intents {namespace}/{name}"),
-            bytes: serde_yaml_ng::to_string(&object).unwrap_or_default().into_bytes(),
+            // the safe writer: a label value `on` written plain would come
+            // back from a YAML 1.1 reading as a boolean
+            bytes: palisade_targets::manifest::value_to_yaml(&object).into_bytes(),
+        }
+    }
+}
+
+impl Project {
+    /// The resource as a project file (YAML), for the loader
+    pub fn to_file(&self) -> palisade_intents::RawFile {
+        let document = serde_json::json!({
+            "apiVersion": "palisade.dev/v1alpha1",
+            "kind": "Project",
+            "metadata": { "name": self.metadata.name.clone().unwrap_or_default() },
+            "spec": self.spec.project,
+        });
+        palisade_intents::RawFile {
+            path: "Project".into(),
+            bytes: palisade_targets::manifest::value_to_yaml(&document).into_bytes(),
         }
     }
 }
@@ -175,6 +193,17 @@ impl Intents {
 /// Both CustomResourceDefinitions, with structural schemas
 pub fn crds() -> Vec<CustomResourceDefinition> {
     [Intents::crd(), Project::crd()].into_iter().map(structural).collect()
+}
+
+/// Both CustomResourceDefinitions as one YAML stream (`---` between them),
+/// by palisade's YAML writer: a description or enum value such as `on` or
+/// `1_000` stays a string for kubectl's YAML 1.1 reading
+pub fn crds_yaml() -> Result<String, serde_json::Error> {
+    let mut docs = Vec::new();
+    for crd in crds() {
+        docs.push(palisade_targets::manifest::value_to_yaml(&serde_json::to_value(&crd)?));
+    }
+    Ok(docs.join("---\n"))
 }
 
 /// Rewrite each version's schema so the API server accepts it as structural:
@@ -262,5 +291,88 @@ fn rewrite(node: &mut Value) {
             Value::Array(items) => items.iter_mut().for_each(rewrite),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail by panicking")]
+
+    use super::*;
+    use serde_json::json;
+
+    /// Lines where a YAML 1.1 reader (kubectl's go-yaml v2, PyYAML) resolves
+    /// a plain scalar to a boolean or a number (yaml.org/type/bool.html,
+    /// int.html: `yes`, `on`, `off`, `no`, `1_000`)
+    fn misread(text: &str) -> Vec<&str> {
+        text.lines()
+            .filter(|line| {
+                let value = line.trim_start().trim_start_matches("- ");
+                let value = value.rsplit_once(": ").map_or(value, |(_, v)| v);
+                ["yes", "on", "off", "no", "1_000"].contains(&value)
+            })
+            .collect()
+    }
+
+    fn intents(spec: Value) -> Intents {
+        let mut intents = Intents::new("shop", IntentsResourceSpec { intents: spec });
+        intents.metadata.namespace = Some("shop".into());
+        intents
+    }
+
+    #[test]
+    fn resources_are_handed_to_the_loader_with_ambiguous_strings_quoted() {
+        let resource = intents(json!({
+            "services": {
+                "frontend": {"selector": {"app": "frontend", "canary": "on"}},
+                "backend": {"selector": {"app": "backend", "tier": "1_000", "legacy": "yes"}}
+            },
+            "allow": ["frontend -> backend tcp/8080"]
+        }));
+        let file = resource.to_file();
+        let text = String::from_utf8(file.bytes.clone()).unwrap();
+        assert_eq!(misread(&text), Vec::<&str>::new(), "{text}");
+        assert!(
+            text.contains("canary: 'on'\n") && text.contains("tier: '1_000'\n"),
+            "{text}"
+        );
+        // and serde_yaml_ng, which wrote it before, leaves them plain
+        let before = serde_yaml_ng::to_string(&json!({"canary": "on", "tier": "1_000"})).unwrap();
+        assert_eq!(misread(&before).len(), 2, "{before}");
+
+        let project = Project::new(
+            "on",
+            ProjectResourceSpec {
+                project: json!({"targets": ["kubernetes"]}).as_object().cloned().unwrap(),
+                rollout: RolloutPolicy::default(),
+            },
+        );
+        let project_file = project.to_file();
+        let project_text = String::from_utf8(project_file.bytes.clone()).unwrap();
+        assert!(project_text.contains("name: 'on'\n"), "{project_text}");
+        assert_eq!(misread(&project_text), Vec::<&str>::new(), "{project_text}");
+
+        // The loader reads them back as the strings the resource holds.
+        let repository = palisade_intents::load_files(vec![file, project_file])
+            .unwrap_or_else(|d| panic!("{}", d.iter().map(|d| d.render_plain()).collect::<String>()));
+        let (ir, _) = palisade_compiler::compile(&repository)
+            .unwrap_or_else(|d| panic!("{}", d.iter().map(|d| d.render_plain()).collect::<String>()));
+        let selector = |service: &str| ir.namespaces["shop"].services[service].selector.clone();
+        assert_eq!(selector("frontend").get("canary").map(String::as_str), Some("on"));
+        assert_eq!(selector("backend").get("tier").map(String::as_str), Some("1_000"));
+        assert_eq!(selector("backend").get("legacy").map(String::as_str), Some("yes"));
+    }
+
+    #[test]
+    fn the_crd_stream_is_written_by_the_safe_writer_and_reads_back() {
+        let stream = crds_yaml().unwrap();
+        assert_eq!(misread(&stream), Vec::<&str>::new(), "{stream}");
+        let documents: Vec<Value> = stream
+            .split("---\n")
+            .map(|d| serde_yaml_ng::from_str(d).unwrap())
+            .collect();
+        let expected: Vec<Value> = crds().iter().map(|c| serde_json::to_value(c).unwrap()).collect();
+        assert_eq!(documents, expected);
+        assert_eq!(documents.len(), 2);
     }
 }

@@ -1,20 +1,22 @@
 //! Evidence intake for the controller: a flow log followed as it grows (the
 //! file `hubble observe -o jsonpb --follow`, an exporter or a log shipper
 //! writes), read from where the last poll stopped, with a line cut short at
-//! the end left for the next poll. Each namespace's report says how long the
-//! stream was silent, which services were never seen, and what enforcement
-//! would drop.
+//! the end left for the next poll. A line over the flow readers' length cap
+//! is never held: it is skipped as it streams by (across polls while it is
+//! still being written) and counted as lost once it ends. Each namespace's
+//! report says how long the stream was silent, which services were never
+//! seen, and what enforcement would drop.
 
 use crate::{crd::WouldDrop, rollout::EvidenceReport};
 use palisade_compiler::ir::Ir;
 use palisade_evidence::{audit, AuditOptions, Evidence};
 use palisade_targets::{
-    flows::{FlowFormat, Line},
+    flows::{read_line_capped, Capped, FlowFormat, Line, MAX_LINE_BYTES},
     Dialect, Manifest,
 };
 use std::{
     collections::BTreeMap,
-    io::{BufRead, BufReader, Seek, SeekFrom},
+    io::{BufReader, Seek, SeekFrom},
     path::PathBuf,
 };
 
@@ -29,6 +31,9 @@ pub struct Feed {
     pub last_record_ms: Option<i64>,
     /// records the layer reported lost, and lines that could not be read
     pub lost: u64,
+    /// `offset` is inside a line over the cap whose end has not been
+    /// written yet: the rest of it is skipped, not read as a record
+    skipping: bool,
 }
 
 impl Feed {
@@ -41,6 +46,7 @@ impl Feed {
             evidence: Evidence::default(),
             last_record_ms: None,
             lost: 0,
+            skipping: false,
         }
     }
 
@@ -49,18 +55,38 @@ impl Feed {
         let mut file = std::fs::File::open(&self.path)?;
         if file.metadata()?.len() < self.offset {
             self.offset = 0; // rotated or truncated: start again
+            self.skipping = false;
         }
         file.seek(SeekFrom::Start(self.offset))?;
         let mut reader = BufReader::new(file);
         let mut taken = 0;
         let mut line = Vec::new();
         loop {
-            line.clear();
-            let n = reader.read_until(b'\n', &mut line)?;
-            if n == 0 || !line.ends_with(b"\n") {
-                break; // the writer has not finished this line
+            let length = match read_line_capped(&mut reader, &mut line, MAX_LINE_BYTES)? {
+                Capped::End => break,
+                // The writer has not finished this line: read it whole next time.
+                Capped::Line if !line.ends_with(b"\n") => break,
+                Capped::Line => line.len() as u64,
+                // Over the cap and not ended: step past what was written, so
+                // that no poll holds or reads it again, and skip the rest later.
+                Capped::TooLong { length, ended: false } => {
+                    self.offset += length;
+                    self.skipping = true;
+                    break;
+                }
+                Capped::TooLong { length, ended: true } => {
+                    self.offset += length;
+                    self.skipping = false;
+                    self.lost += 1;
+                    continue;
+                }
+            };
+            self.offset += length;
+            if std::mem::take(&mut self.skipping) {
+                // the end of a line over the cap, begun in an earlier poll
+                self.lost += 1;
+                continue;
             }
-            self.offset += n as u64;
             let Ok(text) = std::str::from_utf8(&line) else {
                 self.lost += 1;
                 continue;

@@ -22,7 +22,6 @@ use kube::{
     },
     Client, Resource, ResourceExt,
 };
-use palisade_intents::RawFile;
 use palisade_targets::{Dialect, EmitOptions, Manifest, Mode};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use tokio::sync::Mutex;
@@ -105,16 +104,7 @@ async fn compile(intents: &Intents, client: &Client) -> Result<Result<Compiled, 
     let mut policy = Policy::default();
     if let Some(project) = &project {
         policy = Policy::from(&project.spec.rollout);
-        let document = serde_json::json!({
-            "apiVersion": "palisade.dev/v1alpha1",
-            "kind": "Project",
-            "metadata": { "name": project.name_any() },
-            "spec": project.spec.project,
-        });
-        files.push(RawFile {
-            path: "Project".into(),
-            bytes: serde_yaml_ng::to_string(&document).unwrap_or_default().into_bytes(),
-        });
+        files.push(project.to_file());
     }
     let loaded =
         palisade_intents::load_files(files).and_then(|r| palisade_compiler::compile(&r).map(|(ir, _)| (r, ir)));

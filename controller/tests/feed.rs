@@ -86,3 +86,60 @@ fn the_report_sees_silence_unseen_services_and_would_drops() {
     assert_eq!(report.would_drop[0].ports, ["tcp/9090"]);
     assert_eq!(report.would_drop[0].intent, "frontend -> backend tcp/9090");
 }
+
+/// A record padded past the flow readers' cap with a long label: valid JSON,
+/// which a reader without the cap would take whole
+fn oversized(minute: u32) -> String {
+    let padding = "p".repeat(palisade_targets::flows::MAX_LINE_BYTES + 1000);
+    record(minute, "huge", "backend", 8080)
+        .replace("\"k8s:app=huge\"", &format!("\"k8s:app=huge\",\"k8s:pad={padding}\""))
+}
+
+#[test]
+fn a_line_over_the_cap_is_counted_lost_and_never_taken_even_across_polls() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flows.json");
+    let big = oversized(1);
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&big).is_ok(),
+        "the long line is a real record"
+    );
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n{big}\n{}\n",
+            record(0, "frontend", "backend", 8080),
+            record(2, "frontend", "backend", 8080)
+        ),
+    )
+    .unwrap();
+    let mut feed = Feed::new(path.clone());
+    assert_eq!(feed.poll().unwrap(), 2, "the records on both sides of the long line");
+    assert_eq!(feed.lost, 1, "the long line is one unreadable line");
+
+    // A long line still being written: the poll steps past what is there
+    // and takes nothing; the rest, when it comes, is skipped, not read as
+    // a record of its own, and the line is counted once.
+    let big = oversized(3);
+    let (head, tail) = big.split_at(palisade_targets::flows::MAX_LINE_BYTES + 10);
+    let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    write!(file, "{head}").unwrap();
+    file.flush().unwrap();
+    assert_eq!(feed.poll().unwrap(), 0);
+    assert_eq!(feed.lost, 1, "not lost before it ends");
+    // the rest is itself a whole record's text: only a follower that
+    // remembers it is inside the long line skips it
+    write!(file, "{tail}{}", record(4, "frontend", "backend", 8080)).unwrap();
+    file.flush().unwrap();
+    assert_eq!(feed.poll().unwrap(), 0, "still inside the long line");
+    writeln!(file).unwrap();
+    writeln!(file, "{}", record(5, "frontend", "backend", 8080)).unwrap();
+    file.flush().unwrap();
+    assert_eq!(feed.poll().unwrap(), 1, "only the record after the long line");
+    assert_eq!(feed.lost, 2);
+    assert_eq!(
+        feed.last_record_ms,
+        Some(1_795_169_100_000),
+        "2026-11-20T10:05:00Z, the last record taken"
+    );
+}

@@ -9,7 +9,10 @@ use palisade_compiler::{
     ir::Ir,
     model::{ClusterModel, ContainerPort, Endpoint, External, Pod},
 };
-use palisade_intents::types::Labels;
+use palisade_intents::{
+    names::{is_dns1123_label, is_dns1123_subdomain, is_label_key, is_label_value},
+    types::Labels,
+};
 use palisade_targets::flows::{EndpointKind, FlowEndpoint};
 use std::{collections::HashMap, net::IpAddr};
 
@@ -142,43 +145,6 @@ fn identify(party: &FlowEndpoint, ir: Option<&Ir>, cluster: Option<&ClusterModel
         return Err("its service account is not one Kubernetes allows (a DNS-1123 subdomain)");
     }
     Ok(pod)
-}
-
-/// `ValidateNamespaceName`: a DNS-1123 label
-pub(crate) fn is_dns1123_label(text: &str) -> bool {
-    (1..=63).contains(&text.len())
-        && text
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !text.starts_with('-')
-        && !text.ends_with('-')
-}
-
-/// A DNS-1123 subdomain: dot-separated labels, at most 253 characters
-pub(crate) fn is_dns1123_subdomain(text: &str) -> bool {
-    text.len() <= 253 && text.split('.').all(is_dns1123_label)
-}
-
-/// A qualified name (`[prefix/]name`, the prefix a DNS-1123 subdomain, the
-/// name at most 63 characters), as `ValidateLabels` checks a key
-pub(crate) fn is_label_key(key: &str) -> bool {
-    let (prefix, name) = match key.rsplit_once('/') {
-        Some((prefix, name)) => (Some(prefix), name),
-        None => (None, key),
-    };
-    prefix.is_none_or(is_dns1123_subdomain) && !name.is_empty() && is_label_value(name)
-}
-
-/// A label value: empty, or at most 63 of `[A-Za-z0-9_.-]` that start and
-/// end with a letter or digit
-pub(crate) fn is_label_value(value: &str) -> bool {
-    value.is_empty()
-        || (value.len() <= 63
-            && value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            && value.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && value.ends_with(|c: char| c.is_ascii_alphanumeric()))
 }
 
 fn identify_unchecked(

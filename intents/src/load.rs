@@ -73,10 +73,11 @@ fn load_into(files: Vec<RawFile>, mut diags: Diags) -> Result<Repository, Diags>
             }
         }
     }
-    let repository = validate::repository(intents, projects, &mut diags);
+    let mut repository = validate::repository(intents, projects, &mut diags);
     if diags.has_errors() {
         Err(diags.sorted())
     } else {
+        repository.warnings = diags;
         Ok(repository)
     }
 }

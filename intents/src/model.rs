@@ -34,6 +34,9 @@ pub struct Repository {
     pub project: Option<Project>,
     /// the `Intents` documents, in file order
     pub intents: Vec<Intents>,
+    /// what loading found worth saying that stops nothing (e.g. a hidden
+    /// file that holds intents and is not read): the compiler reports them
+    pub warnings: crate::Diags,
 }
 
 /// `kind: Project`, checked

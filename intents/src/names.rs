@@ -78,6 +78,11 @@ pub fn label_key_problem(key: &str) -> Option<&'static str> {
 }
 
 /// `IsLabelValue`: empty, or a qualified-name part
+/// A label key Kubernetes accepts (`IsQualifiedName`, the prefix a DNS-1123 subdomain)
+pub fn is_label_key(key: &str) -> bool {
+    label_key_problem(key).is_none()
+}
+
 pub fn is_label_value(value: &str) -> bool {
     value.is_empty() || is_qualified_name_part(value)
 }

@@ -228,6 +228,7 @@ impl Walk {
         for name in names {
             let name = name.to_string_lossy().to_string();
             if name.starts_with('.') {
+                self.hidden(&dir.join(&name), &name, relative);
                 continue;
             }
             let child = if relative.is_empty() {
@@ -238,6 +239,32 @@ impl Walk {
             self.entry(&dir.join(&name), &child, ancestors);
         }
         ancestors.pop();
+    }
+
+    /// A hidden file is kept out on purpose, but one that holds intents is
+    /// said out loud: a namespace would otherwise go without its policies
+    /// without a word
+    fn hidden(&mut self, path: &Path, name: &str, relative: &str) {
+        let yaml = [".yaml", ".yml", ".json"].iter().any(|ext| name.ends_with(ext));
+        if !yaml || !path.is_file() {
+            return;
+        }
+        let mut head = Vec::new();
+        let read = fs::File::open(path).and_then(|f| f.take(HEAD_BYTES).read_to_end(&mut head));
+        if read.is_ok() && palisade_header(&head).is_some() {
+            let shown = if relative.is_empty() {
+                name.to_string()
+            } else {
+                format!("{relative}/{name}")
+            };
+            self.diags.push(
+                Diag::warning(
+                    "hidden_intents",
+                    format!("`{shown}` holds a palisade document and is not read: its name starts with `.`"),
+                )
+                .help("rename it without the leading `.` to apply it, or delete it"),
+            );
+        }
     }
 
     fn entry(&mut self, path: &Path, relative: &str, ancestors: &mut Vec<(PathBuf, String)>) {
@@ -414,8 +441,15 @@ mod tests {
         dir.write("shop.yaml~", INTENTS);
         dir.write(".hidden.yaml", INTENTS);
         dir.write(".disabled/shop.yaml", INTENTS);
-        let (read, errors) = dir.read();
+        let (read, diags) = dir.read();
         assert_eq!(read, vec!["a.yaml", "b.yml", "c.json"]);
+        // The hidden file is not read, and said so; the hidden folder is kept out in silence
+        let (warnings, errors): (Vec<String>, Vec<String>) = diags.into_iter().partition(|d| d.contains("warning["));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("`.hidden.yaml` holds a palisade document and is not read"),
+            "{warnings:?}"
+        );
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(
             errors

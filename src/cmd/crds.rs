@@ -9,10 +9,14 @@ pub struct Args {}
 
 /// Print both CRDs as one YAML stream
 pub fn run(_args: &Args) -> Exit {
-    let docs: Vec<String> = palisade_controller::crd::crds()
-        .iter()
-        .filter_map(|crd| serde_yaml_ng::to_string(crd).ok())
-        .collect();
-    print!("{}", docs.join("---\n"));
-    Exit::Ok
+    match palisade_controller::crd::crds_yaml() {
+        Ok(stream) => {
+            print!("{stream}");
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("error: the CustomResourceDefinitions do not serialise ({e}): this is a palisade bug");
+            Exit::Input
+        }
+    }
 }

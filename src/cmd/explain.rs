@@ -100,6 +100,17 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         port: number,
         request: request.as_ref(),
     };
+    // Rendered before anything is printed: a rendering no evaluator can read
+    // is an error, not a line of denials.
+    let (rendered, diags) = workspace::render(&ws, &dialects, Mode::Enforce);
+    report::print(&diags, format);
+    for (_, manifests) in &rendered {
+        let problems = crate::manifests::rendered_problems(manifests);
+        if problems.has_errors() {
+            report::print(&problems, format);
+            return Exit::Input;
+        }
+    }
     let decision = semantics::decide(&ws.ir, &conn);
     println!("{}", conn.describe());
     let intents: Vec<String> = decision
@@ -121,8 +132,6 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     if !decision.allowed {
         println!("    no intent allows it");
     }
-    let (rendered, diags) = workspace::render(&ws, &dialects, Mode::Enforce);
-    report::print(&diags, format);
     for (id, manifests) in &rendered {
         let Some(dialect) = palisade_targets::dialect(id) else {
             continue;

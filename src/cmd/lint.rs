@@ -54,6 +54,12 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
             return Exit::Input;
         }
     };
+    // A policy no evaluator can read makes every check below guess: stop first.
+    let problems = manifests::problems(&manifests, &origins);
+    if problems.has_errors() {
+        report::print(&problems, format);
+        return Exit::Input;
+    }
     let findings = lint::lint(&manifests, cluster.as_ref());
     let mut diags = Diags::new();
     for f in &findings {

@@ -96,8 +96,13 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         model.cni = cni;
     }
     let policies = match manifests::read_located_in(&args.policies, &args.namespace) {
-        Ok((m, _, warnings)) => {
+        Ok((m, origins, warnings)) => {
             report::print_each(&warnings, format);
+            let problems = manifests::problems(&m, &origins);
+            if problems.has_errors() {
+                report::print(&problems, format);
+                return Exit::Input;
+            }
             m
         }
         Err(d) => {

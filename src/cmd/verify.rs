@@ -23,7 +23,7 @@ pub struct Args {
     manifests: Option<PathBuf>,
 }
 
-/// Verify; exit 1 with every differing connection on a mismatch
+/// Verify; exit 4 with every differing connection on a mismatch, 1 on bad input
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     let Some((ws, dialects)) =
         workspace::load_with_targets(&args.intents.dir, args.rev.as_deref(), &args.intents.target, format)
@@ -37,6 +37,13 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
                 report::print(&diags, format);
                 return Exit::Input;
             }
+            for (_, m) in &rendered {
+                let problems = manifests::rendered_problems(m);
+                if problems.has_errors() {
+                    report::print(&problems, format);
+                    return Exit::Input;
+                }
+            }
             rendered
                 .into_iter()
                 .filter_map(|(id, m)| palisade_targets::dialect(id).map(|d| (d, m)))
@@ -45,8 +52,15 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         Some(out) => {
             let mut rendered = Vec::new();
             for dialect in &dialects {
-                match manifests::read(&[out.join(dialect.id())]) {
-                    Ok(m) => rendered.push((*dialect, m)),
+                match manifests::read_located(&[out.join(dialect.id())]) {
+                    Ok((m, origins)) => {
+                        let problems = manifests::problems(&m, &origins);
+                        if problems.has_errors() {
+                            report::print(&problems, format);
+                            return Exit::Input;
+                        }
+                        rendered.push((*dialect, m));
+                    }
                     Err(diags) => {
                         report::print(&diags, format);
                         return Exit::Input;
@@ -78,5 +92,5 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         result.mismatches.len(),
         result.compared
     );
-    Exit::Input
+    Exit::Mismatch
 }

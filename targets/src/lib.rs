@@ -37,6 +37,23 @@ use palisade_compiler::{
 };
 use palisade_intents::Diags;
 
+/// Something in a manifest that a dialect's evaluator cannot evaluate as
+/// written (an unparseable selector, a reference to an object that is not
+/// there, ...). Its evaluator fails closed while one exists; callers report
+/// it as an error at its place, because a fail-closed verdict on a broken
+/// policy reads like a narrow one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// index of the manifest in the list passed
+    pub manifest: usize,
+    /// JSON pointer inside it (`/spec/ingress/0/source/selector`)
+    pub pointer: String,
+    /// what is wrong
+    pub message: String,
+    /// what to write instead
+    pub help: String,
+}
+
 /// What the manifests should do
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -107,6 +124,13 @@ pub trait Dialect: Sync {
     /// Whether this dialect reads this manifest (by apiVersion and kind)
     fn reads(&self, manifest: &Manifest) -> bool;
 
+    /// What in this dialect's manifests its evaluator cannot evaluate (all
+    /// manifests are passed; `Problem::manifest` indexes them)
+    fn problems(&self, manifests: &[Manifest]) -> Vec<Problem> {
+        let _ = manifests;
+        Vec::new()
+    }
+
     /// Read this dialect's manifests back into intent terms, if it can
     fn import(&self, manifests: &[Manifest], context: &import::Context) -> Option<import::Imported> {
         let _ = (manifests, context);
@@ -156,6 +180,18 @@ pub fn dialect_ids() -> Vec<&'static str> {
     DIALECTS.iter().map(|d| d.id()).collect()
 }
 
+/// What the evaluators of every dialect cannot evaluate in these manifests,
+/// in manifest order
+pub fn problems(manifests: &[Manifest]) -> Vec<Problem> {
+    let mut problems: Vec<Problem> = DIALECTS
+        .iter()
+        .filter(|d| manifests.iter().any(|m| d.reads(m)))
+        .flat_map(|d| d.problems(manifests))
+        .collect();
+    problems.sort_by_key(|p| p.manifest);
+    problems
+}
+
 /// Refusals, then emission, for one dialect of a set
 pub fn render(dialect: &dyn Dialect, ir: &Ir, options: &EmitOptions) -> Result<(Vec<Manifest>, Diags), Diags> {
     let mut diags = refusals::check(ir, dialect, options);
@@ -175,4 +211,43 @@ pub fn render(dialect: &dyn Dialect, ir: &Ir, options: &EmitOptions) -> Result<(
         return Err(diags);
     }
     Ok((manifests, diags))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifests(yaml: &str) -> Vec<Manifest> {
+        serde_yaml_ng::Deserializer::from_str(yaml)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .map(Manifest::new)
+            .collect()
+    }
+
+    /// Callers ask every dialect through the trait, so a Calico problem
+    /// behind a NetworkPolicy keeps the index of the whole list
+    #[test]
+    fn problems_are_asked_of_every_dialect_through_the_trait() {
+        let all = manifests(
+            "
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: deny, namespace: shop }
+spec: { podSelector: {}, policyTypes: [Ingress] }
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: { name: web, namespace: shop }
+spec:
+  selector: app == 'web'
+  ingress: [{ action: Allow, source: { selector: app = 'db' } }]
+",
+        );
+        let found = problems(&all);
+        let at: Vec<(usize, &str)> = found.iter().map(|p| (p.manifest, p.pointer.as_str())).collect();
+        assert_eq!(at, [(1, "/spec/ingress/0/source/selector")], "{found:?}");
+        assert!(!found[0].help.is_empty(), "{found:?}");
+        let kubernetes = dialect("kubernetes").unwrap();
+        assert_eq!(kubernetes.problems(&all), Vec::new());
+    }
 }

@@ -96,9 +96,7 @@ impl Manifest {
     /// [`Manifest::to_yaml`], appended to `out` (a stream of ten thousand
     /// objects is built without a copy of each)
     pub fn write_yaml(&self, out: &mut String) {
-        if !crate::yaml::write(out, &self.object) {
-            out.push_str(&serde_yaml_ng::to_string(&Sorted(&self.object)).unwrap_or_default());
-        }
+        crate::yaml::write(out, &self.object);
     }
 
     /// A stable digest of the object (FNV-1a over its sorted YAML): what the
@@ -118,10 +116,26 @@ impl Manifest {
     }
 }
 
+/// Any value as one YAML document (no `---`), keys sorted at every level,
+/// by the writer every manifest goes through: each string that a YAML 1.1
+/// or 1.2 reader (kubectl's go-yaml, PyYAML, the API server) would resolve
+/// to a boolean, a number, a null or a timestamp is quoted, and so is every
+/// key too long to be an implicit one. Everything palisade writes as YAML
+/// (CRDs, objects for the intents loader) goes through this, not through
+/// serde_yaml_ng, which writes `on` or `1_000` plain.
+pub fn value_to_yaml(value: &Value) -> String {
+    let mut out = String::new();
+    crate::yaml::write(&mut out, value);
+    out
+}
+
 /// Serialises a JSON value with mapping keys in sorted order at every level,
-/// without building a copy of it (rendering is most of a large compile)
+/// without building a copy of it: serde_yaml_ng's layout, which the writer's
+/// differential tests hold it to
+#[cfg(test)]
 pub(crate) struct Sorted<'a>(pub(crate) &'a Value);
 
+#[cfg(test)]
 impl serde::Serialize for Sorted<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::{SerializeMap, SerializeSeq};
@@ -183,4 +197,59 @@ pub fn to_stream(manifests: &[Manifest]) -> String {
         manifest.write_yaml(&mut out);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail by panicking")]
+
+    use super::*;
+    use serde_json::json;
+
+    /// What a YAML 1.1 reader (go-yaml v2 behind kubectl; yaml.org/type/bool.html,
+    /// int.html) would take for a boolean or a number, written plain
+    fn plain_ambiguous(text: &str) -> Vec<String> {
+        ["yes", "on", "off", "no", "1_000", "1:20", "2001-12-14"]
+            .iter()
+            .filter(|w| {
+                text.lines()
+                    .any(|l| l.ends_with(&format!(": {w}")) || l.ends_with(&format!("- {w}")))
+            })
+            .map(|w| w.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn value_to_yaml_quotes_what_yaml_1_1_reads_otherwise() {
+        let value = json!({
+            "metadata": {"labels": {"enabled": "yes", "feature": "on"}},
+            "spec": {"replicas": "1_000", "values": ["off", "no", "1:20", "2001-12-14"], "count": 3, "flag": true}
+        });
+        let text = value_to_yaml(&value);
+        assert_eq!(plain_ambiguous(&text), Vec::<String>::new(), "{text}");
+        assert!(
+            text.contains("enabled: 'yes'\n") && text.contains("replicas: '1_000'\n"),
+            "{text}"
+        );
+        assert!(text.contains("count: 3\n") && text.contains("flag: true\n"), "{text}");
+        assert_eq!(serde_yaml_ng::from_str::<Value>(&text).unwrap(), value);
+        // serde_yaml_ng, which this replaces, writes them plain
+        let theirs = serde_yaml_ng::to_string(&value).unwrap();
+        assert!(!plain_ambiguous(&theirs).is_empty(), "{theirs}");
+    }
+
+    #[test]
+    fn a_manifest_with_a_key_over_the_implicit_limit_is_still_quoted_safely() {
+        let long = format!("example.com/{}", "k".repeat(1100));
+        let manifest = Manifest::new(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "annotations": {long.clone(): "on"}},
+            "data": {"mode": "yes", "size": "1_000"}
+        }));
+        let text = manifest.to_yaml();
+        assert_eq!(plain_ambiguous(&text), Vec::<String>::new(), "{text}");
+        assert!(text.contains(&format!("? \"{long}\"\n    : 'on'\n")), "{text}");
+        assert_eq!(serde_yaml_ng::from_str::<Value>(&text).unwrap(), manifest.object);
+        assert_eq!(value_to_yaml(&manifest.object), text);
+    }
 }

@@ -6,13 +6,28 @@
 //! overlays. HTTP requests are asked about only where some target of the
 //! combination sees L7; elsewhere an L7 rule is known (and warned) to be a
 //! port-level allowance.
+//!
+//! A connection from a pod to an outside name that goes through the egress
+//! gateway is decided as the layers carry it: the L3/L4 target sees the hop
+//! (the pod to the gateway pods, then the gateway pods to the host) and never
+//! the pod's own packets to the host; the overlay decides the host (Istio: the
+//! gateway's AuthorizationPolicy, by the caller's principal and the SNI). It
+//! goes through the gateway where an overlay of the set routes it there (its
+//! verdict starts with the mesh route). A set without an overlay configures no
+//! gateway: there the application is taken to send the intents' gateway names
+//! to the gateway, and the gateway, which nothing in the set restricts, to
+//! forward whoever reaches it, so the hop's verdict is the host's. That is
+//! the most the L3/L4 layer can promise, and exactly what it enforces: a
+//! caller that may reach the gateway for one host reaches every host the
+//! gateway serves, and verify reports that as broader than the intents.
 
 use crate::{Dialect, Evaluator, Manifest, RuleRef};
 use palisade_compiler::{
-    ir::Ir,
-    model::{ClusterModel, Connection, Endpoint},
+    ir::{Ir, Peer},
+    model::{ClusterModel, Connection, Endpoint, Pod},
     semantics::Semantics,
 };
+use palisade_intents::{syntax::Protocol, types::Via};
 
 /// One connection on which manifests and intents disagree
 #[derive(Debug, Clone)]
@@ -81,6 +96,8 @@ pub fn verify(ir: &Ir, model: &ClusterModel, rendered: &[(&dyn Dialect, &[Manife
         })
         .collect();
     let semantics = Semantics::new(ir);
+    let gateway = Gateway::new(ir, model);
+    let overlay_evaluators: Vec<&dyn Evaluator> = overlays.iter().map(|(_, o)| o.as_ref()).collect();
     let mut report = Report::default();
     for l4 in model.connections() {
         let expected_l4 = semantics.decide(&l4);
@@ -103,17 +120,29 @@ pub fn verify(ir: &Ir, model: &ClusterModel, rendered: &[(&dyn Dialect, &[Manife
                 } else {
                     semantics.decide(conn)
                 };
+                let hop = gateway.hop(model, conn, &overlay_evaluators);
+                // The L3/L4 layer's connections: the pod's own, or the two legs through the gateway
+                let legs: Vec<Connection> = match hop {
+                    Some(pod) => gateway_legs(conn, pod),
+                    None => vec![*conn],
+                };
                 // Deciding is cheap; naming the rules is not: only a mismatch is explained.
-                let allowed =
-                    combination.evaluator.allows(model, conn) && overlays.iter().all(|(_, o)| o.allows(model, conn));
+                let allowed = legs.iter().all(|leg| combination.evaluator.allows(model, leg))
+                    && overlays.iter().all(|(_, o)| o.allows(model, conn));
                 if allowed == expected.allowed {
                     continue;
                 }
-                let verdicts: Vec<_> = std::iter::once(combination.evaluator.evaluate(model, conn))
+                let verdicts: Vec<_> = legs
+                    .iter()
+                    .map(|leg| combination.evaluator.evaluate(model, leg))
                     .chain(overlays.iter().map(|(_, o)| o.evaluate(model, conn)))
                     .collect();
+                let connection = match hop {
+                    Some(pod) => format!("{} (through {})", conn.describe(), pod.id()),
+                    None => conn.describe(),
+                };
                 report.mismatches.push(Mismatch {
-                    connection: conn.describe(),
+                    connection,
                     targets: combination.name.clone(),
                     expected: expected.allowed,
                     rules: verdicts.into_iter().flat_map(|v| v.decided_by).collect(),
@@ -135,4 +164,97 @@ struct Combination<'m> {
     evaluator: Box<dyn Evaluator + 'm>,
     sees_l7: bool,
     name: String,
+}
+
+/// The connections an L3/L4 target decides for `conn` in a set with these
+/// overlays: `conn` itself, or, when the set sends it through the egress
+/// gateway, the hop to the gateway pods and the gateway pods' connection to
+/// the host (`explain` shows an L3/L4 target's verdict on these)
+pub fn l3l4_legs<'m>(
+    ir: &Ir,
+    model: &'m ClusterModel,
+    conn: &Connection<'m>,
+    overlays: &[&dyn Evaluator],
+) -> Vec<Connection<'m>> {
+    match Gateway::new(ir, model).hop(model, conn, overlays) {
+        Some(pod) => gateway_legs(conn, pod),
+        None => vec![*conn],
+    }
+}
+
+/// The egress gateway of the profile, as the model has it, and the names the
+/// intents send through it
+struct Gateway<'m, 'ir> {
+    /// a pod standing for the gateway's pods
+    pod: Option<&'m Pod>,
+    /// the `via: egress-gateway` names
+    hosts: Vec<&'ir palisade_intents::syntax::Fqdn>,
+}
+
+impl<'m, 'ir> Gateway<'m, 'ir> {
+    fn new(ir: &'ir Ir, model: &'m ClusterModel) -> Self {
+        let pod = ir.profile.egress_gateway.as_ref().and_then(|g| {
+            model
+                .pods
+                .iter()
+                .find(|p| p.namespace == g.pods.namespace && p.matches(&g.pods.selector))
+        });
+        let hosts = ir
+            .edges
+            .iter()
+            .filter_map(|e| match &e.to {
+                Peer::Fqdn {
+                    name,
+                    via: Via::EgressGateway,
+                } => Some(name),
+                _ => None,
+            })
+            .collect();
+        Self { pod, hosts }
+    }
+
+    /// The gateway pod that carries `conn` when the set sends it through the
+    /// gateway: an overlay routes it there, or (no overlay) the intents do
+    fn hop(&self, model: &ClusterModel, conn: &Connection, overlays: &[&dyn Evaluator]) -> Option<&'m Pod> {
+        let pod = self.pod?;
+        let (Endpoint::Pod(src), Endpoint::External(ext)) = (conn.from, conn.to) else {
+            return None;
+        };
+        // Gateway routes are TCP (TLS by SNI); the gateway pods do not route themselves
+        if conn.protocol != Protocol::Tcp || std::ptr::eq(src, pod) {
+            return None;
+        }
+        let name = ext.fqdn.as_deref()?;
+        if overlays.is_empty() {
+            return self.hosts.iter().any(|h| h.matches(name)).then_some(pod);
+        }
+        overlays
+            .iter()
+            .any(|o| o.evaluate(model, conn).decided_by.first().is_some_and(is_mesh_route))
+            .then_some(pod)
+    }
+}
+
+/// Whether the overlay's first reason is a mesh route to a gateway: Istio's
+/// evaluator starts the verdict of a routed connection with the
+/// VirtualService `tls[i] to <gateway service>` route that carried it
+fn is_mesh_route(rule: &RuleRef) -> bool {
+    rule.policy.starts_with("VirtualService ") && rule.rule.starts_with("tls[") && rule.rule.contains("] to ")
+}
+
+/// The connections the L3/L4 layer sees for one routed through `gateway`:
+/// the caller to the gateway pods (the route's destination port is the
+/// connection's: palisade routes tcp/443 to tcp/443), and the gateway pods
+/// to the host
+fn gateway_legs<'a>(conn: &Connection<'a>, gateway: &'a Pod) -> Vec<Connection<'a>> {
+    vec![
+        Connection {
+            to: Endpoint::Pod(gateway),
+            ..*conn
+        },
+        Connection {
+            from: Endpoint::Pod(gateway),
+            ..*conn
+        },
+    ]
 }

@@ -11,84 +11,86 @@
 //! timestamp: the label value `on` would reach the API server as `true`.
 //! Every string that any YAML 1.1 or 1.2 reader resolves to something else
 //! ([`resolves_otherwise`]) is quoted here. Strings over several lines are
-//! written double-quoted. Only a mapping key too long for an implicit key
-//! makes the writer give up (nothing Kubernetes accepts has one), and the
-//! caller renders the whole object through serde_yaml_ng instead.
+//! written double-quoted. A mapping key too long for an implicit key is
+//! written as an explicit one (`? "key"` and `: value` on the next line),
+//! always double-quoted, so there is no object this writer hands to another
+//! emitter: every YAML palisade writes has these guarantees.
 
 use serde_json::Value;
 use std::fmt::Write;
 use std::sync::LazyLock;
 
-/// Append the object as YAML with keys sorted at every level; false (and
-/// `out` as it was) where serde_yaml_ng must decide
-pub(crate) fn write(out: &mut String, value: &Value) -> bool {
-    let start = out.len();
-    let written = match value {
+/// Append the value as one YAML document (without `---`), keys sorted at every level
+pub(crate) fn write(out: &mut String, value: &Value) {
+    match value {
         Value::Object(map) if !map.is_empty() => mapping(out, map, 0, false),
         Value::Array(items) if !items.is_empty() => sequence(out, items, 0, false),
-        other => scalar_or_empty(out, other).map(|()| out.push('\n')),
-    };
-    if written.is_none() {
-        out.truncate(start);
+        other => {
+            scalar_or_empty(out, other);
+            out.push('\n');
+        }
     }
-    written.is_some()
 }
 
 /// `key: value` lines at `indent`; `after_dash` when the first key goes on the
 /// line a sequence dash already began
-fn mapping(out: &mut String, map: &serde_json::Map<String, Value>, indent: usize, after_dash: bool) -> Option<()> {
+fn mapping(out: &mut String, map: &serde_json::Map<String, Value>, indent: usize, after_dash: bool) {
     for (i, (key, value)) in crate::manifest::sorted_entries(map).into_iter().enumerate() {
         if i > 0 || !after_dash {
             pad(out, indent);
         }
-        // YAML 1.1 and 1.2 both limit an implicit key to 1024 characters;
-        // a longer one needs the `? key` form, which is left to libyaml.
+        // YAML 1.1 and 1.2 both limit an implicit key to 1024 characters; a
+        // longer one is an explicit key (1.2 §8.2.2 `? key` then `: value`
+        // at the same indent, 1.1 §9.1.1.1). Double-quoted, so that it stays
+        // one scalar on one line whatever it holds.
         if key.chars().count() > IMPLICIT_KEY_LIMIT {
-            return None;
+            out.push_str("? ");
+            double_quoted(out, key);
+            out.push('\n');
+            pad(out, indent);
+        } else {
+            string(out, key);
         }
-        string(out, key);
         out.push(':');
         match value {
             Value::Object(inner) if !inner.is_empty() => {
                 out.push('\n');
-                mapping(out, inner, indent + 2, false)?;
+                mapping(out, inner, indent + 2, false);
             }
             // libyaml puts a mapping's sequence at the mapping's own indent
             Value::Array(items) if !items.is_empty() => {
                 out.push('\n');
-                sequence(out, items, indent, false)?;
+                sequence(out, items, indent, false);
             }
             other => {
                 out.push(' ');
-                scalar_or_empty(out, other)?;
+                scalar_or_empty(out, other);
                 out.push('\n');
             }
         }
     }
-    Some(())
 }
 
 /// The longest implicit key YAML allows (1.2 §7.4.2, 1.1 §9.1.1.2 "at most 1024 Unicode characters")
 const IMPLICIT_KEY_LIMIT: usize = 1024;
 
 /// `- item` lines at `indent`; `after_dash` as for [`mapping`]
-fn sequence(out: &mut String, items: &[Value], indent: usize, after_dash: bool) -> Option<()> {
+fn sequence(out: &mut String, items: &[Value], indent: usize, after_dash: bool) {
     for (i, item) in items.iter().enumerate() {
         if i > 0 || !after_dash {
             pad(out, indent);
         }
         out.push_str("- ");
         match item {
-            Value::Object(inner) if !inner.is_empty() => mapping(out, inner, indent + 2, true)?,
+            Value::Object(inner) if !inner.is_empty() => mapping(out, inner, indent + 2, true),
             // a nested sequence starts on the dash line too
-            Value::Array(inner) if !inner.is_empty() => sequence(out, inner, indent + 2, true)?,
+            Value::Array(inner) if !inner.is_empty() => sequence(out, inner, indent + 2, true),
             other => {
-                scalar_or_empty(out, other)?;
+                scalar_or_empty(out, other);
                 out.push('\n');
             }
         }
     }
-    Some(())
 }
 
 fn pad(out: &mut String, indent: usize) {
@@ -96,19 +98,35 @@ fn pad(out: &mut String, indent: usize) {
 }
 
 /// A scalar, `{}` or `[]`, on the current line
-fn scalar_or_empty(out: &mut String, value: &Value) -> Option<()> {
+fn scalar_or_empty(out: &mut String, value: &Value) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) if n.is_i64() || n.is_u64() => {
             let _ = write!(out, "{n}");
         }
-        Value::Number(n) => out.push_str(&single_line(&serde_yaml_ng::to_string(&n.as_f64()?).ok()?)?),
+        Value::Number(n) => float(out, n),
         Value::String(s) => string(out, s),
         Value::Object(_) => out.push_str("{}"),
         Value::Array(_) => out.push_str("[]"),
     }
-    Some(())
+}
+
+/// A float as serde_yaml_ng writes it (`1.5`). JSON holds only finite
+/// floats, which serde_yaml_ng writes on one line; were it ever not so, the
+/// number is written as JSON writes it, which YAML 1.2 reads as a number.
+fn float(out: &mut String, n: &serde_json::Number) {
+    let rendered = n
+        .as_f64()
+        .and_then(|f| serde_yaml_ng::to_string(&f).ok())
+        .as_deref()
+        .and_then(single_line);
+    match rendered {
+        Some(line) => out.push_str(&line),
+        None => {
+            let _ = write!(out, "{n}");
+        }
+    }
 }
 
 /// A string on the current line, as a key or a value: plain where every
@@ -305,7 +323,8 @@ mod tests {
 
     fn write(value: &Value) -> Option<String> {
         let mut out = String::new();
-        super::write(&mut out, value).then_some(out)
+        super::write(&mut out, value);
+        Some(out)
     }
 
     fn reference(value: &Value) -> String {
@@ -470,8 +489,34 @@ mod tests {
             assert_eq!(text.lines().count(), 1, "{text}");
             assert_eq!(read_back(&text), value, "{text}");
         }
-        // only a key too long for an implicit key is left to serde_yaml_ng
-        assert_eq!(write(&json!({"k".repeat(1025): 1})), None);
+    }
+
+    #[test]
+    fn a_key_too_long_for_an_implicit_key_is_an_explicit_quoted_one() {
+        let long = "k".repeat(1025);
+        assert_eq!(
+            write(&json!({ long.clone(): "yes", "a": 1 })).unwrap(),
+            format!("a: 1\n? \"{long}\"\n: 'yes'\n")
+        );
+        // a key of exactly the limit is still an implicit one
+        let limit = "k".repeat(1024);
+        assert_eq!(write(&json!({ limit.clone(): 1 })).unwrap(), format!("{limit}: 1\n"));
+        let on = format!("on{}\n\u{2028}", "n".repeat(1100));
+        let values = [
+            json!({ long.clone(): 1 }),
+            json!({ "a": { long.clone(): "yes" }, "b": [{ long.clone(): ["on"], "z": "1_000" }] }),
+            json!([{ long.clone(): { "x": "off" } }, [{ long.clone(): [] }]]),
+            json!({ on.clone(): [{ "y": "n" }], "on": "on" }),
+        ];
+        let texts: Vec<String> = values.iter().map(|v| write(v).unwrap()).collect();
+        for (value, text) in values.iter().zip(&texts) {
+            assert_eq!(read_back(text), *value, "{text}");
+        }
+        let Some(read) = pyyaml(&texts) else { return };
+        for ((value, text), read) in values.iter().zip(&texts).zip(read) {
+            let read = read.unwrap_or_else(|e| panic!("PyYAML refused:\n{text}\n{e}"));
+            assert_eq!(&read, value, "PyYAML reads\n{text}");
+        }
     }
 
     /// PyYAML (a YAML 1.1 reader, independent of this writer) on each text:
@@ -677,9 +722,7 @@ json.dump(out, sys.stdout)
         /// to the spec pages and to PyYAML by the tests above)
         #[test]
         fn agrees_with_serde_yaml_ng_where_it_is_right(value in values_strategy()) {
-            let text = write(&value);
-            prop_assert!(text.is_some(), "gave up on {value}");
-            let text = text.unwrap_or_default();
+            let text = write(&value).unwrap_or_default();
             if !reference_is_unsafe(&value) {
                 prop_assert_eq!(&text, &reference(&value));
             }

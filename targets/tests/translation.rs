@@ -128,6 +128,55 @@ fn the_zero_trust_example_allows_the_walkthrough_flows_and_nothing_else() {
         Protocol::Tcp,
         443
     ));
+    // The route itself, as verify decides it: the intents and the combined
+    // layers (Cilium sees the hop to the gateway pods, Istio the host).
+    let report = palisade_targets::verify::verify(
+        &ir,
+        &model,
+        &rendered.iter().map(|(d, m)| (*d, m.as_slice())).collect::<Vec<_>>(),
+    );
+    assert!(
+        report.mismatches.is_empty(),
+        "{:?}",
+        report.mismatches.iter().map(ToString::to_string).collect::<Vec<_>>()
+    );
+    let semantics = palisade_compiler::semantics::Semantics::new(&ir);
+    let intends = |from, to| {
+        semantics
+            .decide(&Connection {
+                request: None,
+                from,
+                to,
+                protocol: Protocol::Tcp,
+                port: 443,
+            })
+            .allowed
+    };
+    assert!(intends(pod("shop/backend"), ext("google.com")));
+    assert!(!intends(pod("shop/frontend"), ext("google.com")));
+    assert!(!intends(pod("shop/backend"), ext("not-google.com")));
+    // Cilium decides the legs through the gateway, not the pod's own packets to google.com
+    let istio: Vec<&dyn palisade_targets::Evaluator> = evaluators[1..].iter().map(AsRef::as_ref).collect();
+    let route = Connection {
+        request: None,
+        from: pod("shop/backend"),
+        to: ext("google.com"),
+        protocol: Protocol::Tcp,
+        port: 443,
+    };
+    let legs = palisade_targets::verify::l3l4_legs(&ir, &model, &route, &istio);
+    assert_eq!(
+        legs.iter().map(Connection::describe).collect::<Vec<_>>(),
+        [
+            "shop/backend -> istio-system/egress-gateway tcp/443".to_string(),
+            format!("istio-system/egress-gateway -> {} tcp/443", route.to.describe()),
+        ]
+    );
+    assert!(legs.iter().all(|leg| evaluators[0].allows(&model, leg)));
+    assert!(
+        !evaluators[0].allows(&model, &route),
+        "Cilium has no rule for google.com itself"
+    );
     assert!(allowed(
         pod("shop/frontend"),
         pod("observability/telemetry"),
@@ -138,6 +187,112 @@ fn the_zero_trust_example_allows_the_walkthrough_flows_and_nothing_else() {
         !allowed(pod("shop/frontend"), ext("203.0.113.10"), Protocol::Tcp, 443),
         "nothing reaches the internet directly"
     );
+}
+
+/// `shop/a` may use api.stripe.com and `shop/b` example.org, both through
+/// the egress gateway; `shop/c` may use neither.
+fn two_gateway_hosts() -> palisade_compiler::ir::Ir {
+    let project = "apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: { name: gw }\nspec:\n  cluster:\n    clusterCIDRs: [10.244.0.0/16, 10.96.0.0/12]\n    egressGateway: { namespace: istio-system, selector: { istio: egressgateway }, service: istio-egressgateway }\n".to_string();
+    let shop = "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: shop, namespace: shop }\nspec:\n  posture: default-deny\n  services:\n    a: { selector: { app: a }, serviceAccount: a }\n    b: { selector: { app: b }, serviceAccount: b }\n    c: { selector: { app: c }, serviceAccount: c }\n  allow:\n    - { from: a, to: { fqdn: api.stripe.com, via: egress-gateway }, ports: [tcp/443] }\n    - { from: b, to: { fqdn: example.org, via: egress-gateway }, ports: [tcp/443] }\n    - c -> a tcp/8080\n".to_string();
+    compile_text(&[("palisade.yaml", project), ("intents/shop.yaml", shop)]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn verify_rendered(ir: &palisade_compiler::ir::Ir, rendered: &common::Rendered) -> palisade_targets::verify::Report {
+    let model = palisade_compiler::model::synthesize(ir);
+    let borrowed: Vec<(&dyn palisade_targets::Dialect, &[palisade_targets::Manifest])> =
+        rendered.iter().map(|(d, m)| (*d, m.as_slice())).collect();
+    palisade_targets::verify::verify(ir, &model, &borrowed)
+}
+
+#[test]
+fn verify_proves_who_reaches_each_host_through_the_gateway() {
+    let ir = two_gateway_hosts();
+    let d = |id: &str| palisade_targets::dialect(id).unwrap_or_else(|| panic!("{id}"));
+    for l4 in ["kubernetes", "calico", "cilium"] {
+        let set = [d(l4), d("istio")];
+        let mut rendered =
+            common::render_set(&ir, &set, palisade_targets::Mode::Enforce).unwrap_or_else(|e| panic!("{e}"));
+        let report = verify_rendered(&ir, &rendered);
+        assert!(
+            report.mismatches.is_empty(),
+            "{l4}+istio as emitted:\n{}",
+            report
+                .mismatches
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        // The model holds the hosts and their near misses, so the routes are compared.
+        let model = palisade_compiler::model::synthesize(&ir);
+        for host in ["api.stripe.com", "not-api.stripe.com", "example.org", "not-example.org"] {
+            assert!(
+                model.externals.iter().any(|e| e.fqdn.as_deref() == Some(host)),
+                "no {host} in the model"
+            );
+        }
+        // A hand edit broadens the gateway: one more rule, for any principal,
+        // on api.stripe.com. Istio's reference: a rule without `from` matches
+        // every source ("a match occurs when at least one source, one
+        // operation and all conditions match"; no `from` is no source
+        // condition), and rules are ORed.
+        let istio = rendered
+            .iter_mut()
+            .find(|(dialect, _)| dialect.id() == "istio")
+            .unwrap();
+        let policy = istio
+            .1
+            .iter_mut()
+            .find(|m| {
+                m.object["kind"] == "AuthorizationPolicy" && m.object["metadata"]["name"] == "palisade-egress-gateway"
+            })
+            .unwrap_or_else(|| panic!("no gateway AuthorizationPolicy"));
+        policy.object["spec"]["rules"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({ "when": [{ "key": "connection.sni", "values": ["api.stripe.com"] }] }));
+        let report = verify_rendered(&ir, &rendered);
+        let found: Vec<String> = report.mismatches.iter().map(ToString::to_string).collect();
+        // `b` reaches the gateway pods (for example.org), so the broadened
+        // gateway lets it reach api.stripe.com; `c` is stopped at L3/L4.
+        assert!(
+            found.iter().any(|m| m.starts_with("shop/b -> api.stripe.com")
+                && m.contains("through istio-system/egress-gateway")
+                && m.contains("the intents deny it")),
+            "{l4}+istio: the broadened gateway passed verify:\n{}",
+            found.join("\n")
+        );
+        assert!(
+            found.iter().all(|m| m.starts_with("shop/b -> api.stripe.com")),
+            "{l4}+istio:\n{}",
+            found.join("\n")
+        );
+    }
+}
+
+#[test]
+fn without_an_overlay_the_gateway_hop_is_the_host_and_is_broader_than_two_hosts() {
+    // Nothing in a set without Istio configures the gateway: the L3/L4 layer
+    // lets `a` and `b` reach the gateway pods on tcp/443 and cannot tell
+    // their hosts apart, so each reaches the other's host.
+    let ir = two_gateway_hosts();
+    let d = |id: &str| palisade_targets::dialect(id).unwrap_or_else(|| panic!("{id}"));
+    for l4 in ["kubernetes", "calico", "cilium"] {
+        let problems = verify_set(&ir, &[d(l4)]).err().unwrap_or_default();
+        let mut callers: Vec<&str> = problems
+            .iter()
+            .filter(|p| p.contains("through istio-system/egress-gateway"))
+            .filter_map(|p| p.split(" (").next())
+            .collect();
+        callers.sort_unstable();
+        callers.dedup();
+        assert_eq!(
+            callers,
+            ["shop/a -> example.org", "shop/b -> api.stripe.com"],
+            "{l4} alone:\n{}",
+            problems.join("\n")
+        );
+    }
 }
 
 // Generated intents: a few namespaces with random postures, services and rules

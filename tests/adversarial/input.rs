@@ -566,3 +566,78 @@ fn documents_meant_as_intents_do_not_vanish() {
         assert_refused(dir.path(), "kubernetes", at, hint);
     }
 }
+
+/// Review of c5d0bb0, finding 1: two Intents files of one namespace that hold
+/// their `posture` at the same byte offset. The one that sorted last used to
+/// set the posture in silence (`posture: none` removed the default deny).
+#[test]
+fn review_two_files_with_different_postures_are_refused_whatever_their_layout() {
+    let a = "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: a, namespace: shop }\nspec:\n  posture: default-deny\n  services:\n    frontend: { selector: { app: frontend } }\n";
+    let b = "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: b, namespace: shop }\nspec:\n  posture: none        \n  services:\n    backend: { selector: { app: backend } }\n";
+    assert_eq!(a.find("posture"), b.find("posture"), "the same offset in both files");
+    let dir = repo(
+        &project("kubernetes", "{ clusterCIDRs: [10.244.0.0/16] }"),
+        &[("intents/a.yaml", a), ("intents/b.yaml", b)],
+    );
+    let stderr = assert_refused(dir.path(), "kubernetes", "intents/b.yaml:5:", "intents/a.yaml");
+    assert!(stderr.contains("conflicting_posture"), "{stderr}");
+}
+
+/// Review finding 3: the profile's own address blocks are ipBlocks too; one
+/// over the pod range would admit every pod on the API server port
+#[test]
+fn review_profile_addresses_inside_the_cluster_ranges_are_refused() {
+    for (field, cluster) in [
+        (
+            "apiServer.cidrs",
+            "{ clusterCIDRs: [10.244.0.0/16, 10.96.0.0/12], apiServer: { cidrs: [10.0.0.0/8], ports: [tcp/6443] } }",
+        ),
+        (
+            "nodeLocalDNS",
+            "{ clusterCIDRs: [10.244.0.0/16, 10.96.0.0/12], nodeLocalDNS: 10.244.0.10 }",
+        ),
+        (
+            "metadata",
+            "{ clusterCIDRs: [10.244.0.0/16, 10.96.0.0/12], metadata: 10.244.0.0/16 }",
+        ),
+    ] {
+        let dir = repo(&project("kubernetes", cluster), &[("intents/shop.yaml", INTENTS)]);
+        let stderr = assert_refused(
+            dir.path(),
+            "kubernetes",
+            "palisade.yaml:6:",
+            "kubectl get endpoints kubernetes",
+        );
+        assert!(
+            stderr.contains(field) && stderr.contains("profile_inside_cluster"),
+            "{field}: {stderr}"
+        );
+    }
+}
+
+/// Review finding 5: a hidden file is kept out on purpose, but not in silence
+#[test]
+fn review_a_hidden_file_that_holds_intents_is_named_in_a_warning() {
+    let dir = repo(
+        &project("kubernetes", "{ clusterCIDRs: [10.244.0.0/16] }"),
+        &[
+            ("intents/shop.yaml", INTENTS),
+            (
+                "intents/.other.yaml",
+                &INTENTS.replace("namespace: shop", "namespace: other"),
+            ),
+        ],
+    );
+    let out = palisade()
+        .arg("compile")
+        .arg(dir.path())
+        .args(["--target", "kubernetes"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("intents/.other.yaml") && stderr.contains("hidden_intents"),
+        "{stderr}"
+    );
+}

@@ -270,3 +270,41 @@ fn udp_is_not_decided_by_authorization_policies() {
         "no AuthorizationPolicy decides UDP: {udp}"
     );
 }
+
+/// Review finding 4: the gateway passes the application's TLS through; it
+/// cannot enforce a method or a path, so an HTTP rule through it is refused
+/// rather than compiled to the whole host
+#[test]
+fn review_http_rules_through_the_egress_gateway_are_refused() {
+    let body = "  services:\n    frontend: { selector: { app: frontend }, serviceAccount: frontend }\n  allow:\n    - from: frontend\n      to: { fqdn: api.stripe.com, via: egress-gateway }\n      ports: [tcp/443]\n      http: [{ method: GET, path: /v1/x }]\n";
+    let dir = repo(
+        &project("kubernetes, istio", CLUSTER),
+        &[("shop.yaml", &intents("shop", body))],
+    );
+    let mut cmd = palisade();
+    cmd.arg("compile").arg(dir.path());
+    let (code, stderr) = refused(cmd);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("istio_l7_through_gateway") && stderr.contains("shop.yaml:9:"),
+        "{stderr}"
+    );
+}
+
+/// Review finding 6: a ServiceEntry without `exportTo` is exported to every
+/// namespace (Istio's ServiceEntry reference), and another namespace's
+/// REGISTRY_ONLY sidecars would admit this one's destinations
+#[test]
+fn review_every_service_entry_is_exported_to_its_namespace_only() {
+    let body = "  services:\n    web: { selector: { app: web }, serviceAccount: web }\n  allow:\n    - web -> https://api.stripe.com\n    - web -> 203.0.113.0/24 tcp/5432\n    - from: web\n      to: { fqdn: google.com, via: egress-gateway }\n      ports: [tcp/443]\n";
+    let dir = repo(
+        &project("cilium, istio", CLUSTER),
+        &[("shop.yaml", &intents("shop", body))],
+    );
+    let objects = compile(dir.path(), "cilium,istio");
+    let entries: Vec<&Value> = objects.iter().filter(|o| o["kind"] == "ServiceEntry").collect();
+    assert!(entries.len() >= 2, "{entries:?}");
+    for entry in entries {
+        assert_eq!(entry["spec"]["exportTo"], serde_json::json!(["."]), "{entry}");
+    }
+}

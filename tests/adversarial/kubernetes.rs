@@ -329,3 +329,24 @@ fn class10_a_field_of_the_wrong_type_is_refused_at_file_line_column() {
         assert!(stderr.contains("invalid_manifest"), "{stderr}");
     }
 }
+
+/// Review finding S1: Go's net package reads `::ffff:10.244.0.0/120` as
+/// 10.244.0.0/24, inside the pod range, past the IPv4 overlap check
+#[test]
+fn review_ipv4_mapped_ipv6_blocks_are_refused() {
+    let dir = repo(
+        &project("kubernetes", CLUSTER),
+        &[(
+            "intents/shop.yaml",
+            &intents("{ from: backend, to: \"::ffff:10.244.0.0/120\", ports: [tcp/9443] }"),
+        )],
+    );
+    let mut cmd = palisade();
+    cmd.arg("compile").arg(dir.path()).args(["--target", "kubernetes"]);
+    let (code, stderr) = refused(cmd);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("cidr_ipv4_mapped") && stderr.contains("shop.yaml:9:"),
+        "{stderr}"
+    );
+}

@@ -15,8 +15,10 @@ mod util;
 
 mod calico;
 mod cilium;
+mod gateway;
 mod input;
 mod istio;
 mod kubernetes;
 mod names;
+mod plumbing;
 mod readers;

@@ -69,6 +69,10 @@ impl Dialect for Calico {
         manifest.api_version() == "projectcalico.org/v3"
     }
 
+    fn problems(&self, manifests: &[Manifest]) -> Vec<crate::Problem> {
+        problems(manifests)
+    }
+
     fn lint(
         &self,
         manifests: &[Manifest],

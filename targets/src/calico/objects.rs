@@ -8,18 +8,7 @@ use crate::{manifest::Field, Manifest};
 use ipnet::IpNet;
 use serde_json::{Map, Value};
 
-/// Something in a Calico object that cannot be evaluated as written
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// index of the manifest in the list read
-    pub manifest: usize,
-    /// JSON pointer inside it (`/spec/ingress/0/source/selector`)
-    pub pointer: String,
-    /// what is wrong
-    pub message: String,
-    /// what to write instead
-    pub help: String,
-}
+pub use crate::Problem;
 
 /// A rule's action
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

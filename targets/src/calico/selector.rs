@@ -121,7 +121,14 @@ impl Selector {
         if tokens.is_empty() {
             return Ok(Selector::All);
         }
-        let mut parser = Parser { tokens, at: 0 };
+        if tokens.len() > MAX_TOKENS {
+            return error(format!("more than {MAX_TOKENS} terms and operators"));
+        }
+        let mut parser = Parser {
+            tokens,
+            at: 0,
+            depth: 0,
+        };
         let selector = parser.or()?;
         match parser.peek() {
             None => Ok(selector),
@@ -345,9 +352,19 @@ fn tokenize(text: &str) -> Result<Vec<Token>, SelectorError> {
     }
 }
 
+/// Deepest nesting of parentheses read: the parser and the selector tree
+/// recurse, and a policy of a few KiB of `(` must be an error, not a stack
+/// overflow (found by fuzzing, fuzz/seeds/calico_selector/crash-deep-parens)
+const MAX_DEPTH: usize = 64;
+
+/// Most tokens in one selector: `&&`/`||` chains build a left-deep tree that
+/// matching and dropping walk recursively (a real selector has a few dozen)
+const MAX_TOKENS: usize = 10_000;
+
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -397,7 +414,12 @@ impl Parser {
             Some(Token::All) => Selector::All,
             Some(Token::Global) => Selector::Global,
             Some(Token::Op(Op::LParen)) => {
+                self.depth += 1;
+                if self.depth > MAX_DEPTH {
+                    return error(format!("parentheses nested deeper than {MAX_DEPTH}"));
+                }
                 let inner = self.or()?;
+                self.depth -= 1;
                 if !self.eat(Op::RParen) {
                     return error("expected `)`");
                 }

@@ -160,3 +160,16 @@ fn rendered_selectors_parse_back() {
     assert_eq!(Selector::parse(&render(&l)).map(|s| s.matches(&l)), Ok(true));
     assert_eq!(render(&labels(&[])), "all()");
 }
+
+#[test]
+fn hostile_nesting_and_length_are_errors_not_a_stack_overflow() {
+    let deep = format!("{}a == 'b'{}", "(".repeat(8000), ")".repeat(8000));
+    assert!(Selector::parse(&deep).is_err());
+    let fine = format!("{}a == 'b'{}", "(".repeat(64), ")".repeat(64));
+    assert_eq!(
+        Selector::parse(&fine).map(|s| s.matches(&labels(&[("a", "b")]))),
+        Ok(true)
+    );
+    let long = vec!["a == 'b'"; 300_000].join(" || ");
+    assert!(Selector::parse(&long).is_err());
+}

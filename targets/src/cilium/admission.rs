@@ -591,7 +591,7 @@ fn label_selector(out: &mut Refusals, at: &str, selector: &Value) {
         if !is_label_key(key) {
             out.push(&at, WHERE, format!("`{key}` is not a valid label key"));
         }
-        if !value.as_str().is_some_and(is_label_value) {
+        if !value.as_str().is_some_and(palisade_intents::names::is_label_value) {
             out.push(&at, WHERE, format!("`{value}` is not a valid label value"));
         }
     }
@@ -624,7 +624,7 @@ fn label_selector(out: &mut Refusals, at: &str, selector: &Value) {
             ),
         }
         for (j, v) in values.into_iter().flatten().enumerate() {
-            if !v.as_str().is_some_and(is_label_value) {
+            if !v.as_str().is_some_and(palisade_intents::names::is_label_value) {
                 out.push(
                     &format!("{at}/values/{j}"),
                     WHERE,
@@ -640,8 +640,8 @@ fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
-/// A label key: an optional Cilium source, an optional DNS subdomain prefix
-/// and `/`, and a name of at most 63 characters (Kubernetes qualified name)
+/// A label key: an optional Cilium source (`k8s:`), then a Kubernetes
+/// qualified name
 fn is_label_key(key: &str) -> bool {
     let key = match key.split_once(':') {
         Some((source, rest))
@@ -654,34 +654,7 @@ fn is_label_key(key: &str) -> bool {
         }
         _ => key,
     };
-    let (prefix, name) = match key.rsplit_once('/') {
-        Some((prefix, name)) => (Some(prefix), name),
-        None => (None, key),
-    };
-    let prefix_ok = prefix.is_none_or(|p| {
-        p.len() <= 253
-            && p.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-            })
-    });
-    prefix_ok && !name.is_empty() && is_label_value(name)
-}
-
-/// A label value: empty, or at most 63 of `[A-Za-z0-9-_.]` that start and end alphanumeric
-fn is_label_value(value: &str) -> bool {
-    value.is_empty()
-        || (value.len() <= 63
-            && value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            && value.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && value.ends_with(|c: char| c.is_ascii_alphanumeric()))
+    palisade_intents::names::is_label_key(key)
 }
 
 /// `iana.IsSvcName`: 1 to 15 letters, digits and single inner `-`, at least one letter

@@ -337,6 +337,9 @@ fn registry_entries(ir: &Ir, namespace: &str) -> Vec<Manifest> {
             ports.sort_unstable();
             ports.dedup();
             spec["location"] = "MESH_EXTERNAL".into();
+            // Exported everywhere by default: another namespace's REGISTRY_ONLY
+            // sidecars would admit this namespace's destinations
+            spec["exportTo"] = json!(["."]);
             spec["ports"] = ports.iter().map(|p| json!({ "number": p, "name": format!("tcp-{p}"), "protocol": if *p == TLS_PORT { "TLS" } else { "TCP" } })).collect();
             Manifest::from_parts(NETWORKING, "ServiceEntry", metadata(ir, namespace, &name, &sources), spec)
         })
@@ -366,6 +369,16 @@ fn routable(edge: &Edge, name: &Fqdn) -> Result<(), Diag> {
         )
         .at(&edge.source.loc)
         .help("write `ports: [tcp/443]` (or `https://` the host); other ports need a `cilium` target"));
+    }
+    // The application's TLS passes through the gateway: it sees the SNI and
+    // the caller's principal, never a method or a path.
+    if !edge.http.is_empty() {
+        return Err(Diag::error(
+            "istio_l7_through_gateway",
+            format!("the egress gateway sees only the TLS name `{name}`, not the HTTP requests inside"),
+        )
+        .at(&edge.source.loc)
+        .help("remove the `http` part of this rule (the gateway admits the host as a whole), or originate TLS at the gateway outside palisade"));
     }
     Ok(())
 }
