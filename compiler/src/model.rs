@@ -509,7 +509,7 @@ pub fn synthesize(ir: &Ir) -> ClusterModel {
 }
 
 /// An address inside the block, the first and last, and one on each side
-fn probe_addresses(block: &IpNet) -> Vec<IpAddr> {
+pub fn probe_addresses(block: &IpNet) -> Vec<IpAddr> {
     let mut out = vec![block.network(), block.broadcast()];
     match block {
         IpNet::V4(net) => {

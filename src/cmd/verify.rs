@@ -70,7 +70,13 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
             rendered
         }
     };
-    let model = palisade_compiler::model::synthesize(&ws.ir);
+    let mut model = palisade_compiler::model::synthesize(&ws.ir);
+    // What the manifests name beyond the intents is probed too: a hand edit
+    // that opens a namespace, a block or a port the intents never mention
+    // would otherwise have no connection to be caught on
+    for (_, manifests) in &rendered {
+        palisade_targets::probes::add(&mut model, manifests);
+    }
     let borrowed: Vec<(&dyn Dialect, &[Manifest])> = rendered.iter().map(|(d, m)| (*d, m.as_slice())).collect();
     let result = palisade_targets::verify::verify(&ws.ir, &model, &borrowed);
     let ids: Vec<&str> = dialects.iter().map(|d| d.id()).collect();

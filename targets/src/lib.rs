@@ -22,6 +22,7 @@ pub mod lint;
 pub mod manifest;
 pub mod memo;
 pub mod names;
+pub mod probes;
 pub mod refusals;
 pub mod verdict;
 pub mod verify;

@@ -350,3 +350,90 @@ fn review_ipv4_mapped_ipv6_blocks_are_refused() {
         "{stderr}"
     );
 }
+
+/// Review finding 2: `verify --manifests` built its model from the intents
+/// alone, so a hand edit that names a namespace, a block or a port the
+/// intents never mention had no connection to be caught on. What the
+/// manifests name is probed too; each edit below opens something, and each
+/// is caught with exit 4.
+#[test]
+fn review_verify_catches_hand_edits_that_name_what_the_intents_do_not() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let run = palisade()
+        .args(["compile", "examples/multi-namespace", "--target", "kubernetes", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let verify = |folder: &std::path::Path| {
+        palisade()
+            .args([
+                "verify",
+                "examples/multi-namespace",
+                "--target",
+                "kubernetes",
+                "--manifests",
+            ])
+            .arg(folder)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(verify(&out).status.code(), Some(0), "the rendered folder verifies");
+    let ledger = "kubernetes/payments/networkpolicy-ledger-ingress.yaml";
+    let fraud = "kubernetes/payments/networkpolicy-fraud-egress.yaml";
+    let peer = |labels: &str| {
+        format!("          app: checkout\n    - namespaceSelector:\n        matchLabels:\n          {labels}\n")
+    };
+    let edits: Vec<(&str, &str, String)> = vec![
+        (
+            ledger,
+            "          app: checkout\n",
+            peer("kubernetes.io/metadata.name: evil"),
+        ),
+        (ledger, "          app: checkout\n", peer("team: red")),
+        (
+            fraud,
+            "    - ipBlock:\n        cidr: 203.0.113.0/24",
+            "    - ipBlock:\n        cidr: 198.18.0.0/15\n    - ipBlock:\n        cidr: 203.0.113.0/24".into(),
+        ),
+        (
+            fraud,
+            "    - port: 443\n      protocol: TCP\n",
+            "    - port: 443\n      protocol: TCP\n    - port: 1000\n      endPort: 2000\n      protocol: TCP\n".into(),
+        ),
+        (
+            fraud,
+            "    - port: 443\n      protocol: TCP\n",
+            "    - port: 443\n      protocol: TCP\n    - port: 22\n      protocol: SCTP\n".into(),
+        ),
+    ];
+    for (index, (file, from, to)) in edits.iter().enumerate() {
+        let edited = work.path().join(format!("edit-{index}"));
+        copy_dir(&out, &edited);
+        let text = std::fs::read_to_string(edited.join(file)).unwrap();
+        assert!(text.contains(from), "{file} changed shape:\n{text}");
+        std::fs::write(edited.join(file), text.replacen(from, to, 1)).unwrap();
+        let run = verify(&edited);
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert_eq!(
+            run.status.code(),
+            Some(4),
+            "edit {index} ({to}) passed verify:\n{stdout}"
+        );
+        assert!(stdout.contains("the intents deny it, kubernetes allows it"), "{stdout}");
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
