@@ -544,7 +544,9 @@ for text in json.load(sys.stdin):
 json.dump(out, sys.stdout)
 "#;
         use std::io::Write as _;
-        let mut child = std::process::Command::new("python3")
+        // .ci/run points PALISADE_PYTHON at the oracle's venv, which has PyYAML
+        let python = std::env::var("PALISADE_PYTHON").unwrap_or_else(|_| "python3".into());
+        let mut child = std::process::Command::new(python)
             .args(["-c", SCRIPT])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
