@@ -132,18 +132,41 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     if !decision.allowed {
         println!("    no intent allows it");
     }
-    for (id, manifests) in &rendered {
-        let Some(dialect) = palisade_targets::dialect(id) else {
-            continue;
+    let targets: Vec<(&'static dyn palisade_targets::Dialect, &[palisade_targets::Manifest])> = rendered
+        .iter()
+        .filter_map(|(id, m)| palisade_targets::dialect(id).map(|d| (d, m.as_slice())))
+        .collect();
+    let overlays: Vec<Box<dyn palisade_targets::Evaluator + '_>> = targets
+        .iter()
+        .filter(|(d, _)| d.capabilities().overlay)
+        .map(|(d, m)| d.evaluator(m))
+        .collect();
+    let overlay_refs: Vec<&dyn palisade_targets::Evaluator> = overlays.iter().map(AsRef::as_ref).collect();
+    for (dialect, manifests) in &targets {
+        let evaluator = dialect.evaluator(manifests);
+        let overlay = dialect.capabilities().overlay;
+        // An L3/L4 target sees a connection the overlay sends through the
+        // egress gateway as its two legs (caller -> gateway, gateway -> host),
+        // as verify judges it, never as the caller's own packets to the host
+        let legs = if overlay {
+            vec![conn]
+        } else {
+            palisade_targets::verify::l3l4_legs(&ws.ir, &model, &conn, &overlay_refs)
         };
-        let verdict = dialect.evaluator(manifests).evaluate(&model, &conn);
-        let kind = if dialect.capabilities().overlay {
-            " (overlay)"
+        let verdicts: Vec<_> = legs.iter().map(|leg| evaluator.evaluate(&model, leg)).collect();
+        let allowed = verdicts.iter().all(|v| v.allowed);
+        let kind = if overlay { " (overlay)" } else { "" };
+        let through = if legs.len() > 1 {
+            " (through the egress gateway)"
         } else {
             ""
         };
-        println!("  {id}{kind}: {}", if verdict.allowed { "allowed" } else { "denied" });
-        for rule in &verdict.decided_by {
+        println!(
+            "  {}{kind}: {}{through}",
+            dialect.id(),
+            if allowed { "allowed" } else { "denied" }
+        );
+        for rule in verdicts.iter().flat_map(|v| &v.decided_by) {
             println!("    by {rule}");
         }
     }

@@ -139,3 +139,32 @@ fn explain_agrees_between_the_intents_and_istio_on_gateway_routes() {
         "{admitted}"
     );
 }
+
+/// Every layer of explain judges a gateway route as the layer carries it: the
+/// L3/L4 target by its two legs, so its line agrees with the intents and the
+/// overlay instead of denying the caller's own packets to the host
+#[test]
+fn explain_judges_the_l3l4_target_on_the_gateway_legs() {
+    let line = |from: &str| {
+        let out = palisade()
+            .args([
+                "explain",
+                "examples/zero-trust",
+                &format!("{from} -> google.com tcp/443"),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let backend = line("backend");
+    assert!(backend.contains("  intents: allowed"), "{backend}");
+    assert!(
+        backend.contains("  cilium: allowed (through the egress gateway)"),
+        "{backend}"
+    );
+    assert!(backend.contains("  istio (overlay): allowed"), "{backend}");
+    let frontend = line("frontend");
+    assert!(frontend.contains("  intents: denied"), "{frontend}");
+    assert!(frontend.contains("  istio (overlay): denied"), "{frontend}");
+}
