@@ -82,6 +82,10 @@ pub struct EmitOptions {
     pub mode: Mode,
     /// what to do with HTTP rules this target cannot see
     pub l7: L7Mode,
+    /// whether an overlay of the set routes `via: egress-gateway` names and
+    /// admits each only from its callers (Istio); without one the gateway
+    /// admits every pod that reaches it, for every host
+    pub gateway_by_overlay: bool,
 }
 
 impl EmitOptions {
@@ -89,6 +93,7 @@ impl EmitOptions {
     pub const ENFORCE: EmitOptions = EmitOptions {
         mode: Mode::Enforce,
         l7: L7Mode::Enforce,
+        gateway_by_overlay: false,
     };
 
     /// The options for `dialect` rendered beside `set` (the targets of one run)
@@ -102,7 +107,14 @@ impl EmitOptions {
         } else {
             L7Mode::Enforce
         };
-        Self { mode, l7 }
+        let gateway_by_overlay = set
+            .iter()
+            .any(|d| d.capabilities().overlay && d.capabilities().fqdn == capabilities::FqdnSupport::GatewayRouting);
+        Self {
+            mode,
+            l7,
+            gateway_by_overlay,
+        }
     }
 }
 

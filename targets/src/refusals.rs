@@ -47,5 +47,53 @@ pub fn check(ir: &Ir, dialect: &dyn Dialect, options: &EmitOptions) -> Diags {
             }
         }
     }
+    if !caps.overlay && !options.gateway_by_overlay {
+        for diag in gateway_without_overlay(ir, id) {
+            diags.push(diag);
+        }
+    }
+    diags
+}
+
+/// Without an overlay that admits each gateway host only from its callers,
+/// the L3/L4 layer can only let a caller reach the gateway pods, and the
+/// gateway, which nothing in the set configures, forwards whoever reaches it:
+/// a caller of one host would reach every host sent through the gateway.
+/// Exact only when every gateway host has the same callers.
+fn gateway_without_overlay(ir: &Ir, id: &str) -> Vec<Diag> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut callers: BTreeMap<String, BTreeSet<&Peer>> = BTreeMap::new();
+    for edge in &ir.edges {
+        if let Peer::Fqdn {
+            name,
+            via: Via::EgressGateway,
+        } = &edge.to
+        {
+            callers.entry(name.as_str().to_string()).or_default().insert(&edge.from);
+        }
+    }
+    let mut diags = Vec::new();
+    for edge in &ir.edges {
+        let Peer::Fqdn {
+            name,
+            via: Via::EgressGateway,
+        } = &edge.to
+        else {
+            continue;
+        };
+        let other = callers
+            .iter()
+            .find(|(host, from)| *host != name.as_str() && !from.contains(&edge.from));
+        if let Some((host, _)) = other {
+            diags.push(
+                Diag::error(
+                    "gateway_needs_overlay",
+                    format!("`{id}` lets `{}` reach the egress gateway, which would also take it to `{host}`: nothing in these targets tells the gateway's hosts apart", edge.from),
+                )
+                .at(&edge.source.loc)
+                .help("add an `istio` target (the gateway then admits each host only from its callers), or give every host through the gateway the same callers"),
+            );
+        }
+    }
     diags
 }

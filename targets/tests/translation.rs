@@ -274,11 +274,27 @@ fn verify_proves_who_reaches_each_host_through_the_gateway() {
 fn without_an_overlay_the_gateway_hop_is_the_host_and_is_broader_than_two_hosts() {
     // Nothing in a set without Istio configures the gateway: the L3/L4 layer
     // lets `a` and `b` reach the gateway pods on tcp/443 and cannot tell
-    // their hosts apart, so each reaches the other's host.
+    // their hosts apart, so each reaches the other's host. The compile
+    // refuses it; verify, the second line, reports it on what a compile
+    // without the refusal would render.
     let ir = two_gateway_hosts();
     let d = |id: &str| palisade_targets::dialect(id).unwrap_or_else(|| panic!("{id}"));
     for l4 in ["kubernetes", "calico", "cilium"] {
-        let problems = verify_set(&ir, &[d(l4)]).err().unwrap_or_default();
+        let refused = common::render_set(&ir, &[d(l4)], palisade_targets::Mode::Enforce)
+            .err()
+            .unwrap_or_default();
+        assert!(
+            refused.contains("gateway_needs_overlay"),
+            "{l4} alone compiles: {refused}"
+        );
+        let options = palisade_targets::EmitOptions {
+            gateway_by_overlay: true,
+            ..palisade_targets::EmitOptions::for_set(d(l4), &[d(l4)], &ir, palisade_targets::Mode::Enforce)
+        };
+        let (manifests, _) = palisade_targets::render(d(l4), &ir, &options).unwrap_or_else(|e| panic!("{e:?}"));
+        let model = palisade_compiler::model::synthesize(&ir);
+        let report = palisade_targets::verify::verify(&ir, &model, &[(d(l4), manifests.as_slice())]);
+        let problems: Vec<String> = report.mismatches.iter().map(ToString::to_string).collect();
         let mut callers: Vec<&str> = problems
             .iter()
             .filter(|p| p.contains("through istio-system/egress-gateway"))

@@ -168,3 +168,24 @@ fn explain_judges_the_l3l4_target_on_the_gateway_legs() {
     assert!(frontend.contains("  intents: denied"), "{frontend}");
     assert!(frontend.contains("  istio (overlay): denied"), "{frontend}");
 }
+
+/// Without an overlay nothing tells the gateway's hosts apart: a caller of
+/// one host would reach every host sent through the gateway. Refused, with
+/// the target that makes it exact.
+#[test]
+fn a_gateway_host_with_other_callers_is_refused_without_an_overlay() {
+    let dir = two_hosts();
+    let out = palisade()
+        .arg("compile")
+        .arg(dir.path())
+        .args(["--target", "kubernetes"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.contains("gateway_needs_overlay") && stderr.contains("add an `istio` target"),
+        "{stderr}"
+    );
+}
