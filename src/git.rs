@@ -197,18 +197,7 @@ impl<'r> Reader<'r> {
             Target::Tree(tree) => {
                 // A folder that holds the link (or is it) would be walked forever.
                 if let Some((_, looped)) = ancestors.iter().find(|(a, _)| *a == canonical) {
-                    let target = if looped.is_empty() {
-                        "the top of the intents folder".to_string()
-                    } else {
-                        format!("`{looped}`")
-                    };
-                    self.diags.push(
-                        Diag::error(
-                            "link_loop",
-                            format!("`{path}` is a link back to {target}, which holds it: a loop"),
-                        )
-                        .help("remove the link, or point it at a folder that does not contain it"),
-                    );
+                    self.diags.push(palisade_intents::walk::link_loop(path, looped));
                     return;
                 }
                 self.folder(&tree, path, canonical, ancestors);

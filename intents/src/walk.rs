@@ -37,6 +37,22 @@ use std::{
 /// it holds a palisade document (the header is at its start)
 const HEAD_BYTES: u64 = 64 * 1024;
 
+/// The error for a link at `path` that points back at the folder `looped`
+/// (relative; empty for the top of the intents folder), which holds it; the
+/// same on disk and in a git tree
+pub fn link_loop(path: &str, looped: &str) -> Diag {
+    let target = if looped.is_empty() {
+        "the top of the intents folder".to_string()
+    } else {
+        format!("`{looped}`")
+    };
+    Diag::error(
+        "link_loop",
+        format!("`{path}` is a link back to {target}, which holds it: a loop"),
+    )
+    .help("remove the link, or point it at a folder that does not contain it")
+}
+
 /// What the loader does with one file found under the intents folder
 pub enum Triage {
     /// read it as intents YAML
@@ -190,18 +206,7 @@ impl Walk {
             }
         };
         if let Some((_, looped)) = ancestors.iter().find(|(a, _)| *a == canonical) {
-            let target = if looped.is_empty() {
-                "the top of the intents folder".to_string()
-            } else {
-                format!("`{looped}`")
-            };
-            self.diags.push(
-                Diag::error(
-                    "link_loop",
-                    format!("`{relative}` is a link back to {target}, which holds it: a loop"),
-                )
-                .help("remove the link, or point it at a folder that does not contain it"),
-            );
+            self.diags.push(link_loop(relative, looped));
             return;
         }
         let entries = match fs::read_dir(dir) {
