@@ -11,7 +11,10 @@ use crate::{
     suggest::{host_cidr, quote, workload_selector_by},
 };
 use palisade_compiler::model::{ClusterModel, Pod};
-use palisade_intents::syntax::{Fqdn, Protocol};
+use palisade_intents::{
+    syntax::{Fqdn, Protocol},
+    Diags,
+};
 use palisade_targets::flows::format_time;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -41,6 +44,9 @@ pub struct Proposal {
     pub files: BTreeMap<String, String>,
     /// what was left out and why
     pub notes: Vec<String>,
+    /// why the files do not load and compile, when even pruning left them
+    /// refused (a palisade bug); `None` when they compile
+    pub refused: Option<Diags>,
 }
 
 impl Proposal {
@@ -229,8 +235,12 @@ pub fn discover(evidence: &Evidence, cluster: Option<&ClusterModel>, options: &D
     for (ns, plan) in &plans {
         files.insert(format!("{ns}.yaml"), intents(ns, plan, evidence));
     }
-    let mut proposal = Proposal { files, notes };
-    prune(&mut proposal);
+    let mut proposal = Proposal {
+        files,
+        notes,
+        refused: None,
+    };
+    proposal.refused = prune(&mut proposal).err();
     proposal
 }
 
@@ -244,22 +254,22 @@ const PRUNE_ROUNDS: usize = 32;
 /// flows carried), that line is left out with the reason in a note, and a
 /// namespace whose header is refused is left out whole, rather than the
 /// whole proposal failing on one record.
-fn prune(proposal: &mut Proposal) {
+fn prune(proposal: &mut Proposal) -> Result<(), Diags> {
     for _ in 0..PRUNE_ROUNDS {
-        let diags = match palisade_intents::load_files(proposal.raw_files())
-            .and_then(|r| palisade_compiler::compile(&r).map(|_| ()))
-        {
-            Ok(()) => return,
+        let diags = match compiles(proposal) {
+            Ok(()) => return Ok(()),
             Err(diags) => diags,
         };
         let mut lines: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
         let mut whole: BTreeSet<String> = BTreeSet::new();
         for diag in diags.iter().filter(|d| d.is_error()) {
             // Nothing to cut but the project: leave it to the caller to say.
-            let Some(loc) = diag.loc() else { return };
+            let Some(loc) = diag.loc() else {
+                return Err(diags.clone());
+            };
             let file = loc.file.path.to_string();
             let Some(text) = proposal.files.get(&file).filter(|_| file != "palisade.yaml") else {
-                return;
+                return Err(diags.clone());
             };
             let line = loc.line();
             let entry = text
@@ -288,7 +298,7 @@ fn prune(proposal: &mut Proposal) {
             }
         }
         if lines.is_empty() && whole.is_empty() {
-            return;
+            return Err(diags);
         }
         for file in &whole {
             proposal.files.remove(file);
@@ -300,6 +310,12 @@ fn prune(proposal: &mut Proposal) {
             }
         }
     }
+    compiles(proposal)
+}
+
+/// Whether the proposal loads and compiles, as the commands will read it
+fn compiles(proposal: &Proposal) -> Result<(), Diags> {
+    palisade_intents::load_files(proposal.raw_files()).and_then(|r| palisade_compiler::compile(&r).map(|_| ()))
 }
 
 /// The text without those (1-based) lines; a section left without entries

@@ -152,7 +152,7 @@ fn a_line_the_intents_refuse_is_left_out_with_the_reason() {
         "shop.yaml".into(),
         "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: shop, namespace: shop }\nspec:\n  posture: default-deny\n  services:\n    web: { selector: { app: web } }\n  allow:\n    - web -> nowhere tcp/80  # seen once\n".into(),
     );
-    prune(&mut proposal);
+    assert!(prune(&mut proposal).is_ok(), "prune says the proposal compiles");
     compiles(&proposal).unwrap();
     assert!(
         proposal.files["shop.yaml"].contains("  allow: []"),
@@ -220,6 +220,8 @@ proptest! {
         let proposal = discover(&evidence(&lines), None, &options());
         let result = compiles(&proposal);
         prop_assert!(result.is_ok(), "{}\n{}", lines.join("\n"), result.err().unwrap_or_default());
+        // What the CLI reads instead of compiling again
+        prop_assert!(proposal.refused.is_none());
     }
 }
 

@@ -67,11 +67,10 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
             cluster_cidrs: args.cluster_cidrs.clone(),
         },
     );
-    // What is written must load and compile: a failure here is a bug, said as one.
-    if let Err(diags) =
-        palisade_intents::load_files(proposal.raw_files()).and_then(|r| palisade_compiler::compile(&r).map(|_| ()))
-    {
-        report::print(&diags, format);
+    // What is written must load and compile (discover compiled it to prune
+    // what the intents refuse): a failure here is a bug, said as one.
+    if let Some(diags) = &proposal.refused {
+        report::print(diags, format);
         report::print_one(
             Diag::error(
                 "internal",
