@@ -132,18 +132,21 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     if !decision.allowed {
         println!("    no intent allows it");
     }
-    let targets: Vec<(&'static dyn palisade_targets::Dialect, &[palisade_targets::Manifest])> = rendered
+    // Each target's manifests are read once; the overlays' evaluators also
+    // tell which connections go through the egress gateway
+    let evaluators: Vec<(
+        &'static dyn palisade_targets::Dialect,
+        Box<dyn palisade_targets::Evaluator + '_>,
+    )> = rendered
         .iter()
-        .filter_map(|(id, m)| palisade_targets::dialect(id).map(|d| (d, m.as_slice())))
+        .filter_map(|(id, m)| palisade_targets::dialect(id).map(|d| (d, d.evaluator(m))))
         .collect();
-    let overlays: Vec<Box<dyn palisade_targets::Evaluator + '_>> = targets
+    let overlay_refs: Vec<&dyn palisade_targets::Evaluator> = evaluators
         .iter()
         .filter(|(d, _)| d.capabilities().overlay)
-        .map(|(d, m)| d.evaluator(m))
+        .map(|(_, e)| e.as_ref())
         .collect();
-    let overlay_refs: Vec<&dyn palisade_targets::Evaluator> = overlays.iter().map(AsRef::as_ref).collect();
-    for (dialect, manifests) in &targets {
-        let evaluator = dialect.evaluator(manifests);
+    for (dialect, evaluator) in &evaluators {
         let overlay = dialect.capabilities().overlay;
         // An L3/L4 target sees a connection the overlay sends through the
         // egress gateway as its two legs (caller -> gateway, gateway -> host),
