@@ -271,6 +271,12 @@ impl ClusterModel {
         });
     }
 
+    /// A pod of `namespace` that no intent names: what every rule must keep out
+    pub fn add_stranger(&mut self, namespace: &str) {
+        let labels = Labels::from([("palisade.dev/stranger".to_string(), "true".to_string())]);
+        self.add_pod(namespace, "stranger", labels, None, Vec::new());
+    }
+
     /// An address for the next synthetic pod: inside the first cluster range
     /// when the model has one, so that address blocks (which except the
     /// cluster's ranges) never match a representative pod by accident
@@ -403,13 +409,7 @@ pub fn synthesize(ir: &Ir) -> ClusterModel {
     }
     let namespaces: Vec<String> = model.namespaces.keys().cloned().collect();
     for ns in namespaces {
-        model.add_pod(
-            &ns,
-            "stranger",
-            Labels::from([("palisade.dev/stranger".to_string(), "true".to_string())]),
-            None,
-            Vec::new(),
-        );
+        model.add_stranger(&ns);
     }
     blocks.insert(profile.metadata);
     blocks.extend(profile.api_server.iter().flat_map(|a| a.cidrs.iter().copied()));

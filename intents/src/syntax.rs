@@ -223,17 +223,6 @@ pub fn is_port_name(text: &str) -> bool {
         && !text.contains("--")
 }
 
-/// A DNS-1123 label: what Kubernetes allows as a namespace or service name
-pub fn is_dns_label(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 63
-        && text
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !text.starts_with('-')
-        && !text.ends_with('-')
-}
-
 /// An FQDN or a `*.` wildcard pattern
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Fqdn(String);
@@ -378,7 +367,7 @@ impl PeerSyntax {
             });
         }
         if let Some((namespace, name)) = text.split_once('/') {
-            if !is_dns_label(namespace) {
+            if !crate::names::is_dns1123_label(namespace) {
                 return Err(SyntaxError {
                     len: namespace.len(),
                     ..SyntaxError::new("bad_peer", text, format!("`{namespace}` is not a namespace name"))
@@ -388,7 +377,7 @@ impl PeerSyntax {
             if name == "*" {
                 return Ok(PeerSyntax::Namespace(namespace.to_string()));
             }
-            if !is_dns_label(name) {
+            if !crate::names::is_dns1123_label(name) {
                 return Err(
                     SyntaxError::new("bad_peer", name, format!("`{name}` is not a service name"))
                         .shifted(namespace.len() + 1)
@@ -407,7 +396,7 @@ impl PeerSyntax {
                 url_port: None,
             });
         }
-        if is_dns_label(text) {
+        if crate::names::is_dns1123_label(text) {
             return Ok(PeerSyntax::Service {
                 namespace: None,
                 name: text.to_string(),

@@ -102,12 +102,7 @@ impl Manifest {
     /// A stable digest of the object (FNV-1a over its sorted YAML): what the
     /// controller compares to see whether an enforced object changed
     pub fn digest(&self) -> String {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in self.to_yaml().bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        format!("{hash:016x}")
+        crate::names::hash(&self.to_yaml())
     }
 
     /// The key objects are sorted by in every output

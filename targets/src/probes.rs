@@ -46,7 +46,7 @@ pub fn add(model: &mut ClusterModel, manifests: &[Manifest]) {
         walk(&manifest.object, None, &mut found);
     }
     for ns in &found.namespaces {
-        stranger(model, ns);
+        model.add_stranger(ns);
     }
     for (index, labels) in found.namespace_labels.iter().enumerate() {
         let name = labels
@@ -59,7 +59,7 @@ pub fn add(model: &mut ClusterModel, manifests: &[Manifest]) {
                 ns.labels.insert(k.clone(), v.clone());
             }
         }
-        stranger(model, &name);
+        model.add_stranger(&name);
     }
     let namespaces: Vec<String> = model.namespaces.keys().cloned().collect();
     for labels in &found.pod_labels {
@@ -119,11 +119,6 @@ pub fn add(model: &mut ClusterModel, manifests: &[Manifest]) {
         .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
 }
 
-fn stranger(model: &mut ClusterModel, namespace: &str) {
-    let labels = Labels::from([("palisade.dev/stranger".to_string(), "true".to_string())]);
-    model.add_pod(namespace, "stranger", labels, None, Vec::new());
-}
-
 /// Cilium selectors carry the namespace as a label (`k8s:` prefixed or not)
 fn split_namespace(labels: &Labels) -> (Option<String>, Labels) {
     let mut namespace = None;
@@ -170,14 +165,14 @@ fn object(map: &Map<String, Value>, key: Option<&str>, found: &mut Found) {
         }
     }
     if let Some(port) = map.get("port").and_then(number) {
-        let protocol = map.get("protocol").and_then(Value::as_str).and_then(protocol);
+        let protocol = map.get("protocol").and_then(Value::as_str).and_then(|p| p.parse().ok());
         let last = map.get("endPort").and_then(number).unwrap_or(port);
         for protocol in protocol.map_or_else(|| vec![Protocol::Tcp, Protocol::Udp], |p| vec![p]) {
             edges(found, protocol, port, last);
         }
     }
     // Calico: `protocol` beside `destination: { ports: [80, "1000:2000"] }`
-    if let Some(protocol) = map.get("protocol").and_then(Value::as_str).and_then(protocol) {
+    if let Some(protocol) = map.get("protocol").and_then(Value::as_str).and_then(|p| p.parse().ok()) {
         for side in ["destination", "source"] {
             let ports = map.get(side).and_then(|s| s.get("ports")).and_then(Value::as_array);
             for item in ports.into_iter().flatten() {
@@ -258,15 +253,6 @@ fn number(value: &Value) -> Option<u16> {
     match value {
         Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
         Value::String(s) => s.parse().ok(),
-        _ => None,
-    }
-}
-
-fn protocol(text: &str) -> Option<Protocol> {
-    match text.to_ascii_uppercase().as_str() {
-        "TCP" => Some(Protocol::Tcp),
-        "UDP" => Some(Protocol::Udp),
-        "SCTP" => Some(Protocol::Sctp),
         _ => None,
     }
 }

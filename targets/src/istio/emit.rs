@@ -245,13 +245,7 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
 /// `validateSubsetName`): at most 63 of `[a-z0-9-]`. A host that is not one
 /// already gets a digest of itself, so that two hosts never share a subset.
 fn subset_name(host: &str) -> String {
-    let label_ok = host.len() <= names::LABEL_LIMIT
-        && host
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && host.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && host.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if label_ok {
+    if palisade_intents::names::is_dns1123_label(host) {
         return host.to_string();
     }
     let cleaned: String = host
@@ -275,10 +269,6 @@ fn subset_name(host: &str) -> String {
     }
 }
 
-fn slug(text: &str) -> String {
-    names::part(text)
-}
-
 /// Under REGISTRY_ONLY the sidecar drops what the mesh does not know, so every
 /// other outside destination this namespace's intents allow gets a
 /// ServiceEntry (the L3/L4 target still enforces the exact allowance, `except`
@@ -297,12 +287,12 @@ fn registry_entries(ir: &Ir, namespace: &str) -> Vec<Manifest> {
             Peer::Fqdn { name, via: Via::Direct } => {
                 let resolution = if name.is_wildcard() { "NONE" } else { "DNS" };
                 (
-                    format!("external-{}", slug(name.as_str())),
+                    format!("external-{}", names::part(name.as_str())),
                     json!({ "hosts": [name.as_str()], "resolution": resolution }),
                 )
             }
             Peer::Cidr { net, .. } => (
-                format!("external-{}", slug(&net.to_string())),
+                format!("external-{}", names::part(&net.to_string())),
                 addresses(vec![net.to_string()]),
             ),
             Peer::Entity(Entity::KubeApi) => (
@@ -422,14 +412,7 @@ fn principal(ir: &Ir, namespace: &str, name: &str) -> Result<String, String> {
 /// A Kubernetes name (DNS-1123 subdomain) that Istio matches exactly: no `*`
 /// and nothing outside `[a-z0-9.-]`
 fn literal_name(name: &str) -> Result<(), &'static str> {
-    let ok = !name.is_empty()
-        && name.len() <= names::NAME_LIMIT
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if ok {
+    if palisade_intents::names::is_dns1123_subdomain(name) {
         Ok(())
     } else {
         Err("is not a Kubernetes name (lowercase letters, digits, `-` and `.`); Istio would read a `*` in it as a pattern")
