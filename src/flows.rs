@@ -16,14 +16,37 @@ pub struct FlowArgs {
     /// The flow format: hubble, calico or envoy (default: recognised from the first record)
     #[arg(long)]
     pub format: Option<String>,
-    /// A cluster dump (`kubectl get ns,pods -A -o yaml`) to place pods known only by address or name
+    /// A cluster dump (`kubectl get ns,pods,cronjobs -A -o yaml`)
+    ///
+    /// It places pods known only by address or name; the audit gate asks the
+    /// flows to cover one period of each of its CronJobs.
     #[arg(long)]
     pub cluster: Option<PathBuf>,
+}
+
+/// How long the evidence may fall silent: one definition for every command
+/// that judges a window of flows
+#[derive(clap::Args, Clone, Copy)]
+pub struct GapArgs {
+    /// Minutes without any flow of a namespace that count as a gap in its evidence
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..=527_040))]
+    pub max_gap: i64,
 }
 
 impl FlowArgs {
     /// Read the flows and the dump; on errors, print them and return `None`
     pub fn read(&self, format: ErrorFormat) -> Option<(Evidence, Option<ClusterModel>)> {
+        self.read_streams(format, false)
+    }
+
+    /// [`Self::read`] for the audit gate: a file that holds no record of a
+    /// known flow format is evidence of nothing, which the gate's verdict
+    /// names, not an input error (a file that cannot be read still is one)
+    pub fn read_for_gate(&self, format: ErrorFormat) -> Option<(Evidence, Option<ClusterModel>)> {
+        self.read_streams(format, true)
+    }
+
+    fn read_streams(&self, format: ErrorFormat, gate: bool) -> Option<(Evidence, Option<ClusterModel>)> {
         let reader = match &self.format {
             None => None,
             Some(name) => match palisade_targets::flows::format(name) {
@@ -42,7 +65,7 @@ impl FlowArgs {
         };
         let cluster = match &self.cluster {
             None => None,
-            Some(path) => match crate::manifests::read_cluster(path) {
+            Some(path) => match palisade_engine::manifests::read_cluster(path) {
                 Ok(model) => Some(model),
                 Err(diags) => {
                     report::print(&diags, format);
@@ -65,11 +88,16 @@ impl FlowArgs {
             })
             .collect();
         let bar = crate::progress::bytes(sizes.iter().sum(), "reading flows");
-        let read = palisade_evidence::read_with_progress(&paths, reader, &|index, bytes| {
+        let progress = |index: usize, bytes: u64| {
             if let Some(bar) = &bar {
                 bar.set_position(starts.get(index).copied().unwrap_or(0) + bytes);
             }
-        });
+        };
+        let read = if gate {
+            palisade_evidence::read_for_gate(&paths, reader, &progress)
+        } else {
+            palisade_evidence::read_with_progress(&paths, reader, &progress)
+        };
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }

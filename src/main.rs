@@ -11,9 +11,6 @@ mod cmd;
 mod flows;
 mod git;
 mod graph;
-mod manifests;
-mod migration;
-mod plan;
 mod progress;
 mod report;
 mod workspace;
@@ -64,6 +61,8 @@ enum Command {
     Controller(cmd::controller::Args),
     /// Print the CustomResourceDefinitions of Intents and Project
     Crds(cmd::crds::Args),
+    /// Print the namespaced Roles the controller needs to write what these intents render
+    Rbac(cmd::rbac::Args),
     /// Find the classic traps in existing policies (exit 1 on errors)
     Lint(cmd::lint::Args),
     /// Move existing policies to another target, listing every connection that changes
@@ -99,6 +98,30 @@ pub enum Exit {
     WouldDrop = 3,
     /// `verify`: the manifests do not mean the intents
     Mismatch = 4,
+    /// the reader closed stdout (`| head`): what a process killed by SIGPIPE
+    /// returns, so that `set -o pipefail` never reads a cut-off gate as passed
+    ClosedPipe = 141,
+}
+
+/// A closed stdout or stderr ends the process quietly with [`Exit::ClosedPipe`]:
+/// the standard library's `print!` and `eprint!` panic on EPIPE, and a panic message (exit
+/// 101) under `| head` reads like a crash. Any other panic reports as before.
+fn quiet_on_closed_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        let printing =
+            message.starts_with("failed printing to stdout") || message.starts_with("failed printing to stderr");
+        if printing && message.contains("Broken pipe") {
+            std::process::exit(Exit::ClosedPipe as i32);
+        }
+        report(info);
+    }));
 }
 
 /// The command as this process was started: `kubectl palisade` when kubectl
@@ -120,6 +143,7 @@ fn command() -> clap::Command {
 
 fn main() -> ExitCode {
     use clap::FromArgMatches;
+    quiet_on_closed_pipe();
     let matches = match command().try_get_matches() {
         Ok(matches) => matches,
         // DESIGN.md, exit codes: a usage error is bad input (1), never the 2 of
@@ -157,6 +181,7 @@ fn main() -> ExitCode {
         Command::Completions(args) => cmd::completions::run(&args, Cli::command_for_tools()),
         Command::Man => cmd::completions::man(Cli::command_for_tools()),
         Command::Crds(args) => cmd::crds::run(&args),
+        Command::Rbac(args) => cmd::rbac::run(&args, format),
         Command::Controller(args) => cmd::controller::run(&args, format),
         Command::Rollout(args) => cmd::rollout::run(&args, format),
     };

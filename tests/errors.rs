@@ -541,3 +541,62 @@ fn a_policy_the_evaluator_cannot_read_is_an_error_at_its_place_in_every_reader()
         "{stderr}"
     );
 }
+
+/// DESIGN.md, exit codes: a reader that closes the pipe (`| head`) ends the
+/// command quietly with 141, as SIGPIPE would, on every path that prints:
+/// no panic message, and never the 0 of a gate that passed
+#[test]
+fn a_closed_pipe_ends_quietly_with_the_sigpipe_code() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let zero_trust = examples.join("zero-trust");
+    let zero_trust = zero_trust.to_str().unwrap();
+    for args in [
+        vec!["targets"],
+        vec!["compile", zero_trust],
+        vec!["verify", zero_trust],
+        vec!["graph", zero_trust],
+    ] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("palisade"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader is gone before the first byte is written.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    // The same for stderr, where `rollout` prints the gate's verdict
+    let flows = examples.join("zero-trust/flows/hubble.jsonl");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("palisade"))
+        .args(["rollout", zero_trust, "--stage", "auto", "--dry-run", "--flows"])
+        .arg(&flows)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(141));
+}
+
+/// `--max-gap` is minutes, at least one: a gap check that is off or can
+/// never pass is a usage error (1), not a verdict
+#[test]
+fn a_max_gap_that_is_not_a_positive_number_of_minutes_is_refused() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/zero-trust");
+    let flows = examples.join("flows/hubble.jsonl");
+    for gap in ["-5", "0", "99999999999999"] {
+        Command::cargo_bin("palisade")
+            .unwrap()
+            .args(["audit"])
+            .arg(&examples)
+            .arg("--flows")
+            .arg(&flows)
+            .arg(format!("--max-gap={gap}"))
+            .assert()
+            .code(1);
+    }
+}

@@ -101,8 +101,42 @@ fn pasting_the_suggested_lines_makes_the_audit_pass() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
+    // Nothing would be dropped, but the recording is 56 minutes long: not
+    // enough to judge by, until the project says that is its window.
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("nothing observed would be dropped"), "{text}");
+    assert!(
+        text.contains("the window of namespace shop, 56m, is shorter than the minimum 24h (the default; set project evidence.minWindow)"),
+        "{text}"
+    );
+    // The recording also lost records and ends in a cut-off line: holes in
+    // the evidence hold the gate as well.
+    assert!(text.contains("the stream reports 3 lost records"), "{text}");
+    assert!(text.contains("1 line could not be read"), "{text}");
+    let project = dir.path().join("palisade.yaml");
+    let mut text = std::fs::read_to_string(&project).unwrap();
+    text.push_str("  evidence: { minWindow: 50m }\n");
+    std::fs::write(&project, text).unwrap();
+    // The same recording without its holes, and a window the project accepts
+    let whole: String = std::fs::read_to_string(FLOWS)
+        .unwrap()
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok() && !l.contains("lost_events"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let flows = dir.path().join("whole.jsonl");
+    std::fs::write(&flows, whole).unwrap();
+    let out = palisade()
+        .args(["audit"])
+        .arg(dir.path())
+        .arg("--flows")
+        .arg(&flows)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("nothing observed would be dropped"), "{text}");
+    assert!(text.contains("enough to judge by"), "{text}");
 }
 
 #[test]
@@ -140,13 +174,14 @@ fn audit_refuses_unreadable_input_with_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.log");
     std::fs::write(&junk, "GET / 200\nGET /x 404\n").unwrap();
+    // A file that holds no flows is no evidence, which the gate says (exit 3), not bad input.
     let out = palisade()
         .args(["audit", "examples/zero-trust", "--flows"])
         .arg(&junk)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no record of a known flow format"));
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no record of a known flow format"));
 }
 
 #[test]
@@ -195,13 +230,29 @@ fn discover_on_the_hubble_samples_proposes_what_a_person_would_start_from() {
         "system namespaces are left out unless asked for"
     );
     palisade().arg("check").arg(&out_dir).assert().success();
-    // Audit of the same flows against the proposal: nothing to drop.
-    let audit = palisade().arg("audit").arg(&out_dir).args(&args).output().unwrap();
-    assert_eq!(
-        audit.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&audit.stdout)
+    // Audit of the same flows against the proposal: nothing to drop, but
+    // samples of a few seconds, months apart, are not evidence to enforce on.
+    let audit = palisade()
+        .arg("audit")
+        .arg(&out_dir)
+        .args(&args)
+        .args(["--output", "json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    assert_eq!(audit.status.code(), Some(3), "{report:#}");
+    assert_eq!(report["groups"], serde_json::json!([]), "{report:#}");
+    assert!(
+        report["evidence"]["missing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["kind"] == "gap"
+                && m["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("no flow of namespace bookinfo for 146d 17h 48m from 2021-06-16T16:52:00Z")),
+        "{report:#}"
     );
     // A second run does not overwrite without --force, and changes nothing.
     let before = std::fs::read_to_string(out_dir.join("bookinfo.yaml")).unwrap();
@@ -257,10 +308,305 @@ fn discover_then_audit_round_trips_on_the_example_traffic() {
     let audit = palisade()
         .arg("audit")
         .arg(dir.path())
-        .args(["--flows", FLOWS])
+        .args(["--flows", FLOWS, "--output", "json"])
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&audit.stdout);
-    assert_eq!(audit.status.code(), Some(0), "{text}");
-    assert!(text.contains("nothing observed would be dropped"));
+    let report: serde_json::Value = serde_json::from_slice(&audit.stdout).unwrap();
+    // Nothing would be dropped; what holds the gate is the 56-minute window
+    // and the recording's holes (3 lost records, a cut-off last line).
+    assert_eq!(audit.status.code(), Some(3), "{report:#}");
+    assert_eq!(report["groups"], serde_json::json!([]), "{report:#}");
+    let missing: Vec<&str> = report["evidence"]["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(missing, ["lost", "unreadable", "short_window"], "{report:#}");
+}
+
+// The gate cannot pass without evidence: each missing piece is named, and
+// `audit` exits 3 on it, as `rollout --stage auto` holds on it.
+
+/// A repository of one namespace with three services; `evidence` is the
+/// Project's `evidence:` section (indented under spec), if any
+fn shop(evidence: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("palisade.yaml"),
+        format!("apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: {{ name: gate }}\nspec:\n  targets: [cilium]\n{evidence}"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("shop.yaml"),
+        "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: shop, namespace: shop }\nspec:\n  services:\n    frontend: { selector: { app: frontend } }\n    backend: { selector: { app: backend } }\n    payments: { selector: { app: payments } }\n  allow:\n    - frontend -> backend tcp/8080\n    - backend -> payments tcp/9000\n",
+    )
+    .unwrap();
+    dir
+}
+
+/// 2026-11-20T00:00Z plus `minute` minutes, as Hubble writes times
+fn at(minute: u32) -> String {
+    let (day, rest) = (20 + minute / 1440, minute % 1440);
+    format!("2026-11-{day:02}T{:02}:{:02}:00Z", rest / 60, rest % 60)
+}
+
+/// One Hubble record from `from` to `to` (pods of `namespace` named by app)
+fn hubble(minute: u32, namespace: &str, from: &str, to: &str, port: u16) -> String {
+    format!(
+        r#"{{"flow":{{"time":"{}","verdict":"FORWARDED","IP":{{"source":"10.244.0.1","destination":"10.244.0.2"}},"l4":{{"TCP":{{"destination_port":{port}}}}},"source":{{"namespace":"{namespace}","pod_name":"{from}-1","labels":["k8s:app={from}"]}},"destination":{{"namespace":"{namespace}","pod_name":"{to}-1","labels":["k8s:app={to}"]}},"is_reply":false}}}}"#,
+        at(minute)
+    )
+}
+
+/// Records every `step` minutes over `minutes`, frontend -> backend and
+/// (unless `payments` is false) backend -> payments, in `namespace`
+fn traffic(namespace: &str, minutes: u32, step: u32, payments: bool) -> String {
+    traffic_between(namespace, 0, minutes, step, payments)
+}
+
+/// [`traffic`] from minute `from` to minute `to`
+fn traffic_between(namespace: &str, from: u32, to: u32, step: u32, payments: bool) -> String {
+    let mut out = String::new();
+    for minute in (from..=to).step_by(step as usize) {
+        out.push_str(&hubble(minute, namespace, "frontend", "backend", 8080));
+        out.push('\n');
+        if payments {
+            out.push_str(&hubble(minute, namespace, "backend", "payments", 9000));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// `audit DIR --flows FILE` (with `extra` arguments): exit code and stdout
+fn gate(dir: &Path, flows: &str, extra: &[&str]) -> (Option<i32>, String) {
+    let file = dir.join("flows.json");
+    std::fs::write(&file, flows).unwrap();
+    let out = palisade()
+        .arg("audit")
+        .arg(dir)
+        .arg("--flows")
+        .arg(&file)
+        .args(extra)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+#[test]
+fn the_gate_refuses_an_empty_file() {
+    let dir = shop("");
+    let (code, text) = gate(dir.path(), "", &[]);
+    assert_eq!(code, Some(3), "{text}");
+    for service in ["frontend", "backend", "payments"] {
+        assert!(
+            text.contains(&format!("shop/{service} was never seen: no flow from or to it")),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains("no flow of namespace shop in the evidence: the window is empty"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_gate_refuses_a_file_of_other_records() {
+    let dir = shop("");
+    for junk in [
+        "GET / 200\nGET /x 404\n",
+        "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"a\"}}\n{\"kind\":\"Service\"}\n",
+    ] {
+        let (code, text) = gate(dir.path(), junk, &[]);
+        assert_eq!(code, Some(3), "{text}");
+        assert!(text.contains("holds no record of a known flow format"), "{text}");
+        assert!(text.contains("no flows read from it"), "{text}");
+        assert!(text.contains("shop/payments was never seen"), "{text}");
+        assert!(text.contains("the window is empty"), "{text}");
+    }
+}
+
+#[test]
+fn the_gate_refuses_flows_of_another_namespace() {
+    let dir = shop("  evidence: { minWindow: 1h }\n");
+    let (code, text) = gate(dir.path(), &traffic("other", 3 * 60, 5, true), &[]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("shop/frontend was never seen"), "{text}");
+    assert!(
+        text.contains("no flow of namespace shop in the evidence: the window is empty"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_gate_refuses_a_window_shorter_than_the_minimum() {
+    let dir = shop("  evidence: { minWindow: 24h }\n");
+    let (code, text) = gate(dir.path(), &traffic("shop", 130, 5, true), &[]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains(
+            "the window of namespace shop, 2h 10m, is shorter than the minimum 24h (project evidence.minWindow)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("was never seen"), "every service was seen: {text}");
+    // Without the section, the default minimum is a day and says so.
+    let dir = shop("");
+    let (code, text) = gate(dir.path(), &traffic("shop", 130, 5, true), &[]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("the window of namespace shop, 2h 10m, is shorter than the minimum 24h (the default; set project evidence.minWindow)"),
+        "{text}"
+    );
+}
+
+/// A cluster dump with one CronJob in `shop`
+fn cron_dump(dir: &Path, schedule: &str) -> PathBuf {
+    let path = dir.join("cluster.yaml");
+    std::fs::write(
+        &path,
+        format!("apiVersion: v1\nkind: List\nitems:\n- apiVersion: batch/v1\n  kind: CronJob\n  metadata: {{ name: report, namespace: shop }}\n  spec:\n    schedule: '{schedule}'\n    jobTemplate: {{ spec: {{ template: {{ spec: {{ containers: [] }} }} }} }}\n"),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn the_gate_refuses_a_window_that_misses_a_cron_jobs_period() {
+    let dir = shop("  evidence: { minWindow: 24h }\n");
+    let two_days = traffic("shop", 2 * 1440, 10, true);
+    let dump = cron_dump(dir.path(), "0 3 * * 0");
+    let (code, text) = gate(dir.path(), &two_days, &["--cluster", dump.to_str().unwrap()]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("CronJob shop/report runs every 7d; the window 2d does not cover one period"),
+        "{text}"
+    );
+    assert!(!text.contains("shorter than the minimum"), "{text}");
+    // A schedule palisade cannot read is not a pass either.
+    let dump = cron_dump(dir.path(), "0 3 * * MON#2");
+    let (code, text) = gate(dir.path(), &two_days, &["--cluster", dump.to_str().unwrap()]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("CronJob shop/report has a schedule palisade cannot read (`0 3 * * MON#2`"),
+        "{text}"
+    );
+    // A daily job is covered by the same two days.
+    let dump = cron_dump(dir.path(), "@daily");
+    let (code, text) = gate(dir.path(), &two_days, &["--cluster", dump.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("CronJob shop/report runs at least every 24h"), "{text}");
+}
+
+#[test]
+fn the_gate_refuses_a_gap_longer_than_max_gap() {
+    let dir = shop("  evidence: { minWindow: 1h }\n");
+    // an hour, 45 minutes of nothing, then an hour more
+    let flows = traffic("shop", 60, 5, true) + &traffic_between("shop", 105, 165, 5, true);
+    let (code, text) = gate(dir.path(), &flows, &[]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("no flow of namespace shop for 45m from 2026-11-20T01:00:00Z to 2026-11-20T01:45:00Z: the gap exceeds --max-gap 10m"),
+        "{text}"
+    );
+    // With a longer --max-gap, the same evidence passes.
+    let (code, text) = gate(dir.path(), &flows, &["--max-gap", "60"]);
+    assert_eq!(code, Some(0), "{text}");
+}
+
+#[test]
+fn the_gate_passes_on_a_long_enough_window_with_every_service_seen_or_waived() {
+    let dir = shop("  evidence:\n    minWindow: 24h\n    waive:\n      - { service: shop/payments, reason: called only at month end }\n");
+    let day = traffic("shop", 25 * 60, 10, false);
+    let (code, text) = gate(dir.path(), &day, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("nothing observed would be dropped"), "{text}");
+    assert!(text.contains("enough to judge by"), "{text}");
+    assert!(
+        text.contains("waived by the project: shop/payments (called only at month end)"),
+        "{text}"
+    );
+    let (code, json) = gate(dir.path(), &day, &["--output", "json"]);
+    assert_eq!(code, Some(0), "{json}");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["passes"], true);
+    assert_eq!(report["evidence"]["passes"], true);
+    assert_eq!(report["evidence"]["window"]["seconds"], 25 * 3600);
+    assert_eq!(report["evidence"]["waived"][0]["service"], "shop/payments");
+    assert_eq!(
+        report["evidence"]["seen"],
+        serde_json::json!(["shop/backend", "shop/frontend"])
+    );
+    let (code, markdown) = gate(dir.path(), &day, &["--output", "markdown"]);
+    assert_eq!(code, Some(0), "{markdown}");
+    assert!(
+        markdown.contains("### Evidence\n\nEnough to judge by: window 25h"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("- `shop/payments`: called only at month end"),
+        "{markdown}"
+    );
+    // Without the waiver, the unseen service holds the gate.
+    let dir = shop("  evidence: { minWindow: 24h }\n");
+    let (code, json) = gate(dir.path(), &day, &["--output", "json"]);
+    assert_eq!(code, Some(3), "{json}");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["passes"], false);
+    assert_eq!(report["groups"], serde_json::json!([]), "nothing would be dropped");
+    assert_eq!(
+        report["evidence"]["missing"],
+        serde_json::json!([{"kind": "unseen", "service": "shop/payments", "message": "shop/payments was never seen: no flow from or to it"}])
+    );
+}
+
+/// Another namespace's traffic says nothing of this one's: it cannot fill a
+/// gap in it, nor lend it its window
+#[test]
+fn another_namespace_cannot_fill_a_gap_or_lend_its_window() {
+    let dir = shop("  evidence: { minWindow: 24h }\n");
+    let mut flows = traffic_between("shop", 0, 10, 5, true);
+    flows.push_str(&traffic_between("other", 0, 25 * 60, 4, true));
+    flows.push_str(&traffic_between("shop", 25 * 60, 25 * 60 + 10, 5, true));
+    let (code, text) = gate(dir.path(), &flows, &[]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("no flow of namespace shop for 24h 50m"), "{text}");
+    // A second namespace of the intents is judged by its own records too.
+    std::fs::write(
+        dir.path().join("other.yaml"),
+        "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: other, namespace: other }\nspec:\n  services:\n    frontend: { selector: { app: frontend } }\n    backend: { selector: { app: backend } }\n    payments: { selector: { app: payments } }\n  allow:\n    - frontend -> backend tcp/8080\n    - backend -> payments tcp/9000\n",
+    )
+    .unwrap();
+    let mut flows = traffic("shop", 26 * 60, 5, true);
+    flows.push_str(&traffic_between("other", 0, 30, 5, true));
+    let (code, text) = gate(dir.path(), &flows, &[]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("the window of namespace other, 30m, is shorter than the minimum 24h"),
+        "{text}"
+    );
+}
+
+/// Lost records and unreadable lines are holes in the evidence: the flow
+/// enforcement would drop may be among them
+#[test]
+fn lost_records_and_unreadable_lines_hold_the_gate() {
+    let dir = shop("  evidence: { minWindow: 24h }\n");
+    let good = traffic("shop", 25 * 60, 5, true);
+    let (code, text) = gate(dir.path(), &good, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    let lost = format!("{good}{{\"lost_events\":{{\"source\":\"HUBBLE_RING_BUFFER\",\"num_events_lost\":1000000}}}}\n");
+    let (code, text) = gate(dir.path(), &lost, &[]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("the stream reports 1000000 lost records"), "{text}");
+    let cut = format!("{good}{{\"flow\":{{\"time\":\"2026-11-20T01:00:00Z\",\"verdict\":\"FORW\n");
+    let (code, text) = gate(dir.path(), &cut, &[]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("1 line could not be read (the first at "), "{text}");
 }

@@ -41,8 +41,25 @@ fn enforce_applies_every_object_then_prunes_the_audit_ones() {
                 && l.contains("field manager palisade")),
         "{applies:?}"
     );
-    // One prune per owner: the namespace's objects and the gateway's
-    assert_eq!(prunes.len(), 2, "{prunes:?}");
+    // Per owner (the namespace's objects and the gateway's): its audit objects,
+    // then what an earlier generation enforced and this one no longer renders
+    assert_eq!(prunes.len(), 4, "{prunes:?}");
+    for owner in ["shop.shop", "istio-system.palisade"] {
+        let audit = prunes
+            .iter()
+            .position(|p| p.contains(&format!("labelled {owner}/audit")));
+        let enforce = prunes
+            .iter()
+            .position(|p| p.contains(&format!("labelled {owner}/enforce")));
+        assert!(
+            matches!((audit, enforce), (Some(a), Some(e)) if a < e),
+            "{owner}: {prunes:?}"
+        );
+    }
+    assert!(
+        prunes.iter().all(|p| !p.contains("NetworkPolicy, NetworkPolicy")),
+        "kinds of two API groups are told apart: {prunes:?}"
+    );
     assert!(
         prunes
             .iter()
@@ -103,4 +120,146 @@ fn auto_holds_at_audit_when_observed_traffic_would_be_dropped() {
         .args(["rollout", "examples/zero-trust", "--stage", "auto", "--dry-run"])
         .assert()
         .code(1);
+}
+
+/// A repository of one namespace whose Project has the `evidence:` section
+/// `evidence`, and Hubble records every 10 minutes over `minutes` from
+/// frontend to backend (and backend to payments when `payments`)
+fn shop(evidence: &str, minutes: u32, payments: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("palisade.yaml"),
+        format!("apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: {{ name: gate }}\nspec:\n  targets: [cilium]\n{evidence}"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("shop.yaml"),
+        "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: shop, namespace: shop }\nspec:\n  services:\n    frontend: { selector: { app: frontend } }\n    backend: { selector: { app: backend } }\n    payments: { selector: { app: payments } }\n  allow:\n    - frontend -> backend tcp/8080\n    - backend -> payments tcp/9000\n",
+    )
+    .unwrap();
+    let record = |minute: u32, from: &str, to: &str, port: u16| {
+        let (day, rest) = (20 + minute / 1440, minute % 1440);
+        format!(
+            r#"{{"flow":{{"time":"2026-11-{day:02}T{:02}:{:02}:00Z","verdict":"FORWARDED","IP":{{"source":"10.244.0.1","destination":"10.244.0.2"}},"l4":{{"TCP":{{"destination_port":{port}}}}},"source":{{"namespace":"shop","pod_name":"{from}-1","labels":["k8s:app={from}"]}},"destination":{{"namespace":"shop","pod_name":"{to}-1","labels":["k8s:app={to}"]}},"is_reply":false}}}}"#,
+            rest / 60,
+            rest % 60
+        ) + "\n"
+    };
+    let mut flows = String::new();
+    for minute in (0..=minutes).step_by(10) {
+        flows.push_str(&record(minute, "frontend", "backend", 8080));
+        if payments {
+            flows.push_str(&record(minute, "backend", "payments", 9000));
+        }
+    }
+    std::fs::write(dir.path().join("flows.json"), flows).unwrap();
+    dir
+}
+
+/// `rollout DIR --stage auto --dry-run --flows DIR/flows.json` plus `extra`
+fn auto(dir: &std::path::Path, extra: &[&str]) -> (Option<i32>, Vec<String>, String) {
+    let out = palisade()
+        .args(["rollout", "--stage", "auto", "--dry-run", "--flows"])
+        .arg(dir.join("flows.json"))
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn no_enforce(calls: &[String]) -> bool {
+    !calls.is_empty() && calls.iter().all(|l| l.contains(", audit]") && !l.starts_with("prune"))
+}
+
+#[test]
+fn auto_does_not_enforce_on_evidence_that_is_not_enough() {
+    // an empty file: nothing seen, an empty window
+    let dir = shop("", 0, true);
+    std::fs::write(dir.path().join("flows.json"), "").unwrap();
+    let (code, calls, stderr) = auto(dir.path(), &[]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(no_enforce(&calls), "{calls:?}");
+    assert!(
+        stderr.contains("shop/frontend was never seen: no flow from or to it"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the window is empty"), "{stderr}");
+    // a file of other records
+    std::fs::write(dir.path().join("flows.json"), "{\"kind\":\"Pod\"}\n").unwrap();
+    let (code, calls, stderr) = auto(dir.path(), &[]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(no_enforce(&calls), "{calls:?}");
+    assert!(stderr.contains("holds no record of a known flow format"), "{stderr}");
+    // flows of another namespace only
+    let other = shop("", 30 * 60, true);
+    let text = std::fs::read_to_string(other.path().join("flows.json"))
+        .unwrap()
+        .replace("\"namespace\":\"shop\"", "\"namespace\":\"other\"");
+    std::fs::write(dir.path().join("flows.json"), text).unwrap();
+    let (code, calls, stderr) = auto(dir.path(), &[]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(no_enforce(&calls), "{calls:?}");
+    assert!(stderr.contains("no flow of namespace shop in the evidence"), "{stderr}");
+    // a window shorter than the minimum, nothing else wrong
+    let dir = shop("  evidence: { minWindow: 24h }\n", 130, true);
+    let (code, calls, stderr) = auto(dir.path(), &[]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(no_enforce(&calls), "{calls:?}");
+    assert!(
+        stderr.contains(
+            "the window of namespace shop, 2h 10m, is shorter than the minimum 24h (project evidence.minWindow)"
+        ),
+        "{stderr}"
+    );
+    // a CronJob the window does not cover
+    let dir = shop("  evidence: { minWindow: 24h }\n", 2 * 1440, true);
+    let dump = dir.path().join("cluster.yaml");
+    std::fs::write(
+        &dump,
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata: { name: report, namespace: shop }\nspec: { schedule: '0 3 * * 0' }\n",
+    )
+    .unwrap();
+    let (code, calls, stderr) = auto(dir.path(), &["--cluster", dump.to_str().unwrap()]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(no_enforce(&calls), "{calls:?}");
+    assert!(
+        stderr.contains("CronJob shop/report runs every 7d; the window 2d does not cover one period"),
+        "{stderr}"
+    );
+    // a gap over --max-gap (records every 10 minutes; a limit of 5)
+    let (code, calls, stderr) = auto(dir.path(), &["--max-gap", "5"]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(no_enforce(&calls), "{calls:?}");
+    assert!(stderr.contains("exceeds --max-gap 5m"), "{stderr}");
+}
+
+#[test]
+fn auto_enforces_when_the_evidence_is_enough_and_says_what_it_waived() {
+    let dir = shop(
+        "  evidence:\n    minWindow: 24h\n    waive: [{ service: shop/payments, reason: called only at month end }]\n",
+        25 * 60,
+        false,
+    );
+    let (code, calls, stderr) = auto(dir.path(), &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(calls.iter().any(|l| l.contains(", enforce]")), "{calls:?}");
+    assert!(stderr.contains("the audit gate passes"), "{stderr}");
+    assert!(
+        stderr.contains("waived by the project: shop/payments (called only at month end)"),
+        "{stderr}"
+    );
+    // The same flows, no waiver: payments was never seen.
+    let dir = shop("  evidence: { minWindow: 24h }\n", 25 * 60, false);
+    let (code, calls, stderr) = auto(dir.path(), &[]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(no_enforce(&calls), "{calls:?}");
+    assert!(stderr.contains("shop/payments was never seen"), "{stderr}");
 }

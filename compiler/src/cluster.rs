@@ -1,9 +1,9 @@
-//! A cluster model read from plain Kubernetes manifests: Namespace and Pod
-//! objects, multi-document or `kind: List`, as `kubectl get ns,pods -A -o yaml`
-//! prints them. Other kinds are ignored. The CNI is recognised by its agent
+//! A cluster model read from plain Kubernetes manifests: Namespace, Pod and
+//! CronJob objects, multi-document or `kind: List`, as `kubectl get
+//! ns,pods,cronjobs -A -o yaml` prints them. Other kinds are ignored. The CNI is recognised by its agent
 //! pods. Text comes in; no I/O here.
 
-use crate::model::{ClusterModel, CniProfile, ContainerPort, Namespace, Pod};
+use crate::model::{ClusterModel, CniProfile, ContainerPort, CronJob, Namespace, Pod};
 use palisade_intents::{syntax::Protocol, types::Labels, Diag, Diags, Loc, SourceFile};
 use serde_json::Value;
 use std::{net::IpAddr, sync::Arc};
@@ -51,6 +51,16 @@ pub fn read(path: &str, text: &str) -> Result<(ClusterModel, Diags), Diags> {
                         .help("pods need metadata.name and metadata.namespace"),
                 ),
             },
+            Some("CronJob") => match cron_job(&object) {
+                Ok(job) => model.cron_jobs.push(job),
+                // A CronJob whose schedule cannot be read would leave a period
+                // of traffic unknown: refused, not skipped.
+                Err(message) => diags.push(
+                    Diag::error("bad_cluster", message)
+                        .at(&Loc::new(file.clone(), 0, 0))
+                        .help("CronJobs need metadata.name and spec.schedule, as `kubectl get cronjobs -A -o yaml` prints them"),
+                ),
+            },
             _ => {}
         }
     }
@@ -68,6 +78,9 @@ pub fn read(path: &str, text: &str) -> Result<(ClusterModel, Diags), Diags> {
     }
     model
         .pods
+        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    model
+        .cron_jobs
         .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     let found = cnis(&model);
     model.cni = match found.as_slice() {
@@ -202,9 +215,52 @@ fn pod(object: &Value) -> Result<Pod, String> {
     })
 }
 
+fn cron_job(object: &Value) -> Result<CronJob, String> {
+    let text = |pointer: &str| object.pointer(pointer).and_then(Value::as_str).map(str::to_string);
+    let name = text("/metadata/name").ok_or("a CronJob without metadata.name")?;
+    let namespace = text("/metadata/namespace").unwrap_or_else(|| "default".into());
+    let schedule =
+        text("/spec/schedule").ok_or_else(|| format!("CronJob `{namespace}/{name}` has no spec.schedule"))?;
+    Ok(CronJob {
+        time_zone: text("/spec/timeZone"),
+        namespace,
+        name,
+        schedule,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_cron_jobs_sorted_with_their_schedule_and_zone() {
+        let text = "apiVersion: batch/v1\nkind: CronJob\nmetadata: { name: report, namespace: shop }\nspec: { schedule: '0 3 * * 0', timeZone: Europe/Berlin }\n---\napiVersion: batch/v1\nkind: CronJob\nmetadata: { name: backup, namespace: shop }\nspec: { schedule: '@daily' }\n";
+        let Ok(model) = from_yaml("c.yaml", text) else {
+            unreachable!()
+        };
+        let jobs: Vec<(String, &str, Option<&str>)> = model
+            .cron_jobs
+            .iter()
+            .map(|j| (j.id(), j.schedule.as_str(), j.time_zone.as_deref()))
+            .collect();
+        assert_eq!(
+            jobs,
+            [
+                ("shop/backup".to_string(), "@daily", None),
+                ("shop/report".to_string(), "0 3 * * 0", Some("Europe/Berlin"))
+            ]
+        );
+        let Err(diags) = from_yaml(
+            "c.yaml",
+            "kind: CronJob\nmetadata: { name: x, namespace: shop }\nspec: {}\n",
+        ) else {
+            unreachable!()
+        };
+        assert!(diags
+            .iter()
+            .any(|d| d.message().contains("shop/x") && d.message().contains("spec.schedule")));
+    }
 
     #[test]
     fn reads_a_kubectl_list() {

@@ -238,6 +238,29 @@ pub struct ClusterModel {
     /// the cluster's pod and service ranges, where synthetic pods get their
     /// addresses (empty: 10.244.0.0/16)
     pub pod_ranges: Vec<IpNet>,
+    /// the CronJobs of the dump, sorted by namespace then name: the audit
+    /// gate asks the evidence to cover one period of each
+    pub cron_jobs: Vec<CronJob>,
+}
+
+/// A CronJob as the dump holds it; its schedule is read by the evidence gate
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronJob {
+    /// its namespace
+    pub namespace: String,
+    /// its name
+    pub name: String,
+    /// `spec.schedule` as written (`0 3 * * 0`, `@daily`)
+    pub schedule: String,
+    /// `spec.timeZone`, when set
+    pub time_zone: Option<String>,
+}
+
+impl CronJob {
+    /// `namespace/name`
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
 }
 
 impl ClusterModel {

@@ -136,8 +136,9 @@ pub struct RolloutStatus {
     /// whether every service has been seen in the evidence
     #[serde(default)]
     pub all_services_seen: bool,
-    /// digests of the enforced objects (`Kind/name`), so that a new
-    /// generation audits only what changed
+    /// digests of the enforced objects (`apiVersion/Kind/name`, source
+    /// lines left out), so that a new generation enforcing the same objects
+    /// needs no new audit
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub enforced_digests: BTreeMap<String, String>,
 }
@@ -151,42 +152,73 @@ pub struct ProjectStatus {
     pub conditions: Vec<Condition>,
 }
 
+/// A resource without a field the controller cannot do without: an Intents
+/// without a namespace is an error, never the namespace `""`
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {kind} resource has no metadata.{field}")]
+pub struct Incomplete {
+    /// `Intents` or `Project`
+    pub kind: &'static str,
+    /// `name`, `namespace`, `uid`
+    pub field: &'static str,
+}
+
+fn required<'a>(value: Option<&'a String>, kind: &'static str, field: &'static str) -> Result<&'a str, Incomplete> {
+    value
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or(Incomplete { kind, field })
+}
+
 impl Intents {
+    /// metadata.namespace
+    pub fn namespace_required(&self) -> Result<&str, Incomplete> {
+        required(self.metadata.namespace.as_ref(), "Intents", "namespace")
+    }
+
+    /// metadata.name
+    pub fn name_required(&self) -> Result<&str, Incomplete> {
+        required(self.metadata.name.as_ref(), "Intents", "name")
+    }
+
+    /// metadata.uid: what proves an object is this resource's
+    pub fn uid_required(&self) -> Result<&str, Incomplete> {
+        required(self.metadata.uid.as_ref(), "Intents", "uid")
+    }
+
     /// The resource as an intents file (YAML), for the loader
-    pub fn to_file(&self) -> palisade_intents::RawFile {
+    pub fn to_file(&self) -> Result<palisade_intents::RawFile, Incomplete> {
+        let namespace = self.namespace_required()?;
+        let name = self.name_required()?;
         let object = serde_json::json!({
             "apiVersion": "palisade.dev/v1alpha1",
             "kind": "Intents",
-            "metadata": {
-                "name": self.metadata.name.clone().unwrap_or_default(),
-                "namespace": self.metadata.namespace.clone().unwrap_or_default(),
-            },
+            "metadata": { "name": name, "namespace": namespace },
             "spec": self.spec.intents,
         });
-        let namespace = self.metadata.namespace.clone().unwrap_or_default();
-        let name = self.metadata.name.clone().unwrap_or_default();
-        palisade_intents::RawFile {
+        Ok(palisade_intents::RawFile {
             path: format!("Intents {namespace}/{name}"),
             // the safe writer: a label value `on` written plain would come
             // back from a YAML 1.1 reading as a boolean
             bytes: palisade_targets::manifest::value_to_yaml(&object).into_bytes(),
-        }
+        })
     }
 }
 
 impl Project {
     /// The resource as a project file (YAML), for the loader
-    pub fn to_file(&self) -> palisade_intents::RawFile {
+    pub fn to_file(&self) -> Result<palisade_intents::RawFile, Incomplete> {
+        let name = required(self.metadata.name.as_ref(), "Project", "name")?;
         let document = serde_json::json!({
             "apiVersion": "palisade.dev/v1alpha1",
             "kind": "Project",
-            "metadata": { "name": self.metadata.name.clone().unwrap_or_default() },
+            "metadata": { "name": name },
             "spec": self.spec.project,
         });
-        palisade_intents::RawFile {
-            path: "Project".into(),
+        Ok(palisade_intents::RawFile {
+            path: format!("Project {name}"),
             bytes: palisade_targets::manifest::value_to_yaml(&document).into_bytes(),
-        }
+        })
     }
 }
 
@@ -329,7 +361,7 @@ mod tests {
             },
             "allow": ["frontend -> backend tcp/8080"]
         }));
-        let file = resource.to_file();
+        let file = resource.to_file().unwrap();
         let text = String::from_utf8(file.bytes.clone()).unwrap();
         assert_eq!(misread(&text), Vec::<&str>::new(), "{text}");
         assert!(
@@ -347,7 +379,7 @@ mod tests {
                 rollout: RolloutPolicy::default(),
             },
         );
-        let project_file = project.to_file();
+        let project_file = project.to_file().unwrap();
         let project_text = String::from_utf8(project_file.bytes.clone()).unwrap();
         assert!(project_text.contains("name: 'on'\n"), "{project_text}");
         assert_eq!(misread(&project_text), Vec::<&str>::new(), "{project_text}");

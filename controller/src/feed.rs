@@ -4,12 +4,14 @@
 //! the end left for the next poll. A line over the flow readers' length cap
 //! is never held: it is skipped as it streams by (across polls while it is
 //! still being written) and counted as lost once it ends. Each namespace's
-//! report says how long the stream was silent, which services were never
-//! seen, and what enforcement would drop.
+//! report says how long the stream was silent, what enforcement would drop,
+//! and the audit gate's verdict on the evidence (the one `palisade audit`
+//! prints): services never seen and not waived, a window shorter than the
+//! minimum or than a CronJob's period, gaps.
 
 use crate::{crd::WouldDrop, rollout::EvidenceReport};
 use palisade_compiler::ir::Ir;
-use palisade_evidence::{audit, AuditOptions, Evidence};
+use palisade_evidence::{audit, sufficiency, AuditOptions, Evidence, Requirements};
 use palisade_targets::{
     flows::{read_line_capped, Capped, FlowFormat, Line, MAX_LINE_BYTES},
     Dialect, Manifest,
@@ -121,7 +123,9 @@ impl Feed {
     }
 
     /// The report for one namespace at `now_ms`; `lost_before` is the lost
-    /// count at the previous report (new losses count as a gap)
+    /// count at the previous report (new losses count as a gap). The verdict
+    /// on the evidence asks for the default minimum window, no waivers and
+    /// no CronJobs: [`Feed::report_with`] takes the project's.
     pub fn report(
         &self,
         namespace: &str,
@@ -131,6 +135,24 @@ impl Feed {
         lost_before: u64,
         max_gap_seconds: i64,
     ) -> EvidenceReport {
+        let requirements = Requirements::default().with_max_gap(max_gap_seconds, "maxGapSeconds");
+        self.report_with(namespace, ir, enforce, now_ms, lost_before, &requirements)
+    }
+
+    /// [`Feed::report`] judged by `requirements`: the project's minimum
+    /// window and waivers (`Requirements::new(project)`), the gap limit
+    /// (`with_max_gap(policy.max_gap_seconds, "maxGapSeconds")`) and the
+    /// CronJobs whose periods the window must cover
+    pub fn report_with(
+        &self,
+        namespace: &str,
+        ir: &Ir,
+        enforce: &[(&dyn Dialect, &[Manifest])],
+        now_ms: i64,
+        lost_before: u64,
+        requirements: &Requirements,
+    ) -> EvidenceReport {
+        let max_gap_seconds = requirements.max_gap_seconds;
         let silent = self.last_record_ms.map_or(i64::MAX / 2, |t| (now_ms - t) / 1000);
         let inner = self
             .evidence
@@ -165,28 +187,25 @@ impl Feed {
                 intent: g.intent.clone(),
             })
             .collect();
-        let placed = palisade_evidence::resolve::place(&self.evidence, Some(ir), None);
-        let unseen_services = ir
-            .namespaces
-            .get(namespace)
-            .map(|ns| {
-                ns.services
-                    .values()
-                    .filter(|s| {
-                        !placed
-                            .model
-                            .pods
-                            .iter()
-                            .any(|p| p.namespace == namespace && p.matches(&s.selector))
-                    })
-                    .map(|s| format!("{namespace}/{}", s.name))
-                    .collect()
+        let verdict = sufficiency::judge(&self.evidence, ir, None, Some(&[namespace]), requirements);
+        let unseen_services = verdict
+            .missing
+            .iter()
+            .filter_map(|m| match &m.what {
+                sufficiency::Shortfall::Unseen { service } => Some(service.clone()),
+                _ => None,
             })
-            .unwrap_or_default();
+            .collect();
         EvidenceReport {
             longest_gap_seconds: silent.max(inner).max(lost_gap),
             unseen_services,
             would_drop,
+            missing_evidence: verdict.messages().into_iter().map(str::to_string).collect(),
+            waived: verdict
+                .waived
+                .iter()
+                .map(|w| format!("{} ({})", w.service, w.reason))
+                .collect(),
         }
     }
 }

@@ -5,8 +5,11 @@
 //!
 //! - `crd`: the `Intents` and `Project` custom resources
 //! - `rollout`: the per-namespace state machine (pure; the clock is injected)
-//! - `apply`: server-side apply and pruning of owned objects
+//! - `apply`: server-side apply and pruning of objects proved palisade's (field manager and owner UID)
 //! - `engine`: actions to calls, shared by the controller and `palisade rollout`
+//! - `reconcile`: every Intents of the cluster compiled together through palisade-engine
+//! - `rbac`: read-only ClusterRole, write Roles per managed namespace, from the dialects' kinds
+//! - `feed`, `relay`: evidence from a followed flow log or Hubble Relay
 
 /// A client for the cluster of the current kubeconfig (or the in-cluster service account)
 pub async fn connect() -> Result<kube::Client, kube::Error> {
@@ -21,5 +24,6 @@ pub mod leader;
 pub mod metrics;
 pub mod rbac;
 pub mod reconcile;
+pub mod relay;
 pub mod rollout;
 pub mod run;

@@ -1,10 +1,16 @@
 //! Prometheus metrics and the health endpoints: `/metrics` (objects applied,
-//! would-drop flows and the phase per namespace), `/healthz` (the process
-//! answers), `/readyz` (this replica leads and has reconciled).
+//! would-drop flows and the phase per namespace, failed reconciles by
+//! reason, how long reconciles take), `/healthz` (the process answers),
+//! `/readyz` (this replica leads and has reconciled).
 
 use prometheus_client::{
     encoding::{text::encode, EncodeLabelSet},
-    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{exponential_buckets, Histogram},
+    },
     registry::Registry,
 };
 use std::sync::{
@@ -17,6 +23,13 @@ use std::sync::{
 pub struct NamespaceLabels {
     /// the namespace
     pub namespace: String,
+}
+
+/// Labels of the failure metric
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// why (`Conflict`, `ApiError`, `InvalidIntents`, ...)
+    pub reason: String,
 }
 
 /// Labels of the phase metric
@@ -37,6 +50,10 @@ pub struct Metrics {
     pub would_drop: Family<NamespaceLabels, Gauge>,
     /// 1 for the namespace's current phase, 0 for the others
     pub phase: Family<PhaseLabels, Gauge>,
+    /// reconciles that failed or stopped short, by reason
+    pub failures: Family<ReasonLabels, Counter>,
+    /// how long each reconcile took (seconds)
+    pub reconcile_duration: Histogram,
     /// whether this replica leads and has reconciled once
     pub ready: AtomicBool,
 }
@@ -47,6 +64,9 @@ impl Default for Metrics {
         let applied = Counter::default();
         let would_drop = Family::<NamespaceLabels, Gauge>::default();
         let phase = Family::<PhaseLabels, Gauge>::default();
+        let failures = Family::<ReasonLabels, Counter>::default();
+        // 5 ms to about 40 s: one namespace, or a cluster's worth of intents compiled
+        let reconcile_duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
         registry.register(
             "objects_applied",
             "Objects applied by server-side apply",
@@ -62,11 +82,23 @@ impl Default for Metrics {
             "The rollout phase of each namespace (1 = current)",
             phase.clone(),
         );
+        registry.register(
+            "reconcile_failures",
+            "Reconciles that failed or stopped short, by reason",
+            failures.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "How long a reconcile took",
+            reconcile_duration.clone(),
+        );
         Self {
             registry,
             applied,
             would_drop,
             phase,
+            failures,
+            reconcile_duration,
             ready: AtomicBool::new(false),
         }
     }
@@ -84,6 +116,13 @@ impl Metrics {
                 })
                 .set(value);
         }
+    }
+
+    /// Count one failure
+    pub fn fail(&self, reason: &str) {
+        self.failures
+            .get_or_create(&ReasonLabels { reason: reason.into() })
+            .inc();
     }
 
     /// The text exposition format

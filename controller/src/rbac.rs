@@ -1,37 +1,30 @@
-//! The permissions the code needs, from what it does: server-side apply
-//! (patch; create when the object is new), and list and delete for pruning,
-//! of the kinds the dialects emit; watching Intents and patching their
-//! finalizers and status; listing Projects; Events; and, in its own namespace
-//! only, the Lease of leader election. `deploy/` must be exactly this (a test
-//! compares them), so the roles never grant more than the code calls.
+//! The permissions the code needs, from what it does, and derived from the
+//! dialects' own facts (`palisade_targets::kinds::emitted`), so a new dialect
+//! needs no line here:
+//!
+//! - the ClusterRole reads only: get, list and watch of the kinds the
+//!   dialects emit (the apply reads each object first; compiling reads every
+//!   Intents; the Project is watched);
+//! - writes happen only in the namespaces palisade manages: one Role per
+//!   namespace ([`namespace_roles`]) grants create, patch and delete of the
+//!   emitted kinds there, the Intents' finalizer and status, and Events. No
+//!   namespace is written that is not listed (kube-system included);
+//! - the Lease of leader election, in the controller's own namespace.
+//!
+//! `deploy/` must be exactly this (a test compares them), so the roles never
+//! grant more than the code calls.
 
-use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
-use std::collections::BTreeSet;
+use k8s_openapi::{
+    api::rbac::v1::{ClusterRole, PolicyRule, Role, RoleBinding, RoleRef, Subject},
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+};
+use palisade_targets::kinds;
+use std::collections::{BTreeMap, BTreeSet};
 
-/// The API group, version, kind and plural of each kind the dialects emit
-pub const EMITTED: &[(&str, &str, &str, &str)] = &[
-    ("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies"),
-    ("cilium.io", "v2", "CiliumNetworkPolicy", "ciliumnetworkpolicies"),
-    ("projectcalico.org", "v3", "NetworkPolicy", "networkpolicies"),
-    (
-        "projectcalico.org",
-        "v3",
-        "StagedNetworkPolicy",
-        "stagednetworkpolicies",
-    ),
-    ("projectcalico.org", "v3", "NetworkSet", "networksets"),
-    ("networking.istio.io", "v1", "ServiceEntry", "serviceentries"),
-    ("networking.istio.io", "v1", "Gateway", "gateways"),
-    ("networking.istio.io", "v1", "VirtualService", "virtualservices"),
-    ("networking.istio.io", "v1", "DestinationRule", "destinationrules"),
-    ("networking.istio.io", "v1", "Sidecar", "sidecars"),
-    (
-        "security.istio.io",
-        "v1",
-        "AuthorizationPolicy",
-        "authorizationpolicies",
-    ),
-];
+/// The controller's name: its ServiceAccount, roles and bindings
+pub const NAME: &str = "palisade-controller";
+/// The namespace the controller runs in (deploy/)
+pub const CONTROLLER_NAMESPACE: &str = "palisade-system";
 
 fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
     PolicyRule {
@@ -42,31 +35,32 @@ fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
     }
 }
 
-/// The controller's ClusterRole
-pub fn cluster_role() -> ClusterRole {
-    let groups: BTreeSet<&str> = EMITTED.iter().map(|(g, _, _, _)| *g).collect();
-    let mut rules: Vec<PolicyRule> = groups
+/// One rule per API group over the emitted kinds that `keep` selects
+fn emitted_rules(verbs: &[&str], keep: impl Fn(&kinds::Kind) -> bool) -> Vec<PolicyRule> {
+    let mut by_group: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for kind in kinds::emitted().iter().filter(|k| keep(k)) {
+        by_group.entry(kind.group).or_default().insert(kind.plural);
+    }
+    by_group
         .into_iter()
-        .map(|group| {
-            let resources: BTreeSet<&str> = EMITTED
-                .iter()
-                .filter(|(g, _, _, _)| *g == group)
-                .map(|(_, _, _, r)| *r)
-                .collect();
-            let resources: Vec<&str> = resources.into_iter().collect();
-            // apply = patch (create for new objects); prune = list + delete
-            rule(group, &resources, &["create", "delete", "list", "patch"])
-        })
-        .collect();
-    // The reconciler: watch Intents and patch their finalizers and status;
-    // list Projects; record Events.
-    rules.push(rule("palisade.dev", &["intents"], &["get", "list", "patch", "watch"]));
-    rules.push(rule("palisade.dev", &["intents/status"], &["patch"]));
-    rules.push(rule("palisade.dev", &["projects"], &["list"]));
-    rules.push(rule("events.k8s.io", &["events"], &["create", "patch"]));
+        .map(|(group, plurals)| rule(group, &plurals.into_iter().collect::<Vec<_>>(), verbs))
+        .collect()
+}
+
+/// The controller's ClusterRole: reading only, everywhere. The one write it
+/// holds is of cluster-scoped kinds a dialect emits (none today): they live
+/// in no namespace a Role could grant.
+pub fn cluster_role() -> ClusterRole {
+    let mut rules = emitted_rules(&["get", "list", "watch"], |_| true);
+    rules.extend(emitted_rules(&["create", "delete", "patch"], |k| !k.namespaced));
+    // Every Intents is compiled with the others; the Project is watched.
+    rules.push(rule("palisade.dev", &["intents"], &["get", "list", "watch"]));
+    rules.push(rule("palisade.dev", &["projects"], &["get", "list", "watch"]));
+    // The gate's evidence window must cover each CronJob's period.
+    rules.push(rule("batch", &["cronjobs"], &["list"]));
     ClusterRole {
-        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-            name: Some("palisade-controller".into()),
+        metadata: ObjectMeta {
+            name: Some(NAME.into()),
             ..Default::default()
         },
         rules: Some(rules),
@@ -74,10 +68,57 @@ pub fn cluster_role() -> ClusterRole {
     }
 }
 
+/// What the controller writes in a namespace it manages: the emitted kinds
+/// (apply = patch, create for a new object; prune = delete), the Intents'
+/// finalizer (patch) and status, and Events
+pub fn namespace_rules() -> Vec<PolicyRule> {
+    let mut rules = emitted_rules(&["create", "delete", "patch"], |k| k.namespaced);
+    rules.push(rule("palisade.dev", &["intents"], &["patch"]));
+    rules.push(rule("palisade.dev", &["intents/status"], &["patch"]));
+    rules.push(rule("events.k8s.io", &["events"], &["create", "patch"]));
+    rules
+}
+
+/// A Role and its RoleBinding (to the controller's ServiceAccount in
+/// `palisade-system`) for each namespace palisade manages, sorted, each once.
+/// Only the namespaces listed: kube-system gets one only if it is named.
+pub fn namespace_roles(namespaces: &[String]) -> Vec<(Role, RoleBinding)> {
+    let listed: BTreeSet<&str> = namespaces.iter().map(|n| n.trim()).filter(|n| !n.is_empty()).collect();
+    listed
+        .into_iter()
+        .map(|namespace| {
+            let metadata = ObjectMeta {
+                name: Some(NAME.into()),
+                namespace: Some(namespace.into()),
+                ..Default::default()
+            };
+            let role = Role {
+                metadata: metadata.clone(),
+                rules: Some(namespace_rules()),
+            };
+            let binding = RoleBinding {
+                metadata,
+                role_ref: RoleRef {
+                    api_group: "rbac.authorization.k8s.io".into(),
+                    kind: "Role".into(),
+                    name: NAME.into(),
+                },
+                subjects: Some(vec![Subject {
+                    kind: "ServiceAccount".into(),
+                    name: NAME.into(),
+                    namespace: Some(CONTROLLER_NAMESPACE.into()),
+                    ..Subject::default()
+                }]),
+            };
+            (role, binding)
+        })
+        .collect()
+}
+
 /// The Role for leader election, in the controller's namespace
-pub fn lease_role(namespace: &str) -> k8s_openapi::api::rbac::v1::Role {
-    k8s_openapi::api::rbac::v1::Role {
-        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+pub fn lease_role(namespace: &str) -> Role {
+    Role {
+        metadata: ObjectMeta {
             name: Some("palisade-controller-lease".into()),
             namespace: Some(namespace.into()),
             ..Default::default()

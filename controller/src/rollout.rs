@@ -5,8 +5,10 @@
 //! without waiting.
 //!
 //! Pending → Auditing (audit manifests applied) → Ready (the observe window
-//! passed with a healthy evidence stream, traffic seen for every service and
-//! nothing that would be dropped) → Enforcing (on approval, or at once with
+//! passed with a healthy evidence stream, the audit gate's verdict on the
+//! evidence passing: every service seen or waived, a window of at least the
+//! minimum covering each CronJob's period, no gap; and nothing that would be
+//! dropped) → Enforcing (on approval, or at once with
 //! auto-promotion). A would-drop flow moves Auditing or Ready to Blocked; a
 //! change of the intents starts a new audit of what changed while what was
 //! enforced stays enforced. Enforce objects are always applied before audit
@@ -106,7 +108,9 @@ pub struct State {
     pub enforced: Option<i64>,
     /// when the current clean evidence window began
     pub window_start: i64,
-    /// whether the last evidence report saw traffic for every service
+    /// whether the last evidence report's verdict passed: every service seen
+    /// (or waived) and the rest of the evidence enough (window, CronJob
+    /// periods, gaps); Ready waits for it
     pub all_services_seen: bool,
     /// what enforcement would drop (Blocked)
     pub would_drop: Vec<WouldDrop>,
@@ -137,6 +141,19 @@ pub struct EvidenceReport {
     pub unseen_services: Vec<String>,
     /// flows enforcement would drop
     pub would_drop: Vec<WouldDrop>,
+    /// what the audit gate's verdict finds missing in the evidence, as
+    /// `palisade audit` says it (empty: the verdict passes)
+    pub missing_evidence: Vec<String>,
+    /// services the project waives, with the reason (`shop/batch (runs at
+    /// quarter end)`)
+    pub waived: Vec<String>,
+}
+
+impl EvidenceReport {
+    /// Whether the evidence is enough to judge by: no service unseen, nothing missing
+    pub fn sufficient(&self) -> bool {
+        self.unseen_services.is_empty() && self.missing_evidence.is_empty()
+    }
 }
 
 /// What happened
@@ -215,7 +232,31 @@ pub fn step(state: &State, input: &Input, now: i64, policy: &Policy) -> (State, 
             actions.push(Action::Event("WouldDrop", list.join("; ")));
         }
         (Phase::Auditing | Phase::Ready, Input::Evidence(report)) => {
-            next.all_services_seen = report.unseen_services.is_empty();
+            next.all_services_seen = report.sufficient();
+            // Ready holds only while the verdict passes; the window goes on.
+            if !next.all_services_seen && state.phase == Phase::Ready {
+                enter(&mut next, Phase::Auditing);
+            }
+            if next.all_services_seen != state.all_services_seen {
+                actions.push(if next.all_services_seen {
+                    Action::Event(
+                        "EvidenceSufficient",
+                        match report.waived.as_slice() {
+                            [] => "the evidence is enough to judge by".to_string(),
+                            waived => format!("the evidence is enough to judge by; waived: {}", waived.join(", ")),
+                        },
+                    )
+                } else {
+                    let mut missing = report.missing_evidence.clone();
+                    for service in &report.unseen_services {
+                        let said = format!("{service} was never seen");
+                        if !missing.iter().any(|m| m.starts_with(&said)) {
+                            missing.push(format!("{said}: no flow from or to it"));
+                        }
+                    }
+                    Action::Event("EvidenceInsufficient", missing.join("; "))
+                });
+            }
             if report.longest_gap_seconds > policy.max_gap_seconds {
                 next.window_start = now;
                 if state.phase == Phase::Ready {
@@ -380,6 +421,7 @@ mod tests {
             [
                 "ApplyAudit(1)",
                 "event:Auditing",
+                "event:EvidenceSufficient",
                 "event:Ready",
                 "ApplyEnforce(1)",
                 "RemoveAudit",
@@ -400,7 +442,88 @@ mod tests {
             &policy,
         );
         assert_eq!(phases.last(), Some(&Phase::Enforcing));
-        assert_eq!(actions[2..], ["ApplyEnforce(1)", "RemoveAudit", "event:Enforcing"]);
+        assert_eq!(actions[3..], ["ApplyEnforce(1)", "RemoveAudit", "event:Enforcing"]);
+    }
+
+    fn insufficient(missing: &str) -> Input {
+        Input::Evidence(EvidenceReport {
+            missing_evidence: vec![missing.into()],
+            ..EvidenceReport::default()
+        })
+    }
+
+    #[test]
+    fn evidence_the_verdict_finds_short_holds_ready_and_auto_promotion_back() {
+        let short = "window 2h 10m is shorter than the minimum 24h (project evidence.minWindow)";
+        for auto_promote in [false, true] {
+            let policy = Policy {
+                auto_promote,
+                ..policy()
+            };
+            let (phases, actions, state) = run(
+                &[
+                    (0, Input::IntentsChanged(1)),
+                    (HOUR, insufficient(short)),
+                    (30 * HOUR, Input::Tick),
+                ],
+                &policy,
+            );
+            assert_eq!(phases.last(), Some(&Phase::Auditing), "auto_promote {auto_promote}");
+            assert!(!state.all_services_seen);
+            assert!(!actions.iter().any(|a| a.starts_with("ApplyEnforce")), "{actions:?}");
+        }
+    }
+
+    #[test]
+    fn ready_goes_back_to_auditing_when_the_verdict_fails_and_says_why() {
+        let cron = "CronJob shop/report runs every 7d; the window 2d does not cover one period";
+        let mut state = State::new(0);
+        let mut said = Vec::new();
+        for (at, input) in [
+            (0, Input::IntentsChanged(1)),
+            (1, clean()),
+            (24 * HOUR, Input::Tick),
+            (25 * HOUR, insufficient(cron)),
+        ] {
+            let (next, actions) = step(&state, &input, at, &policy());
+            said.extend(actions);
+            state = next;
+        }
+        assert_eq!(state.phase, Phase::Auditing);
+        assert!(
+            said.contains(&Action::Event("EvidenceInsufficient", cron.to_string())),
+            "{said:?}"
+        );
+        let (next, _) = step(&state, &Input::Approve, 26 * HOUR, &policy());
+        assert_eq!(
+            next.phase,
+            Phase::Auditing,
+            "no approval before the verdict passes again"
+        );
+    }
+
+    #[test]
+    fn waivers_are_said_when_the_evidence_becomes_enough() {
+        let waived = Input::Evidence(EvidenceReport {
+            waived: vec!["shop/batch (runs at quarter end)".into()],
+            ..EvidenceReport::default()
+        });
+        let (_, actions) = step(
+            &State {
+                phase: Phase::Auditing,
+                ..State::new(0)
+            },
+            &waived,
+            1,
+            &policy(),
+        );
+        assert_eq!(
+            actions,
+            [Action::Event(
+                "EvidenceSufficient",
+                "the evidence is enough to judge by; waived: shop/batch (runs at quarter end)".into()
+            )]
+        );
     }
 
     #[test]

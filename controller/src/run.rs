@@ -1,9 +1,14 @@
 //! The controller process: serve metrics and health, follow the flow log,
 //! wait for the Lease, then reconcile every `Intents` resource until the
 //! lease is lost (the process exits so that the pod restarts as a follower).
+//!
+//! Every Intents is compiled with all the others and the Project, so a
+//! change of the Project, or a new generation of any Intents (a
+//! cross-namespace reference may resolve differently), reconciles every
+//! Intents at once rather than at the next periodic requeue.
 
 use crate::{
-    crd::Intents,
+    crd::{Intents, Project},
     feed::Feed,
     leader::Elector,
     metrics::{serve, Metrics},
@@ -12,10 +17,15 @@ use crate::{
 use futures::StreamExt;
 use k8s_openapi::chrono::Utc;
 use kube::{
-    runtime::{events::Recorder, watcher, Controller},
-    Api,
+    runtime::{events::Recorder, reflector::ObjectRef, reflector::Store, watcher, Controller},
+    Api, ResourceExt,
 };
-use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
 use tokio::sync::Mutex;
 
 /// How the controller runs
@@ -23,6 +33,8 @@ use tokio::sync::Mutex;
 pub struct Options {
     /// a flow log to follow (Hubble, Calico or Envoy records)
     pub flows: Option<PathBuf>,
+    /// Hubble Relay's gRPC address (`host:port`), followed for evidence
+    pub hubble_relay: Option<String>,
     /// where `/metrics`, `/healthz` and `/readyz` are served
     pub metrics: std::net::SocketAddr,
     /// this replica's name (the pod's)
@@ -55,8 +67,20 @@ pub async fn run(options: Options) -> Result<(), String> {
             tracing::error!(%address, error = %e, "metrics server stopped");
         }
     });
-    let feed = options.flows.clone().map(|path| Arc::new(Mutex::new(Feed::new(path))));
-    if let Some(feed) = feed.clone() {
+    if let Some(address) = &options.hubble_relay {
+        // A typo in the address fails the start, not every reconnect.
+        crate::relay::check(address, &crate::relay::RelayOptions::default()).map_err(|e| e.to_string())?;
+    }
+    let feed = (options.flows.is_some() || options.hubble_relay.is_some())
+        .then(|| Arc::new(Mutex::new(Feed::new(options.flows.clone().unwrap_or_default()))));
+    if let (Some(feed), Some(address)) = (feed.clone(), options.hubble_relay.clone()) {
+        tokio::spawn(async move {
+            if let Err(e) = crate::relay::follow(&address, feed, crate::relay::RelayOptions::default()).await {
+                tracing::error!(%address, error = %e, "cannot follow Hubble Relay");
+            }
+        });
+    }
+    if let (Some(feed), Some(_)) = (feed.clone(), &options.flows) {
         tokio::spawn(async move {
             loop {
                 if let Err(e) = feed.lock().await.poll() {
@@ -90,7 +114,38 @@ pub async fn run(options: Options) -> Result<(), String> {
         dry_run: options.dry_run,
         lost_seen: Mutex::new(BTreeMap::new()),
     });
-    let controller = Controller::new(Api::<Intents>::all(client), watcher::Config::default())
+    let controller = Controller::new(Api::<Intents>::all(client.clone()), watcher::Config::default());
+    let store = controller.store();
+    let for_projects = store.clone();
+    let for_intents = store;
+    // Status writes change an Intents too: only a new generation of one
+    // (its spec) reaches the others, or every status write would
+    // reconcile the whole cluster.
+    let generations: std::sync::Mutex<HashMap<String, i64>> = std::sync::Mutex::new(HashMap::new());
+    let controller = controller
+        .watches(
+            Api::<Project>::all(client.clone()),
+            watcher::Config::default(),
+            move |_| every(&for_projects),
+        )
+        .watches(
+            Api::<Intents>::all(client),
+            watcher::Config::default(),
+            move |changed| {
+                let generation = changed.metadata.generation.unwrap_or(0);
+                let uid = changed.uid().unwrap_or_default();
+                let fresh = match generations.lock() {
+                    Ok(mut seen) => seen.insert(uid, generation) != Some(generation),
+                    // A poisoned map only costs a wider reconcile.
+                    Err(_) => true,
+                };
+                if fresh {
+                    every(&for_intents)
+                } else {
+                    Vec::new()
+                }
+            },
+        )
         .shutdown_on_signal()
         .run(reconcile, error_policy, context)
         .for_each(|result| async move {
@@ -112,4 +167,9 @@ pub async fn run(options: Options) -> Result<(), String> {
         () = controller => Ok(()),
         reason = renew => Err(reason),
     }
+}
+
+/// Every Intents the controller knows
+fn every(store: &Store<Intents>) -> Vec<ObjectRef<Intents>> {
+    store.state().iter().map(|i| ObjectRef::from_obj(i.as_ref())).collect()
 }

@@ -118,7 +118,7 @@ fn the_example_intents_validate_against_the_intents_crd() {
                 assert!(errors.is_empty(), "{}: {errors:?}", entry.path().display());
                 // And it reads back as the resource type the controller watches.
                 let resource: palisade_controller::crd::Intents = serde_json::from_value(object).unwrap();
-                let repository = palisade_intents::load_files(vec![resource.to_file()]).unwrap();
+                let repository = palisade_intents::load_files(vec![resource.to_file().unwrap()]).unwrap();
                 assert_eq!(repository.intents.len(), 1);
                 checked += 1;
             }

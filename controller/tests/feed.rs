@@ -85,6 +85,75 @@ fn the_report_sees_silence_unseen_services_and_would_drops() {
     assert_eq!(report.would_drop.len(), 1);
     assert_eq!(report.would_drop[0].ports, ["tcp/9090"]);
     assert_eq!(report.would_drop[0].intent, "frontend -> backend tcp/9090");
+    assert!(
+        report
+            .missing_evidence
+            .contains(&"shop/batch was never seen: no flow from or to it".to_string()),
+        "{:?}",
+        report.missing_evidence
+    );
+    assert!(
+        report.missing_evidence.contains(
+            &"the window of namespace shop, 5m, is shorter than the minimum 24h (the default; set project evidence.minWindow)".to_string()
+        ),
+        "{:?}",
+        report.missing_evidence
+    );
+}
+
+#[test]
+fn the_report_carries_the_gates_verdict_with_the_projects_waivers_and_cron_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flows.json");
+    let lines: Vec<String> = (0..=5).map(|m| record(m, "frontend", "backend", 8080)).collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let mut feed = Feed::new(path);
+    feed.poll().unwrap();
+    let files = vec![
+        palisade_intents::RawFile {
+            path: "palisade.yaml".into(),
+            bytes: b"apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: { name: p }\nspec:\n  targets: [cilium]\n  evidence:\n    minWindow: 1h\n    waive: [{ service: shop/batch, reason: runs at quarter end }]\n".to_vec(),
+        },
+        palisade_intents::RawFile {
+            path: "shop.yaml".into(),
+            bytes: b"apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: shop, namespace: shop }\nspec:\n  services:\n    frontend: { selector: { app: frontend } }\n    backend: { selector: { app: backend } }\n    batch: { selector: { app: batch } }\n  allow: [frontend -> backend tcp/8080]\n".to_vec(),
+        },
+    ];
+    let repository = palisade_intents::load_files(files).unwrap();
+    let (ir, _) = palisade_compiler::compile(&repository).unwrap();
+    let requirements = palisade_evidence::Requirements::new(repository.project.as_ref())
+        .with_max_gap(600, "maxGapSeconds")
+        .with_cron_jobs(Some(&palisade_compiler::model::ClusterModel {
+            cron_jobs: vec![palisade_compiler::model::CronJob {
+                namespace: "shop".into(),
+                name: "report".into(),
+                schedule: "@daily".into(),
+                time_zone: None,
+            }],
+            ..Default::default()
+        }));
+    let five_past = 1_795_169_100_000; // 2026-11-20T10:05:00Z
+    let report = feed.report_with("shop", &ir, &[], five_past, 0, &requirements);
+    assert_eq!(report.unseen_services, Vec::<String>::new(), "batch is waived");
+    assert_eq!(report.waived, ["shop/batch (runs at quarter end)"]);
+    assert_eq!(
+        report.missing_evidence,
+        [
+            "the window of namespace shop, 5m, is shorter than the minimum 1h (project evidence.minWindow)",
+            "CronJob shop/report runs every 24h; the window 5m does not cover one period",
+        ]
+    );
+    // The state machine does not go Ready on it, however long it waits.
+    use palisade_controller::rollout::{step, Input, Phase, Policy, State};
+    let policy = Policy {
+        observe_seconds: 3600,
+        max_gap_seconds: 600,
+        auto_promote: true,
+    };
+    let (state, _) = step(&State::new(0), &Input::IntentsChanged(1), 0, &policy);
+    let (state, _) = step(&state, &Input::Evidence(report), 60, &policy);
+    let (state, actions) = step(&state, &Input::Tick, 48 * 3600, &policy);
+    assert_eq!(state.phase, Phase::Auditing, "{actions:?}");
 }
 
 /// A record padded past the flow readers' cap with a long label: valid JSON,

@@ -33,6 +33,10 @@ async fn metrics_health_and_readiness_are_served() {
     let metrics = Arc::new(Metrics::default());
     metrics.set_phase("shop", Phase::Blocked);
     metrics.applied.inc_by(4);
+    metrics.fail("Conflict");
+    metrics.fail("Conflict");
+    metrics.fail("ApiError");
+    metrics.reconcile_duration.observe(0.02);
     tokio::spawn(palisade_controller::metrics::serve(address, metrics.clone()));
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let (health, ready, text) = tokio::task::spawn_blocking(move || {
@@ -47,6 +51,19 @@ async fn metrics_health_and_readiness_are_served() {
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(ready.starts_with("HTTP/1.1 503"), "not ready before leading: {ready}");
     assert!(text.contains("palisade_objects_applied_total 4"), "{text}");
+    assert!(
+        text.contains("palisade_reconcile_failures_total{reason=\"Conflict\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("palisade_reconcile_failures_total{reason=\"ApiError\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("palisade_reconcile_duration_seconds_count 1"), "{text}");
+    assert!(
+        text.contains("palisade_reconcile_duration_seconds_bucket{le=\"0.04\"} 1"),
+        "{text}"
+    );
     assert!(
         text.contains("palisade_rollout_phase{namespace=\"shop\",phase=\"Blocked\"} 1"),
         "{text}"

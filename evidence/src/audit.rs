@@ -1,12 +1,14 @@
 //! The audit gate: every observed conversation decided by each target's
 //! enforce manifests. What they would drop is grouped by source and
 //! destination workload, with counts, first and last seen, the rules that
-//! stop it and the intent line that would admit it. The evidence itself is
-//! judged too: services never seen, gaps in time, lost and unreadable records.
+//! stop it and the intent line that would admit it. Doubts about the evidence
+//! (gaps in time, lost and unreadable records) are warnings here; whether it
+//! is enough to pass the gate at all (services seen or waived, the window,
+//! CronJob periods) is [`crate::sufficiency`].
 
 use crate::{
     observe::{Evidence, FlowKey, Seen},
-    resolve::{place, Place, Placed},
+    resolve::{place, Place},
     suggest::Suggester,
 };
 use palisade_compiler::{
@@ -242,12 +244,12 @@ pub fn audit(
                 count,
             })
             .collect(),
-        warnings: evidence_warnings(evidence, ir, &placed, options),
+        warnings: evidence_warnings(evidence, options),
     }
 }
 
 /// Doubts about the evidence: what it cannot prove
-pub fn evidence_warnings(evidence: &Evidence, ir: &Ir, placed: &Placed, options: AuditOptions) -> Vec<String> {
+pub fn evidence_warnings(evidence: &Evidence, options: AuditOptions) -> Vec<String> {
     let mut out = Vec::new();
     for read in &evidence.reads {
         if read.malformed > 0 {
@@ -279,24 +281,6 @@ pub fn evidence_warnings(evidence: &Evidence, ir: &Ir, placed: &Placed, options:
             format_time(to * 60_000),
             to - from
         ));
-    }
-    if evidence.minutes.is_empty() && !evidence.flows.is_empty() {
-        out.push("the records carry no times: the observation window cannot be judged".into());
-    }
-    for ns in ir.namespaces.values().filter(|ns| ns.isolates_ingress()) {
-        for svc in ns.services.values() {
-            let seen = placed
-                .model
-                .pods
-                .iter()
-                .any(|p| p.namespace == ns.name && p.matches(&svc.selector));
-            if !seen {
-                out.push(format!(
-                    "{}/{}: no traffic observed from or to it, so nothing shows that its rules are complete",
-                    ns.name, svc.name
-                ));
-            }
-        }
     }
     out
 }

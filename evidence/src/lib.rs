@@ -2,17 +2,21 @@
 //! dialect's reader are aggregated per workload (`observe`), placed on a
 //! cluster model (`resolve`), judged against the enforce manifests of each
 //! target (`audit`, the promotion gate) or turned into proposed intents
-//! (`discover`).
+//! (`discover`). Whether the evidence is enough to judge by at all is
+//! `sufficiency`: the gate passes only when both say so.
 
 pub mod audit;
+pub mod cron;
 pub mod discover;
 pub mod observe;
 pub mod resolve;
+pub mod sufficiency;
 pub mod suggest;
 
 pub use audit::{audit, AuditOptions, AuditReport};
 pub use discover::{discover, DiscoverOptions, Proposal};
 pub use observe::Evidence;
+pub use sufficiency::{Requirements, Verdict};
 
 use palisade_targets::flows::{self, FlowFormat, StreamError};
 use std::path::Path;
@@ -29,13 +33,42 @@ pub fn read_with_progress(
     format: Option<&dyn FlowFormat>,
     progress: &dyn Fn(usize, u64),
 ) -> Result<Evidence, StreamError> {
+    read_streams(paths, format, progress, false)
+}
+
+/// [`read_with_progress`] for the audit gate: a stream that holds no record
+/// of a known flow format (text, other JSON objects) is evidence of nothing,
+/// which the gate names ([`Evidence::unrecognized`]), not an input error; a
+/// stream that cannot be opened or read still is one
+pub fn read_for_gate(
+    paths: &[&Path],
+    format: Option<&dyn FlowFormat>,
+    progress: &dyn Fn(usize, u64),
+) -> Result<Evidence, StreamError> {
+    read_streams(paths, format, progress, true)
+}
+
+fn read_streams(
+    paths: &[&Path],
+    format: Option<&dyn FlowFormat>,
+    progress: &dyn Fn(usize, u64),
+    unrecognized_is_evidence: bool,
+) -> Result<Evidence, StreamError> {
     let formats = flows::formats();
     let mut evidence = Evidence::default();
     for (index, path) in paths.iter().enumerate() {
         let mut taken = Evidence::default();
-        let stats = flows::read_with_progress(path, format, &formats, |record| taken.add(record), &|bytes| {
+        let read = flows::read_with_progress(path, format, &formats, |record| taken.add(record), &|bytes| {
             progress(index, bytes);
-        })?;
+        });
+        let stats = match read {
+            Ok(stats) => stats,
+            Err(StreamError::UnknownFormat(message)) if unrecognized_is_evidence => {
+                evidence.unrecognized.push(message);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         merge(&mut evidence, taken);
         evidence.reads.push(stats);
     }
@@ -53,4 +86,7 @@ fn merge(into: &mut Evidence, from: Evidence) {
         }
     }
     into.minutes.extend(from.minutes);
+    for (namespace, minutes) in from.minutes_by_namespace {
+        into.minutes_by_namespace.entry(namespace).or_default().extend(minutes);
+    }
 }

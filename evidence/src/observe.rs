@@ -75,15 +75,37 @@ pub struct Evidence {
     pub lookups: HashMap<FlowEndpoint, BTreeMap<String, u64>>,
     /// the minutes (since the epoch) in which anything was seen: gaps show here
     pub minutes: BTreeSet<i64>,
+    /// the same, per namespace a record names on either side: the gate
+    /// measures each namespace's gaps by its own records, so that another
+    /// namespace's traffic cannot fill them
+    pub minutes_by_namespace: BTreeMap<String, BTreeSet<i64>>,
     /// what each stream held besides flows
     pub reads: Vec<ReadStats>,
+    /// streams that held no record of a known flow format, as the reader
+    /// said it (read with [`crate::read_for_gate`]: the gate names them)
+    pub unrecognized: Vec<String>,
 }
 
 impl Evidence {
     /// Take one record
     pub fn add(&mut self, record: FlowRecord) {
         if let Some(t) = record.time_ms {
-            self.minutes.insert(t.div_euclid(60_000));
+            let minute = t.div_euclid(60_000);
+            self.minutes.insert(minute);
+            for namespace in [&record.source.namespace, &record.destination.namespace]
+                .into_iter()
+                .flatten()
+            {
+                match self.minutes_by_namespace.get_mut(namespace) {
+                    Some(minutes) => {
+                        minutes.insert(minute);
+                    }
+                    None => {
+                        self.minutes_by_namespace
+                            .insert(namespace.clone(), BTreeSet::from([minute]));
+                    }
+                }
+            }
         }
         let source = workload(record.source);
         if let Some(query) = record.dns_query {

@@ -52,6 +52,8 @@ pub struct Project {
     pub calico_enterprise: bool,
     /// `l7: degrade-to-l4`, where it was written
     pub l7_degrade: Option<Loc>,
+    /// `evidence:`, what the audit gate asks of observed traffic
+    pub evidence: crate::types::EvidencePolicy,
 }
 
 /// The cluster profile as written; defaults are the compiler's business

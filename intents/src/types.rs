@@ -290,6 +290,56 @@ pub struct ProjectSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<L7Policy>")]
     pub l7: Option<Spanned<L7Policy>>,
+    /// what the audit gate asks of observed traffic before enforcing
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<EvidenceSpec>,
+}
+
+/// What the audit gate asks of the evidence: how long a window, and which
+/// services it does not need to see
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EvidenceSpec {
+    /// the shortest observation window (last record - first record) that
+    /// passes, e.g. `24h`, `7d`, `90m` (default `24h`)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub min_window: Option<Spanned<String>>,
+    /// services the gate passes without traffic seen from or to them, each
+    /// with the reason (shown in every audit)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waive: Vec<WaiverSpec>,
+}
+
+/// A service the gate does not ask to see
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaiverSpec {
+    /// `namespace/service`
+    #[schemars(with = "String")]
+    pub service: Spanned<String>,
+    /// why no traffic of it is expected (required)
+    #[schemars(with = "String")]
+    pub reason: Spanned<String>,
+}
+
+/// The evidence section, checked: the minimum window in seconds and the
+/// waived services by `namespace/name`
+#[derive(Debug, Clone, Default)]
+pub struct EvidencePolicy {
+    /// `minWindow`, in seconds, and where it was written
+    pub min_window: Option<crate::model::Located<u64>>,
+    /// the waivers, in file order
+    pub waive: Vec<Waiver>,
+}
+
+/// A waiver, checked
+#[derive(Debug, Clone)]
+pub struct Waiver {
+    /// `namespace/service`, known to the intents
+    pub service: crate::model::Located<String>,
+    /// why
+    pub reason: String,
 }
 
 /// What to do with HTTP rules on targets that cannot see HTTP

@@ -41,7 +41,72 @@ pub(crate) fn repository(
             repository.intents.push(checked);
         }
     }
+    // Services are known only once every file is read; an Intents refused
+    // above would make its services look unknown, so waivers wait for it.
+    if repository.intents.len() == intents.len() {
+        if let Some(project) = &repository.project {
+            unknown_waivers(&project.evidence, &repository.intents, diags);
+        }
+    }
     repository
+}
+
+/// Waivers that name no service of the intents: a typo would waive nothing
+/// and leave the gate asking for traffic of a service that does not exist
+fn unknown_waivers(evidence: &types::EvidencePolicy, intents: &[Intents], diags: &mut Diags) {
+    let known: Vec<String> = intents
+        .iter()
+        .flat_map(|i| {
+            i.services
+                .iter()
+                .map(move |s| format!("{}/{}", i.namespace.value, s.name.value))
+        })
+        .collect();
+    for waiver in &evidence.waive {
+        let service = &waiver.service;
+        if known.contains(&service.value) {
+            continue;
+        }
+        let help = did_you_mean(&service.value, known.iter().map(String::as_str)).unwrap_or_else(|| {
+            if known.is_empty() {
+                "the intents declare no services: remove the waiver".to_string()
+            } else {
+                format!("waive one of the intents' services: {}", known.join(", "))
+            }
+        });
+        diags.push(
+            Diag::error(
+                "unknown_service",
+                format!("`{}` names no service of the intents", service.value),
+            )
+            .at(&service.loc)
+            .help(help),
+        );
+    }
+}
+
+/// `90m`, `24h`, `7d`, `1d12h`: whole numbers with a unit (s, m, h, d, w), in seconds
+fn parse_duration(text: &str) -> Option<u64> {
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit: u64 = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 7 * 86_400,
+            _ => return None,
+        };
+        let n: u64 = std::mem::take(&mut digits).parse().ok()?;
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    // a number without a unit is not a duration (minutes? seconds?)
+    (digits.is_empty() && !text.trim().is_empty()).then_some(total)
 }
 
 struct Checker<'a> {
@@ -165,7 +230,72 @@ impl Checker<'_> {
                 .as_ref()
                 .filter(|l| ***l == types::L7Policy::DegradeToL4)
                 .map(|l| self.loc(l)),
+            evidence: spec.evidence.as_ref().map(|e| self.evidence(e)).unwrap_or_default(),
         }
+    }
+
+    fn evidence(&mut self, spec: &types::EvidenceSpec) -> types::EvidencePolicy {
+        let min_window = spec.min_window.as_ref().and_then(|text| {
+            let loc = self.content_loc(text);
+            match parse_duration(text) {
+                Some(0) => {
+                    self.diags.push(
+                        Diag::error("bad_value", "`minWindow` is zero: any evidence, even none, would pass")
+                            .at(&loc)
+                            .help("write the longest quiet stretch of the services, e.g. `24h` (the default) or `7d` to cover weekly jobs"),
+                    );
+                    None
+                }
+                Some(seconds) => Some(Located::new(seconds, loc)),
+                None => {
+                    self.diags.push(
+                        Diag::error("bad_value", format!("`{}` is not a duration", text.as_str()))
+                            .at(&loc)
+                            .help("write whole numbers with a unit (s, m, h, d, w), e.g. `90m`, `24h`, `7d` or `1d12h`"),
+                    );
+                    None
+                }
+            }
+        });
+        let mut waive: Vec<types::Waiver> = Vec::new();
+        for item in &spec.waive {
+            let service = Located::new(item.service.as_str().to_string(), self.content_loc(&item.service));
+            let well_formed = match service.value.split_once('/') {
+                Some((namespace, name)) => names::is_dns1123_label(namespace) && names::is_dns1123_label(name),
+                None => false,
+            };
+            if !well_formed {
+                self.diags.push(
+                    Diag::error("bad_name", format!("`{}` does not name a service", service.value))
+                        .at(&service.loc)
+                        .help("write `namespace/service`, e.g. `shop/payments`"),
+                );
+                continue;
+            }
+            if item.reason.trim().is_empty() {
+                let loc = self.loc(&item.reason);
+                self.diags.push(
+                    Diag::error("missing_reason", format!("the waiver of `{}` gives no reason", service.value))
+                        .at(&loc)
+                        .help("say why no traffic of it is expected, e.g. `reason: runs only at quarter end`: every audit shows it"),
+                );
+                continue;
+            }
+            if let Some(first) = waive.iter().find(|w| w.service.value == service.value) {
+                let first_at = first.service.loc.to_string();
+                self.diags.push(
+                    Diag::error("duplicate_waiver", format!("`{}` is waived twice", service.value))
+                        .at(&service.loc)
+                        .help(format!("keep one waiver (the first is at {first_at})")),
+                );
+                continue;
+            }
+            waive.push(types::Waiver {
+                service,
+                reason: item.reason.trim().to_string(),
+            });
+        }
+        types::EvidencePolicy { min_window, waive }
     }
 
     fn pods(&mut self, pods: &types::PodsSpec) -> PodsSyntax {
@@ -960,5 +1090,76 @@ mod tests {
             .replace("{ app: a } }", "{ app: a }, serviceAccount: web.frontend-1 }")
             .replace("{ app: b }", "{ example.com/Tier_1: Web_1.x, app: \"\" }");
         assert_eq!(errors(&project, &fine), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_evidence_section_is_checked_where_written() {
+        let project = |evidence: &str| {
+            format!("apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: {{ name: p }}\nspec:\n  evidence:\n{evidence}")
+        };
+        let shop = intents(&format!("{SERVICES}  allow: []\n"));
+        let fine =
+            project("    minWindow: 1d12h\n    waive:\n      - { service: shop/b, reason: runs at quarter end }\n");
+        assert_eq!(errors(&fine, &shop), Vec::<String>::new());
+        let files = vec![
+            RawFile {
+                path: "palisade.yaml".into(),
+                bytes: fine.into_bytes(),
+            },
+            RawFile {
+                path: "a.yaml".into(),
+                bytes: shop.clone().into_bytes(),
+            },
+        ];
+        let Ok(repository) = load_files(files) else {
+            unreachable!("the project loads")
+        };
+        let Some(checked) = repository.project else {
+            unreachable!("the project is read")
+        };
+        assert_eq!(checked.evidence.min_window.map(|m| m.value), Some(36 * 3600));
+        assert_eq!(
+            checked
+                .evidence
+                .waive
+                .iter()
+                .map(|w| (w.service.value.as_str(), w.reason.as_str()))
+                .collect::<Vec<_>>(),
+            [("shop/b", "runs at quarter end")]
+        );
+        for (evidence, at, help) in [
+            ("    minWindow: 24\n", "palisade.yaml:6:16", "`24` is not a duration"),
+            ("    minWindow: soon\n", "palisade.yaml:6:16", "e.g. `90m`, `24h`, `7d`"),
+            ("    minWindow: 0h\n", "palisade.yaml:6:16", "`minWindow` is zero"),
+            (
+                "    waive: [{ service: shop/bb, reason: x }]\n",
+                "palisade.yaml:6:24",
+                "did you mean `shop/b`?",
+            ),
+            (
+                "    waive: [{ service: other/zzzz, reason: x }]\n",
+                "palisade.yaml:6:24",
+                "shop/a, shop/b",
+            ),
+            (
+                "    waive: [{ service: payments, reason: x }]\n",
+                "palisade.yaml:6:24",
+                "`namespace/service`",
+            ),
+            (
+                "    waive: [{ service: shop/a, reason: '  ' }]\n",
+                "palisade.yaml:6:40",
+                "gives no reason",
+            ),
+            ("    waive: [{ service: shop/a }]\n", "palisade.yaml:6:", "reason"),
+            (
+                "    waive: [{ service: shop/a, reason: x }, { service: shop/a, reason: y }]\n",
+                "palisade.yaml:6:",
+                "waived twice",
+            ),
+            ("    minWindows: 1d\n", "palisade.yaml:6:", "minWindows"),
+        ] {
+            assert_refused(&project(evidence), &shop, at, help);
+        }
     }
 }

@@ -1,7 +1,11 @@
 //! `palisade audit DIR --flows FILE`: the promotion gate. Every observed
 //! conversation is decided by each target's enforce manifests; what they would
-//! drop is listed per workload pair with the allow line that admits it. Exit 3
-//! when enforcing would drop something that works today.
+//! drop is listed per workload pair with the allow line that admits it. The
+//! evidence itself is judged by the same verdict `rollout --stage auto` and
+//! the controller use: every service seen or waived, a window of at least the
+//! minimum that covers each CronJob's period, no gap over `--max-gap`. Exit 3
+//! when enforcing would drop something that works today, or when the evidence
+//! is not enough to tell.
 
 use crate::{
     flows::FlowArgs,
@@ -10,7 +14,7 @@ use crate::{
 };
 use clap::ValueEnum;
 use palisade_compiler::model::ClusterModel;
-use palisade_evidence::{AuditOptions, AuditReport, Evidence};
+use palisade_evidence::{cron::human, AuditOptions, AuditReport, Evidence, Requirements, Verdict};
 use palisade_intents::Diag;
 use palisade_targets::{Dialect, Manifest, Mode};
 use std::collections::BTreeMap;
@@ -25,9 +29,8 @@ pub struct Args {
     /// text, markdown (a pull-request or ticket comment) or json
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
-    /// Minutes without any flow that count as a gap in the evidence
-    #[arg(long, default_value_t = 10)]
-    max_gap: i64,
+    #[command(flatten)]
+    gap: crate::flows::GapArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -65,6 +68,88 @@ pub(crate) fn judge(
     )
 }
 
+/// The gate: what enforcing would drop, and whether the evidence suffices
+#[derive(serde::Serialize)]
+pub(crate) struct Gate {
+    /// the audit
+    #[serde(flatten)]
+    pub report: AuditReport,
+    /// the verdict on the evidence
+    pub evidence: Verdict,
+    /// nothing would be dropped and the evidence suffices
+    pub passes: bool,
+}
+
+/// The evidence's verdict for every namespace of `ws`: the one `audit`,
+/// `rollout --stage auto` and (per namespace) the controller judge by
+pub(crate) fn verdict(
+    ws: &workspace::Workspace,
+    evidence: &Evidence,
+    cluster: Option<&ClusterModel>,
+    max_gap_minutes: i64,
+) -> Verdict {
+    let requirements = Requirements::new(ws.repository.project.as_ref())
+        .with_max_gap(max_gap_minutes.saturating_mul(60), "--max-gap")
+        .with_cron_jobs(cluster);
+    palisade_evidence::sufficiency::judge(evidence, &ws.ir, cluster, None, &requirements)
+}
+
+/// The audit and the verdict; the gate passes only when both do
+pub(crate) fn gate(
+    ws: &workspace::Workspace,
+    rendered: &[(&'static str, Vec<Manifest>)],
+    evidence: &Evidence,
+    cluster: Option<&ClusterModel>,
+    max_gap_minutes: i64,
+) -> Gate {
+    let report = judge(ws, rendered, evidence, cluster, max_gap_minutes);
+    let evidence = verdict(ws, evidence, cluster, max_gap_minutes);
+    Gate {
+        passes: evidence.passes && !report.would_break(),
+        report,
+        evidence,
+    }
+}
+
+/// The verdict as `audit` and `rollout` print it
+pub(crate) fn verdict_text(verdict: &Verdict) -> String {
+    let window = match (&verdict.window.first, &verdict.window.last) {
+        (Some(a), Some(b)) => format!("{} ({a} .. {b})", human(verdict.window.seconds)),
+        _ => "empty".to_string(),
+    };
+    let mut out = format!(
+        "evidence: window {window}, minimum {}; {} service{} seen",
+        human(verdict.min_window_seconds),
+        verdict.seen.len(),
+        if verdict.seen.len() == 1 { "" } else { "s" }
+    );
+    if verdict.passes {
+        out.push_str(": enough to judge by\n");
+    } else {
+        out.push_str(&format!(
+            "\nthe evidence is not enough to judge by; missing:\n{}",
+            verdict
+                .missing
+                .iter()
+                .map(|m| format!("  - {}\n", m.message))
+                .collect::<String>()
+        ));
+    }
+    for job in &verdict.cron_jobs {
+        if let Some(seconds) = job.seconds {
+            out.push_str(&format!(
+                "CronJob {} runs at least every {}\n",
+                job.cron_job,
+                human(seconds)
+            ));
+        }
+    }
+    for w in &verdict.waived {
+        out.push_str(&format!("waived by the project: {} ({})\n", w.service, w.reason));
+    }
+    out
+}
+
 const TEMPLATE: &str = include_str!("../templates/audit.md.hbs");
 
 /// Audit and print
@@ -72,12 +157,12 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     let Some((ws, _, rendered)) = workspace::load_and_render(&args.intents, Mode::Enforce, format) else {
         return Exit::Input;
     };
-    let Some((evidence, cluster)) = args.flows.read(format) else {
+    let Some((evidence, cluster)) = args.flows.read_for_gate(format) else {
         return Exit::Input;
     };
-    let result = judge(&ws, &rendered, &evidence, cluster.as_ref(), args.max_gap);
+    let result = gate(&ws, &rendered, &evidence, cluster.as_ref(), args.gap.max_gap);
     let text = match args.output {
-        Output::Text => text(&result),
+        Output::Text => text(&result.report) + "\n" + &verdict_text(&result.evidence),
         Output::Json => serde_json::to_string_pretty(&result).unwrap_or_default() + "\n",
         Output::Markdown => {
             let mut engine = handlebars::Handlebars::new();
@@ -95,10 +180,10 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         }
     };
     print!("{text}");
-    if result.would_break() {
-        Exit::WouldDrop
-    } else {
+    if result.passes {
         Exit::Ok
+    } else {
+        Exit::WouldDrop
     }
 }
 

@@ -30,7 +30,7 @@ pub struct Args {
     /// per target, instead of one YAML stream on stdout
     #[arg(long, short)]
     out: Option<PathBuf>,
-    /// With --out: write nothing, exit 1 when OUT is not what the intents
+    /// With --out: write nothing, exit 2 when OUT is not what the intents
     /// render (a CI step that keeps a committed folder in sync)
     #[arg(long, requires = "out")]
     check: bool,
@@ -97,13 +97,13 @@ fn stream(
     match written {
         // A closed pipe (`| head`) is the reader's choice, not an error.
         Ok(()) => Exit::Ok,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::ClosedPipe,
         Err(e) => io_failure(format, &format!("cannot write to stdout: {e}")),
     }
 }
 
 fn write(out: &Path, rendered: &[(&str, Vec<Manifest>)], format: ErrorFormat) -> Exit {
-    match write_folder(out, rendered) {
+    match palisade_engine::output::write_rendered(out, rendered) {
         Ok(count) => {
             let ids: Vec<&str> = rendered.iter().map(|(id, _)| *id).collect();
             eprintln!(
@@ -119,31 +119,10 @@ fn write(out: &Path, rendered: &[(&str, Vec<Manifest>)], format: ErrorFormat) ->
 
 /// Compare OUT with what would be written, file by file
 fn check_folder(out: &Path, rendered: &[(&str, Vec<Manifest>)], format: ErrorFormat) -> Exit {
-    let staging = match tempfile::tempdir() {
-        Ok(dir) => dir,
-        Err(e) => return io_failure(format, &format!("cannot create a temporary folder: {e}")),
+    let differences = match palisade_engine::output::differences(out, rendered) {
+        Ok(d) => d,
+        Err(e) => return io_failure(format, &format!("cannot read `{}`: {e}", out.display())),
     };
-    if let Err(e) = write_folder(staging.path(), rendered) {
-        return io_failure(format, &format!("cannot render into a temporary folder: {e}"));
-    }
-    let mut differences = Vec::new();
-    for (target, _) in rendered {
-        let expected = files(&staging.path().join(target));
-        let actual = files(&out.join(target));
-        for (path, text) in &expected {
-            match actual.get(path) {
-                None => differences.push(format!("missing: {target}/{path}")),
-                Some(found) if found != text => differences.push(format!("differs: {target}/{path}")),
-                Some(_) => {}
-            }
-        }
-        differences.extend(
-            actual
-                .keys()
-                .filter(|p| !expected.contains_key(*p))
-                .map(|p| format!("not rendered by the intents: {target}/{p}")),
-        );
-    }
     if differences.is_empty() {
         eprintln!("palisade: {} is what the intents render", out.display());
         return Exit::Ok;
@@ -157,27 +136,7 @@ fn check_folder(out: &Path, rendered: &[(&str, Vec<Manifest>)], format: ErrorFor
         differences.len(),
         out.display()
     );
-    Exit::Input
-}
-
-/// Every file under `dir`, relative path → bytes
-fn files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                out.insert(
-                    path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().to_string(),
-                    bytes,
-                );
-            }
-        }
-    }
-    out
+    Exit::Changed
 }
 
 fn io_failure(format: ErrorFormat, message: &str) -> Exit {
@@ -185,43 +144,4 @@ fn io_failure(format: ErrorFormat, message: &str) -> Exit {
     diags.push(Diag::error("io", message.to_string()));
     report::print(&diags, format);
     Exit::Input
-}
-
-/// Render into a temporary folder beside `out`, then swap each target folder in
-fn write_folder(out: &Path, rendered: &[(&str, Vec<Manifest>)]) -> std::io::Result<usize> {
-    std::fs::create_dir_all(out)?;
-    let staging = tempfile::Builder::new().prefix(".palisade-").tempdir_in(out)?;
-    let mut count = 0;
-    for (target, manifests) in rendered {
-        let root = staging.path().join(target);
-        std::fs::create_dir_all(&root)?;
-        let mut resources = Vec::new();
-        for m in manifests {
-            let namespace = if m.namespace().is_empty() {
-                "_cluster"
-            } else {
-                m.namespace()
-            };
-            let relative = format!("{namespace}/{}", m.file_name());
-            std::fs::create_dir_all(root.join(namespace))?;
-            std::fs::write(root.join(&relative), m.to_yaml())?;
-            resources.push(relative);
-            count += 1;
-        }
-        resources.sort();
-        let kustomization = format!(
-            "# Rendered by palisade; edit the intents, not this folder.\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:{}\n",
-            if resources.is_empty() { " []".to_string() } else { resources.iter().map(|r| format!("\n  - {r}")).collect() }
-        );
-        std::fs::write(root.join("kustomization.yaml"), kustomization)?;
-    }
-    for (target, _) in rendered {
-        let destination = out.join(target);
-        let old = staging.path().join(format!(".old-{target}"));
-        if destination.exists() {
-            std::fs::rename(&destination, &old)?;
-        }
-        std::fs::rename(staging.path().join(target), &destination)?;
-    }
-    Ok(count)
 }

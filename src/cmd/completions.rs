@@ -24,7 +24,7 @@ fn print(bytes: &[u8]) -> Exit {
     match std::io::stdout().write_all(bytes) {
         Ok(()) => Exit::Ok,
         // A closed pipe is the reader's choice, not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Ok,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::ClosedPipe,
         Err(_) => Exit::Input,
     }
 }

@@ -1,6 +1,6 @@
 //! `palisade controller`: the in-cluster controller (see controller/ and
 //! deploy/): leader election, the rollout of every Intents resource, evidence
-//! from a followed flow log, `/metrics`, `/healthz`, `/readyz`.
+//! from Hubble Relay or a followed flow log, `/metrics`, `/healthz`, `/readyz`.
 
 use crate::{
     report::{self, ErrorFormat},
@@ -12,6 +12,10 @@ use std::path::PathBuf;
 /// Arguments of `palisade controller`
 #[derive(clap::Args)]
 pub struct Args {
+    /// Hubble Relay's gRPC address, followed for evidence (Cilium's:
+    /// hubble-relay.kube-system.svc.cluster.local:80)
+    #[arg(long, value_name = "ADDR")]
+    hubble_relay: Option<String>,
     /// A flow log to follow (Hubble, Calico or Envoy records)
     #[arg(long)]
     flows: Option<PathBuf>,
@@ -33,6 +37,7 @@ pub struct Args {
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     let options = palisade_controller::run::Options {
         flows: args.flows.clone(),
+        hubble_relay: args.hubble_relay.clone(),
         metrics: args.metrics_addr,
         identity: args.identity.clone(),
         lease_namespace: args.lease_namespace.clone(),

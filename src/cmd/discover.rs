@@ -44,11 +44,10 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         return Exit::Input;
     };
     let targets = if args.target.is_empty() {
-        match evidence.reads.first().map(|r| r.format.as_str()) {
-            Some("calico") => vec!["calico".to_string()],
-            Some("envoy") => vec!["kubernetes".to_string(), "istio".to_string()],
-            _ => vec!["cilium".to_string()],
-        }
+        palisade_targets::kinds::for_flow_format(evidence.reads.first().map(|r| r.format.as_str()))
+            .iter()
+            .map(|d| d.id().to_string())
+            .collect()
     } else {
         args.target.clone()
     };
@@ -104,7 +103,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
             print!("{}", docs.join("---\n"));
             Exit::Ok
         }
-        Some(out) => match crate::migration::write_files(out, &proposal.files, args.force) {
+        Some(out) => match palisade_engine::output::write_files(out, &proposal.files, args.force) {
             Ok(()) => {
                 let dir = out.display();
                 eprintln!(

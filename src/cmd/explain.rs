@@ -105,7 +105,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     let (rendered, diags) = workspace::render(&ws, &dialects, Mode::Enforce);
     report::print(&diags, format);
     for (_, manifests) in &rendered {
-        let problems = crate::manifests::rendered_problems(manifests);
+        let problems = palisade_engine::manifests::rendered_problems(manifests);
         if problems.has_errors() {
             report::print(&problems, format);
             return Exit::Input;

@@ -41,9 +41,8 @@ pub struct Observed {
     /// A cluster dump to place pods known only by address or name
     #[arg(long)]
     pub cluster: Option<PathBuf>,
-    /// Minutes without any flow that count as a gap in the evidence
-    #[arg(long, default_value_t = 10)]
-    pub max_gap: i64,
+    #[command(flatten)]
+    pub gap: crate::flows::GapArgs,
 }
 
 impl Observed {
@@ -68,7 +67,7 @@ impl Observed {
             rendered,
             &evidence,
             cluster.as_ref(),
-            self.max_gap,
+            self.gap.max_gap,
         )))
     }
 }
@@ -116,19 +115,13 @@ pub fn write_out(out: Option<&std::path::Path>, text: &str, format: ErrorFormat)
         print!("{text}");
         return Exit::Ok;
     };
-    let staged = path.with_extension("palisade-tmp");
-    match std::fs::write(&staged, text).and_then(|()| std::fs::rename(&staged, path)) {
+    match palisade_engine::output::write_file(path, text) {
         Ok(()) => {
             eprintln!("palisade: wrote {}", path.display());
             Exit::Ok
         }
-        Err(e) => {
-            let _ = std::fs::remove_file(&staged);
-            report::print_one(
-                Diag::error("io", format!("cannot write `{}`: {e}", path.display()))
-                    .help("check that the folder exists and is writable"),
-                format,
-            );
+        Err(diag) => {
+            report::print_one(diag, format);
             Exit::Input
         }
     }

@@ -5,7 +5,6 @@
 //! some connection differs.
 
 use crate::{
-    migration,
     report::{self, ErrorFormat},
     Exit,
 };
@@ -50,21 +49,21 @@ pub enum Output {
 
 /// Import, check and write
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some(m) = migration::import(
+    let Ok(m) = palisade_engine::migration::import(
         &args.paths,
         args.cluster.as_ref(),
         args.api_server,
         &args.cluster_cidrs,
         &[],
-        format,
-    ) else {
+    )
+    .map_err(|diags| report::print(&diags, format)) else {
         return Exit::Input;
     };
     let before = Decider::manifests(&m.originals);
     let (compared, differences) = compare(&m.model, &before, &Decider::intents(&m.ir));
     match &args.out {
         Some(out) => {
-            if let Err(diag) = migration::write_files(out, &m.files, args.force) {
+            if let Err(diag) = palisade_engine::output::write_files(out, &m.files, args.force) {
                 report::print_one(diag, format);
                 return Exit::Input;
             }

@@ -3,10 +3,10 @@
 //! fires (or any check, with `--deny-warnings`).
 
 use crate::{
-    manifests,
     report::{self, ErrorFormat},
     Exit,
 };
+use palisade_engine::manifests;
 use palisade_intents::{Diag, Diags};
 use palisade_targets::lint::{self, Severity, CHECKS};
 use std::path::PathBuf;

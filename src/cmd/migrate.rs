@@ -6,13 +6,13 @@
 
 use crate::{
     cmd::import::{Output, Summary},
-    migration,
     report::{self, ErrorFormat},
     Exit,
 };
+use palisade_engine::TargetSet;
 use palisade_targets::{
     equivalence::{compare, Decider},
-    EmitOptions, Manifest, Mode,
+    Manifest, Mode,
 };
 use std::path::PathBuf;
 
@@ -49,43 +49,22 @@ pub struct Args {
 
 /// Migrate and compare
 pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some(m) = migration::import(
+    let Ok(m) = palisade_engine::migration::import(
         &args.paths,
         args.cluster.as_ref(),
         args.api_server,
         &args.cluster_cidrs,
         &args.to,
-        format,
-    ) else {
+    )
+    .map_err(|diags| report::print(&diags, format)) else {
         return Exit::Input;
     };
-    let mut dialects = Vec::new();
-    for name in &args.to {
-        match palisade_targets::dialect(name) {
-            Some(d) => dialects.push(d),
-            None => {
-                report::print_one(
-                    palisade_intents::Diag::error("unknown_target", format!("unknown target `{name}`")).help(format!(
-                        "palisade renders: {}",
-                        palisade_targets::dialect_ids().join(", ")
-                    )),
-                    format,
-                );
-                return Exit::Input;
-            }
-        }
-    }
-    let mut rendered: Vec<(&str, Vec<Manifest>)> = Vec::new();
-    let mut refusals = palisade_intents::Diags::new();
-    for dialect in &dialects {
-        let options = EmitOptions::for_set(*dialect, &dialects, &m.ir, Mode::Enforce);
-        match palisade_targets::render(*dialect, &m.ir, &options) {
-            Ok((manifests, _)) => rendered.push((dialect.id(), manifests)),
-            Err(diags) => refusals.extend(diags),
-        }
-    }
-    if refusals.has_errors() {
-        report::print(&refusals, format);
+    let Ok(targets) = TargetSet::resolve(None, &args.to).map_err(|diags| report::print(&diags, format)) else {
+        return Exit::Input;
+    };
+    let (rendered, diags) = palisade_engine::render::render_ir(&m.ir, &targets, Mode::Enforce, |m| m);
+    if diags.has_errors() {
+        report::print(&diags, format);
         return Exit::Input;
     }
     let new: Vec<Manifest> = rendered.iter().flat_map(|(_, m)| m.iter().cloned()).collect();
@@ -95,17 +74,14 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         .iter()
         .map(|(k, v)| (format!("intents/{k}"), v.clone()))
         .collect();
-    for (target, manifests) in &rendered {
-        for manifest in manifests {
-            let ns = if manifest.namespace().is_empty() {
-                "_cluster"
-            } else {
-                manifest.namespace()
-            };
-            files.insert(format!("{target}/{ns}/{}", manifest.file_name()), manifest.to_yaml());
-        }
+    for (target, folder) in palisade_engine::output::layout(&rendered) {
+        files.extend(
+            folder
+                .into_iter()
+                .map(|(path, text)| (format!("{target}/{path}"), text)),
+        );
     }
-    if let Err(diag) = migration::write_files(&args.out, &files, args.force) {
+    if let Err(diag) = palisade_engine::output::write_files(&args.out, &files, args.force) {
         report::print_one(diag, format);
         return Exit::Input;
     }

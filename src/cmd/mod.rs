@@ -13,6 +13,7 @@ pub mod import;
 pub mod lint;
 pub mod migrate;
 pub mod plan;
+pub mod rbac;
 pub mod report;
 pub mod rollout;
 pub mod schema;

@@ -2,11 +2,11 @@
 //! then the manifest diff per target; for a pull request's CI.
 
 use crate::{
-    plan::{self, Plan},
     report::{self, ErrorFormat},
     workspace, Exit,
 };
 use clap::ValueEnum;
+use palisade_engine::plan::{self, Plan};
 use palisade_intents::Diag;
 use palisade_targets::Mode;
 use std::{io::IsTerminal, path::PathBuf};

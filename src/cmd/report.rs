@@ -11,7 +11,7 @@ use crate::{
 };
 use palisade_evidence::AuditReport;
 use palisade_intents::Diag;
-use palisade_targets::{Dialect, EmitOptions, Manifest, Mode};
+use palisade_targets::{Dialect, Manifest, Mode};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -168,10 +168,10 @@ fn expressible(ws: &workspace::Workspace, rendered: &[(&'static str, Vec<Manifes
             let (objects, refusals) = match in_project {
                 Some((_, manifests)) => (manifests.len(), Vec::new()),
                 None => {
-                    let options = EmitOptions::for_set(*dialect, &[*dialect], &ws.ir, Mode::Enforce);
-                    match palisade_targets::render(*dialect, &ws.ir, &options) {
-                        Ok((manifests, _)) => (manifests.len(), Vec::new()),
-                        Err(diags) => (
+                    let alone = palisade_engine::TargetSet::of(vec![*dialect]);
+                    match palisade_engine::render::render_ir(&ws.ir, &alone, Mode::Enforce, |m| m.len()) {
+                        (rendered, diags) if !diags.has_errors() => (rendered.iter().map(|(_, n)| n).sum(), Vec::new()),
+                        (_, diags) => (
                             0,
                             diags
                                 .iter()

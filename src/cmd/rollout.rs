@@ -1,7 +1,8 @@
 //! `palisade rollout DIR --stage audit|enforce|auto`: the controller's rollout
 //! for pipelines without the controller, through the same state machine and
 //! applier. `auto` runs the audit gate on `--flows` and enforces only when
-//! nothing observed would be dropped (exit 3 otherwise, with audit applied).
+//! nothing observed would be dropped and the evidence is enough to tell (the
+//! verdict `audit` prints); otherwise exit 3, with audit applied.
 //! `--dry-run` prints the planned calls and contacts nothing;
 //! `--server-dry-run` sends them with `dryRun=All`.
 
@@ -17,7 +18,7 @@ use palisade_controller::{
     rollout::{self, Input, Phase, Policy, State},
 };
 use palisade_intents::Diag;
-use palisade_targets::{Dialect, Manifest, Mode};
+use palisade_targets::{Manifest, Mode};
 use std::collections::BTreeMap;
 
 /// Arguments of `palisade rollout`
@@ -34,6 +35,14 @@ pub struct Args {
     /// The flow format (default: recognised)
     #[arg(long)]
     format: Option<String>,
+    /// A cluster dump (`kubectl get ns,pods,cronjobs -A -o yaml`) for `auto`
+    ///
+    /// It places pods known only by address or name; the gate asks the flows
+    /// to cover one period of each of its CronJobs.
+    #[arg(long)]
+    cluster: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    gap: crate::flows::GapArgs,
     /// Print the calls it would make; contact no cluster
     #[arg(long)]
     dry_run: bool,
@@ -55,7 +64,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     else {
         return Exit::Input;
     };
-    let mut rendered: BTreeMap<&str, Vec<(&str, Vec<Manifest>)>> = BTreeMap::new();
+    let mut rendered: BTreeMap<&str, Vec<(&'static str, Vec<Manifest>)>> = BTreeMap::new();
     for (name, mode) in [("audit", Mode::Audit), ("enforce", Mode::Enforce)] {
         let (manifests, diags) = workspace::render(&ws, &dialects, mode);
         if diags.has_errors() {
@@ -88,40 +97,35 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
             let flow_args = FlowArgs {
                 flows: args.flows.clone(),
                 format: args.format.clone(),
-                cluster: None,
+                cluster: args.cluster.clone(),
             };
-            let Some((evidence, _)) = flow_args.read(format) else {
+            let Some((evidence, cluster)) = flow_args.read_for_gate(format) else {
                 return Exit::Input;
             };
-            let enforce: Vec<(&dyn Dialect, &[Manifest])> = rendered
-                .get("enforce")
-                .into_iter()
-                .flatten()
-                .filter_map(|(id, m)| palisade_targets::dialect(id).map(|d| (d, m.as_slice())))
-                .collect();
-            let files = ws
-                .repository
-                .intents
-                .iter()
-                .map(|i| (i.namespace.value.clone(), i.namespace.loc.file.path.clone()))
-                .collect();
-            let gate = palisade_evidence::audit(&evidence, &ws.ir, &files, None, &enforce, Default::default());
-            if gate.would_break() {
-                eprintln!("the audit gate holds: enforcing would drop observed traffic; applying audit only");
-                for group in gate.groups.iter().filter(|g| g.works_today) {
-                    eprintln!(
-                        "  {} -> {}: add `{}` to {}",
-                        group.source, group.destination, group.intent, group.add_to
-                    );
+            let enforce = rendered.get("enforce").map(Vec::as_slice).unwrap_or_default();
+            // The gate `audit` prints: one computation, the same verdict.
+            let gate = crate::cmd::audit::gate(&ws, enforce, &evidence, cluster.as_ref(), args.gap.max_gap);
+            eprint!("{}", crate::cmd::audit::verdict_text(&gate.evidence));
+            if gate.passes {
+                eprintln!(
+                    "the audit gate passes: {} observed connections, nothing would be dropped",
+                    gate.report.judged
+                );
+                Phase::Enforcing
+            } else {
+                if gate.report.would_break() {
+                    eprintln!("the audit gate holds: enforcing would drop observed traffic; applying audit only");
+                    for group in gate.report.groups.iter().filter(|g| g.works_today) {
+                        eprintln!(
+                            "  {} -> {}: add `{}` to {}",
+                            group.source, group.destination, group.intent, group.add_to
+                        );
+                    }
+                } else {
+                    eprintln!("the audit gate holds: the evidence is not enough to judge by; applying audit only");
                 }
                 exit = Exit::WouldDrop;
                 Phase::Auditing
-            } else {
-                eprintln!(
-                    "the audit gate passes: {} observed connections, nothing would be dropped",
-                    gate.judged
-                );
-                Phase::Enforcing
             }
         }
     };

@@ -4,12 +4,12 @@
 //! differently on Cilium, the answer says it depends on the CNI.
 
 use crate::{
-    manifests,
     report::{self, ErrorFormat},
     Exit,
 };
 use clap::ValueEnum;
 use palisade_compiler::model::{ClusterModel, CniProfile, Connection, Endpoint, External, Request};
+use palisade_engine::manifests;
 use palisade_intents::{syntax::Protocol, Diag};
 use palisade_targets::{Evaluator, Manifest, Verdict};
 use serde_json::json;
@@ -49,7 +49,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
     /// Namespace of policies without metadata.namespace (as kubectl -n)
-    #[arg(long, short = 'n', default_value = crate::manifests::DEFAULT_NAMESPACE)]
+    #[arg(long, short = 'n', default_value = palisade_engine::manifests::DEFAULT_NAMESPACE)]
     namespace: String,
     /// The cluster's CNI (calico, cilium, antrea, ...); else from the dump
     #[arg(long)]

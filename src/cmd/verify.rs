@@ -3,10 +3,10 @@
 //! decide every connection of the representative model as the intents do.
 
 use crate::{
-    manifests,
     report::{self, ErrorFormat},
     workspace, Exit,
 };
+use palisade_engine::manifests;
 use palisade_targets::{Dialect, Manifest, Mode};
 use std::path::PathBuf;
 

@@ -17,6 +17,7 @@ pub mod flows;
 pub mod groups;
 pub mod import;
 pub mod istio;
+pub mod kinds;
 pub mod kubernetes;
 pub mod lint;
 pub mod manifest;
@@ -29,6 +30,7 @@ pub mod verify;
 mod yaml;
 
 pub use capabilities::Capabilities;
+pub use kinds::Kind;
 pub use manifest::Manifest;
 pub use verdict::{RuleRef, Verdict};
 
@@ -137,6 +139,34 @@ pub trait Dialect: Sync {
     /// Whether this dialect reads this manifest (by apiVersion and kind)
     fn reads(&self, manifest: &Manifest) -> bool;
 
+    /// What the API server would refuse in this manifest (one this dialect
+    /// reads), found before anything is evaluated; `Problem::manifest` is 0
+    fn admission(&self, manifest: &Manifest) -> Vec<Problem> {
+        let _ = manifest;
+        Vec::new()
+    }
+
+    /// The kinds it emits: RBAC, pruning and cleanup are derived from them
+    fn kinds(&self) -> &'static [Kind];
+
+    /// Whether a cluster running `cni` enforces its manifests (an unknown
+    /// CNI is not held against any dialect)
+    fn enforced_on(&self, cni: palisade_compiler::profile::Cni) -> bool;
+
+    /// Whether deleting this manifest (one it reads) can only widen what
+    /// passes, because it grants nothing
+    fn restricts_only(&self, manifest: &Manifest) -> bool {
+        let _ = manifest;
+        false
+    }
+
+    /// Where its import ranks when a cluster holds several dialects'
+    /// policies: the highest-ranked dialect read becomes the proposed target
+    /// (a CNI's own dialect also enforces NetworkPolicy and says more)
+    fn import_rank(&self) -> u8 {
+        0
+    }
+
     /// What in this dialect's manifests its evaluator cannot evaluate (all
     /// manifests are passed; `Problem::manifest` indexes them)
     fn problems(&self, manifests: &[Manifest]) -> Vec<Problem> {
@@ -205,12 +235,20 @@ pub fn problems(manifests: &[Manifest]) -> Vec<Problem> {
     problems
 }
 
-/// Refusals, then emission, for one dialect of a set
+/// What the API server would refuse in `manifest`, asked of the dialects that read it
+pub fn admission(manifest: &Manifest) -> Vec<Problem> {
+    DIALECTS
+        .iter()
+        .filter(|d| d.reads(manifest))
+        .flat_map(|d| d.admission(manifest))
+        .collect()
+}
+
+/// Refusals, then emission, for one dialect of a set. Pod groups whose
+/// policy names collide are the IR's fault, not a dialect's: the engine
+/// checks them once per run (`groups::name_collisions`) before any dialect.
 pub fn render(dialect: &dyn Dialect, ir: &Ir, options: &EmitOptions) -> Result<(Vec<Manifest>, Diags), Diags> {
     let mut diags = refusals::check(ir, dialect, options);
-    for diag in groups::name_collisions(ir) {
-        diags.push(diag);
-    }
     if diags.has_errors() {
         return Err(diags);
     }

@@ -5,14 +5,11 @@
 //! it finds, why it matters and what to write instead.
 
 mod allow_all;
-mod cni;
 mod metadata_namespace;
 mod shadowed;
 
 use crate::ir::Ir;
 use palisade_intents::Diags;
-
-pub use cni::enforcement_warnings;
 
 /// Run every check
 pub fn run(ir: &Ir) -> Diags {

@@ -69,6 +69,48 @@ impl Dialect for Calico {
         manifest.api_version() == "projectcalico.org/v3"
     }
 
+    fn kinds(&self) -> &'static [crate::Kind] {
+        const fn kind(kind: &'static str, plural: &'static str) -> crate::Kind {
+            crate::Kind {
+                group: "projectcalico.org",
+                version: "v3",
+                kind,
+                plural,
+                namespaced: true,
+            }
+        }
+        const KINDS: &[crate::Kind] = &[
+            kind("NetworkPolicy", "networkpolicies"),
+            kind("StagedNetworkPolicy", "stagednetworkpolicies"),
+            kind("NetworkSet", "networksets"),
+        ];
+        KINDS
+    }
+
+    fn enforced_on(&self, cni: palisade_compiler::profile::Cni) -> bool {
+        use palisade_compiler::profile::Cni;
+        matches!(cni, Cni::Calico | Cni::Unknown)
+    }
+
+    /// A policy none of whose rules allows (a staged policy enforces
+    /// nothing at all, and a NetworkSet only names addresses for rules)
+    fn restricts_only(&self, manifest: &Manifest) -> bool {
+        match manifest.kind() {
+            "NetworkPolicy" | "StagedNetworkPolicy" => ["ingress", "egress"].iter().all(|side| {
+                manifest
+                    .object
+                    .pointer(&format!("/spec/{side}"))
+                    .and_then(serde_json::Value::as_array)
+                    .is_none_or(|rules| rules.iter().all(|r| r["action"] != "Allow"))
+            }),
+            _ => false,
+        }
+    }
+
+    fn import_rank(&self) -> u8 {
+        1
+    }
+
     fn problems(&self, manifests: &[Manifest]) -> Vec<crate::Problem> {
         problems(manifests)
     }

@@ -54,6 +54,30 @@ impl Dialect for Cilium {
         manifest.api_version() == "cilium.io/v2" && manifest.kind() == "CiliumNetworkPolicy"
     }
 
+    fn kinds(&self) -> &'static [crate::Kind] {
+        &[crate::Kind {
+            group: "cilium.io",
+            version: "v2",
+            kind: "CiliumNetworkPolicy",
+            plural: "ciliumnetworkpolicies",
+            namespaced: true,
+        }]
+    }
+
+    fn enforced_on(&self, cni: palisade_compiler::profile::Cni) -> bool {
+        use palisade_compiler::profile::Cni;
+        matches!(cni, Cni::Cilium | Cni::Unknown)
+    }
+
+    /// A policy with no allow rules (deny rules and default deny only)
+    fn restricts_only(&self, manifest: &Manifest) -> bool {
+        crate::kinds::no_rules(manifest, &["ingress", "egress"])
+    }
+
+    fn import_rank(&self) -> u8 {
+        2
+    }
+
     fn lint(
         &self,
         manifests: &[Manifest],

@@ -51,6 +51,42 @@ impl Dialect for Istio {
             || manifest.api_version().starts_with("security.istio.io/")
     }
 
+    fn kinds(&self) -> &'static [crate::Kind] {
+        const fn kind(group: &'static str, kind: &'static str, plural: &'static str) -> crate::Kind {
+            crate::Kind {
+                group,
+                version: "v1",
+                kind,
+                plural,
+                namespaced: true,
+            }
+        }
+        const KINDS: &[crate::Kind] = &[
+            kind("networking.istio.io", "ServiceEntry", "serviceentries"),
+            kind("networking.istio.io", "Gateway", "gateways"),
+            kind("networking.istio.io", "VirtualService", "virtualservices"),
+            kind("networking.istio.io", "DestinationRule", "destinationrules"),
+            kind("networking.istio.io", "Sidecar", "sidecars"),
+            kind("security.istio.io", "AuthorizationPolicy", "authorizationpolicies"),
+        ];
+        KINDS
+    }
+
+    /// The mesh enforces its own policies whatever the CNI
+    fn enforced_on(&self, _cni: palisade_compiler::profile::Cni) -> bool {
+        true
+    }
+
+    /// A Sidecar's REGISTRY_ONLY and a DENY policy only take away: without
+    /// them the mesh's defaults pass more
+    fn restricts_only(&self, manifest: &Manifest) -> bool {
+        match manifest.kind() {
+            "Sidecar" => true,
+            "AuthorizationPolicy" => manifest.object.pointer("/spec/action") == Some(&serde_json::json!("DENY")),
+            _ => false,
+        }
+    }
+
     fn lint(
         &self,
         manifests: &[Manifest],

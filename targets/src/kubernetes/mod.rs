@@ -92,6 +92,39 @@ impl Dialect for Kubernetes {
         manifest.api_version() == "networking.k8s.io/v1" && manifest.kind() == "NetworkPolicy"
     }
 
+    fn admission(&self, manifest: &Manifest) -> Vec<crate::Problem> {
+        validate(&manifest.object)
+            .into_iter()
+            .map(|p| crate::Problem {
+                manifest: 0,
+                pointer: p.pointer,
+                message: p.message,
+                help: p.help,
+            })
+            .collect()
+    }
+
+    fn kinds(&self) -> &'static [crate::Kind] {
+        &[crate::Kind {
+            group: "networking.k8s.io",
+            version: "v1",
+            kind: "NetworkPolicy",
+            plural: "networkpolicies",
+            namespaced: true,
+        }]
+    }
+
+    /// Every CNI palisade accepts enforces NetworkPolicy (Flannel, which does
+    /// not, is refused in the profile)
+    fn enforced_on(&self, _cni: palisade_compiler::profile::Cni) -> bool {
+        true
+    }
+
+    /// A policy with no ingress and no egress rules only isolates
+    fn restricts_only(&self, manifest: &Manifest) -> bool {
+        crate::kinds::no_rules(manifest, &["ingress", "egress"])
+    }
+
     fn lint(
         &self,
         manifests: &[Manifest],

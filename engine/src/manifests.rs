@@ -190,17 +190,15 @@ fn describe(manifests: &[Manifest], problem: &palisade_targets::Problem) -> Stri
 
 /// Errors for what the API server would refuse, at their place
 fn admit(object: &serde_json::Value, origin: &Origin, diags: &mut Diags) {
-    if object["apiVersion"].as_str() != Some("networking.k8s.io/v1") || object["kind"].as_str() != Some("NetworkPolicy")
-    {
-        return;
-    }
-    let name = object["metadata"]["name"].as_str().unwrap_or("");
-    for problem in palisade_targets::kubernetes::validate(object) {
+    let manifest = Manifest::new(object.clone());
+    for problem in palisade_targets::admission(&manifest) {
         diags.push(
             Diag::error(
                 "invalid_manifest",
                 format!(
-                    "NetworkPolicy `{name}`: {} (the API server refuses it)",
+                    "{} `{}`: {} (the API server refuses it)",
+                    manifest.kind(),
+                    manifest.name(),
                     problem.message
                 ),
             )

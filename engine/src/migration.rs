@@ -2,9 +2,8 @@
 //! import each dialect's, write intents, load and compile them (what palisade
 //! writes must compile), and build the model both sides are compared on.
 
-use crate::report::{self, ErrorFormat};
 use palisade_compiler::{ir::Ir, model::ClusterModel};
-use palisade_intents::{Diag, RawFile};
+use palisade_intents::{Diag, Diags, RawFile};
 use palisade_targets::{
     import::{Context, Imported, Loss},
     Manifest,
@@ -50,29 +49,25 @@ pub fn import(
     api_server: Option<ipnet::IpNet>,
     cluster_cidrs: &[ipnet::IpNet],
     targets: &[String],
-    format: ErrorFormat,
-) -> Option<Migration> {
+) -> Result<Migration, Diags> {
     let originals = match crate::manifests::read_located(paths) {
         Ok((m, origins)) => {
             // The equivalence check decides by the originals' evaluators: one
             // that cannot read a policy would compare against "deny all".
             let problems = crate::manifests::problems(&m, &origins);
             if problems.has_errors() {
-                report::print(&problems, format);
-                return None;
+                return Err(problems);
             }
             m
         }
         Err(diags) => {
-            report::print(&diags, format);
-            return None;
+            return Err(diags);
         }
     };
     let dump = match cluster.map(|c| crate::manifests::read_cluster(c)).transpose() {
         Ok(d) => d,
         Err(diags) => {
-            report::print(&diags, format);
-            return None;
+            return Err(diags);
         }
     };
     let context = Context {
@@ -99,8 +94,8 @@ pub fn import(
     }
     for m in &originals {
         // The importers read (and report on) every kind of their API groups.
-        let known = palisade_targets::DIALECTS.iter().any(|d| d.reads(m))
-            || matches!(m.api_version(), "cilium.io/v2" | "projectcalico.org/v3");
+        let known =
+            palisade_targets::DIALECTS.iter().any(|d| d.reads(m)) || palisade_targets::kinds::in_emitted_group(m);
         if !known {
             imported.lose(
                 &format!("{} {}/{}", m.kind(), m.namespace(), m.name()),
@@ -110,12 +105,13 @@ pub fn import(
         }
     }
     if sources.is_empty() {
-        report::print_one(
-            Diag::error("nothing_to_import", "no policy palisade imports was found")
-                .help("pass NetworkPolicy, CiliumNetworkPolicy or Calico NetworkPolicy manifests (files or folders)"),
-            format,
-        );
-        return None;
+        return Err(one(Diag::error(
+            "nothing_to_import",
+            "no policy palisade imports was found",
+        )
+        .help(
+            "pass NetworkPolicy, CiliumNetworkPolicy or Calico NetworkPolicy manifests (files or folders)",
+        )));
     }
     let (mut files, more) = imported.to_intents();
     let mut losses = imported.losses.clone();
@@ -125,10 +121,8 @@ pub fn import(
     // A cluster that has Cilium or Calico policies runs that CNI, which also
     // enforces NetworkPolicy: one target, the most expressive read, says it all.
     let targets = if targets.is_empty() {
-        let best = ["cilium", "calico", "kubernetes"]
-            .into_iter()
-            .find(|t| sources.iter().any(|s| s == t))
-            .unwrap_or("kubernetes");
+        let read: Vec<&str> = sources.iter().map(String::as_str).collect();
+        let best = palisade_targets::kinds::best_import(&read).map_or("kubernetes", |d| d.id());
         vec![best.to_string()]
     } else {
         targets.to_vec()
@@ -151,21 +145,19 @@ pub fn import(
     let compiled = palisade_intents::load_files(raw).and_then(|r| palisade_compiler::compile(&r).map(|(ir, _)| ir));
     let ir = match compiled {
         Ok(ir) => ir,
-        Err(diags) => {
-            report::print(&diags, format);
-            report::print_one(
+        Err(mut diags) => {
+            diags.push(
                 Diag::error(
                     "internal",
                     "the imported intents do not compile: this is a palisade bug",
                 )
                 .help("please report it with the manifests that produced it"),
-                format,
             );
-            return None;
+            return Err(diags);
         }
     };
     let model = imported.model(&ir, dump.as_ref());
-    Some(Migration {
+    Ok(Migration {
         originals,
         files,
         losses,
@@ -174,37 +166,8 @@ pub fn import(
     })
 }
 
-/// Write every file or none: refuse to overwrite without `force`, stage
-/// beside the destination, then move the files in
-pub fn write_files(out: &std::path::Path, files: &BTreeMap<String, String>, force: bool) -> Result<(), Diag> {
-    let io = |e: std::io::Error| Diag::error("io", format!("cannot write to `{}`: {e}", out.display()));
-    if !force {
-        if let Some(existing) = files.keys().find(|f| out.join(f).exists()) {
-            return Err(Diag::error(
-                "would_overwrite",
-                format!("`{}` already exists", out.join(existing).display()),
-            )
-            .help("choose an empty folder, or pass --force to replace these files"));
-        }
-    }
-    std::fs::create_dir_all(out).map_err(io)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".palisade-")
-        .tempdir_in(out)
-        .map_err(io)?;
-    for (name, text) in files {
-        let path = staging.path().join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
-        std::fs::write(path, text).map_err(io)?;
-    }
-    for name in files.keys() {
-        let target = out.join(name);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
-        std::fs::rename(staging.path().join(name), target).map_err(io)?;
-    }
-    Ok(())
+fn one(diag: Diag) -> Diags {
+    let mut diags = Diags::new();
+    diags.push(diag);
+    diags
 }

@@ -3,7 +3,7 @@
 //! and reorderings open nothing), warnings for sharp widenings, and the diff
 //! of the rendered manifests per target.
 
-use crate::workspace::Workspace;
+use crate::Workspace;
 use palisade_compiler::{
     ir::{Ir, Peer},
     model::{synthesize_union, Connection, Endpoint},
