@@ -21,7 +21,8 @@ use kube::{
     },
     Client,
 };
-use palisade_targets::{kinds, names, Manifest};
+pub use palisade_engine::stage::{owner_label, Owner, Stage};
+use palisade_targets::{kinds, Manifest};
 use serde_json::Value;
 use std::{collections::BTreeSet, time::Duration};
 
@@ -40,68 +41,6 @@ pub const STAGE: &str = "palisade.dev/stage";
 /// default deny, REGISTRY_ONLY): pruning lists only metadata, so the fact is
 /// written at apply time and deletions are ordered by it
 pub const RESTRICTS_ONLY: &str = "palisade.dev/restricts-only";
-
-/// Which manifests
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    /// observe only
-    Audit,
-    /// drop what the intents do not allow
-    Enforce,
-}
-
-impl Stage {
-    /// The label value
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Audit => "audit",
-            Stage::Enforce => "enforce",
-        }
-    }
-}
-
-/// Who owns a set of objects
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Owner {
-    /// the label value (`<namespace>.<name>`, within 63 characters)
-    pub label: String,
-    /// the proof, written as the `palisade.dev/owner-uid` annotation
-    pub uid: String,
-}
-
-impl Owner {
-    /// The Intents resource `namespace/name` whose `metadata.uid` is `uid`
-    pub fn new(namespace: &str, name: &str, uid: &str) -> Self {
-        Self {
-            label: owner_label(namespace, name),
-            uid: uid.to_string(),
-        }
-    }
-}
-
-/// An owner without a resource (`palisade rollout` from a pipeline): the
-/// name is its own proof, so the controller's objects (which carry a UID)
-/// are never taken over by the CLI, nor the CLI's by the controller
-impl From<String> for Owner {
-    fn from(name: String) -> Self {
-        Self {
-            label: names::bounded(&name, names::LABEL_LIMIT),
-            uid: name,
-        }
-    }
-}
-
-impl From<&str> for Owner {
-    fn from(name: &str) -> Self {
-        Owner::from(name.to_string())
-    }
-}
-
-/// `<namespace>.<name>`, cut with a digest where it would pass a label
-/// value's 63 characters (two long names stay apart)
-pub fn owner_label(namespace: &str, name: &str) -> String {
-    names::bounded(&format!("{namespace}.{name}"), names::LABEL_LIMIT)
-}
 
 /// Whether `metadata` proves the object is `owner`'s: palisade's field
 /// manager wrote it and it carries the owner's UID

@@ -12,6 +12,7 @@
 //! - [`plan`]: what a change opens and closes, and the diff of the manifests
 //! - [`map`]: the service map model
 //! - [`output`]: the output layout (write, `--check`, read back) and the one staged writer
+//! - [`stage`]: the rollout's calls on the cluster, grouped by owner and ordered so that protection never lapses
 //! - [`render`]: every target's manifests for one mode, or every refusal
 
 pub mod manifests;
@@ -20,6 +21,7 @@ pub mod migration;
 pub mod output;
 pub mod plan;
 pub mod render;
+pub mod stage;
 pub mod targets;
 pub mod workspace;
 
