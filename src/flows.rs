@@ -1,9 +1,8 @@
 //! The arguments every command that reads flow logs shares, and reading them.
 
-use crate::report::{self, ErrorFormat};
 use palisade_compiler::model::ClusterModel;
 use palisade_evidence::Evidence;
-use palisade_intents::{diag::did_you_mean, Diag};
+use palisade_intents::{diag::did_you_mean, Diag, Diags};
 use palisade_targets::flows::StreamError;
 use std::path::PathBuf;
 
@@ -35,18 +34,18 @@ pub struct GapArgs {
 
 impl FlowArgs {
     /// Read the flows and the dump; on errors, print them and return `None`
-    pub fn read(&self, format: ErrorFormat) -> Option<(Evidence, Option<ClusterModel>)> {
-        self.read_streams(format, false)
+    pub fn read(&self, sink: &mut Diags) -> Option<(Evidence, Option<ClusterModel>)> {
+        self.read_streams(sink, false)
     }
 
     /// [`Self::read`] for the audit gate: a file that holds no record of a
     /// known flow format is evidence of nothing, which the gate's verdict
     /// names, not an input error (a file that cannot be read still is one)
-    pub fn read_for_gate(&self, format: ErrorFormat) -> Option<(Evidence, Option<ClusterModel>)> {
-        self.read_streams(format, true)
+    pub fn read_for_gate(&self, sink: &mut Diags) -> Option<(Evidence, Option<ClusterModel>)> {
+        self.read_streams(sink, true)
     }
 
-    fn read_streams(&self, format: ErrorFormat, gate: bool) -> Option<(Evidence, Option<ClusterModel>)> {
+    fn read_streams(&self, sink: &mut Diags, gate: bool) -> Option<(Evidence, Option<ClusterModel>)> {
         let reader = match &self.format {
             None => None,
             Some(name) => match palisade_targets::flows::format(name) {
@@ -55,10 +54,7 @@ impl FlowArgs {
                     let ids: Vec<&str> = palisade_targets::flows::formats().iter().map(|f| f.id()).collect();
                     let help = did_you_mean(name, ids.iter().copied())
                         .unwrap_or_else(|| format!("palisade reads: {}", ids.join(", ")));
-                    report::print_one(
-                        Diag::error("unknown_flow_format", format!("unknown flow format `{name}`")).help(help),
-                        format,
-                    );
+                    sink.push(Diag::error("unknown_flow_format", format!("unknown flow format `{name}`")).help(help));
                     return None;
                 }
             },
@@ -68,7 +64,7 @@ impl FlowArgs {
             Some(path) => match palisade_engine::manifests::read_cluster(path) {
                 Ok(model) => Some(model),
                 Err(diags) => {
-                    report::print(&diags, format);
+                    sink.extend(diags.clone());
                     return None;
                 }
             },
@@ -104,19 +100,14 @@ impl FlowArgs {
         match read {
             Ok(evidence) => Some((evidence, cluster)),
             Err(StreamError::Io(message)) => {
-                report::print_one(
-                    Diag::error("io", message).help("pass a flow log file, or `-` to read stdin"),
-                    format,
-                );
+                sink.push(Diag::error("io", message).help("pass a flow log file, or `-` to read stdin"));
                 None
             }
             Err(StreamError::UnknownFormat(message)) => {
-                report::print_one(
+                sink.push(
                     Diag::error("unknown_flow_format", message).help(
                         "pass `hubble observe -o json` output, Calico Whisker/Goldmane flows or Envoy JSON access logs; --format names the format",
-                    ),
-                    format,
-                );
+                    ));
                 None
             }
         }

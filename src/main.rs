@@ -162,28 +162,31 @@ fn main() -> ExitCode {
         }
     };
     let format = cli.error_format;
+    // Every command hands its diagnostics back; they are printed once, here.
+    let mut sink = palisade_intents::Diags::new();
     let exit = match cli.command {
-        Command::Compile(args) => cmd::compile::run(&args, format),
-        Command::Check(args) => cmd::check::run(&args, format),
+        Command::Compile(args) => cmd::compile::run(&args, &mut sink),
+        Command::Check(args) => cmd::check::run(&args, &mut sink),
         Command::Schema(args) => cmd::schema::run(&args),
         Command::Targets(args) => cmd::targets::run(&args),
-        Command::Simulate(args) => cmd::simulate::run(&args, format),
-        Command::Verify(args) => cmd::verify::run(&args, format),
-        Command::Explain(args) => cmd::explain::run(&args, format),
-        Command::Plan(args) => cmd::plan::run(&args, format),
-        Command::Audit(args) => cmd::audit::run(&args, format),
-        Command::Discover(args) => cmd::discover::run(&args, format),
-        Command::Import(args) => cmd::import::run(&args, format),
-        Command::Migrate(args) => cmd::migrate::run(&args, format),
-        Command::Lint(args) => cmd::lint::run(&args, format),
-        Command::Graph(args) => cmd::graph::run(&args, format),
-        Command::Report(args) => cmd::report::run(&args, format),
+        Command::Simulate(args) => cmd::simulate::run(&args, &mut sink),
+        Command::Verify(args) => cmd::verify::run(&args, &mut sink),
+        Command::Explain(args) => cmd::explain::run(&args, &mut sink),
+        Command::Plan(args) => cmd::plan::run(&args, &mut sink),
+        Command::Audit(args) => cmd::audit::run(&args, &mut sink),
+        Command::Discover(args) => cmd::discover::run(&args, &mut sink),
+        Command::Import(args) => cmd::import::run(&args, &mut sink),
+        Command::Migrate(args) => cmd::migrate::run(&args, &mut sink),
+        Command::Lint(args) => cmd::lint::run(&args, &mut sink, format),
+        Command::Graph(args) => cmd::graph::run(&args, &mut sink),
+        Command::Report(args) => cmd::report::run(&args, &mut sink),
         Command::Completions(args) => cmd::completions::run(&args, Cli::command_for_tools()),
         Command::Man => cmd::completions::man(Cli::command_for_tools()),
         Command::Crds(args) => cmd::crds::run(&args),
-        Command::Rbac(args) => cmd::rbac::run(&args, format),
-        Command::Controller(args) => cmd::controller::run(&args, format),
-        Command::Rollout(args) => cmd::rollout::run(&args, format),
+        Command::Rbac(args) => cmd::rbac::run(&args, &mut sink),
+        Command::Controller(args) => cmd::controller::run(&args, &mut sink),
+        Command::Rollout(args) => cmd::rollout::run(&args, &mut sink),
     };
+    report::print(&sink, format);
     ExitCode::from(exit as u8)
 }

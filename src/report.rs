@@ -1,4 +1,5 @@
-//! Printing diagnostics in the format the user chose.
+//! Printing diagnostics in the format the user chose: commands hand them
+//! back, and main prints them once.
 
 use clap::ValueEnum;
 use miette::{GraphicalReportHandler, GraphicalTheme};
@@ -32,7 +33,7 @@ pub fn print(diags: &Diags, format: ErrorFormat) {
 }
 
 /// Print every diagnostic to stderr, and nothing else
-pub fn print_each(diags: &Diags, format: ErrorFormat) {
+fn print_each(diags: &Diags, format: ErrorFormat) {
     let stderr = std::io::stderr();
     let mut out = stderr.lock();
     for diag in diags.iter() {
@@ -44,13 +45,6 @@ pub fn print_each(diags: &Diags, format: ErrorFormat) {
         // A closed stderr leaves nowhere to report to; carry on to the exit code.
         let _ = out.write_all(text.as_bytes());
     }
-}
-
-/// Print one diagnostic
-pub fn print_one(diag: Diag, format: ErrorFormat) {
-    let mut diags = Diags::new();
-    diags.push(diag);
-    print(&diags, format);
 }
 
 fn human(diag: &Diag) -> String {

@@ -1,7 +1,6 @@
 //! The intents arguments every command shares, and the engine's pipeline
 //! steps with their diagnostics printed (once, here, in the caller's format).
 
-use crate::report::{self, ErrorFormat};
 use palisade_engine::TargetSet;
 pub use palisade_engine::{Rendered, Workspace};
 use palisade_intents::Diags;
@@ -21,13 +20,13 @@ pub struct IntentsArgs {
 
 /// Load and compile `dir` (at a git revision when `rev` is given); on errors,
 /// print them and return `None`
-pub fn load(dir: &Path, rev: Option<&str>, format: ErrorFormat) -> Option<Workspace> {
+pub fn load(dir: &Path, rev: Option<&str>, sink: &mut Diags) -> Option<Workspace> {
     let loaded = match rev {
         None => Workspace::load_dir(dir),
         Some(rev) => crate::git::read_tree_at(dir, rev)
             .and_then(|files| Workspace::from_files(files, &format!("under `{}` at {rev}", dir.display()))),
     };
-    printed(loaded, format)
+    printed(loaded, sink)
 }
 
 /// Load `dir` and resolve the targets asked for; on errors, print them
@@ -35,25 +34,21 @@ pub fn load_with_targets(
     dir: &Path,
     rev: Option<&str>,
     requested: &[String],
-    format: ErrorFormat,
+    sink: &mut Diags,
 ) -> Option<(Workspace, TargetSet)> {
-    let ws = load(dir, rev, format)?;
-    let targets = printed(TargetSet::resolve(ws.repository.project.as_ref(), requested), format)?;
+    let ws = load(dir, rev, sink)?;
+    let targets = printed(TargetSet::resolve(ws.repository.project.as_ref(), requested), sink)?;
     Some((ws, targets))
 }
 
 /// The intents of `args` as they are in the work tree, rendered in `mode` for
 /// the chosen targets; on errors (loading or refusals), print them and return
 /// `None`
-pub fn load_and_render(
-    args: &IntentsArgs,
-    mode: Mode,
-    format: ErrorFormat,
-) -> Option<(Workspace, TargetSet, Rendered)> {
-    let (ws, targets) = load_with_targets(&args.dir, None, &args.target, format)?;
+pub fn load_and_render(args: &IntentsArgs, mode: Mode, sink: &mut Diags) -> Option<(Workspace, TargetSet, Rendered)> {
+    let (ws, targets) = load_with_targets(&args.dir, None, &args.target, sink)?;
     let (rendered, diags) = render(&ws, &targets, mode);
     if diags.has_errors() {
-        report::print(&diags, format);
+        sink.extend(diags.clone());
         return None;
     }
     Some((ws, targets, rendered))
@@ -85,6 +80,6 @@ pub fn render_each<T>(
 }
 
 /// The value, or its diagnostics printed and `None`
-fn printed<T>(result: Result<T, Diags>, format: ErrorFormat) -> Option<T> {
-    result.map_err(|diags| report::print(&diags, format)).ok()
+fn printed<T>(result: Result<T, Diags>, sink: &mut Diags) -> Option<T> {
+    result.map_err(|diags| sink.extend(diags.clone())).ok()
 }

@@ -556,30 +556,31 @@ fn a_closed_pipe_ends_quietly_with_the_sigpipe_code() {
         vec!["verify", zero_trust],
         vec!["graph", zero_trust],
     ] {
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("palisade"))
+        // The reader is gone before the command starts.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("palisade"))
             .args(&args)
-            .stdout(std::process::Stdio::piped())
+            .stdout(writer)
             .stderr(std::process::Stdio::piped())
-            .spawn()
+            .output()
             .unwrap();
-        // The reader is gone before the first byte is written.
-        drop(child.stdout.take());
-        let output = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(141), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
     // The same for stderr, where `rollout` prints the gate's verdict
     let flows = examples.join("zero-trust/flows/hubble.jsonl");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("palisade"))
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("palisade"))
         .args(["rollout", zero_trust, "--stage", "auto", "--dry-run", "--flows"])
         .arg(&flows)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+        .stderr(writer)
+        .status()
         .unwrap();
-    drop(child.stderr.take());
-    assert_eq!(child.wait().unwrap().code(), Some(141));
+    assert_eq!(status.code(), Some(141));
 }
 
 /// `--max-gap` is minutes, at least one: a gap check that is off or can

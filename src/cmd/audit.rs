@@ -7,15 +7,11 @@
 //! when enforcing would drop something that works today, or when the evidence
 //! is not enough to tell.
 
-use crate::{
-    flows::FlowArgs,
-    report::{self, ErrorFormat},
-    workspace, Exit,
-};
+use crate::{flows::FlowArgs, workspace, Exit};
 use clap::ValueEnum;
 use palisade_compiler::model::ClusterModel;
 use palisade_evidence::{cron::human, AuditOptions, AuditReport, Evidence, Requirements, Verdict};
-use palisade_intents::Diag;
+use palisade_intents::{Diag, Diags};
 use palisade_targets::{Dialect, Manifest, Mode};
 use std::collections::BTreeMap;
 
@@ -153,11 +149,11 @@ pub(crate) fn verdict_text(verdict: &Verdict) -> String {
 const TEMPLATE: &str = include_str!("../templates/audit.md.hbs");
 
 /// Audit and print
-pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some((ws, _, rendered)) = workspace::load_and_render(&args.intents, Mode::Enforce, format) else {
+pub fn run(args: &Args, sink: &mut Diags) -> Exit {
+    let Some((ws, _, rendered)) = workspace::load_and_render(&args.intents, Mode::Enforce, sink) else {
         return Exit::Input;
     };
-    let Some((evidence, cluster)) = args.flows.read_for_gate(format) else {
+    let Some((evidence, cluster)) = args.flows.read_for_gate(sink) else {
         return Exit::Input;
     };
     let result = gate(&ws, &rendered, &evidence, cluster.as_ref(), args.gap.max_gap);
@@ -170,10 +166,10 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
             match engine.render_template(TEMPLATE, &result) {
                 Ok(text) => text,
                 Err(e) => {
-                    report::print_one(
-                        Diag::error("bad_template", format!("the audit report does not render: {e}")),
-                        format,
-                    );
+                    sink.push(Diag::error(
+                        "bad_template",
+                        format!("the audit report does not render: {e}"),
+                    ));
                     return Exit::Input;
                 }
             }

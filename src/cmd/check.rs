@@ -1,9 +1,7 @@
 //! `palisade check DIR`: load, resolve and check intents; write nothing.
 
-use crate::{
-    report::{self, ErrorFormat},
-    workspace, Exit,
-};
+use crate::{workspace, Exit};
+use palisade_intents::Diags;
 
 /// Arguments of `palisade check`
 #[derive(clap::Args)]
@@ -16,15 +14,15 @@ pub struct Args {
 }
 
 /// Check, print diagnostics, and say what was found
-pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     let Some((ws, dialects)) =
-        workspace::load_with_targets(&args.intents.dir, args.rev.as_deref(), &args.intents.target, format)
+        workspace::load_with_targets(&args.intents.dir, args.rev.as_deref(), &args.intents.target, sink)
     else {
         return Exit::Input;
     };
     // A target that cannot express an intent is an error here too.
     let (_, diags) = workspace::render(&ws, &dialects, palisade_targets::Mode::Enforce);
-    report::print(&diags, format);
+    sink.extend(diags.clone());
     if diags.has_errors() {
         return Exit::Input;
     }

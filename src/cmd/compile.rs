@@ -3,10 +3,7 @@
 //! The folder is rendered into a temporary sibling and moved into place only
 //! when every target rendered, so a failed run never leaves partial output.
 
-use crate::{
-    report::{self, ErrorFormat},
-    workspace, Exit,
-};
+use crate::{workspace, Exit};
 use clap::ValueEnum;
 use palisade_intents::{Diag, Diags};
 use palisade_targets::{Manifest, Mode};
@@ -43,9 +40,9 @@ enum ModeArg {
 }
 
 /// Compile and write
-pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     let Some((ws, dialects)) =
-        workspace::load_with_targets(&args.intents.dir, args.rev.as_deref(), &args.intents.target, format)
+        workspace::load_with_targets(&args.intents.dir, args.rev.as_deref(), &args.intents.target, sink)
     else {
         return Exit::Input;
     };
@@ -54,20 +51,20 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         ModeArg::Audit => Mode::Audit,
     };
     let Some(out) = &args.out else {
-        let exit = stream(&ws, &dialects, mode, format);
+        let exit = stream(&ws, &dialects, mode, sink);
         // The process ends next; freeing the intents' trees gives nothing back.
         std::mem::forget(ws);
         return exit;
     };
     let (rendered, diags) = workspace::render(&ws, &dialects, mode);
-    report::print(&diags, format);
+    sink.extend(diags.clone());
     if diags.has_errors() {
         return Exit::Input;
     }
     if args.check {
-        return check_folder(out, &rendered, format);
+        return check_folder(out, &rendered, sink);
     }
-    let exit = write(out, &rendered, format);
+    let exit = write(out, &rendered, sink);
     // The process ends next: freeing a large repository's manifests one small
     // object at a time costs a tenth of the compile and gives nothing back.
     std::mem::forget(rendered);
@@ -80,12 +77,12 @@ fn stream(
     ws: &workspace::Workspace,
     dialects: &[&'static dyn palisade_targets::Dialect],
     mode: Mode,
-    format: ErrorFormat,
+    sink: &mut Diags,
 ) -> Exit {
     let (rendered, diags) = workspace::render_each(ws, dialects, mode, |manifests| {
         palisade_targets::manifest::to_stream(&manifests)
     });
-    report::print(&diags, format);
+    sink.extend(diags.clone());
     if diags.has_errors() {
         return Exit::Input;
     }
@@ -98,11 +95,11 @@ fn stream(
         // A closed pipe (`| head`) is the reader's choice, not an error.
         Ok(()) => Exit::Ok,
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::ClosedPipe,
-        Err(e) => io_failure(format, &format!("cannot write to stdout: {e}")),
+        Err(e) => io_failure(sink, &format!("cannot write to stdout: {e}")),
     }
 }
 
-fn write(out: &Path, rendered: &[(&str, Vec<Manifest>)], format: ErrorFormat) -> Exit {
+fn write(out: &Path, rendered: &[(&str, Vec<Manifest>)], sink: &mut Diags) -> Exit {
     match palisade_engine::output::write_rendered(out, rendered) {
         Ok(count) => {
             let ids: Vec<&str> = rendered.iter().map(|(id, _)| *id).collect();
@@ -113,15 +110,15 @@ fn write(out: &Path, rendered: &[(&str, Vec<Manifest>)], format: ErrorFormat) ->
             );
             Exit::Ok
         }
-        Err(e) => io_failure(format, &format!("cannot write `{}`: {e}", out.display())),
+        Err(e) => io_failure(sink, &format!("cannot write `{}`: {e}", out.display())),
     }
 }
 
 /// Compare OUT with what would be written, file by file
-fn check_folder(out: &Path, rendered: &[(&str, Vec<Manifest>)], format: ErrorFormat) -> Exit {
+fn check_folder(out: &Path, rendered: &[(&str, Vec<Manifest>)], sink: &mut Diags) -> Exit {
     let differences = match palisade_engine::output::differences(out, rendered) {
         Ok(d) => d,
-        Err(e) => return io_failure(format, &format!("cannot read `{}`: {e}", out.display())),
+        Err(e) => return io_failure(sink, &format!("cannot read `{}`: {e}", out.display())),
     };
     if differences.is_empty() {
         eprintln!("palisade: {} is what the intents render", out.display());
@@ -139,9 +136,9 @@ fn check_folder(out: &Path, rendered: &[(&str, Vec<Manifest>)], format: ErrorFor
     Exit::Changed
 }
 
-fn io_failure(format: ErrorFormat, message: &str) -> Exit {
+fn io_failure(sink: &mut Diags, message: &str) -> Exit {
     let mut diags = Diags::new();
     diags.push(Diag::error("io", message.to_string()));
-    report::print(&diags, format);
+    sink.extend(diags.clone());
     Exit::Input
 }

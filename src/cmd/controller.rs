@@ -2,11 +2,8 @@
 //! deploy/): leader election, the rollout of every Intents resource, evidence
 //! from Hubble Relay or a followed flow log, `/metrics`, `/healthz`, `/readyz`.
 
-use crate::{
-    report::{self, ErrorFormat},
-    Exit,
-};
-use palisade_intents::Diag;
+use crate::Exit;
+use palisade_intents::{Diag, Diags};
 use std::path::PathBuf;
 
 /// Arguments of `palisade controller`
@@ -34,7 +31,7 @@ pub struct Args {
 }
 
 /// Run until stopped or the lease is lost
-pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     let options = palisade_controller::run::Options {
         flows: args.flows.clone(),
         hubble_relay: args.hubble_relay.clone(),
@@ -46,17 +43,16 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            report::print_one(Diag::error("io", format!("cannot start the runtime: {e}")), format);
+            sink.push(Diag::error("io", format!("cannot start the runtime: {e}")));
             return Exit::Input;
         }
     };
     match runtime.block_on(palisade_controller::run::run(options)) {
         Ok(()) => Exit::Ok,
         Err(message) => {
-            report::print_one(
+            sink.push(
                 Diag::error("controller", message)
                     .help("check the kubeconfig or in-cluster service account, and deploy/"),
-                format,
             );
             Exit::Input
         }

@@ -3,13 +3,9 @@
 //! loaded and compiled before anything is written, so what lands in DIR
 //! passes `palisade check`.
 
-use crate::{
-    flows::FlowArgs,
-    report::{self, ErrorFormat},
-    Exit,
-};
+use crate::{flows::FlowArgs, Exit};
 use palisade_evidence::{discover::DiscoverOptions, suggest::WORKLOAD_LABELS};
-use palisade_intents::Diag;
+use palisade_intents::{Diag, Diags};
 use std::path::PathBuf;
 
 /// Arguments of `palisade discover`
@@ -39,8 +35,8 @@ pub struct Args {
 }
 
 /// Discover and write
-pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some((evidence, cluster)) = args.flows.read(format) else {
+pub fn run(args: &Args, sink: &mut Diags) -> Exit {
+    let Some((evidence, cluster)) = args.flows.read(sink) else {
         return Exit::Input;
     };
     let targets = if args.target.is_empty() {
@@ -69,14 +65,13 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     // What is written must load and compile (discover compiled it to prune
     // what the intents refuse): a failure here is a bug, said as one.
     if let Some(diags) = &proposal.refused {
-        report::print(diags, format);
-        report::print_one(
+        sink.extend(diags.clone());
+        sink.push(
             Diag::error(
                 "internal",
                 "the proposed intents do not compile: this is a palisade bug",
             )
             .help("please report it with the flow records that produced it"),
-            format,
         );
         return Exit::Input;
     }
@@ -113,7 +108,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
                 Exit::Ok
             }
             Err(diag) => {
-                report::print_one(diag, format);
+                sink.push(diag);
                 Exit::Input
             }
         },

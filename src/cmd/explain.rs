@@ -1,15 +1,13 @@
 //! `palisade explain DIR "frontend -> backend tcp/8080"`: for each target,
 //! allowed or denied, the intent line responsible and the emitted rule.
 
-use crate::{
-    report::{self, ErrorFormat},
-    workspace, Exit,
-};
+use crate::{workspace, Exit};
 use palisade_compiler::{
     ir::Ir,
     model::{synthesize, ClusterModel, Connection, Endpoint, External, Request},
     semantics,
 };
+use palisade_intents::Diags;
 use palisade_intents::{
     syntax::{Entity, PeerSyntax, PortNumber},
     terse, Diag,
@@ -33,9 +31,8 @@ pub struct Args {
 }
 
 /// Explain and print
-pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some((ws, dialects)) = workspace::load_with_targets(&args.intents.dir, None, &args.intents.target, format)
-    else {
+pub fn run(args: &Args, sink: &mut Diags) -> Exit {
+    let Some((ws, dialects)) = workspace::load_with_targets(&args.intents.dir, None, &args.intents.target, sink) else {
         return Exit::Input;
     };
     let bad = |message: String| {
@@ -45,15 +42,12 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     let rule = match terse::parse(&args.connection) {
         Ok(r) => r,
         Err(errors) => {
-            report::print_one(
-                bad(errors.first().map_or_else(String::new, |e| e.message.clone())),
-                format,
-            );
+            sink.push(bad(errors.first().map_or_else(String::new, |e| e.message.clone())));
             return Exit::Input;
         }
     };
     let (Some(from), Some(to), Some(port)) = (rule.from.first(), rule.to.first(), rule.ports.first()) else {
-        report::print_one(bad("name one source, one destination and one port".into()), format);
+        sink.push(bad("name one source, one destination and one port".into()));
         return Exit::Input;
     };
     let mut model = synthesize(&ws.ir);
@@ -80,13 +74,10 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         endpoint(&ws.ir, &model, &to.value),
         number,
     ) else {
-        report::print_one(
-            bad(format!(
-                "`{}` names a service, namespace or port the intents do not declare",
-                args.connection
-            )),
-            format,
-        );
+        sink.push(bad(format!(
+            "`{}` names a service, namespace or port the intents do not declare",
+            args.connection
+        )));
         return Exit::Input;
     };
     let request = args.method.as_ref().zip(args.path.as_ref()).map(|(m, p)| Request {
@@ -103,11 +94,11 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     // Rendered before anything is printed: a rendering no evaluator can read
     // is an error, not a line of denials.
     let (rendered, diags) = workspace::render(&ws, &dialects, Mode::Enforce);
-    report::print(&diags, format);
+    sink.extend(diags.clone());
     for (_, manifests) in &rendered {
         let problems = palisade_engine::manifests::rendered_problems(manifests);
         if problems.has_errors() {
-            report::print(&problems, format);
+            sink.extend(problems.clone());
             return Exit::Input;
         }
     }

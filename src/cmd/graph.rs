@@ -5,12 +5,11 @@ use crate::{
     cmd::audit,
     flows::FlowArgs,
     graph::{self, ServiceMap},
-    report::{self, ErrorFormat},
     workspace, Exit,
 };
 use clap::ValueEnum;
 use palisade_evidence::AuditReport;
-use palisade_intents::Diag;
+use palisade_intents::{Diag, Diags};
 use palisade_targets::{Manifest, Mode};
 use std::path::PathBuf;
 
@@ -51,7 +50,7 @@ impl Observed {
         &self,
         ws: &workspace::Workspace,
         rendered: &[(&'static str, Vec<Manifest>)],
-        format: ErrorFormat,
+        sink: &mut Diags,
     ) -> Result<Option<AuditReport>, Exit> {
         if self.flows.is_empty() {
             return Ok(None);
@@ -61,7 +60,7 @@ impl Observed {
             format: self.flow_format.clone(),
             cluster: self.cluster.clone(),
         };
-        let (evidence, cluster) = args.read(format).ok_or(Exit::Input)?;
+        let (evidence, cluster) = args.read(sink).ok_or(Exit::Input)?;
         Ok(Some(audit::judge(
             ws,
             rendered,
@@ -80,11 +79,11 @@ enum Format {
 }
 
 /// Draw
-pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some((ws, _, rendered)) = workspace::load_and_render(&args.intents, Mode::Enforce, format) else {
+pub fn run(args: &Args, sink: &mut Diags) -> Exit {
+    let Some((ws, _, rendered)) = workspace::load_and_render(&args.intents, Mode::Enforce, sink) else {
         return Exit::Input;
     };
-    let audit = match args.observed.audit(&ws, &rendered, format) {
+    let audit = match args.observed.audit(&ws, &rendered, sink) {
         Ok(audit) => audit,
         Err(exit) => return exit,
     };
@@ -97,20 +96,17 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
             match graph::html_page(&map, &title) {
                 Ok(page) => page,
                 Err(e) => {
-                    report::print_one(
-                        Diag::error("bad_template", format!("the map does not render: {e}")),
-                        format,
-                    );
+                    sink.push(Diag::error("bad_template", format!("the map does not render: {e}")));
                     return Exit::Input;
                 }
             }
         }
     };
-    write_out(args.out.as_deref(), &text, format)
+    write_out(args.out.as_deref(), &text, sink)
 }
 
 /// Write `text` to `out` (all or nothing) or to stdout
-pub fn write_out(out: Option<&std::path::Path>, text: &str, format: ErrorFormat) -> Exit {
+pub fn write_out(out: Option<&std::path::Path>, text: &str, sink: &mut Diags) -> Exit {
     let Some(path) = out else {
         print!("{text}");
         return Exit::Ok;
@@ -121,7 +117,7 @@ pub fn write_out(out: Option<&std::path::Path>, text: &str, format: ErrorFormat)
             Exit::Ok
         }
         Err(diag) => {
-            report::print_one(diag, format);
+            sink.push(diag);
             Exit::Input
         }
     }

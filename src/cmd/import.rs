@@ -4,11 +4,9 @@
 //! connection of the model alike, or each difference is listed. Exit 2 when
 //! some connection differs.
 
-use crate::{
-    report::{self, ErrorFormat},
-    Exit,
-};
+use crate::Exit;
 use clap::ValueEnum;
+use palisade_intents::Diags;
 use palisade_targets::equivalence::{compare, Decider, Difference};
 use std::{collections::BTreeMap, path::PathBuf};
 
@@ -48,7 +46,7 @@ pub enum Output {
 }
 
 /// Import, check and write
-pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     let Ok(m) = palisade_engine::migration::import(
         &args.paths,
         args.cluster.as_ref(),
@@ -56,7 +54,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         &args.cluster_cidrs,
         &[],
     )
-    .map_err(|diags| report::print(&diags, format)) else {
+    .map_err(|diags| sink.extend(diags.clone())) else {
         return Exit::Input;
     };
     let before = Decider::manifests(&m.originals);
@@ -64,7 +62,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     match &args.out {
         Some(out) => {
             if let Err(diag) = palisade_engine::output::write_files(out, &m.files, args.force) {
-                report::print_one(diag, format);
+                sink.push(diag);
                 return Exit::Input;
             }
         }

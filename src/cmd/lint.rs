@@ -2,10 +2,7 @@
 //! with its id, severity, place and fix. Exit 1 when an error-severity check
 //! fires (or any check, with `--deny-warnings`).
 
-use crate::{
-    report::{self, ErrorFormat},
-    Exit,
-};
+use crate::Exit;
 use palisade_engine::manifests;
 use palisade_intents::{Diag, Diags};
 use palisade_targets::lint::{self, Severity, CHECKS};
@@ -29,7 +26,7 @@ pub struct Args {
 }
 
 /// Lint and print
-pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+pub fn run(args: &Args, sink: &mut Diags, format: crate::report::ErrorFormat) -> Exit {
     if args.list {
         for check in CHECKS {
             let severity = match check.severity {
@@ -43,21 +40,21 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     let (manifests, origins) = match manifests::read_located(&args.paths) {
         Ok(read) => read,
         Err(diags) => {
-            report::print(&diags, format);
+            sink.extend(diags.clone());
             return Exit::Input;
         }
     };
     let cluster = match args.cluster.as_ref().map(|c| manifests::read_cluster(c)).transpose() {
         Ok(c) => c,
         Err(diags) => {
-            report::print(&diags, format);
+            sink.extend(diags.clone());
             return Exit::Input;
         }
     };
     // A policy no evaluator can read makes every check below guess: stop first.
     let problems = manifests::problems(&manifests, &origins);
     if problems.has_errors() {
-        report::print(&problems, format);
+        sink.extend(problems.clone());
         return Exit::Input;
     }
     let findings = lint::lint(&manifests, cluster.as_ref());
@@ -77,10 +74,10 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         };
         diags.push(diag.help(f.fix.clone()));
     }
-    report::print_each(&diags, format);
+    sink.extend(diags.clone());
     let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
     let warnings = findings.len() - errors;
-    if format != ErrorFormat::Json {
+    if format != crate::report::ErrorFormat::Json {
         eprintln!(
             "palisade lint: {} manifests, {errors} error{}, {warnings} warning{}",
             manifests.len(),

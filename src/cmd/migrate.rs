@@ -6,10 +6,10 @@
 
 use crate::{
     cmd::import::{Output, Summary},
-    report::{self, ErrorFormat},
     Exit,
 };
 use palisade_engine::TargetSet;
+use palisade_intents::Diags;
 use palisade_targets::{
     equivalence::{compare, Decider},
     Manifest, Mode,
@@ -48,7 +48,7 @@ pub struct Args {
 }
 
 /// Migrate and compare
-pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     let Ok(m) = palisade_engine::migration::import(
         &args.paths,
         args.cluster.as_ref(),
@@ -56,15 +56,15 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         &args.cluster_cidrs,
         &args.to,
     )
-    .map_err(|diags| report::print(&diags, format)) else {
+    .map_err(|diags| sink.extend(diags.clone())) else {
         return Exit::Input;
     };
-    let Ok(targets) = TargetSet::resolve(None, &args.to).map_err(|diags| report::print(&diags, format)) else {
+    let Ok(targets) = TargetSet::resolve(None, &args.to).map_err(|diags| sink.extend(diags.clone())) else {
         return Exit::Input;
     };
     let (rendered, diags) = palisade_engine::render::render_ir(&m.ir, &targets, Mode::Enforce, |m| m);
     if diags.has_errors() {
-        report::print(&diags, format);
+        sink.extend(diags.clone());
         return Exit::Input;
     }
     let new: Vec<Manifest> = rendered.iter().flat_map(|(_, m)| m.iter().cloned()).collect();
@@ -82,7 +82,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         );
     }
     if let Err(diag) = palisade_engine::output::write_files(&args.out, &files, args.force) {
-        report::print_one(diag, format);
+        sink.push(diag);
         return Exit::Input;
     }
     let summary = Summary {

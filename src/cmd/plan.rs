@@ -1,13 +1,10 @@
 //! `palisade plan DIR --base REF [--head REF]`: what a change opens and closes,
 //! then the manifest diff per target; for a pull request's CI.
 
-use crate::{
-    report::{self, ErrorFormat},
-    workspace, Exit,
-};
+use crate::{workspace, Exit};
 use clap::ValueEnum;
 use palisade_engine::plan::{self, Plan};
-use palisade_intents::Diag;
+use palisade_intents::{Diag, Diags};
 use palisade_targets::Mode;
 use std::{io::IsTerminal, path::PathBuf};
 
@@ -45,22 +42,22 @@ enum Output {
 const TEMPLATE: &str = include_str!("../templates/plan.md.hbs");
 
 /// Plan and print
-pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     let Some((base, base_targets)) =
-        workspace::load_with_targets(&args.intents.dir, Some(&args.base), &args.intents.target, format)
+        workspace::load_with_targets(&args.intents.dir, Some(&args.base), &args.intents.target, sink)
     else {
         return Exit::Input;
     };
     let Some((head, head_targets)) =
-        workspace::load_with_targets(&args.intents.dir, args.head.as_deref(), &args.intents.target, format)
+        workspace::load_with_targets(&args.intents.dir, args.head.as_deref(), &args.intents.target, sink)
     else {
         return Exit::Input;
     };
     let (base_rendered, base_diags) = workspace::render(&base, &base_targets, Mode::Enforce);
     let (head_rendered, head_diags) = workspace::render(&head, &head_targets, Mode::Enforce);
     if base_diags.has_errors() || head_diags.has_errors() {
-        report::print(&base_diags, format);
-        report::print(&head_diags, format);
+        sink.extend(base_diags.clone());
+        sink.extend(head_diags.clone());
         return Exit::Input;
     }
     let head_name = args.head.clone().unwrap_or_else(|| "work tree".into());
@@ -70,7 +67,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         Output::Markdown => match markdown(&plan, args.template.as_ref()) {
             Ok(text) => text,
             Err(diag) => {
-                report::print_one(diag, format);
+                sink.push(diag);
                 return Exit::Input;
             }
         },

@@ -3,11 +3,8 @@
 //! land in, and no other: write access exactly where palisade writes (the
 //! ClusterRole in deploy/ only reads).
 
-use crate::{
-    report::{self, ErrorFormat},
-    workspace, Exit,
-};
-use palisade_intents::Diag;
+use crate::{workspace, Exit};
+use palisade_intents::{Diag, Diags};
 use std::collections::BTreeSet;
 
 /// Arguments of `palisade rbac`
@@ -18,15 +15,14 @@ pub struct Args {
 }
 
 /// Print the Roles and RoleBindings as one YAML stream
-pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some((ws, targets)) = workspace::load_with_targets(&args.intents.dir, None, &args.intents.target, format)
-    else {
+pub fn run(args: &Args, sink: &mut Diags) -> Exit {
+    let Some((ws, targets)) = workspace::load_with_targets(&args.intents.dir, None, &args.intents.target, sink) else {
         return Exit::Input;
     };
     let (audit, enforce, _) = match palisade_engine::render::render_both(&ws, &targets) {
         Ok(done) => done,
         Err(diags) => {
-            report::print(&diags, format);
+            sink.extend(diags.clone());
             return Exit::Input;
         }
     };
@@ -54,13 +50,10 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
                     documents.push(palisade_targets::manifest::value_to_yaml(&value));
                 }
                 Err(e) => {
-                    report::print_one(
-                        Diag::error(
-                            "internal",
-                            format!("a Role does not serialise ({e}): this is a palisade bug"),
-                        ),
-                        format,
-                    );
+                    sink.push(Diag::error(
+                        "internal",
+                        format!("a Role does not serialise ({e}): this is a palisade bug"),
+                    ));
                     return Exit::Input;
                 }
             }

@@ -6,11 +6,10 @@
 use crate::{
     cmd::graph::{write_out, Observed},
     graph::{self, ServiceMap},
-    report::{self, ErrorFormat},
     workspace, Exit,
 };
 use palisade_evidence::AuditReport;
-use palisade_intents::Diag;
+use palisade_intents::{Diag, Diags};
 use palisade_targets::{Dialect, Manifest, Mode};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -83,11 +82,11 @@ struct Service {
 }
 
 /// Build the page
-pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some((ws, dialects, rendered)) = workspace::load_and_render(&args.intents, Mode::Enforce, format) else {
+pub fn run(args: &Args, sink: &mut Diags) -> Exit {
+    let Some((ws, dialects, rendered)) = workspace::load_and_render(&args.intents, Mode::Enforce, sink) else {
         return Exit::Input;
     };
-    let audit = match args.observed.audit(&ws, &rendered, format) {
+    let audit = match args.observed.audit(&ws, &rendered, sink) {
         Ok(audit) => audit,
         Err(exit) => return exit,
     };
@@ -145,12 +144,9 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     };
     let html = graph::engine().and_then(|engine| engine.render_template(TEMPLATE, &page));
     match html {
-        Ok(html) => write_out(args.out.as_deref(), &html, format),
+        Ok(html) => write_out(args.out.as_deref(), &html, sink),
         Err(e) => {
-            report::print_one(
-                Diag::error("bad_template", format!("the report does not render: {e}")),
-                format,
-            );
+            sink.push(Diag::error("bad_template", format!("the report does not render: {e}")));
             Exit::Input
         }
     }

@@ -6,18 +6,14 @@
 //! `--dry-run` prints the planned calls and contacts nothing;
 //! `--server-dry-run` sends them with `dryRun=All`.
 
-use crate::{
-    flows::FlowArgs,
-    report::{self, ErrorFormat},
-    workspace, Exit,
-};
+use crate::{flows::FlowArgs, workspace, Exit};
 use clap::ValueEnum;
 use palisade_controller::{
     apply::Applier,
     engine::{self, Call},
     rollout::{self, Input, Phase, Policy, State},
 };
-use palisade_intents::Diag;
+use palisade_intents::{Diag, Diags};
 use palisade_targets::{Manifest, Mode};
 use std::collections::BTreeMap;
 
@@ -59,16 +55,15 @@ enum StageArg {
 }
 
 /// Roll out
-pub fn run(args: &Args, format: ErrorFormat) -> Exit {
-    let Some((ws, dialects)) = workspace::load_with_targets(&args.intents.dir, None, &args.intents.target, format)
-    else {
+pub fn run(args: &Args, sink: &mut Diags) -> Exit {
+    let Some((ws, dialects)) = workspace::load_with_targets(&args.intents.dir, None, &args.intents.target, sink) else {
         return Exit::Input;
     };
     let mut rendered: BTreeMap<&str, Vec<(&'static str, Vec<Manifest>)>> = BTreeMap::new();
     for (name, mode) in [("audit", Mode::Audit), ("enforce", Mode::Enforce)] {
         let (manifests, diags) = workspace::render(&ws, &dialects, mode);
         if diags.has_errors() {
-            report::print(&diags, format);
+            sink.extend(diags.clone());
             return Exit::Input;
         }
         rendered.insert(name, manifests);
@@ -87,10 +82,9 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         StageArg::Enforce => Phase::Enforcing,
         StageArg::Auto => {
             if args.flows.is_empty() {
-                report::print_one(
+                sink.push(
                     Diag::error("auto_needs_flows", "`--stage auto` decides by observed traffic")
                         .help("pass --flows FILE (Hubble, Calico or Envoy records), or choose --stage audit|enforce"),
-                    format,
                 );
                 return Exit::Input;
             }
@@ -99,7 +93,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
                 format: args.format.clone(),
                 cluster: args.cluster.clone(),
             };
-            let Some((evidence, cluster)) = flow_args.read_for_gate(format) else {
+            let Some((evidence, cluster)) = flow_args.read_for_gate(sink) else {
                 return Exit::Input;
             };
             let enforce = rendered.get("enforce").map(Vec::as_slice).unwrap_or_default();
@@ -165,7 +159,7 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            report::print_one(Diag::error("io", format!("cannot start the runtime: {e}")), format);
+            sink.push(Diag::error("io", format!("cannot start the runtime: {e}")));
             return Exit::Input;
         }
     };
@@ -186,10 +180,9 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
             exit
         }
         Err(message) => {
-            report::print_one(
+            sink.push(
                 Diag::error("cluster", message)
                     .help("check the kubeconfig context, and the RBAC of deploy/ (kubectl auth can-i)"),
-                format,
             );
             Exit::Input
         }

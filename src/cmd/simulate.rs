@@ -3,14 +3,11 @@
 //! Where the CNI is not known and NetworkPolicy ipBlocks would decide a pod
 //! differently on Cilium, the answer says it depends on the CNI.
 
-use crate::{
-    report::{self, ErrorFormat},
-    Exit,
-};
+use crate::Exit;
 use clap::ValueEnum;
 use palisade_compiler::model::{ClusterModel, CniProfile, Connection, Endpoint, External, Request};
 use palisade_engine::manifests;
-use palisade_intents::{syntax::Protocol, Diag};
+use palisade_intents::{syntax::Protocol, Diag, Diags};
 use palisade_targets::{Evaluator, Manifest, Verdict};
 use serde_json::json;
 use std::path::PathBuf;
@@ -63,33 +60,31 @@ enum Output {
 }
 
 /// Decide and print
-pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     let Ok(protocol) = args.protocol.parse::<Protocol>() else {
-        report::print_one(
+        sink.push(
             Diag::error("bad_protocol", format!("unknown protocol `{}`", args.protocol)).help("use TCP, UDP or SCTP"),
-            format,
         );
         return Exit::Input;
     };
     let mut model = match manifests::read_cluster_warning(&args.cluster) {
         Ok((m, warnings)) => {
-            report::print_each(&warnings, format);
+            sink.extend(warnings.clone());
             m
         }
         Err(d) => {
-            report::print(&d, format);
+            sink.extend(d.clone());
             return Exit::Input;
         }
     };
     if let Some(name) = &args.cni {
         let Some(cni) = CniProfile::parse(name) else {
             let names: Vec<&str> = CniProfile::NAMED.iter().map(|c| c.name()).collect();
-            report::print_one(
+            sink.push(
                 Diag::error("bad_value", format!("unknown CNI `{name}`")).help(
                     palisade_intents::diag::did_you_mean(name, names.iter().copied())
                         .unwrap_or_else(|| format!("write one of {}", names.join(", "))),
                 ),
-                format,
             );
             return Exit::Input;
         };
@@ -97,16 +92,16 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     }
     let policies = match manifests::read_located_in(&args.policies, &args.namespace) {
         Ok((m, origins, warnings)) => {
-            report::print_each(&warnings, format);
+            sink.extend(warnings.clone());
             let problems = manifests::problems(&m, &origins);
             if problems.has_errors() {
-                report::print(&problems, format);
+                sink.extend(problems.clone());
                 return Exit::Input;
             }
             m
         }
         Err(d) => {
-            report::print(&d, format);
+            sink.extend(d.clone());
             return Exit::Input;
         }
     };
@@ -128,13 +123,12 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
     });
     let (Some(source), Some(destination)) = (endpoint(&model, from), endpoint(&model, to)) else {
         let missing = if endpoint(&model, from).is_none() { from } else { to };
-        report::print_one(
+        sink.push(
             Diag::error(
                 "unknown_pod",
                 format!("no pod `{missing}` in `{}`", args.cluster.display()),
             )
             .help("write NS/POD as in `kubectl get pods -A`, or an address"),
-            format,
         );
         return Exit::Input;
     };

@@ -2,11 +2,9 @@
 //! or a rendered folder given with `--manifests`, to catch hand edits) must
 //! decide every connection of the representative model as the intents do.
 
-use crate::{
-    report::{self, ErrorFormat},
-    workspace, Exit,
-};
+use crate::{workspace, Exit};
 use palisade_engine::manifests;
+use palisade_intents::Diags;
 use palisade_targets::{Dialect, Manifest, Mode};
 use std::path::PathBuf;
 
@@ -24,9 +22,9 @@ pub struct Args {
 }
 
 /// Verify; exit 4 with every differing connection on a mismatch, 1 on bad input
-pub fn run(args: &Args, format: ErrorFormat) -> Exit {
+pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     let Some((ws, dialects)) =
-        workspace::load_with_targets(&args.intents.dir, args.rev.as_deref(), &args.intents.target, format)
+        workspace::load_with_targets(&args.intents.dir, args.rev.as_deref(), &args.intents.target, sink)
     else {
         return Exit::Input;
     };
@@ -34,13 +32,13 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
         None => {
             let (rendered, diags) = workspace::render(&ws, &dialects, Mode::Enforce);
             if diags.has_errors() {
-                report::print(&diags, format);
+                sink.extend(diags.clone());
                 return Exit::Input;
             }
             for (_, m) in &rendered {
                 let problems = manifests::rendered_problems(m);
                 if problems.has_errors() {
-                    report::print(&problems, format);
+                    sink.extend(problems.clone());
                     return Exit::Input;
                 }
             }
@@ -56,13 +54,13 @@ pub fn run(args: &Args, format: ErrorFormat) -> Exit {
                     Ok((m, origins)) => {
                         let problems = manifests::problems(&m, &origins);
                         if problems.has_errors() {
-                            report::print(&problems, format);
+                            sink.extend(problems.clone());
                             return Exit::Input;
                         }
                         rendered.push((*dialect, m));
                     }
                     Err(diags) => {
-                        report::print(&diags, format);
+                        sink.extend(diags.clone());
                         return Exit::Input;
                     }
                 }
