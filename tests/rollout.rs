@@ -11,6 +11,10 @@
 
 use assert_cmd::Command;
 
+#[path = "gate_support/mod.rs"]
+mod gate_support;
+use gate_support::traffic;
+
 fn palisade() -> Command {
     Command::cargo_bin("palisade").unwrap_or_else(|e| panic!("{e}"))
 }
@@ -122,37 +126,12 @@ fn auto_holds_at_audit_when_observed_traffic_would_be_dropped() {
         .code(1);
 }
 
-/// A repository of one namespace whose Project has the `evidence:` section
-/// `evidence`, and Hubble records every 10 minutes over `minutes` from
-/// frontend to backend (and backend to payments when `payments`)
+/// [`gate_support::shop`] with Hubble records every 10 minutes over
+/// `minutes` from frontend to backend (and backend to payments when
+/// `payments`) in DIR/flows.json
 fn shop(evidence: &str, minutes: u32, payments: bool) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("palisade.yaml"),
-        format!("apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: {{ name: gate }}\nspec:\n  targets: [cilium]\n{evidence}"),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("shop.yaml"),
-        "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: shop, namespace: shop }\nspec:\n  services:\n    frontend: { selector: { app: frontend } }\n    backend: { selector: { app: backend } }\n    payments: { selector: { app: payments } }\n  allow:\n    - frontend -> backend tcp/8080\n    - backend -> payments tcp/9000\n",
-    )
-    .unwrap();
-    let record = |minute: u32, from: &str, to: &str, port: u16| {
-        let (day, rest) = (20 + minute / 1440, minute % 1440);
-        format!(
-            r#"{{"flow":{{"time":"2026-11-{day:02}T{:02}:{:02}:00Z","verdict":"FORWARDED","IP":{{"source":"10.244.0.1","destination":"10.244.0.2"}},"l4":{{"TCP":{{"destination_port":{port}}}}},"source":{{"namespace":"shop","pod_name":"{from}-1","labels":["k8s:app={from}"]}},"destination":{{"namespace":"shop","pod_name":"{to}-1","labels":["k8s:app={to}"]}},"is_reply":false}}}}"#,
-            rest / 60,
-            rest % 60
-        ) + "\n"
-    };
-    let mut flows = String::new();
-    for minute in (0..=minutes).step_by(10) {
-        flows.push_str(&record(minute, "frontend", "backend", 8080));
-        if payments {
-            flows.push_str(&record(minute, "backend", "payments", 9000));
-        }
-    }
-    std::fs::write(dir.path().join("flows.json"), flows).unwrap();
+    let dir = gate_support::shop(evidence);
+    std::fs::write(dir.path().join("flows.json"), traffic("shop", minutes, 10, payments)).unwrap();
     dir
 }
 

@@ -123,27 +123,12 @@ impl Feed {
     }
 
     /// The report for one namespace at `now_ms`; `lost_before` is the lost
-    /// count at the previous report (new losses count as a gap). The verdict
-    /// on the evidence asks for the default minimum window, no waivers and
-    /// no CronJobs: [`Feed::report_with`] takes the project's.
+    /// count at the previous report (new losses count as a gap), judged by
+    /// `requirements`: the project's minimum window and waivers
+    /// (`Requirements::new(project)`), the gap limit (`with_max_gap(
+    /// policy.max_gap_seconds, "maxGapSeconds")`) and the CronJobs whose
+    /// periods the window must cover
     pub fn report(
-        &self,
-        namespace: &str,
-        ir: &Ir,
-        enforce: &[(&dyn Dialect, &[Manifest])],
-        now_ms: i64,
-        lost_before: u64,
-        max_gap_seconds: i64,
-    ) -> EvidenceReport {
-        let requirements = Requirements::default().with_max_gap(max_gap_seconds, "maxGapSeconds");
-        self.report_with(namespace, ir, enforce, now_ms, lost_before, &requirements)
-    }
-
-    /// [`Feed::report`] judged by `requirements`: the project's minimum
-    /// window and waivers (`Requirements::new(project)`), the gap limit
-    /// (`with_max_gap(policy.max_gap_seconds, "maxGapSeconds")`) and the
-    /// CronJobs whose periods the window must cover
-    pub fn report_with(
         &self,
         namespace: &str,
         ir: &Ir,

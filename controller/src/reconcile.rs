@@ -399,7 +399,7 @@ async fn rollout(intents: &Intents, ctx: &Context) -> Result<Requeue, Error> {
                 cron_jobs,
                 ..ClusterModel::default()
             }));
-        let report = feed.report_with(&namespace, &compiled.ws.ir, &enforce, now * 1000, before, &requirements);
+        let report = feed.report(&namespace, &compiled.ws.ir, &enforce, now * 1000, before, &requirements);
         ctx.lost_seen.lock().await.insert(namespace.clone(), feed.lost);
         ctx.metrics
             .would_drop

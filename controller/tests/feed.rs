@@ -79,7 +79,8 @@ fn the_report_sees_silence_unseen_services_and_would_drops() {
     let (manifests, _) = palisade_targets::render(cilium, &ir, &options).unwrap();
     let enforce: Vec<(&dyn Dialect, &[Manifest])> = vec![(cilium, manifests.as_slice())];
     let ten_past = 1_763_633_400_000; // 2026-11-20T10:10:00Z
-    let report = feed.report("shop", &ir, &enforce, ten_past, 0, 600);
+    let requirements = palisade_evidence::Requirements::default().with_max_gap(600, "maxGapSeconds");
+    let report = feed.report("shop", &ir, &enforce, ten_past, 0, &requirements);
     assert_eq!(report.longest_gap_seconds, 300, "five minutes since the last record");
     assert_eq!(report.unseen_services, ["shop/batch"]);
     assert_eq!(report.would_drop.len(), 1);
@@ -133,7 +134,7 @@ fn the_report_carries_the_gates_verdict_with_the_projects_waivers_and_cron_jobs(
             ..Default::default()
         }));
     let five_past = 1_795_169_100_000; // 2026-11-20T10:05:00Z
-    let report = feed.report_with("shop", &ir, &[], five_past, 0, &requirements);
+    let report = feed.report("shop", &ir, &[], five_past, 0, &requirements);
     assert_eq!(report.unseen_services, Vec::<String>::new(), "batch is waived");
     assert_eq!(report.waived, ["shop/batch (runs at quarter end)"]);
     assert_eq!(
