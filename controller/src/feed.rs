@@ -138,14 +138,22 @@ impl Feed {
         requirements: &Requirements,
     ) -> EvidenceReport {
         let max_gap_seconds = requirements.max_gap_seconds;
-        let silent = self.last_record_ms.map_or(i64::MAX / 2, |t| (now_ms - t) / 1000);
-        let inner = self
+        // This namespace's own records since the window began, and none
+        // stamped in the future (a node with a wrong clock): another
+        // namespace's traffic neither fills its gaps nor hides its silence.
+        let skew_minutes = 5;
+        let now_minute = now_ms.div_euclid(60_000);
+        let from = requirements.since_ms.map_or(i64::MIN, |since| since.div_euclid(60_000));
+        let minutes: Vec<i64> = self
             .evidence
-            .gaps(0)
-            .iter()
-            .map(|(a, b)| (b - a) * 60)
-            .max()
-            .unwrap_or(0);
+            .minutes_by_namespace
+            .get(namespace)
+            .map(|m| m.range(from..=now_minute + skew_minutes).copied().collect())
+            .unwrap_or_default();
+        let silent = minutes
+            .last()
+            .map_or(i64::MAX / 2, |last| (now_minute - last).max(0) * 60);
+        let inner = minutes.windows(2).map(|w| (w[1] - w[0]) * 60).max().unwrap_or(0);
         let lost_gap = if self.lost > lost_before {
             max_gap_seconds + 1
         } else {

@@ -39,7 +39,7 @@ use kube::{
 use palisade_compiler::model::{ClusterModel, CronJob};
 use palisade_engine::{TargetSet, Workspace};
 use palisade_intents::Diags;
-use palisade_targets::{Dialect, Manifest};
+use palisade_targets::{kinds, Dialect, Manifest};
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use tokio::sync::Mutex;
 
@@ -47,6 +47,9 @@ use tokio::sync::Mutex;
 pub const FINALIZER: &str = "palisade.dev/cleanup";
 /// Set to the generation to promote a Ready namespace
 pub const APPROVE: &str = "palisade.dev/approve";
+/// Set to the generation to enforce a Blocked namespace although observed
+/// traffic would be dropped (an approval given before the block does not)
+pub const APPROVE_DESPITE_DROPS: &str = "palisade.dev/approve-despite-drops";
 /// Set to go back to audit
 pub const ROLLBACK: &str = "palisade.dev/rollback";
 
@@ -300,6 +303,9 @@ pub fn inputs(intents: &Intents, state: &State) -> Vec<Input> {
     if annotations.get(APPROVE).map(|v| v.trim()) == Some(generation.to_string().as_str()) {
         out.push(Input::Approve);
     }
+    if annotations.get(APPROVE_DESPITE_DROPS).map(|v| v.trim()) == Some(generation.to_string().as_str()) {
+        out.push(Input::ApproveDespiteDrops);
+    }
     if annotations.contains_key(ROLLBACK) && state.phase != Phase::Pending {
         out.push(Input::Rollback);
     }
@@ -395,6 +401,7 @@ async fn rollout(intents: &Intents, ctx: &Context) -> Result<Requeue, Error> {
         // The project's minimum window and waivers: the verdict `palisade audit` prints.
         let requirements = palisade_evidence::Requirements::new(compiled.ws.repository.project.as_ref())
             .with_max_gap(compiled.policy.max_gap_seconds, "maxGapSeconds")
+            .since(state.window_start.saturating_mul(1000))
             .with_cron_jobs(Some(&ClusterModel {
                 cron_jobs,
                 ..ClusterModel::default()
@@ -407,7 +414,8 @@ async fn rollout(intents: &Intents, ctx: &Context) -> Result<Requeue, Error> {
                 namespace: namespace.clone(),
             })
             .set(i64::try_from(report.would_drop.len()).unwrap_or(i64::MAX));
-        script.push(Input::Evidence(report));
+        // The evidence of this reconcile is judged before any approval in it.
+        script.insert(1, Input::Evidence(report));
     }
     script.push(Input::Tick);
     for input in &script {
@@ -428,7 +436,7 @@ async fn rollout(intents: &Intents, ctx: &Context) -> Result<Requeue, Error> {
             .collect()
     };
     let enforce = own(&compiled.enforce);
-    let audit = own(&compiled.audit);
+    let mut audit = own(&compiled.audit);
     let recorded = previous.enforced_digests.clone();
     let rollback = actions.iter().any(|a| matches!(a, Action::RemoveEnforce));
     if let (Some(enforced), false) = (state.enforced, rollback) {
@@ -466,6 +474,30 @@ async fn rollout(intents: &Intents, ctx: &Context) -> Result<Requeue, Error> {
     if drift {
         actions.retain(|a| !matches!(a, Action::ApplyEnforce(_) | Action::RemoveAudit));
         actions.push(Action::ApplyAudit(state.generation));
+    }
+    // While an older generation is enforced, an audit form that grants
+    // anything would be enforced beside it (Cilium adds the allow rules of
+    // every policy selecting an endpoint that default deny already isolates):
+    // only audit forms that enforce nothing, or only take away, go on; the
+    // gate judges the rest from the flows.
+    let withheld: Vec<String> = if state.enforced.is_some() && !rollback {
+        let (inert, granting): (Vec<Manifest>, Vec<Manifest>) = audit
+            .into_iter()
+            .partition(|m| kinds::inert(m) || kinds::restricts_only(m));
+        audit = inert;
+        granting.iter().map(Manifest::reference).collect()
+    } else {
+        Vec::new()
+    };
+    if !withheld.is_empty() && actions.iter().any(|a| matches!(a, Action::ApplyAudit(_))) {
+        actions.push(Action::Event(
+            "AuditFormsWithheld",
+            format!(
+                "not applied while generation {} is enforced (they would grant beside it; the gate judges them from the flows): {}",
+                state.enforced.unwrap_or_default(),
+                withheld.join(", ")
+            ),
+        ));
     }
     let promoted = actions.iter().any(|a| matches!(a, Action::ApplyEnforce(_)));
     let set = engine::Owned {

@@ -165,6 +165,9 @@ pub enum Input {
     Evidence(EvidenceReport),
     /// `palisade.dev/approve` was set for the current generation
     Approve,
+    /// `palisade.dev/approve-despite-drops` was set for the current
+    /// generation: enforce although observed traffic would be dropped
+    ApproveDespiteDrops,
     /// `palisade.dev/rollback` was set
     Rollback,
     /// time passed
@@ -289,7 +292,21 @@ pub fn step(state: &State, input: &Input, now: i64, policy: &Policy) -> (State, 
                 ));
             }
         }
-        (Phase::Ready | Phase::Blocked, Input::Approve) => {
+        // A standing approval written before the evidence turned is not an
+        // approval of the drops: a Blocked generation needs its own word.
+        (Phase::Blocked, Input::Approve) => {
+            actions.push(Action::Event(
+                "ApprovalIgnored",
+                format!(
+                    "generation {} is Blocked: enforcing would drop {} observed flows; add the allow lines, \
+                     or set palisade.dev/approve-despite-drops: \"{}\" to enforce anyway",
+                    state.generation,
+                    state.would_drop.len(),
+                    state.generation
+                ),
+            ));
+        }
+        (Phase::Ready | Phase::Blocked, Input::Approve | Input::ApproveDespiteDrops) => {
             if state.phase == Phase::Blocked {
                 actions.push(Action::Event(
                     "ApprovedDespiteWouldDrop",
@@ -300,6 +317,21 @@ pub fn step(state: &State, input: &Input, now: i64, policy: &Policy) -> (State, 
             next.enforced = Some(state.generation);
             next.would_drop.clear();
             actions.extend(promote(state.generation));
+        }
+        // A generation that was never enforced goes back to nothing of its
+        // own: its audit objects go, and what an older generation enforces stays.
+        (Phase::Ready | Phase::Blocked, Input::Rollback) if state.enforced.is_some_and(|e| e != state.generation) => {
+            enter(&mut next, Phase::Pending);
+            next.would_drop.clear();
+            actions.push(Action::RemoveAudit);
+            actions.push(Action::Event(
+                "RolledBack",
+                format!(
+                    "generation {} no longer audited; generation {} stays enforced",
+                    state.generation,
+                    state.enforced.unwrap_or_default()
+                ),
+            ));
         }
         (Phase::Enforcing | Phase::Ready | Phase::Blocked, Input::Rollback) => {
             // Back to audit: audit objects first, then enforcement goes.
@@ -607,12 +639,45 @@ mod tests {
         );
         assert_eq!(actions.iter().filter(|a| a.starts_with("ApplyAudit")).count(), 2);
         assert!(state.would_drop.is_empty());
+        // The approval that a Ready namespace takes does not enforce a Blocked one
         let (phases, actions, _) = run(
             &[(0, Input::IntentsChanged(1)), (1, dropped()), (2, Input::Approve)],
             &policy(),
         );
+        assert_eq!(phases.last(), Some(&Phase::Blocked));
+        assert!(actions.contains(&"event:ApprovalIgnored".to_string()), "{actions:?}");
+        assert!(!actions.iter().any(|a| a.starts_with("ApplyEnforce")), "{actions:?}");
+        let (phases, actions, _) = run(
+            &[
+                (0, Input::IntentsChanged(1)),
+                (1, dropped()),
+                (2, Input::ApproveDespiteDrops),
+            ],
+            &policy(),
+        );
         assert_eq!(phases.last(), Some(&Phase::Enforcing));
         assert!(actions.contains(&"event:ApprovedDespiteWouldDrop".to_string()));
+    }
+
+    /// Rolling back a generation that was never enforced keeps the one that is
+    #[test]
+    fn a_rollback_of_an_unpromoted_generation_keeps_the_enforced_one() {
+        let enforcing = State {
+            phase: Phase::Ready,
+            generation: 2,
+            enforced: Some(1),
+            ..State::new(0)
+        };
+        for phase in [Phase::Ready, Phase::Blocked] {
+            let state = State {
+                phase,
+                ..enforcing.clone()
+            };
+            let (next, actions) = step(&state, &Input::Rollback, 10, &policy());
+            assert_eq!(next.enforced, Some(1), "{phase:?}");
+            assert!(!actions.contains(&Action::RemoveEnforce), "{phase:?}: {actions:?}");
+            assert!(actions.contains(&Action::RemoveAudit), "{phase:?}: {actions:?}");
+        }
     }
 
     #[test]

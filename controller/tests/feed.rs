@@ -78,7 +78,7 @@ fn the_report_sees_silence_unseen_services_and_would_drops() {
     };
     let (manifests, _) = palisade_targets::render(cilium, &ir, &options).unwrap();
     let enforce: Vec<(&dyn Dialect, &[Manifest])> = vec![(cilium, manifests.as_slice())];
-    let ten_past = 1_763_633_400_000; // 2026-11-20T10:10:00Z
+    let ten_past = 1_795_169_400_000; // 2026-11-20T10:10:00Z
     let requirements = palisade_evidence::Requirements::default().with_max_gap(600, "maxGapSeconds");
     let report = feed.report("shop", &ir, &enforce, ten_past, 0, &requirements);
     assert_eq!(report.longest_gap_seconds, 300, "five minutes since the last record");

@@ -47,6 +47,10 @@ pub struct Requirements {
     pub waived: Vec<Waived>,
     /// CronJobs whose period the window must cover
     pub cron_jobs: Vec<CronJob>,
+    /// judge only what was seen from this time on (ms since the epoch): the
+    /// controller's window starts anew after a gap, and what came before it
+    /// neither fills nor breaks the new one
+    pub since_ms: Option<i64>,
 }
 
 impl Default for Requirements {
@@ -58,6 +62,7 @@ impl Default for Requirements {
             max_gap_from: "--max-gap".into(),
             waived: Vec::new(),
             cron_jobs: Vec::new(),
+            since_ms: None,
         }
     }
 }
@@ -93,6 +98,12 @@ impl Requirements {
     /// With the CronJobs of a cluster dump
     pub fn with_cron_jobs(mut self, cluster: Option<&ClusterModel>) -> Self {
         self.cron_jobs = cluster.map(|c| c.cron_jobs.clone()).unwrap_or_default();
+        self
+    }
+
+    /// Judge only what was seen from `ms` (ms since the epoch) on
+    pub fn since(mut self, ms: i64) -> Self {
+        self.since_ms = Some(ms);
         self
     }
 }
@@ -374,7 +385,7 @@ pub fn judge(
     }
     // Each namespace is judged by its own records: flows of other namespaces
     // say nothing of its services, and must not fill its gaps.
-    let spans = spans(evidence, &placed, &judged);
+    let spans = spans(evidence, &placed, &judged, requirements.since_ms);
     let mut windows = BTreeMap::new();
     for namespace in &judged {
         let Some(span) = spans.get(namespace) else {
@@ -495,7 +506,12 @@ impl Window {
 
 /// Per judged namespace with a flow, the first and last time of its flows
 /// (`None`: its flows carry no times)
-fn spans(evidence: &Evidence, placed: &Placed, judged: &BTreeSet<String>) -> BTreeMap<String, Option<(i64, i64)>> {
+fn spans(
+    evidence: &Evidence,
+    placed: &Placed,
+    judged: &BTreeSet<String>,
+    since_ms: Option<i64>,
+) -> BTreeMap<String, Option<(i64, i64)>> {
     let namespace_of = |place: Place| match place {
         Place::Pod(i) => placed
             .model
@@ -507,6 +523,10 @@ fn spans(evidence: &Evidence, placed: &Placed, judged: &BTreeSet<String>) -> BTr
     };
     let mut spans: BTreeMap<String, Option<(i64, i64)>> = BTreeMap::new();
     for (key, seen) in &evidence.flows {
+        // A conversation last seen before the window began says nothing of it.
+        if since_ms.is_some_and(|since| seen.last_ms.is_some_and(|last| last < since)) {
+            continue;
+        }
         let sides = [
             namespace_of(placed.place(&key.source)),
             namespace_of(placed.place(&key.destination)),
@@ -514,6 +534,7 @@ fn spans(evidence: &Evidence, placed: &Placed, judged: &BTreeSet<String>) -> BTr
         for namespace in sides.into_iter().flatten() {
             let span = spans.entry(namespace).or_insert(None);
             if let (Some(a), Some(b)) = (seen.first_ms, seen.last_ms) {
+                let a = since_ms.map_or(a, |since| a.max(since));
                 *span = Some(span.map_or((a, b), |(f, l)| (f.min(a), l.max(b))));
             }
         }

@@ -63,6 +63,11 @@ pub fn restricts_only(manifest: &Manifest) -> bool {
     DIALECTS.iter().any(|d| d.reads(manifest) && d.restricts_only(manifest))
 }
 
+/// Whether `manifest` enforces nothing (an audit form the layer only reports on)
+pub fn inert(manifest: &Manifest) -> bool {
+    DIALECTS.iter().any(|d| d.reads(manifest) && d.inert(manifest))
+}
+
 /// The dialects whose manifests `cni` enforces
 pub fn enforced_on(cni: Cni) -> Vec<&'static dyn Dialect> {
     DIALECTS.iter().copied().filter(|d| d.enforced_on(cni)).collect()

@@ -160,6 +160,13 @@ pub trait Dialect: Sync {
         false
     }
 
+    /// Whether this manifest (one it reads) enforces nothing at all: an
+    /// audit form the layer only reports on (Calico's staged policies)
+    fn inert(&self, manifest: &Manifest) -> bool {
+        let _ = manifest;
+        false
+    }
+
     /// Where its import ranks when a cluster holds several dialects'
     /// policies: the highest-ranked dialect read becomes the proposed target
     /// (a CNI's own dialect also enforces NetworkPolicy and says more)

@@ -111,6 +111,12 @@ impl Dialect for Calico {
         1
     }
 
+    /// Staged policies are only reported on (Calico 3.30+ flow logs show
+    /// what they would do)
+    fn inert(&self, manifest: &Manifest) -> bool {
+        manifest.kind().starts_with("Staged")
+    }
+
     fn problems(&self, manifests: &[Manifest]) -> Vec<crate::Problem> {
         problems(manifests)
     }

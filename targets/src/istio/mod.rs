@@ -77,6 +77,12 @@ impl Dialect for Istio {
         true
     }
 
+    /// An AUDIT policy only logs what it matches
+    fn inert(&self, manifest: &Manifest) -> bool {
+        manifest.kind() == "AuthorizationPolicy"
+            && manifest.object.pointer("/spec/action") == Some(&serde_json::json!("AUDIT"))
+    }
+
     /// A Sidecar's REGISTRY_ONLY and a DENY policy only take away: without
     /// them the mesh's defaults pass more
     fn restricts_only(&self, manifest: &Manifest) -> bool {
