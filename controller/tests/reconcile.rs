@@ -16,80 +16,18 @@
 
 mod common;
 
-use common::{lines, mock, stage_of, status, Fake};
-use k8s_openapi::chrono::{TimeZone, Utc};
-use kube::{runtime::events::Recorder, Client};
-use palisade_controller::{
-    crd::Intents,
-    leader::Elector,
-    metrics::Metrics,
-    reconcile::{reconcile, reporter, Context},
+use common::{
+    lines, mock,
+    reconciling::{context_with, intents_value, last_status, project, ready, run, set, NOW},
+    stage_of, status, Fake,
 };
+use k8s_openapi::chrono::{TimeZone, Utc};
+use palisade_controller::{crd::Intents, leader::Elector, reconcile::reconcile};
 use serde_json::{json, Value};
-use std::{collections::BTreeMap, sync::Arc};
-
-const NOW: i64 = 1_800_000_000;
-
-fn intents_value(name: &str, namespace: &str, annotations: Value, status: Value) -> Value {
-    json!({
-        "apiVersion": "palisade.dev/v1alpha1", "kind": "Intents",
-        "metadata": {"name": name, "namespace": namespace, "generation": 1, "uid": format!("uid-{namespace}-{name}"),
-                     "resourceVersion": "7", "creationTimestamp": "2027-01-01T00:00:00Z",
-                     "finalizers": ["palisade.dev/cleanup"], "annotations": annotations},
-        "spec": {"posture": "default-deny", "baseline": ["dns"],
-                 "services": {"frontend": {"selector": {"app": "frontend"}}, "backend": {"selector": {"app": "backend"}}},
-                 "allow": ["frontend -> backend tcp/8080"]},
-        "status": status
-    })
-}
-
-fn project(name: &str, targets: Value) -> Value {
-    json!({"apiVersion": "palisade.dev/v1alpha1", "kind": "Project", "metadata": {"name": name},
-           "spec": {"targets": targets, "rollout": {"observeSeconds": 3600}}})
-}
+use std::sync::Arc;
 
 fn shop(annotations: Value, status: Value) -> Value {
     intents_value("shop", "shop", annotations, status)
-}
-
-fn ready() -> Value {
-    json!({"phase": "Ready", "since": "2027-01-15T08:00:00Z", "observedGeneration": 1, "conditions": [],
-           "windowStart": "2027-01-15T07:00:00Z", "allServicesSeen": true})
-}
-
-fn context(client: Client, now: i64) -> Arc<Context> {
-    Arc::new(Context {
-        client: client.clone(),
-        recorder: Recorder::new(client, reporter("test-0")),
-        metrics: Arc::new(Metrics::default()),
-        feed: None,
-        now: Arc::new(move || now),
-        dry_run: false,
-        lost_seen: tokio::sync::Mutex::new(BTreeMap::new()),
-    })
-}
-
-/// Reconcile the Intents `name` as the fake holds it now
-async fn run(fake: &Fake, name: &str, now: i64) -> Result<(), String> {
-    let intents: Intents = serde_json::from_value(fake.intents(name)).unwrap();
-    reconcile(Arc::new(intents), context(fake.client(), now))
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
-fn set(fake: &Fake, name: &str, edit: impl FnOnce(&mut Value)) {
-    let mut state = fake.state.lock().unwrap();
-    let intents = state
-        .intents
-        .iter_mut()
-        .find(|i| i["metadata"]["name"] == name)
-        .unwrap();
-    edit(intents);
-}
-
-fn last_status(fake: &Fake, name: &str) -> Value {
-    fake.intents(name)["status"].clone()
 }
 
 fn condition(status: &Value, kind: &str) -> Value {
@@ -131,7 +69,7 @@ async fn a_first_reconcile_applies_the_audit_objects_and_writes_the_status() {
         vec![project("default", json!(["cilium"]))],
     );
     let client = fake.client();
-    let ctx = context(client, NOW);
+    let ctx = context_with(client, NOW, None);
     let intents: Intents = serde_json::from_value(fake.intents("shop")).unwrap();
     reconcile(Arc::new(intents), ctx.clone()).await.unwrap();
     let requests = fake.lines();
@@ -743,7 +681,7 @@ async fn an_intents_without_a_namespace_is_an_error_not_the_empty_namespace() {
     let mut value = shop(json!({}), Value::Null);
     value["metadata"].as_object_mut().unwrap().remove("namespace");
     let intents: Intents = serde_json::from_value(value).unwrap();
-    let ctx = context(client, NOW);
+    let ctx = context_with(client, NOW, None);
     let err = reconcile(Arc::new(intents.clone()), ctx.clone()).await.unwrap_err();
     assert!(err.to_string().contains("no metadata.namespace"), "{err}");
     assert!(seen.lock().unwrap().is_empty(), "no request");

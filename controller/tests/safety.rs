@@ -11,80 +11,14 @@
 
 mod common;
 
-use common::{stage_of, Fake};
-use kube::{runtime::events::Recorder, Client};
-use palisade_controller::{
-    crd::Intents,
-    feed::Feed,
-    metrics::Metrics,
-    reconcile::{reconcile, reporter, Context},
+use common::{
+    reconciling::{intents_value, last_status, project, ready, run, run_with, set, NOW},
+    stage_of, Fake,
 };
+use palisade_controller::feed::Feed;
 use serde_json::{json, Value};
-use std::{collections::BTreeMap, sync::Arc};
+use std::sync::Arc;
 use tokio::sync::Mutex;
-
-const NOW: i64 = 1_800_000_000;
-
-fn intents_value(name: &str, namespace: &str, annotations: Value, status: Value) -> Value {
-    json!({
-        "apiVersion": "palisade.dev/v1alpha1", "kind": "Intents",
-        "metadata": {"name": name, "namespace": namespace, "generation": 1, "uid": format!("uid-{namespace}-{name}"),
-                     "resourceVersion": "7", "creationTimestamp": "2027-01-01T00:00:00Z",
-                     "finalizers": ["palisade.dev/cleanup"], "annotations": annotations},
-        "spec": {"posture": "default-deny", "baseline": ["dns"],
-                 "services": {"frontend": {"selector": {"app": "frontend"}}, "backend": {"selector": {"app": "backend"}}},
-                 "allow": ["frontend -> backend tcp/8080"]},
-        "status": status
-    })
-}
-
-fn project(name: &str, targets: Value) -> Value {
-    json!({"apiVersion": "palisade.dev/v1alpha1", "kind": "Project", "metadata": {"name": name},
-           "spec": {"targets": targets, "rollout": {"observeSeconds": 3600}}})
-}
-
-fn ready() -> Value {
-    json!({"phase": "Ready", "since": "2027-01-15T08:00:00Z", "observedGeneration": 1, "conditions": [],
-           "windowStart": "2027-01-15T07:00:00Z", "allServicesSeen": true})
-}
-
-fn context_with(client: Client, now: i64, feed: Option<Arc<Mutex<Feed>>>) -> Arc<Context> {
-    Arc::new(Context {
-        client: client.clone(),
-        recorder: Recorder::new(client, reporter("test-0")),
-        metrics: Arc::new(Metrics::default()),
-        feed,
-        now: Arc::new(move || now),
-        dry_run: false,
-        lost_seen: tokio::sync::Mutex::new(BTreeMap::new()),
-    })
-}
-
-async fn run_with(fake: &Fake, name: &str, now: i64, feed: Option<Arc<Mutex<Feed>>>) -> Result<(), String> {
-    let intents: Intents = serde_json::from_value(fake.intents(name)).unwrap();
-    reconcile(Arc::new(intents), context_with(fake.client(), now, feed))
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
-async fn run(fake: &Fake, name: &str, now: i64) -> Result<(), String> {
-    run_with(fake, name, now, None).await
-}
-
-fn set(fake: &Fake, name: &str, edit: impl FnOnce(&mut Value)) {
-    let mut state = fake.state.lock().unwrap();
-    let intents = state
-        .intents
-        .iter_mut()
-        .find(|i| i["metadata"]["name"] == name)
-        .unwrap();
-    edit(intents);
-}
-
-fn last_status(fake: &Fake, name: &str) -> Value {
-    fake.intents(name)["status"].clone()
-}
 
 async fn enforced_generation_one(intents: Vec<Value>, projects: Vec<Value>, name: &str) -> Fake {
     let fake = Fake::new(intents, projects);
@@ -226,11 +160,8 @@ async fn f3_an_approval_written_before_the_block_enforces_a_blocked_generation()
     );
 }
 
-/// F4: one gap in the feed's history (an 11-minute relay outage a day ago)
-/// counts in every later report: the window restarts on every reconcile and
-/// the namespace can never become Ready until the controller restarts.
-#[test]
-fn f4_a_gap_long_before_the_window_blocks_promotion_forever() {
+/// One namespace, frontend -> backend, compiled and rendered for Cilium
+fn shop_on_cilium() -> (palisade_compiler::ir::Ir, Vec<palisade_targets::Manifest>) {
     let project =
         b"apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: { name: p }\nspec: { targets: [cilium] }\n";
     let intents = b"apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: shop, namespace: shop }\nspec:\n  services:\n    frontend: { selector: { app: frontend } }\n    backend: { selector: { app: backend } }\n  allow: [frontend -> backend tcp/8080]\n";
@@ -248,6 +179,16 @@ fn f4_a_gap_long_before_the_window_blocks_promotion_forever() {
     let (ir, _) = palisade_compiler::compile(&repository).unwrap();
     let cilium = palisade_targets::dialect("cilium").unwrap();
     let (manifests, _) = palisade_targets::render(cilium, &ir, &palisade_targets::EmitOptions::ENFORCE).unwrap();
+    (ir, manifests)
+}
+
+/// F4: one gap in the feed's history (an 11-minute relay outage a day ago)
+/// counts in every later report: the window restarts on every reconcile and
+/// the namespace can never become Ready until the controller restarts.
+#[test]
+fn f4_a_gap_long_before_the_window_blocks_promotion_forever() {
+    let (ir, manifests) = shop_on_cilium();
+    let cilium = palisade_targets::dialect("cilium").unwrap();
     let enforce: Vec<(&dyn palisade_targets::Dialect, &[palisade_targets::Manifest])> =
         vec![(cilium, manifests.as_slice())];
     let start = NOW - 3 * 86400;
@@ -280,23 +221,8 @@ fn f4_a_gap_long_before_the_window_blocks_promotion_forever() {
 /// ANOTHER namespace, makes every namespace's report show a gap of decades.
 #[test]
 fn f5_one_future_flow_of_another_namespace_poisons_every_report() {
-    let project =
-        b"apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: { name: p }\nspec: { targets: [cilium] }\n";
-    let intents = b"apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: shop, namespace: shop }\nspec:\n  services:\n    frontend: { selector: { app: frontend } }\n    backend: { selector: { app: backend } }\n  allow: [frontend -> backend tcp/8080]\n";
-    let repository = palisade_intents::load_files(vec![
-        palisade_intents::RawFile {
-            path: "palisade.yaml".into(),
-            bytes: project.to_vec(),
-        },
-        palisade_intents::RawFile {
-            path: "shop.yaml".into(),
-            bytes: intents.to_vec(),
-        },
-    ])
-    .unwrap();
-    let (ir, _) = palisade_compiler::compile(&repository).unwrap();
+    let (ir, manifests) = shop_on_cilium();
     let cilium = palisade_targets::dialect("cilium").unwrap();
-    let (manifests, _) = palisade_targets::render(cilium, &ir, &palisade_targets::EmitOptions::ENFORCE).unwrap();
     let enforce: Vec<(&dyn palisade_targets::Dialect, &[palisade_targets::Manifest])> =
         vec![(cilium, manifests.as_slice())];
     let mut lines: Vec<String> = (0..120)

@@ -9,6 +9,8 @@
     reason = "test support; each test binary uses part of it"
 )]
 
+pub mod reconciling;
+
 use http::{Request, Response};
 use kube::{client::Body, Client};
 use serde_json::Value;
