@@ -238,6 +238,10 @@ pub struct ClusterModel {
     /// the cluster's pod and service ranges, where synthetic pods get their
     /// addresses (empty: 10.244.0.0/16)
     pub pod_ranges: Vec<IpNet>,
+    /// the address blocks that rules name: outside addresses that every
+    /// block either covers or misses are alike (`palisade_relation` makes
+    /// one class of them); empty: every address is its own
+    pub blocks: Vec<IpNet>,
     /// the CronJobs of the dump, sorted by namespace then name: the audit
     /// gate asks the evidence to cover one period of each
     pub cron_jobs: Vec<CronJob>,
@@ -437,6 +441,7 @@ pub fn synthesize(ir: &Ir) -> ClusterModel {
     blocks.insert(profile.metadata);
     blocks.extend(profile.api_server.iter().flat_map(|a| a.cidrs.iter().copied()));
     blocks.extend(profile.node_local_dns);
+    model.blocks = blocks.iter().copied().collect();
     let mut externals: BTreeSet<External> = BTreeSet::new();
     let api_server: Vec<IpNet> = profile
         .api_server
@@ -587,6 +592,8 @@ pub fn synthesize_union(irs: &[&Ir]) -> ClusterModel {
         }
         let ports: BTreeSet<(Protocol, u16)> = model.ports.iter().copied().chain(other.ports).collect();
         model.ports = ports.into_iter().collect();
+        let blocks: BTreeSet<IpNet> = model.blocks.iter().copied().chain(other.blocks).collect();
+        model.blocks = blocks.into_iter().collect();
         let requests: BTreeSet<Request> = model.requests.iter().cloned().chain(other.requests).collect();
         model.requests = requests.into_iter().collect();
     }

@@ -121,7 +121,7 @@ impl<'ir> Semantics<'ir> {
 
 /// An FQDN reached through the gateway is an egress allowance to the gateway
 /// pods; the gateway's own ingress is the mesh's business, not this edge's.
-fn through_gateway(edge: &Edge) -> bool {
+pub fn through_gateway(edge: &Edge) -> bool {
     matches!(
         edge.to,
         Peer::Fqdn {
@@ -194,7 +194,11 @@ pub fn matches(ir: &Ir, peer: &Peer, endpoint: &Endpoint) -> bool {
 /// Whether the HTTP rules of an edge admit the connection's request (no rules,
 /// or no request asked about: yes). A path ending in `*` is a prefix.
 pub fn admits_request(rules: &[palisade_intents::model::HttpRule], conn: &Connection) -> bool {
-    let Some(request) = conn.request else { return true };
+    conn.request.is_none_or(|request| rules_admit(rules, request))
+}
+
+/// Whether HTTP rules admit a request (no rules: every request)
+pub fn rules_admit(rules: &[palisade_intents::model::HttpRule], request: &crate::model::Request) -> bool {
     rules.is_empty()
         || rules.iter().any(|r| {
             r.method.as_deref().is_none_or(|m| m == request.method)

@@ -215,6 +215,16 @@ pub trait Evaluator {
     fn allows(&self, model: &ClusterModel, conn: &Connection) -> bool {
         self.decide(model, conn, false).allowed
     }
+
+    /// Every connection of the universe at once: both sides of every pod
+    /// class as sets, deciding exactly as [`Evaluator::decide`] does on
+    /// every connection of the universe's model (property tests hold the
+    /// two equal). `None` where the dialect has no symbolic form yet:
+    /// callers then enumerate connections.
+    fn sides(&self, universe: &palisade_relation::Universe) -> Option<palisade_relation::Sides> {
+        let _ = universe;
+        None
+    }
 }
 
 /// Every dialect palisade knows

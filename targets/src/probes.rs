@@ -85,6 +85,8 @@ pub fn add(model: &mut ClusterModel, manifests: &[Manifest]) {
         let labels = Labels::from([(PROBE_LABEL.to_string(), account.clone())]);
         model.add_pod(ns, "probe", labels, Some(account.clone()), Vec::new());
     }
+    let blocks: BTreeSet<ipnet::IpNet> = model.blocks.iter().chain(&found.blocks).copied().collect();
+    model.blocks = blocks.into_iter().collect();
     let mut externals: BTreeSet<External> = model.externals.iter().cloned().collect();
     let outside = |ip: &IpAddr| !model.pod_ranges.iter().any(|c| c.contains(ip));
     for block in &found.blocks {

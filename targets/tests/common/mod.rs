@@ -7,6 +7,8 @@
     reason = "each test binary uses part of this module; tests fail by panicking"
 )]
 
+pub mod generate;
+
 use palisade_compiler::{ir::Ir, model::synthesize};
 use palisade_targets::{Dialect, EmitOptions, Manifest, Mode};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,164 @@
+//! The intents' relation, by the reference semantics
+//! (`palisade_compiler::semantics`) read as sets: the egress side of a pod
+//! admits what the edges naming it as source allow, the ingress side what
+//! the edges naming it as destination allow (not the `via: egress-gateway`
+//! ones: the gateway's own ingress is the mesh's business), and a side of a
+//! namespace palisade does not isolate in that direction admits everything.
+
+use crate::{
+    services::Services,
+    sides::{Rule, Side, Sides},
+    universe::{ClassSet, Universe},
+};
+use palisade_compiler::{
+    ir::{Edge, Ir, Peer},
+    model::Endpoint,
+    semantics::{matches, rules_admit, through_gateway},
+};
+use palisade_intents::syntax::Entity;
+
+/// Both sides of every pod of the universe, as the intents decide them
+pub fn sides(ir: &Ir, universe: &Universe) -> Sides {
+    let count = usize::try_from(universe.pod_count()).unwrap_or(0);
+    let mut egress: Vec<Vec<Rule>> = vec![Vec::new(); count];
+    let mut ingress: Vec<Vec<Rule>> = vec![Vec::new(); count];
+    for edge in &ir.edges {
+        let from = peers(ir, universe, &edge.from);
+        let to = peers(ir, universe, &edge.to);
+        if from.is_empty() || to.is_empty() {
+            continue;
+        }
+        let services = EdgeServices::new(edge, universe);
+        for source in from.iter().filter(|&c| c < universe.pod_count()) {
+            if let Some(rules) = usize::try_from(source).ok().and_then(|i| egress.get_mut(i)) {
+                rules.extend(services.towards(&to));
+            }
+        }
+        if through_gateway(edge) {
+            continue;
+        }
+        for destination in to.iter().filter(|&c| c < universe.pod_count()) {
+            let at = services.at(destination);
+            if at.is_empty() {
+                continue;
+            }
+            if let Some(rules) = usize::try_from(destination).ok().and_then(|i| ingress.get_mut(i)) {
+                rules.push(Rule::allow(at, from.clone()));
+            }
+        }
+    }
+    let isolated = |class: usize, ingress: bool| {
+        universe
+            .pod(u32::try_from(class).unwrap_or(u32::MAX))
+            .and_then(|pod| ir.namespaces.get(&pod.namespace))
+            .is_some_and(|ns| {
+                if ingress {
+                    ns.isolates_ingress()
+                } else {
+                    ns.isolates_egress()
+                }
+            })
+    };
+    let resolve = |rules: Vec<Vec<Rule>>, ingress: bool| {
+        rules
+            .into_iter()
+            .enumerate()
+            .map(|(class, rules)| Side::union(isolated(class, ingress), rules).resolve(universe))
+            .collect()
+    };
+    Sides {
+        egress: resolve(egress, false),
+        ingress: resolve(ingress, true),
+    }
+}
+
+/// The classes a peer of the intents names: pods by the indexes, outside
+/// classes by the reference semantics asked of their representative
+pub fn peers(ir: &Ir, universe: &Universe, peer: &Peer) -> ClassSet {
+    let profile = &ir.profile;
+    let pods = match peer {
+        Peer::Service { namespace, name } => ir
+            .service(namespace, name)
+            .map(|s| universe.pods_in(namespace) & universe.pods_labelled(&s.selector))
+            .unwrap_or_default(),
+        Peer::Namespace(ns) => universe.pods_in(ns),
+        Peer::Pods { namespace, selector } => universe.pods_in(namespace) & universe.pods_labelled(selector),
+        Peer::Fqdn { .. } => universe.pods_where(|p| matches(ir, peer, &Endpoint::Pod(p))),
+        Peer::Entity(Entity::Dns) => {
+            universe.pods_in(&profile.dns.namespace) & universe.pods_labelled(&profile.dns.selector)
+        }
+        Peer::Cidr { .. } | Peer::Entity(_) => ClassSet::new(),
+    };
+    pods | universe.outsides_where(|e| matches(ir, peer, &Endpoint::External(e)))
+}
+
+/// The services an edge allows, by destination: its numbered ports (or
+/// every port) for every destination, and each named port on the pods that
+/// give that name to a number
+struct EdgeServices {
+    numbered: Services,
+    named: Vec<(Services, ClassSet)>,
+}
+
+impl EdgeServices {
+    fn new(edge: &Edge, universe: &Universe) -> Self {
+        let requests = (!edge.http.is_empty() && universe.request_count() > 0)
+            .then(|| universe.requests_where(|r| rules_admit(&edge.http, r)));
+        let range = |protocol, first, last| match &requests {
+            Some(admitted) => Services::requests(protocol, first, last, admitted),
+            None => Services::ports(protocol, first, last),
+        };
+        if edge.ports.is_empty() {
+            let numbered = match &requests {
+                Some(_) => [
+                    palisade_intents::syntax::Protocol::Tcp,
+                    palisade_intents::syntax::Protocol::Udp,
+                    palisade_intents::syntax::Protocol::Sctp,
+                ]
+                .iter()
+                .fold(Services::none(), |acc, &p| acc.union(&range(p, 1, u16::MAX))),
+                None => Services::all(),
+            };
+            return Self {
+                numbered,
+                named: Vec::new(),
+            };
+        }
+        let mut numbered = Services::none();
+        let mut named = Vec::new();
+        for port in &edge.ports {
+            match &port.name {
+                None => numbered = numbered.union(&range(port.protocol, port.first, port.last)),
+                Some(name) => {
+                    for (number, pods) in universe.named_ports(name, port.protocol) {
+                        named.push((range(port.protocol, number, number), pods));
+                    }
+                }
+            }
+        }
+        Self { numbered, named }
+    }
+
+    /// The rules of a source's egress side towards `to`
+    fn towards(&self, to: &ClassSet) -> Vec<Rule> {
+        let mut rules = Vec::new();
+        if !self.numbered.is_empty() {
+            rules.push(Rule::allow(self.numbered.clone(), to.clone()));
+        }
+        for (services, pods) in &self.named {
+            let reached = to & pods;
+            if !reached.is_empty() {
+                rules.push(Rule::allow(services.clone(), reached));
+            }
+        }
+        rules
+    }
+
+    /// What the edge allows into one destination pod
+    fn at(&self, destination: u32) -> Services {
+        self.named
+            .iter()
+            .filter(|(_, pods)| pods.contains(destination))
+            .fold(self.numbered.clone(), |acc, (services, _)| acc.union(services))
+    }
+}

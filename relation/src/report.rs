@@ -1,0 +1,320 @@
+//! Differences between relations, as the few products a reviewer reads:
+//! `api/orders -> data/postgres tcp/5000-5431, 5433-6000`, with services and
+//! namespaces by name, outside addresses as CIDRs, ports as ranges.
+
+use crate::{
+    services::{parts, Services},
+    sides::{Direction, SideSet, Sides},
+    universe::{Class, ClassSet, Span, Universe},
+};
+use std::{collections::BTreeMap, fmt::Write as _, net::IpAddr};
+
+/// Connections from every class of `from` to every class of `to` on `services`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Product {
+    /// sources
+    pub from: ClassSet,
+    /// destinations
+    pub to: ClassSet,
+    /// ports and requests
+    pub services: Services,
+}
+
+impl Product {
+    /// How many (source, destination) pairs it covers: broader first
+    pub fn breadth(&self) -> u64 {
+        self.from.len().saturating_mul(self.to.len())
+    }
+}
+
+/// What passes on one side of `a` and not on the same side of `b`, as
+/// products (the pod whose side it is at its end of the product); only the
+/// classes of `peers` at the other end are compared
+pub fn side_difference(
+    a: &Sides,
+    b: &Sides,
+    direction: Direction,
+    universe: &Universe,
+    peers: &ClassSet,
+) -> Vec<Product> {
+    let all = universe.all();
+    let mut found = Vec::new();
+    for (class, (x, y)) in (0u32..).zip(a.of(direction).iter().zip(b.of(direction))) {
+        if x == y {
+            continue;
+        }
+        let only: SideSet = x.difference(y, all).restrict(peers, all);
+        for (lo, hi, set) in only.entries() {
+            let mut pod = ClassSet::new();
+            pod.insert(class);
+            let services = Services::from_intervals(vec![(lo, hi)]);
+            found.push(match direction {
+                Direction::Egress => Product {
+                    from: pod,
+                    to: set.clone(),
+                    services,
+                },
+                Direction::Ingress => Product {
+                    from: set.clone(),
+                    to: pod,
+                    services,
+                },
+            });
+        }
+    }
+    group(found)
+}
+
+/// Products merged where they differ in one dimension only, broadest first
+pub fn group(products: Vec<Product>) -> Vec<Product> {
+    // same destinations and services: one product of all their sources
+    let mut by_to: BTreeMap<(Vec<u32>, Services), ClassSet> = BTreeMap::new();
+    for p in products {
+        *by_to.entry((p.to.iter().collect(), p.services)).or_default() |= p.from;
+    }
+    // same ends: one product of all their services
+    let mut by_ends: BTreeMap<(Vec<u32>, Vec<u32>), Services> = BTreeMap::new();
+    for ((to, services), from) in by_to {
+        let entry = by_ends.entry((from.iter().collect(), to)).or_default();
+        *entry = entry.union(&services);
+    }
+    // same sources and services: one product of all their destinations
+    let mut by_from: BTreeMap<(Vec<u32>, Services), ClassSet> = BTreeMap::new();
+    for ((from, to), services) in by_ends {
+        *by_from.entry((from, services)).or_default() |= to.into_iter().collect::<ClassSet>();
+    }
+    let mut out: Vec<Product> = by_from
+        .into_iter()
+        .map(|((from, services), to)| Product {
+            from: from.into_iter().collect(),
+            to,
+            services,
+        })
+        .collect();
+    out.sort_by_key(|p| std::cmp::Reverse(p.breadth()));
+    out
+}
+
+/// How many names a list shows before it says how many more there are
+const SHOWN: usize = 6;
+
+/// A product in intent terms: `shop/frontend -> shop/backend tcp/8080`
+pub fn describe(universe: &Universe, product: &Product) -> String {
+    format!(
+        "{} -> {} {}",
+        classes(universe, &product.from),
+        classes(universe, &product.to),
+        services(universe, &product.services)
+    )
+}
+
+/// A set of classes by name: `shop/*` for every pod of a namespace,
+/// `shop/{a, b}`, outside names, outside addresses as CIDRs, `world`
+pub fn classes(universe: &Universe, set: &ClassSet) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let pods = universe.pods();
+    let outsides = universe.outsides();
+    if pods.is_subset(set) && !pods.is_empty() {
+        parts.push("any pod".into());
+    } else {
+        let mut by_namespace: BTreeMap<&str, Vec<Class>> = BTreeMap::new();
+        for class in set.iter().filter(|&c| c < universe.pod_count()) {
+            if let Some(pod) = universe.pod(class) {
+                by_namespace.entry(pod.namespace.as_str()).or_default().push(class);
+            }
+        }
+        let namespaces = by_namespace.len();
+        for (shown, (namespace, members)) in by_namespace.into_iter().enumerate() {
+            if shown == SHOWN {
+                parts.push(format!("{} more namespaces", namespaces - SHOWN));
+                break;
+            }
+            let whole = universe.pods_in(namespace);
+            if whole.len() == u64::try_from(members.len()).unwrap_or(0) {
+                parts.push(format!("{namespace}/*"));
+                continue;
+            }
+            let names: Vec<String> = members.iter().filter_map(|&c| universe.pod(c)).map(pod_name).collect();
+            parts.push(match names.as_slice() {
+                [one] => format!("{namespace}/{one}"),
+                many => format!("{namespace}/{{{}}}", shorten(many)),
+            });
+        }
+    }
+    if outsides.is_subset(set) && !outsides.is_empty() {
+        parts.push("world".into());
+    } else {
+        let mut spans: Vec<Span> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        for class in set.iter().filter(|&c| c >= universe.pod_count()) {
+            if let Some((outside, ext)) = universe.outside(class) {
+                match &ext.fqdn {
+                    Some(name) => names.push(name.clone()),
+                    None => spans.push(outside.span),
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        if !names.is_empty() {
+            parts.push(shorten(&names));
+        }
+        let blocks: Vec<String> = merge(spans).iter().flat_map(cidrs).collect();
+        if !blocks.is_empty() {
+            parts.push(shorten(&blocks));
+        }
+    }
+    if parts.is_empty() {
+        return "nothing".into();
+    }
+    parts.join(", ")
+}
+
+/// How a pod class is named: its service, or what it stands for
+fn pod_name(pod: &palisade_compiler::model::Pod) -> String {
+    if pod.labels.contains_key("palisade.dev/stranger") {
+        return "(pods no intent names)".into();
+    }
+    if pod.labels.contains_key("palisade.dev/probe") || pod.name.starts_with("probe") || pod.name.starts_with("pods-") {
+        let labels: Vec<String> = pod
+            .labels
+            .iter()
+            .filter(|(k, _)| !k.starts_with("palisade.dev/"))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        return format!("(pods with {})", labels.join(","));
+    }
+    pod.name.clone()
+}
+
+fn shorten(names: &[String]) -> String {
+    if names.len() <= SHOWN {
+        return names.join(", ");
+    }
+    let shown: Vec<&str> = names.iter().take(SHOWN).map(String::as_str).collect();
+    format!("{}, and {} more", shown.join(", "), names.len() - SHOWN)
+}
+
+/// Neighbouring spans as one
+fn merge(mut spans: Vec<Span>) -> Vec<Span> {
+    spans.sort();
+    let mut out: Vec<Span> = Vec::new();
+    for span in spans {
+        match out.last_mut() {
+            Some(last) if last.v6 == span.v6 && last.last.checked_add(1).is_some_and(|n| n >= span.first) => {
+                last.last = last.last.max(span.last);
+            }
+            _ => out.push(span),
+        }
+    }
+    out
+}
+
+/// The fewest CIDRs that cover exactly a span
+pub fn cidrs(span: &Span) -> Vec<String> {
+    let bits: u32 = if span.v6 { 128 } else { 32 };
+    let mut out = Vec::new();
+    let mut at = span.first;
+    loop {
+        // the largest aligned block starting at `at` that ends within the span
+        let mut size = if at == 0 { bits } else { at.trailing_zeros().min(bits) };
+        while size > 0 {
+            let end = if size >= 128 {
+                u128::MAX
+            } else {
+                at | ((1u128 << size) - 1)
+            };
+            if end <= span.last {
+                break;
+            }
+            size -= 1;
+        }
+        let address = if span.v6 {
+            IpAddr::from(std::net::Ipv6Addr::from(at))
+        } else {
+            IpAddr::from(std::net::Ipv4Addr::from(u32::try_from(at).unwrap_or(u32::MAX)))
+        };
+        out.push(format!("{address}/{}", bits - size));
+        let end = if size >= 128 {
+            u128::MAX
+        } else {
+            at | ((1u128 << size) - 1)
+        };
+        if end >= span.last {
+            break;
+        }
+        at = end + 1;
+    }
+    out
+}
+
+/// Ports as ranges per protocol, `all ports`, and where only some requests
+/// of a port pass, those requests (`tcp/8080 GET /products/item`)
+pub fn services(universe: &Universe, services: &Services) -> String {
+    if *services == Services::all() {
+        return "all ports".into();
+    }
+    let mut whole: Vec<(palisade_intents::syntax::Protocol, u16, u16)> = Vec::new();
+    let mut partial: BTreeMap<(palisade_intents::syntax::Protocol, u16), Vec<String>> = BTreeMap::new();
+    for &(lo, hi) in services.intervals() {
+        let (protocol, first, r_lo) = parts(lo);
+        let (_, last, r_hi) = parts(hi);
+        if r_lo == 0 && r_hi == u32::MAX {
+            whole.push((protocol, first, last));
+            continue;
+        }
+        // an interval with partial requests covers few ports: spell them out
+        for port in first..=last {
+            let from = if port == first { r_lo } else { 0 };
+            let to = if port == last { r_hi } else { u32::MAX };
+            let entry = partial.entry((protocol, port)).or_default();
+            entry.push(requests(universe, from, to));
+            if port == u16::MAX {
+                break;
+            }
+        }
+    }
+    let mut out = String::new();
+    let mut last_protocol = None;
+    for (protocol, first, last) in whole {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        if last_protocol != Some(protocol) {
+            let _ = write!(out, "{}/", protocol.as_str());
+            last_protocol = Some(protocol);
+        }
+        if first == 1 && last == u16::MAX {
+            out.push_str("all");
+        } else if first == last {
+            let _ = write!(out, "{first}");
+        } else {
+            let _ = write!(out, "{first}-{last}");
+        }
+    }
+    for ((protocol, port), what) in partial {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "{}/{port} {}", protocol.as_str(), what.join(", "));
+    }
+    out
+}
+
+/// Requests `from..=to` of one port by method and path
+fn requests(universe: &Universe, from: u32, to: u32) -> String {
+    let mut names: Vec<String> = Vec::new();
+    if from == 0 {
+        names.push("(the connection)".into());
+    }
+    let known = universe.request_count();
+    for r in from.max(1)..=to.min(known) {
+        if let Some(request) = universe.request(r) {
+            names.push(format!("{} {}", request.method, request.path));
+        }
+    }
+    if to > known {
+        names.push("other requests".into());
+    }
+    shorten(&names)
+}
