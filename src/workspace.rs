@@ -29,6 +29,17 @@ pub fn load(dir: &Path, rev: Option<&str>, sink: &mut Diags) -> Option<Workspace
     printed(loaded, sink)
 }
 
+/// Load `dir` at the base revision of a comparison, where no intents yet
+/// (a repository's first pull request) is an empty workspace, not an error
+pub fn load_base(dir: &Path, rev: &str, requested: &[String], sink: &mut Diags) -> Option<(Workspace, TargetSet)> {
+    let ws = printed(
+        crate::git::read_tree_at(dir, rev).and_then(Workspace::base_from_files),
+        sink,
+    )?;
+    let targets = printed(TargetSet::resolve(ws.repository.project.as_ref(), requested), sink)?;
+    Some((ws, targets))
+}
+
 /// Load `dir` and resolve the targets asked for; on errors, print them
 pub fn load_with_targets(
     dir: &Path,

@@ -177,11 +177,8 @@ fn widening_a_cidr_opens_the_new_addresses_only() {
     assert!(closed.is_empty(), "{json}");
     assert_eq!(
         opened,
-        vec![
-            flow("shop/backend", "10.30.1.0", &["tcp/443"]),
-            flow("shop/backend", "10.30.127.255", &["tcp/443"]),
-            flow("shop/backend", "10.30.255.255", &["tcp/443"])
-        ]
+        // CIDR arithmetic, not sample addresses: the new /16 less the old /24
+        vec![flow("shop/backend", "10.30.0.0/16 except 10.30.0.0/24", &["tcp/443"])]
     );
 }
 
@@ -358,4 +355,131 @@ fn compile_check_tells_whether_a_committed_folder_is_in_sync() {
         "{}",
         String::from_utf8_lossy(&result.stdout)
     );
+}
+
+#[test]
+fn a_world_edge_opens_world_not_sample_addresses() {
+    let (dir, _repo) = repository();
+    std::fs::write(
+        dir.path().join("intents/shop.yaml"),
+        shop(SERVICES, &format!("{RULES}    - world -> frontend tcp/443\n")),
+    )
+    .unwrap();
+    let (code, json) = plan(dir.path(), "json");
+    assert_eq!(code, Some(2), "{json}");
+    let (opened, closed, _) = flows(&json);
+    assert_eq!(opened, vec![flow("world", "shop/frontend", &["tcp/443"])]);
+    assert!(closed.is_empty(), "{json}");
+    let (_, text) = plan_text(dir.path());
+    for invented in ["169.254", "203.0.113", "stranger", "not-", "palisade-elsewhere"] {
+        assert!(
+            !text.contains(invented),
+            "a probe leaks into the plan ({invented}):\n{text}"
+        );
+    }
+}
+
+#[test]
+fn all_ports_over_an_http_rule_is_a_widening_warned_first() {
+    let (dir, repo) = repository();
+    let narrow = "    - { from: frontend, to: backend, ports: [tcp/8080], http: [{ method: GET, path: /products/* }] }\n    - backend -> db tcp/5432\n";
+    std::fs::write(dir.path().join("intents/shop.yaml"), shop(SERVICES, narrow)).unwrap();
+    commit(&repo, "http rule");
+    let wide = "    - frontend -> backend\n    - backend -> db tcp/5432\n";
+    std::fs::write(dir.path().join("intents/shop.yaml"), shop(SERVICES, wide)).unwrap();
+    let (code, json) = plan(dir.path(), "json");
+    assert_eq!(code, Some(2), "{json}");
+    let (opened, _, report) = flows(&json);
+    assert_eq!(opened.len(), 1, "{json}");
+    let warning = report["warnings"][0].as_str().unwrap();
+    assert_eq!(
+        warning,
+        "shop/frontend -> shop/backend: now all ports, was tcp/8080 GET /products/*"
+    );
+    let (_, text) = plan_text(dir.path());
+    let warned = text.find(warning).unwrap_or(usize::MAX);
+    let listed = text.find("opens").unwrap_or(0);
+    assert!(warned < listed, "the widening comes first:\n{text}");
+}
+
+#[test]
+fn renaming_a_namespace_closes_the_old_and_opens_the_new_in_a_few_lines() {
+    let (dir, _repo) = repository();
+    std::fs::write(
+        dir.path().join("intents/shop.yaml"),
+        shop(SERVICES, RULES).replace("namespace: shop", "namespace: store"),
+    )
+    .unwrap();
+    let (code, text) = plan_text(dir.path());
+    assert_eq!(code, Some(2), "{text}");
+    let summary: Vec<&str> = text.lines().take_while(|l| !l.ends_with("manifests:")).collect();
+    // The line that matters first: shop's pods lose their default deny
+    assert_eq!(
+        summary.get(1).copied(),
+        Some("  ! default deny removed from namespace `shop`: its Intents were removed"),
+        "{text}"
+    );
+    assert!(summary.len() < 25, "{text}");
+    assert!(summary.iter().all(|l| l.len() < 160), "{text}");
+    // shop opens beyond what it allowed; store closes all but what it allows
+    assert!(
+        summary
+            .iter()
+            .any(|l| l.contains("+ shop/frontend -> shop/backend all ports except tcp/8080")),
+        "{text}"
+    );
+    assert!(
+        summary
+            .iter()
+            .any(|l| l.contains("- store/frontend -> store/backend all ports except tcp/8080")),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_first_pull_request_opens_what_its_intents_allow() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(dir.path()).unwrap();
+    std::fs::write(dir.path().join("palisade.yaml"), PROJECT).unwrap();
+    commit(&repo, "empty");
+    std::fs::create_dir_all(dir.path().join("intents")).unwrap();
+    std::fs::write(dir.path().join("intents/shop.yaml"), shop(SERVICES, RULES)).unwrap();
+    let (code, json) = plan(dir.path(), "json");
+    assert_eq!(code, Some(2), "{json}");
+    let (mut opened, closed, _) = flows(&json);
+    opened.sort();
+    assert!(closed.is_empty(), "nothing was enforced, so nothing closes: {json}");
+    assert!(
+        opened.contains(&flow("shop/frontend", "shop/backend", &["tcp/8080"])),
+        "{json}"
+    );
+    assert!(
+        opened.contains(&flow("shop/backend", "shop/db", &["tcp/5432"])),
+        "{json}"
+    );
+    assert!(
+        opened.contains(&flow("shop/backend", "10.30.0.0/24", &["tcp/443"])),
+        "{json}"
+    );
+}
+
+#[test]
+fn the_pull_request_comment_stays_under_the_github_limit() {
+    let (dir, _repo) = repository();
+    let services: String = (0..400)
+        .map(|i| format!("    svc{i}: {{ selector: {{ app: svc{i}, team: t{i} }} }}\n"))
+        .collect();
+    let rules: String = (0..400)
+        .map(|i| format!("    - svc{i} -> db tcp/{}\n", 1000 + i))
+        .collect();
+    std::fs::write(
+        dir.path().join("intents/shop.yaml"),
+        shop(&format!("{SERVICES}{services}"), &format!("{RULES}{rules}")),
+    )
+    .unwrap();
+    let (code, markdown) = plan(dir.path(), "markdown");
+    assert_eq!(code, Some(2));
+    assert!(markdown.len() < 60_000, "{} characters", markdown.len());
+    assert!(markdown.contains("**Opens"), "the summary is always there");
+    assert!(markdown.contains("truncated"), "the cut says so");
 }

@@ -186,6 +186,21 @@ pub struct Request {
     pub method: String,
     /// path, starting with `/`
     pub path: String,
+    /// what it stands for in reports: the rule's pattern it was made from
+    /// (`GET /products/*`), not the sample path it carries
+    pub stands_for: String,
+}
+
+impl Request {
+    /// A request as observed or asked about: it stands for itself
+    pub fn new(method: &str, path: String) -> Self {
+        let method = method.to_ascii_uppercase();
+        Self {
+            stands_for: format!("{method} {path}"),
+            method,
+            path,
+        }
+    }
 }
 
 /// A connection to decide; with a request, L7 rules are decided too
@@ -512,21 +527,22 @@ pub fn synthesize(ir: &Ir) -> ClusterModel {
             None => "/".into(),
         };
         // One request the rule admits, and near misses by method and by path.
+        let pattern = rule.path.clone().unwrap_or_else(|| "/*".into());
+        let other_method = if method == "DELETE" { "PATCH" } else { "DELETE" };
         requests.insert(Request {
             method: method.clone(),
             path: path.clone(),
+            stands_for: format!("{method} {pattern}"),
         });
         requests.insert(Request {
-            method: if method == "DELETE" {
-                "PATCH".into()
-            } else {
-                "DELETE".into()
-            },
+            method: other_method.into(),
             path: path.clone(),
+            stands_for: format!("{other_method} {pattern}"),
         });
         requests.insert(Request {
-            method,
+            method: method.clone(),
             path: "/palisade-elsewhere".into(),
+            stands_for: format!("{method} on other paths"),
         });
     }
     model.requests = requests.into_iter().collect();

@@ -6,13 +6,13 @@
 use crate::Workspace;
 use palisade_compiler::{
     ir::{Ir, Peer},
-    model::{synthesize_union, Connection, Endpoint},
-    semantics::Semantics,
+    model::synthesize_union,
 };
 use palisade_intents::{syntax::Entity, types::Posture};
+use palisade_relation::{change, reference, report, report::Product, Universe};
 use palisade_targets::Manifest;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Connections between two ends, on the ports (and requests) listed
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -66,7 +66,7 @@ pub fn plan(
     head: &Workspace,
     head_rendered: &[(&str, Vec<Manifest>)],
 ) -> Plan {
-    let (opened, closed) = reachability(&base.ir, &head.ir);
+    let (opened, closed, widened) = reachability(&base.ir, &head.ir);
     let mut diffs = Vec::new();
     let targets: BTreeSet<&str> = base_rendered.iter().chain(head_rendered).map(|(t, _)| *t).collect();
     for target in targets {
@@ -99,86 +99,79 @@ pub fn plan(
         closed_count: closed.len(),
         opened,
         closed,
-        warnings: warnings(&base.ir, &head.ir),
+        warnings: widened.into_iter().chain(warnings(&base.ir, &head.ir)).collect(),
         diffs,
     }
 }
 
-/// Opened and closed connections, on one model of both versions
-fn reachability(base: &Ir, head: &Ir) -> (Vec<Flow>, Vec<Flow>) {
+/// Opened and closed connections as products in intent terms, on one model
+/// of both versions, and the widenings of connections that were already
+/// open in part. A base without intents (a repository's first pull request)
+/// is taken as the same namespaces with nothing allowed: everything the head
+/// allows is new, and nothing is said to close.
+fn reachability(base: &Ir, head: &Ir) -> (Vec<Flow>, Vec<Flow>, Vec<String>) {
     let model = synthesize_union(&[base, head]);
-    let (base_semantics, head_semantics) = (Semantics::new(base), Semantics::new(head));
-    let mut opened: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    let mut closed: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    for l4 in model.connections() {
-        let (from, to, protocol, port) = (l4.from, l4.to, l4.protocol, l4.port);
-        let (before, after) = (base_semantics.decide(&l4).allowed, head_semantics.decide(&l4).allowed);
-        // Requests matter only where the port stays open and an HTTP rule changed.
-        let changed: Vec<Connection> = if before != after {
-            vec![l4]
-        } else if before && matches!(to, Endpoint::Pod(_)) {
-            model
-                .requests
-                .iter()
-                .map(|r| Connection { request: Some(r), ..l4 })
-                .filter(|c| base_semantics.decide(c).allowed != head_semantics.decide(c).allowed)
-                .collect()
-        } else {
-            Vec::new()
+    let universe = Universe::new(&model, true);
+    let head_sides = reference::sides(head, &universe);
+    let base_sides = if base.namespaces.is_empty() {
+        let mut nothing_allowed = head.clone();
+        nothing_allowed.edges.clear();
+        reference::sides(&nothing_allowed, &universe)
+    } else {
+        reference::sides(base, &universe)
+    };
+    let opened = change::opened(&base_sides, &head_sides, &universe);
+    let closed = change::opened(&head_sides, &base_sides, &universe);
+    let mut widened = Vec::new();
+    for product in &opened {
+        let (Some(from), Some(to)) = (product.from.min(), product.to.min()) else {
+            continue;
         };
-        for conn in changed {
-            let after = head_semantics.decide(&conn).allowed;
-            let (ir, list) = if after {
-                (head, &mut opened)
-            } else {
-                (base, &mut closed)
-            };
-            let port = match conn.request {
-                Some(r) => format!("{}/{port} {} {}", protocol.as_str(), r.method, r.path),
-                None => format!("{}/{port}", protocol.as_str()),
-            };
-            list.entry((name(ir, &from), name(ir, &to))).or_default().insert(port);
+        // where a namespace lost its default deny, that one warning says it all
+        let weakened = |class| {
+            universe
+                .pod(class)
+                .is_some_and(|pod| lost_default_deny(base, head, &pod.namespace))
+        };
+        if weakened(from) || weakened(to) {
+            continue;
         }
+        let was = change::between(&base_sides, &universe, from, to);
+        if was.is_empty() {
+            continue;
+        }
+        let now = change::between(&head_sides, &universe, from, to);
+        widened.push(format!(
+            "{} -> {}: now {}, was {}",
+            report::classes(&universe, &product.from),
+            report::classes(&universe, &product.to),
+            report::services(&universe, &now),
+            report::services(&universe, &was)
+        ));
     }
-    let flows = |map: BTreeMap<(String, String), BTreeSet<String>>| {
-        map.into_iter()
-            .map(|((from, to), ports)| Flow {
-                from,
-                to,
-                ports: ports.into_iter().collect(),
+    let flows = |products: Vec<Product>| {
+        products
+            .iter()
+            .map(|p| Flow {
+                from: report::classes(&universe, &p.from),
+                to: report::classes(&universe, &p.to),
+                ports: vec![report::services(&universe, &p.services)],
             })
             .collect()
     };
-    (flows(opened), flows(closed))
+    (flows(opened), flows(closed), widened)
 }
 
-/// An end in intent terms, named by the version that allows the connection
-fn name(ir: &Ir, end: &Endpoint) -> String {
-    match end {
-        Endpoint::Pod(pod) => {
-            let service = ir.namespaces.get(&pod.namespace).and_then(|ns| {
-                ns.services
-                    .values()
-                    .find(|s| !s.selector.is_empty() && pod.matches(&s.selector))
-            });
-            match service {
-                Some(s) => format!("{}/{}", s.namespace, s.name),
-                None if pod.name == "stranger" => format!("{}/* (any other pod)", pod.namespace),
-                None if pod.namespace == ir.profile.dns.namespace && pod.matches(&ir.profile.dns.selector) => {
-                    "dns".into()
-                }
-                None => {
-                    let labels: Vec<String> = pod.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    format!("{}/{{{}}}", pod.namespace, labels.join(","))
-                }
-            }
+/// Whether `namespace` isolated a direction in `base` that it does not in `head`
+fn lost_default_deny(base: &Ir, head: &Ir, namespace: &str) -> bool {
+    let Some(was) = base.namespaces.get(namespace) else {
+        return false;
+    };
+    match head.namespaces.get(namespace) {
+        None => was.isolates_ingress() || was.isolates_egress(),
+        Some(now) => {
+            was.isolates_ingress() && !now.isolates_ingress() || was.isolates_egress() && !now.isolates_egress()
         }
-        Endpoint::External(ext) => match &ext.fqdn {
-            Some(fqdn) => fqdn.clone(),
-            None if ir.profile.metadata.contains(&ext.ip) => format!("metadata ({})", ext.ip),
-            None if ext.kube_apiserver => format!("kube-api ({})", ext.ip),
-            None => ext.ip.to_string(),
-        },
     }
 }
 

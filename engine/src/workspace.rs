@@ -28,6 +28,19 @@ impl Workspace {
         Self::compile(repository, origin)
     }
 
+    /// The base of a comparison (`plan --base`), read from files: a
+    /// revision without intents yet, a repository's first pull request, is
+    /// a workspace without namespaces rather than an error
+    pub fn base_from_files(files: Vec<RawFile>) -> Result<Workspace, Diags> {
+        let repository = palisade_intents::load_files(files)?;
+        let (ir, warnings) = palisade_compiler::compile(&repository)?;
+        Ok(Workspace {
+            repository,
+            ir,
+            warnings,
+        })
+    }
+
     fn compile(repository: Repository, origin: &str) -> Result<Workspace, Diags> {
         if repository.intents.is_empty() {
             let mut diags = Diags::new();

@@ -15,6 +15,7 @@
 //! relations is comparing two interval maps per pod. Pairs of pods are
 //! never enumerated unless a report asks for one.
 
+pub mod change;
 pub mod reference;
 pub mod report;
 pub mod services;

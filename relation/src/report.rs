@@ -141,33 +141,58 @@ pub fn classes(universe: &Universe, set: &ClassSet) -> String {
             });
         }
     }
-    if outsides.is_subset(set) && !outsides.is_empty() {
-        parts.push("world".into());
-    } else {
-        let mut spans: Vec<Span> = Vec::new();
-        let mut names: Vec<String> = Vec::new();
-        for class in set.iter().filter(|&c| c >= universe.pod_count()) {
-            if let Some((outside, ext)) = universe.outside(class) {
-                match &ext.fqdn {
-                    Some(name) => names.push(name.clone()),
-                    None => spans.push(outside.span),
-                }
-            }
-        }
-        names.sort();
-        names.dedup();
-        if !names.is_empty() {
-            parts.push(shorten(&names));
-        }
-        let blocks: Vec<String> = merge(spans).iter().flat_map(cidrs).collect();
-        if !blocks.is_empty() {
-            parts.push(shorten(&blocks));
+    let outside_part = set & &outsides;
+    if !outside_part.is_empty() {
+        let missing = &outsides - &outside_part;
+        if missing.is_empty() {
+            parts.push("world".into());
+        } else if missing.len() < outside_part.len() {
+            // most of the outside: say what is left out
+            parts.push(format!("world except {}", outside_text(universe, &missing)));
+        } else {
+            parts.push(outside_text(universe, &outside_part));
         }
     }
     if parts.is_empty() {
         return "nothing".into();
     }
     parts.join(", ")
+}
+
+/// Outside classes by name and by the CIDRs of the address space they fill
+fn outside_text(universe: &Universe, set: &ClassSet) -> String {
+    let mut spans: Vec<Span> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for class in set.iter() {
+        if let Some((outside, ext)) = universe.outside(class) {
+            match &ext.fqdn {
+                Some(name) => names.push(name.clone()),
+                None => spans.push(outside.span),
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
+    let mut parts = Vec::new();
+    if !names.is_empty() {
+        parts.push(shorten(&names));
+    }
+    let inside: Vec<Span> = universe.model.pod_ranges.iter().map(block_span).collect();
+    let blocks: Vec<String> = merge(spans, &inside).iter().map(span_text).collect();
+    if !blocks.is_empty() {
+        parts.push(blocks.join(", "));
+    }
+    parts.join(", ")
+}
+
+fn block_span(net: &ipnet::IpNet) -> Span {
+    let point = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => (false, u128::from(u32::from(v4))),
+        IpAddr::V6(v6) => (true, u128::from(v6)),
+    };
+    let (v6, first) = point(net.network());
+    let (_, last) = point(net.broadcast());
+    Span { v6, first, last }
 }
 
 /// How a pod class is named: its service, or what it stands for
@@ -195,19 +220,79 @@ fn shorten(names: &[String]) -> String {
     format!("{}, and {} more", shown.join(", "), names.len() - SHOWN)
 }
 
-/// Neighbouring spans as one
-fn merge(mut spans: Vec<Span>) -> Vec<Span> {
+/// Neighbouring spans as one, also across the cluster's own ranges
+/// (`inside`), where no outside address is: `0.0.0.0/0 except 10.30.0.0/24`
+/// reads better than the pieces around the pod range
+fn merge(mut spans: Vec<Span>, inside: &[Span]) -> Vec<Span> {
     spans.sort();
+    let bridged = |from: u128, to: u128, v6: bool| {
+        // the gap from..=to holds no outside address
+        let mut at = from;
+        while at <= to {
+            match inside.iter().find(|r| r.v6 == v6 && r.first <= at && at <= r.last) {
+                Some(range) => match range.last.checked_add(1) {
+                    Some(next) => at = next,
+                    None => return true,
+                },
+                None => return false,
+            }
+        }
+        true
+    };
     let mut out: Vec<Span> = Vec::new();
     for span in spans {
         match out.last_mut() {
-            Some(last) if last.v6 == span.v6 && last.last.checked_add(1).is_some_and(|n| n >= span.first) => {
+            Some(last)
+                if last.v6 == span.v6
+                    && last
+                        .last
+                        .checked_add(1)
+                        .is_some_and(|n| n >= span.first || bridged(n, span.first - 1, span.v6)) =>
+            {
                 last.last = last.last.max(span.last);
             }
             _ => out.push(span),
         }
     }
     out
+}
+
+/// A span as a reviewer reads it: its CIDRs, or, where fewer words say
+/// it, the smallest block around it and the blocks it leaves out
+/// (`10.30.0.0/16 except 10.30.0.0/24`)
+fn span_text(span: &Span) -> String {
+    let pieces = cidrs(span);
+    if pieces.len() <= 2 {
+        return pieces.join(", ");
+    }
+    let bits: u32 = if span.v6 { 128 } else { 32 };
+    let differing = span.first ^ span.last;
+    let size = (128 - differing.leading_zeros()).min(bits);
+    let mask = if size >= 128 { u128::MAX } else { (1u128 << size) - 1 };
+    let around = Span {
+        v6: span.v6,
+        first: span.first & !mask,
+        last: span.first | mask,
+    };
+    let mut holes = Vec::new();
+    if around.first < span.first {
+        holes.extend(cidrs(&Span {
+            last: span.first - 1,
+            ..around
+        }));
+    }
+    if span.last < around.last {
+        holes.extend(cidrs(&Span {
+            first: span.last + 1,
+            ..around
+        }));
+    }
+    let whole = cidrs(&around).join("");
+    if holes.len() < pieces.len() {
+        format!("{whole} except {}", holes.join(", "))
+    } else {
+        pieces.join(", ")
+    }
 }
 
 /// The fewest CIDRs that cover exactly a span
@@ -254,6 +339,15 @@ pub fn services(universe: &Universe, services: &Services) -> String {
     if *services == Services::all() {
         return "all ports".into();
     }
+    let missing = Services::all().difference(services);
+    if missing.intervals().len() < services.intervals().len() {
+        return format!("all ports except {}", listed(universe, &missing));
+    }
+    listed(universe, services)
+}
+
+/// Services spelled out: ranges per protocol, then ports with some requests
+fn listed(universe: &Universe, services: &Services) -> String {
     let mut whole: Vec<(palisade_intents::syntax::Protocol, u16, u16)> = Vec::new();
     let mut partial: BTreeMap<(palisade_intents::syntax::Protocol, u16), Vec<String>> = BTreeMap::new();
     for &(lo, hi) in services.intervals() {
@@ -268,7 +362,7 @@ pub fn services(universe: &Universe, services: &Services) -> String {
             let from = if port == first { r_lo } else { 0 };
             let to = if port == last { r_hi } else { u32::MAX };
             let entry = partial.entry((protocol, port)).or_default();
-            entry.push(requests(universe, from, to));
+            entry.extend(requests(universe, from, to));
             if port == u16::MAX {
                 break;
             }
@@ -292,29 +386,36 @@ pub fn services(universe: &Universe, services: &Services) -> String {
             let _ = write!(out, "{first}-{last}");
         }
     }
-    for ((protocol, port), what) in partial {
+    for ((protocol, port), mut what) in partial {
+        // The connection itself goes with any request: it is named only alone
+        if what.len() > 1 {
+            what.retain(|w| w != CONNECTION_ONLY);
+        }
         if !out.is_empty() {
             out.push_str(", ");
         }
-        let _ = write!(out, "{}/{port} {}", protocol.as_str(), what.join(", "));
+        let _ = write!(out, "{}/{port} {}", protocol.as_str(), shorten(&what));
     }
     out
 }
 
-/// Requests `from..=to` of one port by method and path
-fn requests(universe: &Universe, from: u32, to: u32) -> String {
+/// How a port's plain connection without any request is named
+const CONNECTION_ONLY: &str = "(the connection, no request)";
+
+/// Requests `from..=to` of one port by the patterns they stand for
+fn requests(universe: &Universe, from: u32, to: u32) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    if from == 0 {
-        names.push("(the connection)".into());
-    }
     let known = universe.request_count();
     for r in from.max(1)..=to.min(known) {
         if let Some(request) = universe.request(r) {
-            names.push(format!("{} {}", request.method, request.path));
+            names.push(request.stands_for.clone());
         }
     }
     if to > known {
         names.push("other requests".into());
     }
-    shorten(&names)
+    if from == 0 {
+        names.push(CONNECTION_ONLY.into());
+    }
+    names
 }

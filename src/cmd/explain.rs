@@ -80,10 +80,11 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
         )));
         return Exit::Input;
     };
-    let request = args.method.as_ref().zip(args.path.as_ref()).map(|(m, p)| Request {
-        method: m.to_ascii_uppercase(),
-        path: p.clone(),
-    });
+    let request = args
+        .method
+        .as_ref()
+        .zip(args.path.as_ref())
+        .map(|(m, p)| Request::new(m, p.clone()));
     let conn = Connection {
         from: source,
         to: destination,

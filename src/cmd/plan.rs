@@ -43,8 +43,7 @@ const TEMPLATE: &str = include_str!("../templates/plan.md.hbs");
 
 /// Plan and print
 pub fn run(args: &Args, sink: &mut Diags) -> Exit {
-    let Some((base, base_targets)) =
-        workspace::load_with_targets(&args.intents.dir, Some(&args.base), &args.intents.target, sink)
+    let Some((base, base_targets)) = workspace::load_base(&args.intents.dir, &args.base, &args.intents.target, sink)
     else {
         return Exit::Input;
     };
@@ -64,7 +63,7 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     let plan = plan::plan(&args.base, &base, &base_rendered, &head_name, &head, &head_rendered);
     let text = match args.output {
         Output::Json => serde_json::to_string_pretty(&plan).unwrap_or_default(),
-        Output::Markdown => match markdown(&plan, args.template.as_ref()) {
+        Output::Markdown => match fitted_markdown(&plan, args.template.as_ref()) {
             Ok(text) => text,
             Err(diag) => {
                 sink.push(diag);
@@ -78,6 +77,68 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
         return Exit::Changed;
     }
     Exit::Ok
+}
+
+/// GitHub refuses comments over 65,536 characters; the comment keeps a margin
+const MARKDOWN_LIMIT: usize = 60_000;
+
+/// How many groups of each list the terminal shows before it says how many more
+const SHOWN_GROUPS: usize = 30;
+
+/// The comment within the limit: the summary always, the manifest diffs cut
+/// first, then the longest lists, each cut with a marker saying where the
+/// whole is
+fn fitted_markdown(plan: &Plan, template: Option<&PathBuf>) -> Result<String, Diag> {
+    let text = markdown(plan, template)?;
+    if text.len() <= MARKDOWN_LIMIT {
+        return Ok(text);
+    }
+    let mut fitted = plan.clone();
+    let diff_chars: usize = plan.diffs.iter().map(|d| d.diff.len()).sum();
+    let rest = text.len().saturating_sub(diff_chars);
+    let budget = MARKDOWN_LIMIT.saturating_sub(rest).saturating_sub(2_000) / plan.diffs.len().max(1);
+    for diff in &mut fitted.diffs {
+        diff.diff = cut(&diff.diff, budget);
+    }
+    let mut keep = fitted.opened.len().max(fitted.closed.len());
+    loop {
+        let text = markdown(&fitted, template)?;
+        if text.len() <= MARKDOWN_LIMIT || keep == 0 {
+            return Ok(text);
+        }
+        keep /= 2;
+        for (list, whole) in [(&mut fitted.opened, &plan.opened), (&mut fitted.closed, &plan.closed)] {
+            if whole.len() > keep {
+                *list = whole.iter().take(keep).cloned().collect();
+                list.push(plan::Flow {
+                    from: format!("… and {} more groups", whole.len() - keep),
+                    to: "(`palisade plan --output json` lists every one)".into(),
+                    ports: Vec::new(),
+                });
+            }
+        }
+    }
+}
+
+/// The first lines of a diff that fit in `budget` characters, and a marker
+fn cut(diff: &str, budget: usize) -> String {
+    if diff.len() <= budget {
+        return diff.to_string();
+    }
+    let mut out = String::new();
+    let mut lines = diff.lines();
+    for line in lines.by_ref() {
+        if out.len() + line.len() + 1 > budget {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let left = lines.count() + 1;
+    out.push_str(&format!(
+        "# … truncated: {left} more lines; the whole diff is in `palisade plan --output json` (or the CI artifact)\n"
+    ));
+    out
 }
 
 fn markdown(plan: &Plan, template: Option<&PathBuf>) -> Result<String, Diag> {
@@ -106,22 +167,29 @@ fn terminal(plan: &Plan, colour: bool) -> String {
     if !plan.connectivity_changed {
         out.push_str("no connection is opened or closed\n");
     }
+    // The sharp widenings first: the line that matters is never under the list
+    for warning in &plan.warnings {
+        out.push_str(&paint("33", format!("  ! {warning}")));
+        out.push('\n');
+    }
     for (title, flows, mark, code) in [("opens", &plan.opened, "+", "32"), ("closes", &plan.closed, "-", "31")] {
         if flows.is_empty() {
             continue;
         }
-        out.push_str(&format!("{title}:\n"));
-        for flow in flows {
+        out.push_str(&format!("{title} {} connection group(s):\n", flows.len()));
+        for flow in flows.iter().take(SHOWN_GROUPS) {
             out.push_str(&paint(
                 code,
                 format!("  {mark} {} -> {} {}", flow.from, flow.to, flow.ports.join(", ")),
             ));
             out.push('\n');
         }
-    }
-    for warning in &plan.warnings {
-        out.push_str(&paint("33", format!("  ! {warning}")));
-        out.push('\n');
+        if flows.len() > SHOWN_GROUPS {
+            out.push_str(&format!(
+                "  … and {} more (--output json lists every one)\n",
+                flows.len() - SHOWN_GROUPS
+            ));
+        }
     }
     for diff in plan.diffs.iter().filter(|d| !d.diff.is_empty()) {
         out.push_str(&format!("\n{} manifests:\n", diff.target));

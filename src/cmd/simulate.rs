@@ -117,10 +117,11 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
             model.externals.push(external(end));
         }
     }
-    let request = args.method.as_ref().zip(args.path.as_ref()).map(|(m, p)| Request {
-        method: m.to_ascii_uppercase(),
-        path: p.clone(),
-    });
+    let request = args
+        .method
+        .as_ref()
+        .zip(args.path.as_ref())
+        .map(|(m, p)| Request::new(m, p.clone()));
     let (Some(source), Some(destination)) = (endpoint(&model, from), endpoint(&model, to)) else {
         let missing = if endpoint(&model, from).is_none() { from } else { to };
         sink.push(

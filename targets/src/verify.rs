@@ -28,6 +28,12 @@ use palisade_compiler::{
     semantics::Semantics,
 };
 use palisade_intents::{syntax::Protocol, types::Via};
+use palisade_relation::{
+    reference,
+    report::{self, side_difference, Product},
+    services::parts,
+    ClassSet, Direction, Sides, Universe,
+};
 
 /// One connection on which manifests and intents disagree
 #[derive(Debug, Clone)]
@@ -75,52 +81,210 @@ pub struct Report {
     pub mismatches: Vec<Mismatch>,
 }
 
-/// Compare every connection of `model` (and the requests it lists) between the
-/// intents and each L3/L4 target of `rendered` combined with its overlays
+/// Compare the intents with each L3/L4 target of `rendered` combined with
+/// its overlays: as sets, side by side, where every dialect of the
+/// combination has its symbolic form (each egress side against the intents'
+/// egress side, each ingress side against their ingress side, so a hand edit
+/// that widens one side only is caught before anyone edits the other);
+/// connection by connection where one has not
 pub fn verify(ir: &Ir, model: &ClusterModel, rendered: &[(&dyn Dialect, &[Manifest])]) -> Report {
-    let overlays: Vec<(&dyn Dialect, Box<dyn Evaluator + '_>)> = rendered
-        .iter()
-        .filter(|(d, _)| d.capabilities().overlay)
-        .map(|(d, m)| (*d, d.evaluator(m)))
-        .collect();
-    let combinations: Vec<Combination> = rendered
-        .iter()
-        .filter(|(d, _)| !d.capabilities().overlay)
-        .map(|(dialect, manifests)| Combination {
-            evaluator: dialect.evaluator(manifests),
-            sees_l7: dialect.capabilities().l7_http || overlays.iter().any(|(d, _)| d.capabilities().l7_http),
-            name: std::iter::once(dialect.id())
-                .chain(overlays.iter().map(|(d, _)| d.id()))
-                .collect::<Vec<_>>()
-                .join("+"),
-        })
-        .collect();
-    let semantics = Semantics::new(ir);
-    let gateway = Gateway::new(ir, model);
-    let overlay_evaluators: Vec<&dyn Evaluator> = overlays.iter().map(|(_, o)| o.as_ref()).collect();
+    let set = Set::new(ir, model, rendered);
     let mut report = Report::default();
-    for l4 in model.connections() {
-        let expected_l4 = semantics.decide(&l4);
-        let with_requests = matches!(l4.to, Endpoint::Pod(_)) && expected_l4.allowed;
-        let requests: Vec<Connection> = if with_requests {
-            model
-                .requests
-                .iter()
-                .map(|r| Connection { request: Some(r), ..l4 })
-                .collect()
-        } else {
-            Vec::new()
+    let mut references: Vec<(bool, Sides)> = Vec::new();
+    for combination in &set.combinations {
+        let universe = Universe::new(model, combination.sees_l7);
+        let Some(sides) = set.sides(combination, &universe) else {
+            set.enumerate(combination, |_| true, &mut report);
+            continue;
         };
-        for combination in &combinations {
-            let asked = std::iter::once(&l4).chain(requests.iter().filter(|_| combination.sees_l7));
-            for conn in asked {
+        let reference = match references.iter().find(|(l7, _)| *l7 == combination.sees_l7) {
+            Some((_, r)) => r,
+            None => {
+                references.push((combination.sees_l7, reference::sides(ir, &universe)));
+                match references.last() {
+                    Some((_, r)) => r,
+                    None => continue,
+                }
+            }
+        };
+        set.compare_sides(combination, &universe, &sides, reference, &mut report);
+        // Connections to a name the gateway may route are decided as the
+        // layers carry them (two legs), which no single side holds
+        if set.gateway.pod.is_some() {
+            set.enumerate(combination, routable, &mut report);
+        }
+    }
+    report
+}
+
+/// Compare every connection of `model` (and the requests it lists) between the
+/// intents and each L3/L4 target of `rendered` combined with its overlays:
+/// the enumerative verification, kept as the oracle of the symbolic one
+pub fn verify_enumerating(ir: &Ir, model: &ClusterModel, rendered: &[(&dyn Dialect, &[Manifest])]) -> Report {
+    let set = Set::new(ir, model, rendered);
+    let mut report = Report::default();
+    for combination in &set.combinations {
+        set.enumerate(combination, |_| true, &mut report);
+    }
+    report
+}
+
+/// A connection from a pod to an outside name: the gateway may route it
+fn routable(conn: &Connection) -> bool {
+    matches!((conn.from, conn.to), (Endpoint::Pod(_), Endpoint::External(e)) if e.fqdn.is_some())
+}
+
+/// The evaluators of one rendered set, and what deciding needs besides
+struct Set<'a, 'm> {
+    model: &'m ClusterModel,
+    overlays: Vec<Box<dyn Evaluator + 'a>>,
+    combinations: Vec<Combination<'a>>,
+    semantics: Semantics<'a>,
+    gateway: Gateway<'m, 'a>,
+}
+
+impl<'a, 'm> Set<'a, 'm> {
+    fn new(ir: &'a Ir, model: &'m ClusterModel, rendered: &[(&dyn Dialect, &'a [Manifest])]) -> Self {
+        let overlay_dialects: Vec<&dyn Dialect> = rendered
+            .iter()
+            .filter(|(d, _)| d.capabilities().overlay)
+            .map(|(d, _)| *d)
+            .collect();
+        let overlays = rendered
+            .iter()
+            .filter(|(d, _)| d.capabilities().overlay)
+            .map(|(d, m)| d.evaluator(m))
+            .collect();
+        let combinations = rendered
+            .iter()
+            .filter(|(d, _)| !d.capabilities().overlay)
+            .map(|(dialect, manifests)| Combination {
+                evaluator: dialect.evaluator(manifests),
+                sees_l7: dialect.capabilities().l7_http || overlay_dialects.iter().any(|d| d.capabilities().l7_http),
+                name: std::iter::once(dialect.id())
+                    .chain(overlay_dialects.iter().map(|d| d.id()))
+                    .collect::<Vec<_>>()
+                    .join("+"),
+            })
+            .collect();
+        Self {
+            model,
+            overlays,
+            combinations,
+            semantics: Semantics::new(ir),
+            gateway: Gateway::new(ir, model),
+        }
+    }
+
+    /// The relation of a combination: its L3/L4 target and every overlay enforce
+    fn sides(&self, combination: &Combination, universe: &Universe) -> Option<Sides> {
+        let mut sides = combination.evaluator.sides(universe)?;
+        for overlay in &self.overlays {
+            sides = sides.and(&overlay.sides(universe)?, universe);
+        }
+        Some(sides)
+    }
+
+    /// Each side of the combination against the same side of the intents
+    fn compare_sides(
+        &self,
+        combination: &Combination,
+        universe: &Universe,
+        sides: &Sides,
+        reference: &Sides,
+        report: &mut Report,
+    ) {
+        let everyone: ClassSet = universe.all().as_ref().clone();
+        let routed = if self.gateway.pod.is_some() {
+            universe.outsides_where(|e| e.fqdn.is_some())
+        } else {
+            ClassSet::new()
+        };
+        let pods = u64::from(universe.pod_count());
+        report.compared += usize::try_from(pods.saturating_mul(everyone.len()).saturating_mul(2)).unwrap_or(usize::MAX);
+        for direction in [Direction::Egress, Direction::Ingress] {
+            let peers = match direction {
+                Direction::Egress => &everyone - &routed,
+                Direction::Ingress => everyone.clone(),
+            };
+            for (broader, (a, b)) in [(true, (sides, reference)), (false, (reference, sides))] {
+                for product in side_difference(a, b, direction, universe, &peers) {
+                    report
+                        .mismatches
+                        .push(self.product_mismatch(combination, universe, &product, direction, broader));
+                }
+            }
+        }
+    }
+
+    /// A product on which the combination and the intents differ, with the
+    /// rules and intents that decide its first connection
+    fn product_mismatch(
+        &self,
+        combination: &Combination,
+        universe: &Universe,
+        product: &Product,
+        direction: Direction,
+        broader: bool,
+    ) -> Mismatch {
+        let side = match direction {
+            Direction::Egress => "egress",
+            Direction::Ingress => "ingress",
+        };
+        let mut mismatch = Mismatch {
+            connection: format!("{} (on the {side} side)", report::describe(universe, product)),
+            targets: combination.name.clone(),
+            expected: !broader,
+            rules: Vec::new(),
+            intents: Vec::new(),
+        };
+        let sample = (|| {
+            let from = universe.endpoint(product.from.min()?)?;
+            let to = universe.endpoint(product.to.min()?)?;
+            let (protocol, port, request) = parts(product.services.intervals().first()?.0);
+            Some(Connection {
+                from,
+                to,
+                protocol,
+                port,
+                request: universe.request(request),
+            })
+        })();
+        if let Some(conn) = sample {
+            mismatch.rules = std::iter::once(combination.evaluator.evaluate(self.model, &conn))
+                .chain(self.overlays.iter().map(|o| o.evaluate(self.model, &conn)))
+                .flat_map(|v| v.decided_by)
+                .collect();
+            mismatch.intents = intent_lines(&self.semantics.decide(&conn));
+        }
+        mismatch
+    }
+
+    /// Every connection of the model that `keep` keeps (and the requests it
+    /// lists), decided by the combination and by the intents
+    fn enumerate(&self, combination: &Combination, keep: impl Fn(&Connection) -> bool, report: &mut Report) {
+        let model = self.model;
+        let overlays: Vec<&dyn Evaluator> = self.overlays.iter().map(AsRef::as_ref).collect();
+        for l4 in model.connections().filter(|c| keep(c)) {
+            let expected_l4 = self.semantics.decide(&l4);
+            let with_requests = matches!(l4.to, Endpoint::Pod(_)) && expected_l4.allowed && combination.sees_l7;
+            let requests: Vec<Connection> = if with_requests {
+                model
+                    .requests
+                    .iter()
+                    .map(|r| Connection { request: Some(r), ..l4 })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            for conn in std::iter::once(&l4).chain(&requests) {
                 report.compared += 1;
                 let expected = if conn.request.is_none() {
                     expected_l4.clone()
                 } else {
-                    semantics.decide(conn)
+                    self.semantics.decide(conn)
                 };
-                let hop = gateway.hop(model, conn, &overlay_evaluators);
+                let hop = self.gateway.hop(model, conn, &overlays);
                 // The L3/L4 layer's connections: the pod's own, or the two legs through the gateway
                 let legs: Vec<Connection> = match hop {
                     Some(pod) => gateway_legs(conn, pod),
@@ -128,14 +292,14 @@ pub fn verify(ir: &Ir, model: &ClusterModel, rendered: &[(&dyn Dialect, &[Manife
                 };
                 // Deciding is cheap; naming the rules is not: only a mismatch is explained.
                 let allowed = legs.iter().all(|leg| combination.evaluator.allows(model, leg))
-                    && overlays.iter().all(|(_, o)| o.allows(model, conn));
+                    && overlays.iter().all(|o| o.allows(model, conn));
                 if allowed == expected.allowed {
                     continue;
                 }
                 let verdicts: Vec<_> = legs
                     .iter()
                     .map(|leg| combination.evaluator.evaluate(model, leg))
-                    .chain(overlays.iter().map(|(_, o)| o.evaluate(model, conn)))
+                    .chain(overlays.iter().map(|o| o.evaluate(model, conn)))
                     .collect();
                 let connection = match hop {
                     Some(pod) => format!("{} (through {})", conn.describe(), pod.id()),
@@ -146,17 +310,21 @@ pub fn verify(ir: &Ir, model: &ClusterModel, rendered: &[(&dyn Dialect, &[Manife
                     targets: combination.name.clone(),
                     expected: expected.allowed,
                     rules: verdicts.into_iter().flat_map(|v| v.decided_by).collect(),
-                    intents: expected
-                        .egress_by
-                        .iter()
-                        .chain(&expected.ingress_by)
-                        .map(|e| format!("{} ({})", e.source.text, e.source.loc))
-                        .collect(),
+                    intents: intent_lines(&expected),
                 });
             }
         }
     }
-    report
+}
+
+/// The intent lines behind a decision
+fn intent_lines(decision: &palisade_compiler::semantics::Decision) -> Vec<String> {
+    decision
+        .egress_by
+        .iter()
+        .chain(&decision.ingress_by)
+        .map(|e| format!("{} ({})", e.source.text, e.source.loc))
+        .collect()
 }
 
 /// One L3/L4 target with the set's overlays

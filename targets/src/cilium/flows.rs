@@ -150,10 +150,7 @@ fn flow_record(flow: Flow) -> Result<Line, String> {
             return Ok(Line::Skipped("L7 response"));
         }
         if let Some(http) = &l7.http {
-            request = Some(Request {
-                method: http.method.to_ascii_uppercase(),
-                path: url_path(&http.url),
-            });
+            request = Some(Request::new(&http.method, url_path(&http.url)));
         }
         if let Some(dns) = &l7.dns {
             dns_query = Some(dns.query.trim_end_matches('.').to_ascii_lowercase());

@@ -159,10 +159,7 @@ fn check(yaml: &str, rows: &[Row]) {
             .unwrap_or_else(|| panic!("no pod {id}"))
     };
     for (from, to, protocol, port, request, expected, why) in rows {
-        let request = request.map(|(method, path)| Request {
-            method: method.to_string(),
-            path: path.to_string(),
-        });
+        let request = request.map(|(method, path)| Request::new(method, path.to_string()));
         let conn = Connection {
             from: Endpoint::Pod(pod(from)),
             to: match to {

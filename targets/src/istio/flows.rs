@@ -127,14 +127,13 @@ impl FlowFormat for EnvoyAccessLog {
         } else {
             Observed::Allowed
         };
-        let request = present(&entry.method).map(|m| Request {
-            method: m.to_ascii_uppercase(),
-            path: present(&entry.path)
+        let request = present(&entry.method).map(|m| {
+            let path = present(&entry.path)
                 .unwrap_or("/")
                 .split(['?', '#'])
                 .next()
-                .unwrap_or("/")
-                .to_string(),
+                .unwrap_or("/");
+            Request::new(m, path.to_string())
         });
         Ok(Line::Flow(Box::new(FlowRecord {
             time_ms: entry.start_time.as_deref().and_then(parse_time),
