@@ -80,10 +80,10 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     let ids: Vec<&str> = dialects.iter().map(|d| d.id()).collect();
     if result.mismatches.is_empty() {
         println!(
-            "verified: {} connections over {} pods and {} outside addresses mean the same in the intents and in {}",
-            result.compared,
+            "verified: every connection between {} pods and {} outside addresses ({} decided) means the same in the intents and in {}",
             model.pods.len(),
             model.externals.len(),
+            result.compared,
             ids.join(", ")
         );
         return Exit::Ok;
@@ -92,9 +92,9 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
         println!("{mismatch}");
     }
     println!(
-        "verification failed: {} of {} connections differ",
+        "verification failed: {} difference(s) between the intents and {}",
         result.mismatches.len(),
-        result.compared
+        ids.join(", ")
     );
     Exit::Mismatch
 }

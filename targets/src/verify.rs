@@ -209,9 +209,8 @@ impl<'a, 'm> Set<'a, 'm> {
             };
             for (broader, (a, b)) in [(true, (sides, reference)), (false, (reference, sides))] {
                 for product in side_difference(a, b, direction, universe, &peers) {
-                    report
-                        .mismatches
-                        .push(self.product_mismatch(combination, universe, &product, direction, broader));
+                    let mismatch = self.product_mismatch(combination, universe, sides, &product, direction, broader);
+                    report.mismatches.push(mismatch);
                 }
             }
         }
@@ -223,6 +222,7 @@ impl<'a, 'm> Set<'a, 'm> {
         &self,
         combination: &Combination,
         universe: &Universe,
+        sides: &Sides,
         product: &Product,
         direction: Direction,
         broader: bool,
@@ -231,8 +231,22 @@ impl<'a, 'm> Set<'a, 'm> {
             Direction::Egress => "egress",
             Direction::Ingress => "ingress",
         };
+        let first = product
+            .from
+            .min()
+            .zip(product.to.min())
+            .zip(product.services.intervals().first());
+        // a side wider than the intents that the other side still stops is
+        // a latent hole: the next edit of the other side opens it
+        let latent =
+            broader && first.is_some_and(|((from, to), interval)| !sides.allows(universe, from, to, interval.0));
+        let note = if latent {
+            format!("on the {side} side; the other side stops it today")
+        } else {
+            format!("on the {side} side")
+        };
         let mut mismatch = Mismatch {
-            connection: format!("{} (on the {side} side)", report::describe(universe, product)),
+            connection: format!("{} ({note})", report::describe(universe, product)),
             targets: combination.name.clone(),
             expected: !broader,
             rules: Vec::new(),

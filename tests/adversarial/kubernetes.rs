@@ -178,7 +178,8 @@ fn class10_verify_catches_a_hand_edit_that_drops_egress_isolation() {
     // DESIGN.md gives verify's mismatch exit code as 4 (src/cmd/verify.rs says 1 today).
     assert!(!edited.status.success(), "{report}");
     assert!(
-        report.contains("verification failed") && report.contains("shop/stranger -> kube-system/stranger"),
+        report.contains("verification failed")
+            && report.contains("shop/(pods no intent names) -> any pod, world all ports (on the egress side)"),
         "{report}"
     );
 }
@@ -436,4 +437,54 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+/// A hand edit that widens one side only: the controller's egress now
+/// takes tcp/8000-9000 to the api, whose ingress still admits 8080 alone.
+/// End to end nothing changed yet, so a check of connections would pass;
+/// the next edit of the api's ingress would open it. verify compares each
+/// side with the intents' same side and names the widened ports.
+#[test]
+fn verify_catches_a_widening_of_one_side_that_the_other_side_still_stops() {
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("out");
+    let run = palisade()
+        .args(["compile", "examples/multi-namespace", "--target", "kubernetes", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let file = out.join("kubernetes/ingress-nginx/networkpolicy-controller-egress.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let narrow = "    - port: 8080\n      protocol: TCP\n";
+    assert!(text.contains(narrow), "{text}");
+    std::fs::write(
+        &file,
+        text.replace(narrow, "    - port: 8000\n      endPort: 9000\n      protocol: TCP\n"),
+    )
+    .unwrap();
+    let run = palisade()
+        .args([
+            "verify",
+            "examples/multi-namespace",
+            "--target",
+            "kubernetes",
+            "--manifests",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(4), "{stdout}");
+    assert!(
+        stdout.contains(
+            "ingress-nginx/controller -> storefront/api tcp/8000-8079, 8081-9000 (on the egress side; the other side stops it today): the intents deny it, kubernetes allows it"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("the intents deny it").count(),
+        1,
+        "one product, not a connection per port: {stdout}"
+    );
 }

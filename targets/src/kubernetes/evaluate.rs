@@ -87,6 +87,14 @@ impl Evaluator for Policies<'_> {
             side(&self.selecting(model, pod), model, conn, direction, explain)
         })
     }
+
+    fn sides(&self, universe: &palisade_relation::Universe) -> Option<palisade_relation::Sides> {
+        let policies = self
+            .by_namespace
+            .iter()
+            .flat_map(|(ns, policies)| policies.iter().map(move |p| (*ns, &p.spec)));
+        Some(super::symbolic::sides(policies, universe))
+    }
 }
 
 /// Whether the pod's own side lets the connection through, and why. Rule

@@ -8,6 +8,7 @@ mod evaluate;
 pub(crate) mod import;
 mod lint;
 pub mod selector;
+mod symbolic;
 
 use crate::{
     capabilities::{Capabilities, FqdnSupport},
