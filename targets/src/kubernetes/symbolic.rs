@@ -47,7 +47,7 @@ pub(super) fn sides<'p>(
                     side.rules.extend(
                         rules
                             .iter()
-                            .map(|(from, ports)| Rule::allow(ports.into_pod(pod, universe), from.clone())),
+                            .map(|(from, ports)| Rule::allow(ports.admitted_into(pod, universe), from.clone())),
                     );
                 }
             }
@@ -197,7 +197,7 @@ impl<'p> Ports<'p> {
     }
 
     /// What the ports admit into one destination pod
-    fn into_pod(&self, pod: u32, universe: &Universe) -> Services {
+    fn admitted_into(&self, pod: u32, universe: &Universe) -> Services {
         let Some(destination) = universe.pod(pod) else {
             return self.numbered.clone();
         };
