@@ -16,6 +16,7 @@
 //! never enumerated unless a report asks for one.
 
 pub mod change;
+pub mod matrix;
 pub mod reference;
 pub mod report;
 pub mod services;

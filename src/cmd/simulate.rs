@@ -243,6 +243,21 @@ fn on_cilium(model: &ClusterModel) -> Option<ClusterModel> {
 fn matrix(model: &ClusterModel, policies: &[Manifest], protocol: Protocol, port: u16) -> Exit {
     let evaluators = evaluators(policies);
     let grid = |model: &ClusterModel| -> Vec<Vec<bool>> {
+        // On sets where every layer has them: every pair at once
+        let universe = palisade_relation::Universe::new(model, false);
+        let layers: Option<Vec<palisade_relation::Sides>> =
+            evaluators.iter().map(|(_, e)| e.sides(&universe)).collect();
+        if let Some(layers) = layers {
+            let combined = layers
+                .into_iter()
+                .reduce(|a, b| a.and(&b, &universe))
+                .unwrap_or_else(|| palisade_relation::Sides::open(&universe));
+            return palisade_relation::matrix::matrix(
+                &combined,
+                &universe,
+                palisade_relation::services::key(protocol, port, 0),
+            );
+        }
         model
             .pods
             .iter()

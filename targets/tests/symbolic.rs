@@ -109,6 +109,23 @@ fn check(ir: &Ir, set: &[&'static dyn Dialect]) -> Result<(), String> {
                     wrong.join("\n")
                 ));
             }
+            matrix_agrees(&model, &universe, &sides).map_err(|e| format!("{}: {e}", dialect.id()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The matrix of a port, every pair at once, against the sets asked one pair at a time
+fn matrix_agrees(model: &ClusterModel, universe: &Universe, sides: &Sides) -> Result<(), String> {
+    for &(protocol, port) in model.ports.iter().take(4) {
+        let k = key(protocol, port, 0);
+        let grid = palisade_relation::matrix::matrix(sides, universe, k);
+        for (from, row) in (0u32..).zip(&grid) {
+            for (to, cell) in (0u32..).zip(row) {
+                if *cell != sides.allows(universe, from, to, k) {
+                    return Err(format!("the matrix says {cell} for pods {from} -> {to} on {port}"));
+                }
+            }
         }
     }
     Ok(())

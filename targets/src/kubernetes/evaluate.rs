@@ -29,9 +29,9 @@ use std::collections::BTreeMap;
 /// A rule's peers and ports
 type Rule<'p> = (Option<&'p [NetworkPolicyPeer]>, Option<&'p [NetworkPolicyPort]>);
 
-struct Policy<'m> {
+pub(super) struct Policy<'m> {
     manifest: &'m Manifest,
-    spec: NetworkPolicySpec,
+    pub(super) spec: NetworkPolicySpec,
 }
 
 /// The NetworkPolicies of a manifest set, parsed once and indexed by
@@ -64,6 +64,13 @@ impl<'m> Policies<'m> {
         }
     }
 
+    /// Every policy with its namespace, namespace by namespace
+    pub(super) fn in_order(&self) -> impl Iterator<Item = (&'m str, &Policy<'m>)> {
+        self.by_namespace
+            .iter()
+            .flat_map(|(namespace, policies)| policies.iter().map(move |p| (*namespace, p)))
+    }
+
     /// The policies that select the pod (any direction)
     fn selecting(&self, model: &ClusterModel, pod: &Pod) -> Vec<&Policy<'m>> {
         let all = self
@@ -89,11 +96,7 @@ impl Evaluator for Policies<'_> {
     }
 
     fn sides(&self, universe: &palisade_relation::Universe) -> Option<palisade_relation::Sides> {
-        let policies = self
-            .by_namespace
-            .iter()
-            .flat_map(|(ns, policies)| policies.iter().map(move |p| (*ns, &p.spec)));
-        Some(super::symbolic::sides(policies, universe))
+        super::symbolic::sides(self, universe)
     }
 }
 

@@ -1,383 +1,502 @@
-//! The NetworkPolicy relation as sets, by the rules `evaluate` applies to
-//! one connection: per-direction isolation by any selecting policy with that
-//! type, the union of the selecting policies' rules, peers as the OR of
-//! their items (namespaceSelector AND podSelector; ipBlock for outside
-//! addresses, and for pods by address where the CNI matches them), ports
-//! with TCP by default, `endPort` ranges and named ports resolved on the
-//! destination pod. NetworkPolicy sees no HTTP: a rule covers every request.
+//! The NetworkPolicy semantics of `evaluate.rs` as sets: every pod class's
+//! egress and ingress side at once, for the relation crate.
+//!
+//! NetworkPolicy is separable: whether a side admits a connection depends on
+//! the pod whose side it is, the other end's class and the port only. A side
+//! is isolated by the policies that select the pod with that policy type, and
+//! admits the union of their rules ([`Side::union`]). NetworkPolicy sees no
+//! HTTP, so a rule covers every request of its ports (an L4-only universe and
+//! one with requests get the same sides). Two things make a rule depend on
+//! more than its text:
+//! a named port resolves on the destination pod (so an egress rule splits by
+//! the destination classes that give the name each number, and an ingress
+//! rule resolves on the pod itself), and an ipBlock matches pods by address
+//! where the CNI does (an unknown CNI counts as one that does, as the
+//! evaluator answers).
+//!
+//! Pods selected by the same policies have the same egress side (and the same
+//! ingress side, when they also resolve the named ports the same way), so a
+//! side is resolved once per such group, not once per pod.
+//!
+//! Where the universe cannot carry the evaluator's answer, `sides` answers
+//! `None` rather than a wrong set: outside addresses merged into one class
+//! that an ipBlock tells apart (the model's blocks did not include it), and
+//! port 0, which the services domain leaves out but a model may probe.
 
-use super::{policy_types, selector::selects};
+use super::{
+    evaluate::{Policies, Policy},
+    policy_types,
+    selector::selects,
+};
 use ipnet::IpNet;
 use k8s_openapi::{
-    api::networking::v1::{IPBlock, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec},
+    api::networking::v1::{IPBlock, NetworkPolicyPeer, NetworkPolicyPort},
     apimachinery::pkg::{apis::meta::v1::LabelSelector, util::intstr::IntOrString},
 };
+use palisade_compiler::model::Pod;
 use palisade_intents::syntax::Protocol;
-use palisade_relation::{ClassSet, Rule, Services, Side, Sides, Universe};
+use palisade_relation::{universe::Class, ClassSet, Rule, Services, Side, SideSet, Sides, Universe};
+use std::{
+    collections::{hash_map::Entry, BTreeMap, HashMap},
+    net::IpAddr,
+};
 
-/// Both sides of every pod class, from `(namespace, spec)` of each policy
-pub(super) fn sides<'p>(
-    policies: impl Iterator<Item = (&'p str, &'p NetworkPolicySpec)>,
-    universe: &Universe,
-) -> Sides {
-    let count = usize::try_from(universe.pod_count()).unwrap_or(0);
-    let mut ingress = vec![Isolation::default(); count];
-    let mut egress = vec![Isolation::default(); count];
-    for (namespace, spec) in policies {
-        let selected = universe.pods_in(namespace) & select(spec.pod_selector.as_ref(), universe);
-        if selected.is_empty() {
+/// Both sides of every pod class, deciding as [`Policies`] decides each
+/// connection; `None` where the classes cannot say what the evaluator says
+pub(super) fn sides(policies: &Policies, universe: &Universe) -> Option<Sides> {
+    if universe.model.ports.iter().any(|&(_, port)| port == 0) {
+        return None;
+    }
+    let all: Vec<(&str, &Policy)> = policies.in_order().collect();
+    let mut peers = Peers::new(universe);
+    let selecting = Selecting::of(&all, &mut peers);
+    let egress = egress_sides(&all, &selecting.egress, &mut peers)?;
+    let ingress = ingress_sides(&all, &selecting.ingress, &mut peers)?;
+    Some(Sides { egress, ingress })
+}
+
+/// For each pod class and direction, the policies (indices into the
+/// ordered list) that select it and isolate that direction
+struct Selecting {
+    egress: Vec<Vec<usize>>,
+    ingress: Vec<Vec<usize>>,
+}
+
+impl Selecting {
+    fn of(policies: &[(&str, &Policy)], peers: &mut Peers) -> Self {
+        let count = usize::try_from(peers.universe.pod_count()).unwrap_or(0);
+        let mut egress = vec![Vec::new(); count];
+        let mut ingress = vec![Vec::new(); count];
+        for (index, (namespace, policy)) in policies.iter().enumerate() {
+            let (isolates_ingress, isolates_egress) = policy_types(&policy.spec);
+            if !isolates_ingress && !isolates_egress {
+                continue;
+            }
+            let within = peers.universe.pods_in(namespace);
+            let selected = match &policy.spec.pod_selector {
+                Some(selector) => peers.labelled(selector, within),
+                None => within,
+            };
+            for class in &selected {
+                let Ok(at) = usize::try_from(class) else { continue };
+                if let (true, Some(list)) = (isolates_ingress, ingress.get_mut(at)) {
+                    list.push(index);
+                }
+                if let (true, Some(list)) = (isolates_egress, egress.get_mut(at)) {
+                    list.push(index);
+                }
+            }
+        }
+        Self { egress, ingress }
+    }
+}
+
+/// The egress side of each pod class: a rule's named ports resolve on the
+/// destination, so each becomes one rule per number towards the pods that
+/// give the name that number
+fn egress_sides(policies: &[(&str, &Policy)], selecting: &[Vec<usize>], peers: &mut Peers) -> Option<Vec<SideSet>> {
+    let mut rules_of: HashMap<usize, Vec<Rule>> = HashMap::new();
+    let mut resolved: HashMap<&[usize], SideSet> = HashMap::new();
+    let mut out = Vec::with_capacity(selecting.len());
+    for list in selecting {
+        if let Some(side) = resolved.get(list.as_slice()) {
+            out.push(side.clone());
             continue;
         }
-        let (isolates_ingress, isolates_egress) = policy_types(spec);
-        if isolates_ingress {
-            let rules: Vec<(ClassSet, Ports)> = spec
-                .ingress
-                .iter()
-                .flatten()
-                .map(|r| {
-                    (
-                        peers(r.from.as_deref(), namespace, universe),
-                        Ports::of(r.ports.as_deref()),
-                    )
-                })
-                .collect();
-            for pod in &selected {
-                if let Some(side) = usize::try_from(pod).ok().and_then(|i| ingress.get_mut(i)) {
-                    side.isolated = true;
-                    side.rules.extend(
-                        rules
-                            .iter()
-                            .map(|(from, ports)| Rule::allow(ports.admitted_into(pod, universe), from.clone())),
-                    );
-                }
+        let mut rules = Vec::new();
+        for &index in list {
+            if let Entry::Vacant(slot) = rules_of.entry(index) {
+                let (namespace, policy) = policies.get(index)?;
+                slot.insert(policy_egress_rules(policy, namespace, peers)?);
             }
+            rules.extend(rules_of.get(&index).into_iter().flatten().cloned());
         }
-        if isolates_egress {
-            let rules: Vec<Rule> = spec
-                .egress
-                .iter()
-                .flatten()
-                .flat_map(|r| {
-                    let to = peers(r.to.as_deref(), namespace, universe);
-                    Ports::of(r.ports.as_deref()).towards(&to, universe)
-                })
-                .collect();
-            for pod in &selected {
-                if let Some(side) = usize::try_from(pod).ok().and_then(|i| egress.get_mut(i)) {
-                    side.isolated = true;
-                    side.rules.extend(rules.iter().cloned());
+        let side = Side::union(!list.is_empty(), rules).resolve(peers.universe);
+        resolved.insert(list.as_slice(), side.clone());
+        out.push(side);
+    }
+    Some(out)
+}
+
+fn policy_egress_rules(policy: &Policy, namespace: &str, peers: &mut Peers) -> Option<Vec<Rule>> {
+    let mut out = Vec::new();
+    for rule in policy.spec.egress.iter().flatten() {
+        let to = peers.of_rule(rule.to.as_deref(), namespace)?;
+        if to.is_empty() {
+            continue;
+        }
+        let ports = RulePorts::of(rule.ports.as_deref());
+        if !ports.numbered.is_empty() {
+            out.push(Rule::allow(ports.numbered.clone(), to.clone()));
+        }
+        for (protocol, name) in &ports.named {
+            for (number, pods) in peers.named_ports(name, *protocol) {
+                let reached = &to & pods;
+                if !reached.is_empty() {
+                    out.push(Rule::allow(Services::ports(*protocol, *number, *number), reached));
                 }
             }
         }
     }
-    let resolve = |sides: Vec<Isolation>| {
-        sides
-            .into_iter()
-            .map(|s| Side::union(s.isolated, s.rules).resolve(universe))
-            .collect()
-    };
-    Sides {
-        egress: resolve(egress),
-        ingress: resolve(ingress),
-    }
+    Some(out)
 }
 
-/// One side of one pod while the policies are read
-#[derive(Debug, Clone, Default)]
-struct Isolation {
-    isolated: bool,
-    rules: Vec<Rule>,
+/// An ingress rule before its named ports are resolved on the pod
+struct IngressRule {
+    from: ClassSet,
+    ports: RulePorts,
 }
 
-/// The pods a label selector selects; absent selects all
-fn select(selector: Option<&LabelSelector>, universe: &Universe) -> ClassSet {
-    let Some(selector) = selector else {
-        return universe.pods();
-    };
-    let mut set = universe.pods();
-    for (key, value) in selector.match_labels.iter().flatten() {
-        set &= universe.pods_with(key, value);
+/// The ingress side of each pod class: a rule's named ports resolve on the
+/// pod itself, so pods selected alike share a side only when they resolve
+/// those names alike
+fn ingress_sides(policies: &[(&str, &Policy)], selecting: &[Vec<usize>], peers: &mut Peers) -> Option<Vec<SideSet>> {
+    let mut rules_of: HashMap<usize, Vec<IngressRule>> = HashMap::new();
+    let mut resolved: HashMap<(&[usize], Vec<Vec<u16>>), SideSet> = HashMap::new();
+    let mut out = Vec::with_capacity(selecting.len());
+    for (class, list) in (0u32..).zip(selecting) {
+        for &index in list {
+            if let Entry::Vacant(slot) = rules_of.entry(index) {
+                let (namespace, policy) = policies.get(index)?;
+                slot.insert(policy_ingress_rules(policy, namespace, peers)?);
+            }
+        }
+        let rules = || list.iter().filter_map(|i| rules_of.get(i)).flatten();
+        let pod = peers.universe.pod(class)?;
+        let names: Vec<Vec<u16>> = rules()
+            .flat_map(|r| &r.ports.named)
+            .map(|(protocol, name)| numbers_on(pod, name, *protocol))
+            .collect();
+        let key = (list.as_slice(), names);
+        if let Some(side) = resolved.get(&key) {
+            out.push(side.clone());
+            continue;
+        }
+        let allows = rules().filter_map(|r| admitted_into(r, pod)).collect();
+        let side = Side::union(!list.is_empty(), allows).resolve(peers.universe);
+        resolved.insert(key, side.clone());
+        out.push(side);
     }
-    for expression in selector.match_expressions.iter().flatten() {
-        let values = expression.values.as_deref().unwrap_or(&[]);
-        let with_value = || {
-            values
-                .iter()
-                .fold(ClassSet::new(), |acc, v| acc | universe.pods_with(&expression.key, v))
-        };
-        let matched = match expression.operator.as_str() {
-            "In" => with_value(),
-            "NotIn" => universe.pods() - with_value(),
-            "Exists" => universe.pods_with_key(&expression.key),
-            "DoesNotExist" => universe.pods() - universe.pods_with_key(&expression.key),
-            _ => ClassSet::new(),
-        };
-        set &= matched;
-    }
-    set
+    Some(out)
 }
 
-/// The classes a rule's peers name: every class when there are none
-fn peers(peers: Option<&[NetworkPolicyPeer]>, namespace: &str, universe: &Universe) -> ClassSet {
-    match peers {
-        None | Some([]) => universe.all().as_ref().clone(),
-        Some(peers) => peers
-            .iter()
-            .fold(ClassSet::new(), |acc, p| acc | peer(p, namespace, universe)),
+fn policy_ingress_rules(policy: &Policy, namespace: &str, peers: &mut Peers) -> Option<Vec<IngressRule>> {
+    let mut out = Vec::new();
+    for rule in policy.spec.ingress.iter().flatten() {
+        let from = peers.of_rule(rule.from.as_deref(), namespace)?;
+        if !from.is_empty() {
+            out.push(IngressRule {
+                from,
+                ports: RulePorts::of(rule.ports.as_deref()),
+            });
+        }
     }
+    Some(out)
 }
 
-fn peer(peer: &NetworkPolicyPeer, namespace: &str, universe: &Universe) -> ClassSet {
-    if let Some(block) = &peer.ip_block {
-        return addresses(block, universe);
-    }
-    // A peer with neither selector nor ipBlock is invalid; it matches nothing.
-    if peer.namespace_selector.is_none() && peer.pod_selector.is_none() {
-        return ClassSet::new();
-    }
-    let namespaces = match &peer.namespace_selector {
-        Some(selector) => universe.pods_in_namespaces(|ns| selects(selector, &ns.labels)),
-        None => universe.pods_in(namespace),
-    };
-    namespaces & select(peer.pod_selector.as_ref(), universe)
+/// What an ingress rule admits into `pod`, its named ports resolved there
+fn admitted_into(rule: &IngressRule, pod: &Pod) -> Option<Rule> {
+    let services = rule
+        .ports
+        .named
+        .iter()
+        .fold(rule.ports.numbered.clone(), |acc, (protocol, name)| {
+            numbers_on(pod, name, *protocol)
+                .into_iter()
+                .fold(acc, |acc, n| acc.union(&Services::ports(*protocol, n, n)))
+        });
+    (!services.is_empty()).then(|| Rule::allow(services, rule.from.clone()))
 }
 
-/// The outside classes an ipBlock covers, and the pods whose address it
-/// covers where the CNI matches pods by address (unknown: as the e2e suite)
-fn addresses(block: &IPBlock, universe: &Universe) -> ClassSet {
-    let Ok(net) = block.cidr.parse::<IpNet>() else {
-        return ClassSet::new();
-    };
-    let except: Vec<IpNet> = block.except.iter().flatten().filter_map(|e| e.parse().ok()).collect();
-    let covers = |ip: &std::net::IpAddr| net.contains(ip) && !except.iter().any(|e| e.contains(ip));
-    let outside = universe.outsides_where(|e| covers(&e.ip));
-    if universe.model.cni.ip_blocks_match_pods().unwrap_or(true) {
-        outside | universe.pods_where(|p| p.address().is_some_and(|ip| covers(&ip)))
-    } else {
-        outside
-    }
+/// The numbers `pod` gives the container port `name` of `protocol`
+fn numbers_on(pod: &Pod, name: &str, protocol: Protocol) -> Vec<u16> {
+    pod.ports
+        .iter()
+        .filter(|c| c.name.as_deref() == Some(name) && c.protocol == protocol)
+        .map(|c| c.port)
+        .collect()
 }
 
-/// A rule's ports: numbered ones for every destination, named ones per
-/// destination pod; `None` when the rule has none (every port)
-struct Ports<'p> {
+/// The ports of a rule: those it names by number (or by protocol alone),
+/// and those it names by container port name, left for the destination
+#[derive(Debug, Clone, PartialEq)]
+struct RulePorts {
     numbered: Services,
-    named: Vec<(Protocol, &'p str)>,
+    named: Vec<(Protocol, String)>,
 }
 
-impl<'p> Ports<'p> {
-    fn of(ports: Option<&'p [NetworkPolicyPort]>) -> Self {
+impl RulePorts {
+    /// An absent or empty `ports` is every port
+    fn of(ports: Option<&[NetworkPolicyPort]>) -> Self {
         let mut out = Self {
             numbered: Services::none(),
             named: Vec::new(),
         };
-        let Some(ports) = ports.filter(|p| !p.is_empty()) else {
-            out.numbered = Services::all();
-            return out;
-        };
-        for port in ports {
-            let Some(protocol) = protocol(port.protocol.as_deref().unwrap_or("TCP")) else {
-                continue;
-            };
-            match &port.port {
-                None => out.numbered = out.numbered.union(&Services::protocol(protocol)),
-                Some(IntOrString::Int(first)) => {
-                    let last = port.end_port.unwrap_or(*first);
-                    let clamp = |n: i32| u16::try_from(n.clamp(0, i32::from(u16::MAX))).unwrap_or(0);
-                    if *first <= last && last >= 1 && *first <= i32::from(u16::MAX) {
-                        out.numbered = out
-                            .numbered
-                            .union(&Services::ports(protocol, clamp(*first), clamp(last)));
-                    }
+        match ports {
+            None | Some([]) => out.numbered = Services::all(),
+            Some(ports) => {
+                for port in ports {
+                    out.add(port);
                 }
-                Some(IntOrString::String(name)) => out.named.push((protocol, name.as_str())),
             }
         }
         out
     }
 
-    /// What the ports admit into one destination pod
-    fn admitted_into(&self, pod: u32, universe: &Universe) -> Services {
-        let Some(destination) = universe.pod(pod) else {
-            return self.numbered.clone();
+    fn add(&mut self, port: &NetworkPolicyPort) {
+        // A protocol the API server would refuse (`tcp`) matches no connection.
+        let Some(protocol) = protocol_named(port.protocol.as_deref().unwrap_or("TCP")) else {
+            return;
         };
-        self.named.iter().fold(self.numbered.clone(), |acc, (protocol, name)| {
-            destination
-                .ports
-                .iter()
-                .filter(|c| c.name.as_deref() == Some(*name) && c.protocol == *protocol)
-                .fold(acc, |acc, c| acc.union(&Services::ports(*protocol, c.port, c.port)))
-        })
-    }
-
-    /// The egress rules towards `to`: the numbered ports to all of it, each
-    /// named port to the pods of `to` that give the name that number
-    fn towards(&self, to: &ClassSet, universe: &Universe) -> Vec<Rule> {
-        let mut rules = Vec::new();
-        if !self.numbered.is_empty() {
-            rules.push(Rule::allow(self.numbered.clone(), to.clone()));
-        }
-        for (protocol, name) in &self.named {
-            for (number, pods) in universe.named_ports(name, *protocol) {
-                let reached = to & &pods;
-                if !reached.is_empty() {
-                    rules.push(Rule::allow(Services::ports(*protocol, number, number), reached));
+        match &port.port {
+            None => self.numbered = self.numbered.union(&Services::protocol(protocol)),
+            Some(IntOrString::Int(first)) => {
+                let range = numbered_range(*first, port.end_port.unwrap_or(*first));
+                if let Some((first, last)) = range {
+                    self.numbered = self.numbered.union(&Services::ports(protocol, first, last));
                 }
             }
+            Some(IntOrString::String(name)) => self.named.push((protocol, name.clone())),
         }
-        rules
     }
 }
 
-/// The protocol Kubernetes spells this way; others match nothing
-fn protocol(name: &str) -> Option<Protocol> {
+fn protocol_named(name: &str) -> Option<Protocol> {
     [Protocol::Tcp, Protocol::Udp, Protocol::Sctp]
         .into_iter()
         .find(|p| p.as_k8s() == name)
 }
 
-#[cfg(test)]
-mod tests {
-    use crate::{probes, Dialect, Manifest};
-    use palisade_compiler::model::{ClusterModel, Connection, ContainerPort, Endpoint};
-    use palisade_intents::{syntax::Protocol, types::Labels};
-    use palisade_relation::{services::key, Universe};
+/// `first..=last` as ports a connection can have (an `endPort` below `port`
+/// is an empty range, as the evaluator's `contains` reads it)
+fn numbered_range(first: i32, last: i32) -> Option<(u16, u16)> {
+    let first = u16::try_from(first.max(1)).ok()?;
+    let last = u16::try_from(last.min(i32::from(u16::MAX))).ok()?;
+    (first <= last).then_some((first, last))
+}
 
-    fn manifests(yaml: &str) -> Vec<Manifest> {
-        serde_yaml_ng::Deserializer::from_str(yaml)
-            .filter_map(|d| serde::Deserialize::deserialize(d).ok())
-            .map(Manifest::new)
+/// The pods that give a container port name each number, by name and protocol
+type NamedPorts<'m> = HashMap<&'m str, HashMap<Protocol, BTreeMap<u16, ClassSet>>>;
+
+/// The classes of peers, memoized by their text: many rules name the same
+/// selectors and blocks. `None` in a memo: the classes cannot answer for it.
+struct Peers<'u, 'm> {
+    universe: &'u Universe<'m>,
+    by_address: bool,
+    pod_addresses: Vec<(bool, u128, Class)>,
+    named: NamedPorts<'m>,
+    peers: HashMap<String, Option<ClassSet>>,
+    pod_selectors: HashMap<String, ClassSet>,
+    namespace_selectors: HashMap<String, ClassSet>,
+}
+
+impl<'u, 'm> Peers<'u, 'm> {
+    fn new(universe: &'u Universe<'m>) -> Self {
+        // Where the CNI is unknown, ipBlocks match pods as the evaluator assumes.
+        let by_address = universe.model.cni.ip_blocks_match_pods().unwrap_or(true);
+        let mut pod_addresses = Vec::new();
+        let mut named: NamedPorts<'m> = HashMap::new();
+        for (class, pod) in (0..universe.pod_count()).zip(&universe.model.pods) {
+            if let Some(ip) = pod.address() {
+                let (v6, at) = point(ip);
+                pod_addresses.push((v6, at, class));
+            }
+            for port in &pod.ports {
+                if let Some(name) = port.name.as_deref() {
+                    named
+                        .entry(name)
+                        .or_default()
+                        .entry(port.protocol)
+                        .or_default()
+                        .entry(port.port)
+                        .or_default()
+                        .insert(class);
+                }
+            }
+        }
+        pod_addresses.sort_unstable();
+        Self {
+            universe,
+            by_address,
+            pod_addresses,
+            named,
+            peers: HashMap::new(),
+            pod_selectors: HashMap::new(),
+            namespace_selectors: HashMap::new(),
+        }
+    }
+
+    /// The pods whose container port `name` of `protocol` has each number
+    fn named_ports(&self, name: &str, protocol: Protocol) -> impl Iterator<Item = (&u16, &ClassSet)> {
+        self.named
+            .get(name)
+            .and_then(|by| by.get(&protocol))
+            .into_iter()
+            .flatten()
+    }
+
+    /// The classes a rule's `from`/`to` names: absent or empty is everything
+    fn of_rule(&mut self, peers: Option<&[NetworkPolicyPeer]>, namespace: &str) -> Option<ClassSet> {
+        match peers {
+            None | Some([]) => Some(self.universe.all().as_ref().clone()),
+            Some(peers) => {
+                let mut out = ClassSet::new();
+                for peer in peers {
+                    out |= self.of_peer(peer, namespace)?;
+                }
+                Some(out)
+            }
+        }
+    }
+
+    fn of_peer(&mut self, peer: &NetworkPolicyPeer, namespace: &str) -> Option<ClassSet> {
+        // Only a peer without a namespaceSelector (and no ipBlock) depends on the policy's namespace.
+        let key = match (&peer.ip_block, &peer.namespace_selector) {
+            (None, None) => format!("{namespace}\0{peer:?}"),
+            _ => format!("\0{peer:?}"),
+        };
+        if let Some(known) = self.peers.get(&key) {
+            return known.clone();
+        }
+        let set = match &peer.ip_block {
+            Some(block) => self.block(block),
+            None => Some(self.selected(peer, namespace)),
+        };
+        self.peers.insert(key, set.clone());
+        set
+    }
+
+    /// A peer of selectors: namespaceSelector and podSelector AND; without a
+    /// namespaceSelector the policy's namespace; neither is an invalid peer
+    /// that matches nothing
+    fn selected(&mut self, peer: &NetworkPolicyPeer, namespace: &str) -> ClassSet {
+        let namespaces = match &peer.namespace_selector {
+            Some(selector) => self.in_namespaces(selector),
+            None if peer.pod_selector.is_some() => self.universe.pods_in(namespace),
+            None => return ClassSet::new(),
+        };
+        match &peer.pod_selector {
+            Some(selector) => self.labelled(selector, namespaces),
+            None => namespaces,
+        }
+    }
+
+    fn in_namespaces(&mut self, selector: &LabelSelector) -> ClassSet {
+        let key = format!("{selector:?}");
+        if let Some(known) = self.namespace_selectors.get(&key) {
+            return known.clone();
+        }
+        let set = self.universe.pods_in_namespaces(|ns| selects(selector, &ns.labels));
+        self.namespace_selectors.insert(key, set.clone());
+        set
+    }
+
+    /// The pods of `within` that `selector` selects, by the label indexes
+    fn labelled(&mut self, selector: &LabelSelector, within: ClassSet) -> ClassSet {
+        let key = format!("{selector:?}");
+        if let Some(known) = self.pod_selectors.get(&key) {
+            return known & &within;
+        }
+        let set = self.by_labels(selector);
+        let out = &set & &within;
+        self.pod_selectors.insert(key, set);
+        out
+    }
+
+    /// What `selects` selects among all pods: an unknown operator selects nothing
+    fn by_labels(&self, selector: &LabelSelector) -> ClassSet {
+        let universe = self.universe;
+        let mut set = universe.pods();
+        for (key, value) in selector.match_labels.iter().flatten() {
+            set &= universe.pods_with(key, value);
+        }
+        for expression in selector.match_expressions.iter().flatten() {
+            let key = expression.key.as_str();
+            let with_any = || {
+                expression
+                    .values
+                    .iter()
+                    .flatten()
+                    .fold(ClassSet::new(), |acc, value| acc | universe.pods_with(key, value))
+            };
+            match expression.operator.as_str() {
+                "In" => set &= with_any(),
+                "NotIn" => set -= with_any(),
+                "Exists" => set &= universe.pods_with_key(key),
+                "DoesNotExist" => set -= universe.pods_with_key(key),
+                _ => set.clear(),
+            }
+        }
+        set
+    }
+
+    /// An ipBlock: pods by address (where the CNI matches them so, and only
+    /// pods that have one), outside classes by their addresses; `None` when
+    /// an outside class holds addresses the block tells apart
+    fn block(&self, block: &IPBlock) -> Option<ClassSet> {
+        let Ok(net) = block.cidr.parse::<IpNet>() else {
+            return Some(ClassSet::new());
+        };
+        let excepts: Vec<IpNet> = block
+            .except
+            .iter()
+            .flatten()
+            .filter_map(|e| e.parse::<IpNet>().ok())
+            .collect();
+        let covers = |ip: &IpAddr| net.contains(ip) && !excepts.iter().any(|e| e.contains(ip));
+        let mut out = self.outsides_covered(covers)?;
+        if self.by_address {
+            out |= self.pods_within(&net);
+            for except in &excepts {
+                out -= self.pods_within(except);
+            }
+        }
+        Some(out)
+    }
+
+    /// The outside classes whose addresses `covers` covers, asked of every
+    /// address of the model: a class is in only when all its addresses are,
+    /// and when some are and some are not no set can say it
+    fn outsides_covered(&self, covers: impl Fn(&IpAddr) -> bool) -> Option<ClassSet> {
+        let mut some = ClassSet::new();
+        let mut not_all = ClassSet::new();
+        for (index, external) in self.universe.model.externals.iter().enumerate() {
+            let class = self.universe.class_of_external(index)?;
+            if covers(&external.ip) {
+                some.insert(class);
+            } else {
+                not_all.insert(class);
+            }
+        }
+        some.is_disjoint(&not_all).then_some(some)
+    }
+
+    /// The pods whose address lies in `net`
+    fn pods_within(&self, net: &IpNet) -> ClassSet {
+        let (v6, first) = point(net.network());
+        let (_, last) = point(net.broadcast());
+        let start = self.pod_addresses.partition_point(|&(f, at, _)| (f, at) < (v6, first));
+        self.pod_addresses
+            .get(start..)
+            .into_iter()
+            .flatten()
+            .take_while(|&&(f, at, _)| (f, at) <= (v6, last))
+            .map(|&(_, _, class)| class)
             .collect()
     }
+}
 
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
-    /// Selector operators, ipBlocks over pod addresses, named ports on
-    /// egress, defaulted policy types and an invalid peer: the corners the
-    /// generated repositories do not reach, each against the evaluator on
-    /// every connection of the model, and a few by hand
-    #[test]
-    fn the_corners_decide_as_the_evaluator_does() {
-        let policies = manifests(
-            "
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: { name: db, namespace: shop }
-spec:
-  podSelector: { matchExpressions: [{ key: app, operator: In, values: [db, cache] }] }
-  ingress:
-    - from: [{ podSelector: { matchExpressions: [{ key: tier, operator: NotIn, values: [edge] }] } }]
-      ports: [{ port: 5432 }, { protocol: UDP, port: 5000, endPort: 5010 }]
-    - from: [{ namespaceSelector: { matchLabels: { team: ops } }, podSelector: { matchExpressions: [{ key: debug, operator: Exists }] } }]
-    - from: [{}]
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: { name: web, namespace: shop }
-spec:
-  podSelector: { matchExpressions: [{ key: tier, operator: DoesNotExist }, { key: app, operator: NotIn, values: [db] }] }
-  egress:
-    - to: [{ podSelector: {} }]
-      ports: [{ port: http }, { protocol: ICMP, port: 1 }]
-    - to: [{ ipBlock: { cidr: 10.244.0.0/16, except: [10.244.0.16/30] } }]
-      ports: [{ port: 443 }]
-",
-        );
-        let mut model = ClusterModel::default();
-        let http = |port| {
-            vec![ContainerPort {
-                name: Some("http".into()),
-                protocol: Protocol::Tcp,
-                port,
-            }]
-        };
-        model.add_pod("shop", "db", labels(&[("app", "db")]), None, http(8080));
-        model.add_pod(
-            "shop",
-            "cache",
-            labels(&[("app", "cache"), ("tier", "edge")]),
-            None,
-            http(9090),
-        );
-        model.add_pod("shop", "web", labels(&[("app", "web")]), None, http(80));
-        model.add_pod(
-            "shop",
-            "edge",
-            labels(&[("app", "web"), ("tier", "edge")]),
-            None,
-            Vec::new(),
-        );
-        model.add_pod("ops", "debug", labels(&[("debug", "1")]), None, Vec::new());
-        model.add_pod("ops", "plain", labels(&[("app", "x")]), None, Vec::new());
-        if let Some(ns) = model.namespaces.get_mut("ops") {
-            ns.labels.insert("team".into(), "ops".into());
-        }
-        model.ports = vec![
-            (Protocol::Tcp, 80),
-            (Protocol::Tcp, 443),
-            (Protocol::Tcp, 5432),
-            (Protocol::Tcp, 8080),
-            (Protocol::Tcp, 9090),
-            (Protocol::Udp, 5005),
-        ];
-        probes::add(&mut model, &policies);
-        let evaluator = super::super::Kubernetes.evaluator(&policies);
-        let universe = Universe::new(&model, false);
-        let Some(sides) = evaluator.sides(&universe) else {
-            unreachable!("kubernetes has sets")
-        };
-        let mut compared = 0;
-        for conn in model.connections() {
-            let (Some(from), Some(to)) = (universe.class_of(&conn.from), universe.class_of(&conn.to)) else {
-                unreachable!("every endpoint has a class")
-            };
-            let symbolic = sides.allows(&universe, from, to, key(conn.protocol, conn.port, 0));
-            assert_eq!(symbolic, evaluator.allows(&model, &conn), "{}", conn.describe());
-            compared += 1;
-        }
-        assert!(compared > 300, "{compared}");
-        let pod = |id: &str| {
-            model
-                .pods
-                .iter()
-                .find(|p| p.id() == id)
-                .map(Endpoint::Pod)
-                .unwrap_or_else(|| unreachable!("no pod {id}"))
-        };
-        let allowed = |from: &str, to: &str, protocol, port| {
-            let conn = Connection {
-                from: pod(from),
-                to: pod(to),
-                protocol,
-                port,
-                request: None,
-            };
-            let (Some(f), Some(t)) = (universe.class_of(&conn.from), universe.class_of(&conn.to)) else {
-                unreachable!()
-            };
-            sides.allows(&universe, f, t, key(protocol, port, 0))
-        };
-        // NotIn admits pods without the label: the db reaches itself, the edge pod does not
-        assert!(allowed("shop/db", "shop/db", Protocol::Tcp, 5432));
-        assert!(allowed("shop/db", "shop/db", Protocol::Udp, 5005));
-        assert!(!allowed("shop/edge", "shop/db", Protocol::Tcp, 5432));
-        // web's egress is isolated: only its named port and the block
-        assert!(!allowed("shop/web", "shop/db", Protocol::Tcp, 5432));
-        // ops pods with a debug label reach it on any port; others of ops do not
-        assert!(allowed("ops/debug", "shop/db", Protocol::Tcp, 9090));
-        assert!(!allowed("ops/plain", "shop/db", Protocol::Tcp, 9090));
-        // the named port resolves on each destination: web may send to the
-        // cache on 9090 (its `http`), not on 8080 (the db's `http`)
-        let class = |id: &str| universe.class_of(&pod(id)).unwrap_or(u32::MAX);
-        let web = sides
-            .egress
-            .get(usize::try_from(class("shop/web")).unwrap_or(usize::MAX));
-        assert!(web.is_some_and(|s| s.contains(key(Protocol::Tcp, 9090, 0), class("shop/cache"))));
-        assert!(web.is_some_and(|s| !s.contains(key(Protocol::Tcp, 8080, 0), class("shop/cache"))));
-        assert!(web.is_some_and(|s| s.contains(key(Protocol::Tcp, 8080, 0), class("shop/db"))));
-        // the invalid peer `{}` admits nobody: the cache takes nothing on 9090
-        assert!(!allowed("shop/web", "shop/cache", Protocol::Tcp, 9090));
+/// The position of an address on its family's line
+fn point(ip: IpAddr) -> (bool, u128) {
+    match ip {
+        IpAddr::V4(v4) => (false, u128::from(u32::from(v4))),
+        IpAddr::V6(v6) => (true, u128::from(v6)),
     }
 }
+
+#[cfg(test)]
+mod properties;
+#[cfg(test)]
+mod scale;
+#[cfg(test)]
+mod tests;
