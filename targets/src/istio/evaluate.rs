@@ -44,17 +44,17 @@ use serde_json::Value;
 use std::{collections::HashMap, net::IpAddr};
 
 /// Istio's default `meshConfig.rootNamespace`: policies there apply mesh-wide
-const ROOT_NAMESPACE: &str = "istio-system";
+pub(super) const ROOT_NAMESPACE: &str = "istio-system";
 
 /// The Istio objects of a manifest set
 pub(super) struct Mesh<'m> {
     /// enforcing AuthorizationPolicies by namespace: one applies to workloads
     /// of its own namespace, or of every namespace from the root namespace
-    policies: HashMap<&'m str, Vec<&'m Manifest>>,
-    sidecars: Vec<&'m Manifest>,
-    service_entries: Vec<&'m Manifest>,
-    virtual_services: Vec<&'m Manifest>,
-    gateways: Vec<&'m Manifest>,
+    pub(super) policies: HashMap<&'m str, Vec<&'m Manifest>>,
+    pub(super) sidecars: Vec<&'m Manifest>,
+    pub(super) service_entries: Vec<&'m Manifest>,
+    pub(super) virtual_services: Vec<&'m Manifest>,
+    pub(super) gateways: Vec<&'m Manifest>,
 }
 
 impl<'m> Mesh<'m> {
@@ -101,7 +101,7 @@ fn selects(selector: Option<&Value>, pod: &Pod) -> bool {
 
 /// Whether an object with this `exportTo` is seen from `namespace`. Absent
 /// or empty: `*` (Istio's default when meshConfig sets none).
-fn visible(m: &Manifest, namespace: &str) -> bool {
+pub(super) fn visible(m: &Manifest, namespace: &str) -> bool {
     let Some(export) = m.object.at(&["spec", "exportTo"]).and_then(Value::as_array) else {
         return true;
     };
@@ -114,7 +114,7 @@ fn visible(m: &Manifest, namespace: &str) -> bool {
         })
 }
 
-fn strings(value: Option<&Value>) -> Vec<&str> {
+pub(super) fn strings(value: Option<&Value>) -> Vec<&str> {
     value
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
@@ -123,7 +123,7 @@ fn strings(value: Option<&Value>) -> Vec<&str> {
 
 /// A DNS host against a registry host (`*.example.com` covers one or more
 /// labels in front of `example.com`, Istio's wildcard)
-fn host_matches(pattern: &str, name: &str) -> bool {
+pub(super) fn host_matches(pattern: &str, name: &str) -> bool {
     match pattern.strip_prefix("*.") {
         Some(suffix) => name
             .strip_suffix(suffix)
@@ -135,7 +135,7 @@ fn host_matches(pattern: &str, name: &str) -> bool {
 /// An AuthorizationPolicy value against an actual value, as Istio's
 /// `StringMatcherWithPrefix` and `HeaderMatcher` build it: `*` presence
 /// (non-empty), `*x` suffix, `x*` prefix, otherwise exact
-fn value_matches(pattern: &str, actual: &str) -> bool {
+pub(super) fn value_matches(pattern: &str, actual: &str) -> bool {
     if pattern == "*" {
         return !actual.is_empty();
     }
@@ -311,7 +311,7 @@ impl Facts<'_> {
 }
 
 /// Whether every rule of a policy conditions on `connection.sni`
-fn only_about_sni(policy: &Manifest) -> bool {
+pub(super) fn only_about_sni(policy: &Manifest) -> bool {
     policy
         .object
         .at(&["spec", "rules"])
@@ -368,10 +368,14 @@ impl Evaluator for Mesh<'_> {
         let hop = self.is_gateway_pod(dst);
         self.authorize(dst, &facts, hop)
     }
+
+    fn sides(&self, universe: &palisade_relation::Universe) -> Option<palisade_relation::Sides> {
+        super::symbolic::sides(self, universe)
+    }
 }
 
 /// The sidecar's mTLS certificate names the pod's service account
-fn principal_of(pod: &Pod) -> Option<String> {
+pub(super) fn principal_of(pod: &Pod) -> Option<String> {
     pod.service_account
         .as_ref()
         .map(|sa| format!("cluster.local/ns/{}/sa/{sa}", pod.namespace))
@@ -600,7 +604,14 @@ impl Mesh<'_> {
     /// Whether a VirtualService bound to `gateway` (and visible in its pods'
     /// namespace) routes `host` on from this server: `tcp` routes where the
     /// server terminates TLS, `tls` routes by SNI where it passes it through
-    fn gateway_routes(&self, gateway: &Manifest, server: &Value, pod: &Pod, host: &str, terminates: bool) -> bool {
+    pub(super) fn gateway_routes(
+        &self,
+        gateway: &Manifest,
+        server: &Value,
+        pod: &Pod,
+        host: &str,
+        terminates: bool,
+    ) -> bool {
         let qualified = format!("{}/{}", gateway.namespace(), gateway.name());
         let port = server["port"]["number"].as_u64();
         self.virtual_services.iter().any(|vs| {

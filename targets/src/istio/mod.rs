@@ -10,6 +10,7 @@ mod emit;
 mod evaluate;
 pub mod flows;
 mod lint;
+mod symbolic;
 
 use crate::{
     capabilities::{Capabilities, FqdnSupport},
