@@ -87,10 +87,7 @@ fn model() -> ClusterModel {
         ("DELETE", "/admin"),
     ]
     .into_iter()
-    .map(|(m, p)| Request {
-        method: m.into(),
-        path: p.into(),
-    })
+    .map(|(m, p)| Request::new(m, p.into()))
     .collect();
     model
 }
