@@ -17,57 +17,16 @@ use std::collections::BTreeMap;
 
 /// The connections `after` lets through end to end and `before` does not, as products
 pub fn opened(before: &Sides, after: &Sides, universe: &Universe) -> Vec<Product> {
-    let all = universe.all();
-    let pods = universe.pod_count();
     let mut pairs: BTreeMap<(Class, Class), Services> = BTreeMap::new();
-    let mut add = |from: Class, to: Class, services: Services| {
-        if services.is_empty() {
-            return;
-        }
-        let entry = pairs.entry((from, to)).or_default();
-        *entry = entry.union(&services);
-    };
-    let everything = SideSet::everything(universe);
-    let open: Vec<bool> = after.ingress.iter().map(|s| *s == everything).collect();
-    let open_egress: Vec<bool> = after.egress.iter().map(|s| *s == everything).collect();
-    let is = |flags: &[bool], class: Class| {
-        usize::try_from(class)
-            .ok()
-            .and_then(|i| flags.get(i))
-            .copied()
-            .unwrap_or(false)
-    };
     // sources whose egress lets more through: each new destination's ingress decides
-    for (source, (now, was)) in (0u32..).zip(after.egress.iter().zip(&before.egress)) {
-        if now == was {
-            continue;
-        }
-        for (lo, hi, destinations) in now.difference(was, all).entries() {
-            let range = Services::from_intervals(vec![(lo, hi)]);
-            for destination in destinations.iter() {
-                if destination >= pods || is(&open, destination) {
-                    add(source, destination, range.clone());
-                } else if let Some(accepts) = side_of(&after.ingress, destination) {
-                    add(source, destination, accepts.services_of(source).intersection(&range));
-                }
-            }
-        }
+    for (source, destination, services) in widened(&before.egress, &after.egress, &after.ingress, universe) {
+        let entry = pairs.entry((source, destination)).or_default();
+        *entry = entry.union(&services);
     }
     // destinations whose ingress lets more in: each new source's egress decides
-    for (destination, (now, was)) in (0u32..).zip(after.ingress.iter().zip(&before.ingress)) {
-        if now == was {
-            continue;
-        }
-        for (lo, hi, sources) in now.difference(was, all).entries() {
-            let range = Services::from_intervals(vec![(lo, hi)]);
-            for source in sources.iter() {
-                if source >= pods || is(&open_egress, source) {
-                    add(source, destination, range.clone());
-                } else if let Some(sends) = side_of(&after.egress, source) {
-                    add(source, destination, sends.services_of(destination).intersection(&range));
-                }
-            }
-        }
+    for (destination, source, services) in widened(&before.ingress, &after.ingress, &after.egress, universe) {
+        let entry = pairs.entry((source, destination)).or_default();
+        *entry = entry.union(&services);
     }
     let products = pairs
         .into_iter()
@@ -78,6 +37,42 @@ pub fn opened(before: &Sides, after: &Sides, universe: &Universe) -> Vec<Product
         })
         .collect();
     group(products)
+}
+
+/// Where one direction's sides let more through after than before:
+/// (the pod whose side it is, the class at the other end, the services),
+/// kept where the other end's side in the other direction (`facing`, after
+/// the change) lets it too; outside ends and open sides let everything
+fn widened(
+    before: &[SideSet],
+    after: &[SideSet],
+    facing: &[SideSet],
+    universe: &Universe,
+) -> Vec<(Class, Class, Services)> {
+    let all = universe.all();
+    let pods = universe.pod_count();
+    let everything = SideSet::everything(universe);
+    let mut out = Vec::new();
+    for (pod, (now, was)) in (0u32..).zip(after.iter().zip(before)) {
+        if now == was {
+            continue;
+        }
+        for (lo, hi, others) in now.difference(was, all).entries() {
+            let range = Services::from_intervals(vec![(lo, hi)]);
+            for other in others.iter() {
+                let services = match side_of(facing, other) {
+                    _ if other >= pods => range.clone(),
+                    Some(side) if *side == everything => range.clone(),
+                    Some(side) => side.services_of(pod).intersection(&range),
+                    None => Services::none(),
+                };
+                if !services.is_empty() {
+                    out.push((pod, other, services));
+                }
+            }
+        }
+    }
+    out
 }
 
 fn side_of(sides: &[SideSet], class: Class) -> Option<&SideSet> {
