@@ -52,6 +52,8 @@ fn widened(
     let all = universe.all();
     let pods = universe.pod_count();
     let everything = SideSet::everything(universe);
+    // which facing sides let everything through, decided once, not per pair
+    let open: Vec<bool> = facing.iter().map(|side| *side == everything).collect();
     let mut out = Vec::new();
     for (pod, (now, was)) in (0u32..).zip(after.iter().zip(before)) {
         if now == was {
@@ -60,9 +62,13 @@ fn widened(
         for (lo, hi, others) in now.difference(was, all).entries() {
             let range = Services::from_intervals(vec![(lo, hi)]);
             for other in others.iter() {
+                let is_open = usize::try_from(other)
+                    .ok()
+                    .and_then(|i| open.get(i))
+                    .copied()
+                    .unwrap_or(false);
                 let services = match side_of(facing, other) {
-                    _ if other >= pods => range.clone(),
-                    Some(side) if *side == everything => range.clone(),
+                    _ if other >= pods || is_open => range.clone(),
                     Some(side) => side.services_of(pod).intersection(&range),
                     None => Services::none(),
                 };
