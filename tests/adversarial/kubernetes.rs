@@ -360,26 +360,8 @@ fn review_ipv4_mapped_ipv6_blocks_are_refused() {
 #[test]
 fn review_verify_catches_hand_edits_that_name_what_the_intents_do_not() {
     let work = tempfile::tempdir().unwrap();
-    let out = work.path().join("out");
-    let run = palisade()
-        .args(["compile", "examples/multi-namespace", "--target", "kubernetes", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let verify = |folder: &std::path::Path| {
-        palisade()
-            .args([
-                "verify",
-                "examples/multi-namespace",
-                "--target",
-                "kubernetes",
-                "--manifests",
-            ])
-            .arg(folder)
-            .output()
-            .unwrap()
-    };
+    let out = compiled_example(work.path());
+    let verify = verify_example;
     assert_eq!(verify(&out).status.code(), Some(0), "the rendered folder verifies");
     let ledger = "kubernetes/payments/networkpolicy-ledger-ingress.yaml";
     let fraud = "kubernetes/payments/networkpolicy-fraud-egress.yaml";
@@ -426,6 +408,33 @@ fn review_verify_catches_hand_edits_that_name_what_the_intents_do_not() {
     }
 }
 
+/// examples/multi-namespace rendered for kubernetes into `work`/out
+fn compiled_example(work: &std::path::Path) -> std::path::PathBuf {
+    let out = work.join("out");
+    let run = palisade()
+        .args(["compile", "examples/multi-namespace", "--target", "kubernetes", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    out
+}
+
+/// `verify` of examples/multi-namespace against a rendered folder
+fn verify_example(folder: &std::path::Path) -> std::process::Output {
+    palisade()
+        .args([
+            "verify",
+            "examples/multi-namespace",
+            "--target",
+            "kubernetes",
+            "--manifests",
+        ])
+        .arg(folder)
+        .output()
+        .unwrap()
+}
+
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -447,13 +456,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 #[test]
 fn verify_catches_a_widening_of_one_side_that_the_other_side_still_stops() {
     let work = tempfile::tempdir().unwrap();
-    let out = work.path().join("out");
-    let run = palisade()
-        .args(["compile", "examples/multi-namespace", "--target", "kubernetes", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let out = compiled_example(work.path());
     let file = out.join("kubernetes/ingress-nginx/networkpolicy-controller-egress.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
     let narrow = "    - port: 8080\n      protocol: TCP\n";
@@ -463,17 +466,7 @@ fn verify_catches_a_widening_of_one_side_that_the_other_side_still_stops() {
         text.replace(narrow, "    - port: 8000\n      endPort: 9000\n      protocol: TCP\n"),
     )
     .unwrap();
-    let run = palisade()
-        .args([
-            "verify",
-            "examples/multi-namespace",
-            "--target",
-            "kubernetes",
-            "--manifests",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run = verify_example(&out);
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(4), "{stdout}");
     assert!(
