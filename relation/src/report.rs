@@ -177,22 +177,17 @@ fn outside_text(universe: &Universe, set: &ClassSet) -> String {
     if !names.is_empty() {
         parts.push(shorten(&names));
     }
-    let inside: Vec<Span> = universe.model.pod_ranges.iter().map(block_span).collect();
+    let inside: Vec<Span> = universe
+        .model
+        .pod_ranges
+        .iter()
+        .map(crate::universe::block_span)
+        .collect();
     let blocks: Vec<String> = merge(spans, &inside).iter().map(span_text).collect();
     if !blocks.is_empty() {
         parts.push(blocks.join(", "));
     }
     parts.join(", ")
-}
-
-fn block_span(net: &ipnet::IpNet) -> Span {
-    let point = |ip: IpAddr| match ip {
-        IpAddr::V4(v4) => (false, u128::from(u32::from(v4))),
-        IpAddr::V6(v6) => (true, u128::from(v6)),
-    };
-    let (v6, first) = point(net.network());
-    let (_, last) = point(net.broadcast());
-    Span { v6, first, last }
 }
 
 /// How a pod class is named: its service, or what it stands for

@@ -268,7 +268,8 @@ fn point(ip: IpAddr) -> (bool, u128) {
     }
 }
 
-fn block_span(net: &IpNet) -> Span {
+/// Where a block lies on its family's line
+pub(crate) fn block_span(net: &IpNet) -> Span {
     let (v6, first) = point(net.network());
     let (_, last) = point(net.broadcast());
     Span { v6, first, last }
