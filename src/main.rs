@@ -96,8 +96,10 @@ pub enum Exit {
     Changed = 2,
     /// `audit`: enforcing would drop observed traffic that works today
     WouldDrop = 3,
-    /// `verify`: the manifests do not mean the intents
+    /// `verify`, `explain`: the manifests do not mean the intents
     Mismatch = 4,
+    /// `explain`: the intents and every target deny the connection
+    Denied = 5,
     /// the reader closed stdout (`| head`): what a process killed by SIGPIPE
     /// returns, so that `set -o pipefail` never reads a cut-off gate as passed
     ClosedPipe = 141,

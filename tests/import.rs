@@ -135,8 +135,8 @@ fn hand_written_cilium_and_calico_policies_carry_over_exactly() {
         assert_eq!(code, Some(0), "{path}: {report:#}");
         assert!(losses(&report).is_empty(), "{path}: {report:#}");
         assert!(
-            report["compared"].as_u64().unwrap() > 1000,
-            "{path}: a real model was compared"
+            report["compared"].as_u64().unwrap() > 100,
+            "{path}: a real model was compared (pairs of endpoints, each on every port)"
         );
     }
     let out = palisade()
@@ -184,7 +184,11 @@ fn what_cannot_carry_over_is_reported_construct_by_construct() {
         .filter(|d| d["after"] == true)
         .map(|d| d["to"].as_str().unwrap())
         .collect();
-    assert_eq!(broader, BTreeSet::from(["203.0.113.10"]));
+    assert_eq!(
+        broader,
+        BTreeSet::from(["203.0.113.0/24"]),
+        "the block, not a probe address"
+    );
 }
 
 #[test]
@@ -211,7 +215,7 @@ fn migrate_writes_intents_and_manifests_and_proves_them_equivalent() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.contains("equivalent: the originals and the kubernetes manifests decide all"),
+        text.contains("equivalent: the originals and the kubernetes manifests let the same connections through"),
         "{text}"
     );
     assert!(dir.path().join("intents/pay.yaml").exists());

@@ -202,6 +202,47 @@ fn simulate_answers_in_one_line_with_the_reason() {
     assert!(at("payments/checkout-8b2", "payments/ledger-0"));
     assert!(at("storefront/api-6c4", "data/catalog-db-0"));
     assert!(!at("storefront/web-5f7", "payments/ledger-0"));
+    // In text, the same matrix as a table a terminal shows: the row of a pod
+    // has a mark per destination, in the order of the numbered columns
+    let (code, table) = run(
+        &[
+            "simulate",
+            "--cluster",
+            cluster,
+            "--matrix",
+            "--port",
+            "5432",
+            "--policies",
+        ],
+        &[&out.path().join("kubernetes")],
+    );
+    assert_eq!(code, Some(0), "{table}");
+    let allowed: usize = matrix["allowed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap())
+        .filter(|c| c.as_bool() == Some(true))
+        .count();
+    assert!(
+        table.starts_with(&format!(
+            "tcp/5432: {allowed} of {} pod pairs allowed",
+            pods.len() * pods.len()
+        )),
+        "{table}"
+    );
+    let checkout = pods.iter().position(|p| *p == "payments/checkout-8b2").unwrap();
+    let ledger = pods.iter().position(|p| *p == "payments/ledger-0").unwrap();
+    let row = table
+        .lines()
+        .find(|l| {
+            l.trim_start()
+                .starts_with(&format!("{} payments/checkout-8b2", checkout + 1))
+        })
+        .unwrap();
+    let marks: Vec<&str> = row.split_whitespace().skip(2).collect();
+    assert_eq!(marks.len(), pods.len(), "{row}");
+    assert_eq!(marks[ledger], "✓", "{row}");
 }
 
 #[test]
@@ -262,14 +303,23 @@ fn explain_names_the_intent_and_the_rule_per_target() {
         "{text}"
     );
     assert!(
-        text.contains("cilium: allowed\n    by CiliumNetworkPolicy shop/frontend egress[0]"),
+        text.contains("cilium: allowed") && text.contains("\n    by CiliumNetworkPolicy shop/frontend egress[0]"),
         "{text}"
     );
     assert!(
-        text.contains("istio (overlay): allowed\n    by AuthorizationPolicy shop/backend rules[0] ALLOW"),
+        text.contains("\n    by AuthorizationPolicy shop/backend rules[0] ALLOW"),
         "{text}"
     );
-    let (_, text) = run(
+    // the port is allowed for one request pattern only, and the answer says which
+    assert!(
+        text.contains("intents: allowed, for tcp/8080 GET /products/* only"),
+        "{text}"
+    );
+    assert!(
+        text.contains("istio (overlay): allowed, for tcp/8080 GET /products/* only"),
+        "{text}"
+    );
+    let (code, text) = run(
         &[
             "explain",
             "examples/zero-trust",
@@ -285,12 +335,42 @@ fn explain_names_the_intent_and_the_rule_per_target() {
         text.contains("intents: denied") && text.contains("istio (overlay): denied"),
         "{text}"
     );
+    assert_eq!(code, Some(5), "denied everywhere: {text}");
     let (_, text) = run(
         &["explain", "examples/zero-trust", "backend -> api.stripe.com tcp/443"],
         &[],
     );
     assert!(
         text.contains("by backend -> https://api.stripe.com (intents/shop.yaml:27:7)"),
+        "{text}"
+    );
+    // a name is never shown with an address the model made up for it
+    assert!(text.starts_with("shop/backend -> api.stripe.com tcp/443\n"), "{text}");
+    assert!(!text.contains("198.51.100"), "{text}");
+}
+
+#[test]
+fn explain_allows_a_name_through_the_egress_gateway() {
+    let (code, text) = run(
+        &["explain", "examples/zero-trust", "backend -> google.com tcp/443"],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("cilium: allowed (through the egress gateway)"), "{text}");
+    assert!(text.contains("istio (overlay): allowed"), "{text}");
+}
+
+#[test]
+fn explain_says_denied_by_its_exit_code_and_suggests_a_known_name() {
+    let (code, text) = run(&["explain", "examples/zero-trust", "frontend -> world tcp/443"], &[]);
+    assert_eq!(code, Some(5), "{text}");
+    assert!(text.starts_with("shop/frontend -> world tcp/443\n"), "{text}");
+    assert!(!text.contains("203.0.113"), "{text}");
+    let (code, text) = run(&["explain", "examples/zero-trust", "frontend -> backnd tcp/8080"], &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("`backnd` is not a service or namespace of the intents")
+            && text.contains("did you mean `backend`?"),
         "{text}"
     );
 }

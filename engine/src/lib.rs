@@ -7,6 +7,7 @@
 //!
 //! - [`Workspace`]: intents read from a folder, from files or from custom resources, compiled
 //! - [`TargetSet`]: one resolution of `--target`, the project's `targets`, `all` and overlays
+//! - [`explain`]: one connection, as the intents and each target decide it and why
 //! - [`manifests`]: manifests and cluster dumps read from files, with their places
 //! - [`migration`]: import of existing policies into intents, for `import` and `migrate`
 //! - [`plan`]: what a change opens and closes, and the diff of the manifests
@@ -15,6 +16,7 @@
 //! - [`stage`]: the rollout's calls on the cluster, grouped by owner and ordered so that protection never lapses
 //! - [`render`]: every target's manifests for one mode, or every refusal
 
+pub mod explain;
 pub mod manifests;
 pub mod map;
 pub mod migration;

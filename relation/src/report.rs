@@ -7,6 +7,7 @@ use crate::{
     sides::{Direction, SideSet, Sides},
     universe::{Class, ClassSet, Span, Universe},
 };
+use palisade_compiler::model::Connection;
 use std::{collections::BTreeMap, fmt::Write as _, net::IpAddr};
 
 /// Connections from every class of `from` to every class of `to` on `services`
@@ -24,6 +25,21 @@ impl Product {
     /// How many (source, destination) pairs it covers: broader first
     pub fn breadth(&self) -> u64 {
         self.from.len().saturating_mul(self.to.len())
+    }
+
+    /// One connection of the product (its first source, destination and
+    /// service), for asking an evaluator which rules decide it
+    pub fn sample<'m>(&self, universe: &Universe<'m>) -> Option<Connection<'m>> {
+        let from = universe.endpoint(self.from.min()?)?;
+        let to = universe.endpoint(self.to.min()?)?;
+        let (protocol, port, request) = parts(self.services.intervals().first()?.0);
+        Some(Connection {
+            from,
+            to,
+            protocol,
+            port,
+            request: universe.request(request),
+        })
     }
 }
 
@@ -144,11 +160,15 @@ pub fn classes(universe: &Universe, set: &ClassSet) -> String {
     let outside_part = set & &outsides;
     if !outside_part.is_empty() {
         let missing = &outsides - &outside_part;
+        let left_out = (!missing.is_empty() && missing.len() < outside_part.len())
+            .then(|| outside_text(universe, &missing))
+            // "world except A except B" reads as nothing a reviewer can check
+            .filter(|text| !text.contains(" except "));
         if missing.is_empty() {
             parts.push("world".into());
-        } else if missing.len() < outside_part.len() {
+        } else if let Some(text) = left_out {
             // most of the outside: say what is left out
-            parts.push(format!("world except {}", outside_text(universe, &missing)));
+            parts.push(format!("world except {text}"));
         } else {
             parts.push(outside_text(universe, &outside_part));
         }
@@ -166,7 +186,7 @@ fn outside_text(universe: &Universe, set: &ClassSet) -> String {
     for class in set.iter() {
         if let Some((outside, ext)) = universe.outside(class) {
             match &ext.fqdn {
-                Some(name) => names.push(name.clone()),
+                Some(name) => names.push(name_text(name)),
                 None => spans.push(outside.span),
             }
         }
@@ -185,9 +205,26 @@ fn outside_text(universe: &Universe, set: &ClassSet) -> String {
         .collect();
     let blocks: Vec<String> = merge(spans, &inside).iter().map(span_text).collect();
     if !blocks.is_empty() {
-        parts.push(blocks.join(", "));
+        parts.push(shorten(&blocks));
     }
     parts.join(", ")
+}
+
+/// How an outside name reads: the names the model makes up to stand for a
+/// pattern's matches (`sub.` or `probe.` before a suffix, `a.b.` for a
+/// deeper name) or for names no rule speaks of (`not-` before a name,
+/// `probe`) by what they stand for, never as names someone wrote
+fn name_text(name: &str) -> String {
+    if let Some(suffix) = name.strip_prefix("a.b.") {
+        return format!("names below *.{suffix}");
+    }
+    if let Some(suffix) = name.strip_prefix("sub.").or_else(|| name.strip_prefix("probe.")) {
+        return format!("*.{suffix}");
+    }
+    if name == "probe" || name.starts_with("not-") {
+        return "other names".into();
+    }
+    name.to_string()
 }
 
 /// How a pod class is named: its service, or what it stands for
@@ -254,7 +291,8 @@ fn merge(mut spans: Vec<Span>, inside: &[Span]) -> Vec<Span> {
 
 /// A span as a reviewer reads it: its CIDRs, or, where fewer words say
 /// it, the smallest block around it and the blocks it leaves out
-/// (`10.30.0.0/16 except 10.30.0.0/24`)
+/// (`10.30.0.0/16 except 10.30.0.0/24`), or past a few of either, its
+/// first and last address (`10.0.0.0-169.254.169.253`)
 fn span_text(span: &Span) -> String {
     let pieces = cidrs(span);
     if pieces.len() <= 2 {
@@ -283,10 +321,21 @@ fn span_text(span: &Span) -> String {
         }));
     }
     let whole = cidrs(&around).join("");
-    if holes.len() < pieces.len() {
+    if holes.len() < pieces.len() && holes.len() <= 2 {
         format!("{whole} except {}", holes.join(", "))
-    } else {
+    } else if pieces.len() <= 3 {
         pieces.join(", ")
+    } else {
+        // many CIDRs or many holes: the range reads in one look
+        format!("{}-{}", address(span.v6, span.first), address(span.v6, span.last))
+    }
+}
+
+fn address(v6: bool, at: u128) -> IpAddr {
+    if v6 {
+        IpAddr::from(std::net::Ipv6Addr::from(at))
+    } else {
+        IpAddr::from(std::net::Ipv4Addr::from(u32::try_from(at).unwrap_or(u32::MAX)))
     }
 }
 
@@ -309,12 +358,7 @@ pub fn cidrs(span: &Span) -> Vec<String> {
             }
             size -= 1;
         }
-        let address = if span.v6 {
-            IpAddr::from(std::net::Ipv6Addr::from(at))
-        } else {
-            IpAddr::from(std::net::Ipv4Addr::from(u32::try_from(at).unwrap_or(u32::MAX)))
-        };
-        out.push(format!("{address}/{}", bits - size));
+        out.push(format!("{}/{}", address(span.v6, at), bits - size));
         let end = if size >= 128 {
             u128::MAX
         } else {

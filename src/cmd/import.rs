@@ -8,7 +8,7 @@ use crate::Exit;
 use clap::ValueEnum;
 use palisade_intents::Diags;
 use palisade_targets::equivalence::{compare, Decider, Difference};
-use std::{collections::BTreeMap, path::PathBuf};
+use std::path::PathBuf;
 
 /// Arguments of `palisade import`
 #[derive(clap::Args)]
@@ -58,7 +58,7 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
         return Exit::Input;
     };
     let before = Decider::manifests(&m.originals);
-    let (compared, differences) = compare(&m.model, &before, &Decider::intents(&m.ir));
+    let comparison = compare(&m.model, &before, &Decider::intents(&m.ir));
     match &args.out {
         Some(out) => {
             if let Err(diag) = palisade_engine::output::write_files(out, &m.files, args.force) {
@@ -81,8 +81,8 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
         written_to: args.out.as_ref().map(|o| o.display().to_string()),
         files: m.files.keys().cloned().collect(),
         losses: m.losses.clone(),
-        compared,
-        differences,
+        compared: comparison.compared,
+        differences: comparison.differences,
     };
     // The report goes to stderr when the intents take stdout.
     let text = match args.output {
@@ -110,9 +110,9 @@ pub struct Summary {
     pub files: Vec<String>,
     /// what did not carry over exactly
     pub losses: Vec<palisade_targets::import::Loss>,
-    /// connections compared
+    /// pairs of endpoint classes compared, each on every port and request
     pub compared: usize,
-    /// connections decided differently
+    /// what one side lets through and the other does not, broader first
     pub differences: Vec<Difference>,
 }
 
@@ -140,58 +140,48 @@ impl Summary {
         }
         if self.differences.is_empty() {
             out.push_str(&format!(
-                "equivalent: the originals and {result} decide all {} connections of the model alike\n",
+                "equivalent: the originals and {result} let the same connections through, \
+                 on every port and request of all {} pairs of endpoints of the model\n",
                 self.compared
             ));
             return out;
         }
         let broader = self.differences.iter().filter(|d| d.after).count();
         out.push_str(&format!(
-            "{verb} is not exact: {} of {} connections differ ({broader} now allowed, {} now denied):\n",
+            "{verb} is not exact: {} difference{} ({broader} now allowed, {} now denied):\n",
             self.differences.len(),
-            self.compared,
+            plural(self.differences.len()),
             self.differences.len() - broader
         ));
-        // One line per pair of endpoints and change, with its ports: a whole
-        // namespace closed reads as a few lines, not thousands.
-        let mut pairs: BTreeMap<(&str, &str, bool), Vec<&Difference>> = BTreeMap::new();
-        for d in &self.differences {
-            pairs
-                .entry((d.from.as_str(), d.to.as_str(), d.after))
-                .or_default()
-                .push(d);
-        }
-        // What is now allowed first: that is where the new policies are broader.
-        let mut ordered: Vec<_> = pairs.iter().collect();
-        ordered.sort_by_key(|((_, _, now), _)| !now);
-        for ((from, to, now), diffs) in ordered.into_iter().take(40) {
-            let ports: Vec<&str> = diffs.iter().map(|d| d.port.as_str()).collect();
-            let shown = if ports.len() > 8 {
-                format!("{} and {} more", ports[..8].join(", "), ports.len() - 8)
-            } else {
-                ports.join(", ")
-            };
+        // Now allowed comes first: that is where the new policies are broader.
+        for d in self.differences.iter().take(SHOWN) {
             out.push_str(&format!(
-                "  {from} -> {to}: {} before, {} now on {shown}\n",
-                verdict(!now),
-                verdict(*now)
+                "  {} -> {}: {} before, {} now on {}\n",
+                d.from,
+                d.to,
+                verdict(d.before),
+                verdict(d.after),
+                d.services
             ));
-            if let Some(rule) = diffs[0].before_rules.first() {
+            if let Some(rule) = d.before_rules.first() {
                 out.push_str(&format!("      before: {rule}\n"));
             }
-            if let Some(rule) = diffs[0].after_rules.first() {
+            if let Some(rule) = d.after_rules.first() {
                 out.push_str(&format!("      now:    {rule}\n"));
             }
         }
-        if pairs.len() > 40 {
+        if self.differences.len() > SHOWN {
             out.push_str(&format!(
-                "  ... and {} more pairs (--output json lists every connection)\n",
-                pairs.len() - 40
+                "  ... and {} more (--output json lists them all)\n",
+                self.differences.len() - SHOWN
             ));
         }
         out
     }
 }
+
+/// How many differences the text report shows
+const SHOWN: usize = 40;
 
 fn verdict(allowed: bool) -> &'static str {
     if allowed {

@@ -68,7 +68,7 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
         return Exit::Input;
     }
     let new: Vec<Manifest> = rendered.iter().flat_map(|(_, m)| m.iter().cloned()).collect();
-    let (compared, differences) = compare(&m.model, &Decider::manifests(&m.originals), &Decider::manifests(&new));
+    let comparison = compare(&m.model, &Decider::manifests(&m.originals), &Decider::manifests(&new));
     let mut files: std::collections::BTreeMap<String, String> = m
         .files
         .iter()
@@ -92,8 +92,8 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
             args.to.iter().map(|t| format!("{t}/")).collect::<Vec<_>>().join(", "),
         ],
         losses: m.losses,
-        compared,
-        differences,
+        compared: comparison.compared,
+        differences: comparison.differences,
     };
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default()),

@@ -39,7 +39,8 @@ pub struct Args {
     /// HTTP path, to ask about L7 rules too
     #[arg(long, requires = "method")]
     path: Option<String>,
-    /// Every pod to every pod, as a JSON matrix
+    /// Every pod to every pod: a table (by namespace past 30 pods), or with
+    /// `--output json` the whole matrix
     #[arg(long)]
     matrix: bool,
     /// text (one line) or json
@@ -106,7 +107,7 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
         }
     };
     if args.matrix {
-        return matrix(&model, &policies, protocol, args.port);
+        return matrix(&model, &policies, protocol, args.port, args.output);
     }
     let (Some(from), Some(to)) = (&args.from, &args.to) else {
         return Exit::Input;
@@ -240,7 +241,7 @@ fn on_cilium(model: &ClusterModel) -> Option<ClusterModel> {
     })
 }
 
-fn matrix(model: &ClusterModel, policies: &[Manifest], protocol: Protocol, port: u16) -> Exit {
+fn matrix(model: &ClusterModel, policies: &[Manifest], protocol: Protocol, port: u16, output: Output) -> Exit {
     let evaluators = evaluators(policies);
     let grid = |model: &ClusterModel| -> Vec<Vec<bool>> {
         // On sets where every layer has them: every pair at once
@@ -281,6 +282,10 @@ fn matrix(model: &ClusterModel, policies: &[Manifest], protocol: Protocol, port:
     };
     let allowed = grid(model);
     let pods: Vec<String> = model.pods.iter().map(|p| p.id()).collect();
+    if output == Output::Text {
+        print!("{}", matrix_table(model, &pods, &allowed, protocol, port));
+        return Exit::Ok;
+    }
     let mut out = json!({ "protocol": protocol.as_k8s(), "port": port, "pods": pods, "allowed": allowed });
     if let Some(cilium) = on_cilium(model) {
         let other = grid(&cilium);
@@ -309,4 +314,75 @@ fn matrix(model: &ClusterModel, policies: &[Manifest], protocol: Protocol, port:
     }
     println!("{out}");
     Exit::Ok
+}
+
+/// Past this many pods the table shows namespaces, not pods
+const TABLE_PODS: usize = 30;
+
+/// The matrix for a terminal: pods against pods (`✓` allowed, `·` denied),
+/// or for a larger cluster, how many pairs each namespace pair allows
+fn matrix_table(model: &ClusterModel, pods: &[String], allowed: &[Vec<bool>], protocol: Protocol, port: u16) -> String {
+    let total = pods.len() * pods.len();
+    let passing: usize = allowed.iter().map(|row| row.iter().filter(|&&a| a).count()).sum();
+    let mut out = format!(
+        "{}/{port}: {passing} of {total} pod pairs allowed (rows: from, columns: to)\n",
+        protocol.as_str()
+    );
+    if pods.len() <= TABLE_PODS {
+        let width = pods.iter().map(String::len).max().unwrap_or(0);
+        out.push_str(&format!("{:>w$}", "", w = width + 4));
+        for column in 1..=pods.len() {
+            out.push_str(&format!("{column:>3}"));
+        }
+        out.push('\n');
+        for (i, (pod, row)) in pods.iter().zip(allowed).enumerate() {
+            out.push_str(&format!("{:>3} {pod:<width$}", i + 1));
+            for &cell in row {
+                out.push_str(if cell { "  ✓" } else { "  ·" });
+            }
+            out.push('\n');
+        }
+        return out;
+    }
+    let namespaces: Vec<&str> = {
+        let mut names: Vec<&str> = model.pods.iter().map(|p| p.namespace.as_str()).collect();
+        names.dedup();
+        names
+    };
+    let of: Vec<usize> = model
+        .pods
+        .iter()
+        .map(|p| namespaces.iter().position(|n| *n == p.namespace).unwrap_or(0))
+        .collect();
+    let mut counts = vec![vec![(0usize, 0usize); namespaces.len()]; namespaces.len()];
+    for (&from, row) in of.iter().zip(allowed) {
+        for (&to, &cell) in of.iter().zip(row) {
+            let entry = &mut counts[from][to];
+            entry.0 += usize::from(cell);
+            entry.1 += 1;
+        }
+    }
+    out.push_str("allowed pairs / pairs, per namespace (rows: from, columns: to):\n");
+    let width = namespaces.iter().map(|n| n.len()).max().unwrap_or(0);
+    let cell_width = counts
+        .iter()
+        .flatten()
+        .map(|(a, t)| format!("{a}/{t}").len())
+        .max()
+        .unwrap_or(3)
+        + 2;
+    out.push_str(&format!("{:>w$}", "", w = width + 4));
+    for column in 1..=namespaces.len() {
+        out.push_str(&format!("{column:>cell_width$}"));
+    }
+    out.push('\n');
+    for (i, (namespace, row)) in namespaces.iter().zip(&counts).enumerate() {
+        out.push_str(&format!("{:>3} {namespace:<width$}", i + 1));
+        for (a, t) in row {
+            out.push_str(&format!("{:>cell_width$}", format!("{a}/{t}")));
+        }
+        out.push('\n');
+    }
+    out.push_str("`--output json` gives every pod pair\n");
+    out
 }

@@ -31,7 +31,6 @@ use palisade_intents::{syntax::Protocol, types::Via};
 use palisade_relation::{
     reference,
     report::{self, side_difference, Product},
-    services::parts,
     ClassSet, Direction, Sides, Universe,
 };
 
@@ -252,19 +251,7 @@ impl<'a, 'm> Set<'a, 'm> {
             rules: Vec::new(),
             intents: Vec::new(),
         };
-        let sample = (|| {
-            let from = universe.endpoint(product.from.min()?)?;
-            let to = universe.endpoint(product.to.min()?)?;
-            let (protocol, port, request) = parts(product.services.intervals().first()?.0);
-            Some(Connection {
-                from,
-                to,
-                protocol,
-                port,
-                request: universe.request(request),
-            })
-        })();
-        if let Some(conn) = sample {
+        if let Some(conn) = product.sample(universe) {
             mismatch.rules = std::iter::once(combination.evaluator.evaluate(self.model, &conn))
                 .chain(self.overlays.iter().map(|o| o.evaluate(self.model, &conn)))
                 .flat_map(|v| v.decided_by)

@@ -384,12 +384,12 @@ fn import_round_trip(
     let as_files: Vec<(&str, String)> = files.iter().map(|(p, t)| (p.as_str(), t.clone())).collect();
     let back = compile_text(&as_files).map_err(|e| format!("the import does not compile: {e}\n{shown}"))?;
     let model = imported.model(&back, None);
-    let (_, differences) = compare(&model, &Decider::manifests(&manifests), &Decider::intents(&back));
+    let differences = compare(&model, &Decider::manifests(&manifests), &Decider::intents(&back)).differences;
     if differences.is_empty() || !losses.is_empty() {
         return Ok(());
     }
     Err(format!(
-        "{} import claims no loss but differs on {} connections, e.g. {:?}\n{shown}",
+        "{} import claims no loss but differs on {} products, e.g. {:?}\n{shown}",
         dialect.id(),
         differences.len(),
         differences.first().map(|d| &d.connection)
