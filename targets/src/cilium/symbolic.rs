@@ -38,7 +38,11 @@ use palisade_compiler::model::Pod;
 use palisade_intents::syntax::Protocol;
 use palisade_relation::{Action, Class, ClassSet, Rule, Services, Side, SideSet, Sides, Universe};
 use serde_json::Value;
-use std::{collections::HashMap, net::IpAddr, rc::Rc};
+use std::{
+    collections::{hash_map::Entry, HashMap},
+    net::IpAddr,
+    rc::Rc,
+};
 
 const PROTOCOLS: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
 
@@ -59,9 +63,9 @@ pub(super) fn sides(policies: &Policies, universe: &Universe) -> Option<Sides> {
     let selecting = reader.selecting(&policies);
     let mut read: HashMap<usize, Rc<PolicyRules>> = HashMap::new();
     for &index in selecting.iter().flatten() {
-        if !read.contains_key(&index) {
+        if let Entry::Vacant(slot) = read.entry(index) {
             let (namespace, manifest) = policies.get(index)?;
-            read.insert(index, Rc::new(reader.policy(namespace, manifest)?));
+            slot.insert(Rc::new(reader.policy(namespace, manifest)?));
         }
     }
     let of = |list: &[usize]| -> Vec<Rc<PolicyRules>> { list.iter().filter_map(|i| read.get(i).cloned()).collect() };

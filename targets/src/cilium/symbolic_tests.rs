@@ -171,8 +171,11 @@ fn answer(yaml: &str, from: &str, to: &str, port: u16, request: Option<(&str, &s
     )
 }
 
+/// From, to, TCP port, request (method, path), whether it passes
+type Answer<'a> = (&'a str, &'a str, u16, Option<(&'a str, &'a str)>, bool);
+
 /// Agree on every connection, then the answers a user would check
-fn check(yaml: &str, answers: &[(&str, &str, u16, Option<(&str, &str)>, bool)]) {
+fn check(yaml: &str, answers: &[Answer]) {
     agree(yaml, &model());
     for &(from, to, port, request, expected) in answers {
         assert_eq!(
@@ -498,4 +501,74 @@ fn the_sets_refuse_what_their_classes_cannot_tell() {
     assert!(policies.sides(&Universe::new(&model, false)).is_some());
     model.ports.push((Protocol::Tcp, 0));
     assert!(policies.sides(&Universe::new(&model, false)).is_none());
+}
+
+/// The size of the large repository: 20,000 pods of 10,000 services in 100
+/// namespaces, a policy per service naming five peers, a named port, an
+/// HTTP rule and a CIDR set. Run with `cargo test -p palisade-targets --lib
+/// cilium::symbolic::tests::the_large -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn the_large_repository_resolves_in_seconds() {
+    use serde_json::json;
+    const NAMESPACES: usize = 100;
+    const SERVICES: usize = 10_000;
+    let mut model = ClusterModel::default();
+    for s in 0..SERVICES {
+        let namespace = format!("ns{}", s % NAMESPACES);
+        for version in ["v1", "v2"] {
+            let app = format!("svc{s}");
+            let labels = labels(&[("app", app.as_str()), ("version", version)]);
+            model.add_pod(
+                &namespace,
+                &format!("{app}-{version}"),
+                labels,
+                None,
+                vec![port("http", 8080)],
+            );
+        }
+    }
+    model.externals = vec![
+        external(None, "192.168.1.5", false),
+        external(None, "203.0.113.9", false),
+    ];
+    model.ports = vec![(Protocol::Tcp, 8080), (Protocol::Tcp, 5432), (Protocol::Udp, 53)];
+    model.requests = vec![Request::new("GET", "/products/1".into())];
+    let manifests: Vec<Manifest> = (0..SERVICES)
+        .map(|s| {
+            let peers: Vec<_> = (0..5)
+                .map(|k| {
+                    let other = (s * 7 + k * 131 + 1) % SERVICES;
+                    json!({ "matchLabels": {
+                        "k8s:io.kubernetes.pod.namespace": format!("ns{}", other % NAMESPACES),
+                        "app": format!("svc{other}") } })
+                })
+                .collect();
+            Manifest::new(json!({
+                "apiVersion": "cilium.io/v2",
+                "kind": "CiliumNetworkPolicy",
+                "metadata": { "name": format!("svc{s}"), "namespace": format!("ns{}", s % NAMESPACES) },
+                "spec": {
+                    "endpointSelector": { "matchLabels": { "app": format!("svc{s}") } },
+                    "ingress": [{ "fromEndpoints": peers, "toPorts": [{ "ports": [{ "port": "http" }, { "port": "5432" }],
+                        "rules": { "http": [{ "method": "GET" }] } }] }],
+                    "egress": [
+                        { "toEndpoints": peers, "toPorts": [{ "ports": [{ "port": "8080" }] }] },
+                        { "toCIDRSet": [{ "cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"] }] }
+                    ]
+                }
+            }))
+        })
+        .collect();
+    let policies = Policies::read(&manifests);
+    let started = std::time::Instant::now();
+    let universe = Universe::new(&model, true);
+    let sides = policies.sides(&universe).unwrap();
+    eprintln!(
+        "{} pods, {} policies: sides in {:?}",
+        model.pods.len(),
+        manifests.len(),
+        started.elapsed()
+    );
+    assert_eq!(sides.ingress.len(), model.pods.len());
 }
