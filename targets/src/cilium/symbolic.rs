@@ -37,6 +37,7 @@ use ipnet::IpNet;
 use palisade_compiler::model::Pod;
 use palisade_intents::syntax::Protocol;
 use palisade_relation::{Action, Class, ClassSet, Rule, Services, Side, SideSet, Sides, Universe};
+use selectors::Selectors;
 use serde_json::Value;
 use std::{
     collections::{hash_map::Entry, HashMap},
@@ -45,12 +46,6 @@ use std::{
 };
 
 const PROTOCOLS: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
-
-/// The label Cilium gives a pod for its namespace (after its source prefix)
-const NAMESPACE_KEY: &str = "io.kubernetes.pod.namespace";
-
-/// The prefix of the labels Cilium copies from the pod's namespace
-const NAMESPACE_LABELS: &str = "io.cilium.k8s.namespace.labels.";
 
 /// Both sides of every pod class, deciding as [`Policies`] decides each
 /// connection; `None` where the classes cannot say what the evaluator says
@@ -285,7 +280,7 @@ struct Reader<'u, 'm> {
     universe: &'u Universe<'m>,
     /// the outside classes that carry a name, with it
     named_outside: Vec<(Class, &'m str)>,
-    selectors: HashMap<(String, String), ClassSet>,
+    selectors: Selectors<'u, 'm>,
     blocks: HashMap<String, Option<ClassSet>>,
     fqdns: HashMap<String, ClassSet>,
     named_ports: HashMap<(String, Protocol), Vec<(u16, ClassSet)>>,
@@ -301,7 +296,7 @@ impl<'u, 'm> Reader<'u, 'm> {
         Self {
             universe,
             named_outside,
-            selectors: HashMap::new(),
+            selectors: Selectors::new(universe),
             blocks: HashMap::new(),
             fqdns: HashMap::new(),
             named_ports: HashMap::new(),
@@ -317,7 +312,7 @@ impl<'u, 'm> Reader<'u, 'm> {
             let Some(selector) = m.object.at(&["spec", "endpointSelector"]) else {
                 continue;
             };
-            let selected = self.endpoints(selector, namespace) & self.universe.pods_in(namespace);
+            let selected = self.selectors.endpoints(selector, namespace) & self.universe.pods_in(namespace);
             for class in &selected {
                 if let Some(list) = usize::try_from(class).ok().and_then(|i| out.get_mut(i)) {
                     list.push(index);
@@ -387,7 +382,7 @@ impl<'u, 'm> Reader<'u, 'm> {
         let list = |key: &str| rule.get(key).and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
         let mut peers = ClassSet::new();
         for selector in list(endpoints) {
-            peers |= self.endpoints(selector, namespace);
+            peers |= self.selectors.endpoints(selector, namespace);
         }
         for entity in list(entities).iter().filter_map(Value::as_str) {
             peers |= self.entity(entity);
@@ -571,95 +566,9 @@ impl<'u, 'm> Reader<'u, 'm> {
         }
         some.is_disjoint(&not_all).then_some(some)
     }
-
-    /// The pods an endpoint selector selects, as `evaluate::selects` reads
-    /// it: without a namespace label, only pods of the policy's namespace
-    fn endpoints(&mut self, selector: &Value, namespace: &str) -> ClassSet {
-        let names_namespace = |key: &str| key.ends_with(NAMESPACE_KEY);
-        let labels = selector.get("matchLabels").and_then(Value::as_object);
-        let expressions = selector.get("matchExpressions").and_then(Value::as_array);
-        let mentions = labels.is_some_and(|m| m.keys().any(|k| names_namespace(k)))
-            || expressions
-                .into_iter()
-                .flatten()
-                .any(|e| e["key"].as_str().is_some_and(names_namespace));
-        let scope = if mentions { "" } else { namespace };
-        let memo_key = (scope.to_string(), selector.to_string());
-        if let Some(known) = self.selectors.get(&memo_key) {
-            return known.clone();
-        }
-        let mut set = if mentions {
-            self.universe.pods()
-        } else {
-            self.universe.pods_in(namespace)
-        };
-        for (key, value) in labels.into_iter().flatten() {
-            set &= match value.as_str() {
-                Some(value) => self.with(key, value),
-                None => self.universe.pods() - self.with_key(key),
-            };
-        }
-        for expression in expressions.into_iter().flatten() {
-            self.narrow(&mut set, expression);
-        }
-        self.selectors.insert(memo_key, set.clone());
-        set
-    }
-
-    /// One `matchExpressions` entry; an unknown operator selects nothing
-    fn narrow(&self, set: &mut ClassSet, expression: &Value) {
-        let key = expression["key"].as_str();
-        let values = expression["values"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str);
-        let with_any = key.map_or_else(ClassSet::new, |k| {
-            values.fold(ClassSet::new(), |acc, v| acc | self.with(k, v))
-        });
-        let with_key = key.map_or_else(ClassSet::new, |k| self.with_key(k));
-        match expression["operator"].as_str() {
-            Some("In") => *set &= with_any,
-            Some("NotIn") => *set -= with_any,
-            Some("Exists") => *set &= with_key,
-            Some("DoesNotExist") => *set -= with_key,
-            _ => set.clear(),
-        }
-    }
-
-    /// The pods whose Cilium label `key` (source prefix dropped) is `value`
-    fn with(&self, key: &str, value: &str) -> ClassSet {
-        let universe = self.universe;
-        let key = strip_source(key);
-        if key == NAMESPACE_KEY {
-            return universe.pods_in(value);
-        }
-        if let Some(label) = key.strip_prefix(NAMESPACE_LABELS) {
-            return universe.pods_in_namespaces(|ns| ns.labels.get(label).map(String::as_str) == Some(value));
-        }
-        universe.pods_with(key, value)
-    }
-
-    /// The pods that carry Cilium label `key`, whatever its value
-    fn with_key(&self, key: &str) -> ClassSet {
-        let universe = self.universe;
-        let key = strip_source(key);
-        if key == NAMESPACE_KEY {
-            return universe.pods();
-        }
-        if let Some(label) = key.strip_prefix(NAMESPACE_LABELS) {
-            return universe.pods_in_namespaces(|ns| ns.labels.contains_key(label));
-        }
-        universe.pods_with_key(key)
-    }
 }
 
-/// A label key without its `k8s:` or `any:` source
-fn strip_source(key: &str) -> &str {
-    key.strip_prefix("k8s:")
-        .or_else(|| key.strip_prefix("any:"))
-        .unwrap_or(key)
-}
+mod selectors;
 
 #[cfg(test)]
 #[path = "symbolic_tests.rs"]
