@@ -571,5 +571,7 @@ impl<'u, 'm> Reader<'u, 'm> {
 mod selectors;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 #[path = "symbolic_tests.rs"]
 mod tests;

@@ -43,7 +43,7 @@ fn port(name: &str, number: u16) -> ContainerPort {
 
 /// shop/{frontend, backend, admin, stranger}, blog/web, kube-system/dns; a
 /// few names and addresses (one of the API server); ports and requests
-fn model() -> ClusterModel {
+pub(super) fn model() -> ClusterModel {
     let mut model = ClusterModel::default();
     model.add_pod("shop", "frontend", labels(&[("app", "frontend")]), None, Vec::new());
     model.add_pod(
@@ -101,8 +101,12 @@ fn model() -> ClusterModel {
 /// Every connection of the model (each request where the destination is a
 /// pod) decided by the sets as by the evaluator, with and without requests
 fn agree(yaml: &str, model: &ClusterModel) {
-    let manifests = manifests(yaml);
-    let policies = Policies::read(&manifests);
+    agree_on(&manifests(yaml), model);
+}
+
+/// [`agree`] on manifests already read
+pub(super) fn agree_on(manifests: &[Manifest], model: &ClusterModel) {
+    let policies = Policies::read(manifests);
     for requests in [false, true] {
         let universe = Universe::new(model, requests);
         let sides = policies.sides(&universe).expect("sets");
