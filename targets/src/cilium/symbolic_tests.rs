@@ -86,7 +86,7 @@ pub(super) fn model() -> ClusterModel {
         external(None, "198.51.100.7", false),
         external(None, "172.20.0.1", true),
     ];
-    model.ports = [80, 443, 1000, 1500, 2000, 8080, 9090]
+    model.ports = [1, 80, 443, 1000, 1500, 2000, 8080, 9090, 65535]
         .into_iter()
         .map(|p| (Protocol::Tcp, p))
         .chain([(Protocol::Udp, 53), (Protocol::Tcp, 53), (Protocol::Sctp, 9)])
