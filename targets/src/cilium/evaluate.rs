@@ -47,9 +47,20 @@ impl Evaluator for Policies<'_> {
     fn decide(&self, model: &ClusterModel, conn: &Connection, explain: bool) -> Verdict {
         both_sides(conn, |pod, direction| self.side(model, pod, conn, direction, explain))
     }
+
+    fn sides(&self, universe: &palisade_relation::Universe) -> Option<palisade_relation::Sides> {
+        super::symbolic::sides(self, universe)
+    }
 }
 
 impl Policies<'_> {
+    /// Every policy read, by namespace, each with the namespace it applies in
+    pub(super) fn in_order(&self) -> impl Iterator<Item = (&str, &Manifest)> + '_ {
+        self.by_namespace
+            .iter()
+            .flat_map(|(namespace, list)| list.iter().map(move |m| (*namespace, *m)))
+    }
+
     /// The policies of the pod's namespace whose endpointSelector selects it
     fn selecting<'a>(&'a self, model: &'a ClusterModel, pod: &'a Pod) -> impl Iterator<Item = &'a Manifest> + 'a {
         let all = self
@@ -289,7 +300,7 @@ fn cidr_matches(cidr: &str, except: &[&str], peer: &Endpoint) -> bool {
 
 /// `matchName` exactly; `matchPattern` with `*` standing for any characters
 /// within one label (a lone `*` for every name)
-fn fqdn_matches(selector: &Value, name: &str) -> bool {
+pub(super) fn fqdn_matches(selector: &Value, name: &str) -> bool {
     let name = name.trim_end_matches('.').to_ascii_lowercase();
     if let Some(exact) = selector["matchName"].as_str() {
         return exact.trim_end_matches('.').eq_ignore_ascii_case(&name);
@@ -321,7 +332,7 @@ fn glob(pattern: &str, text: &str) -> bool {
 /// An HTTP rule admits a request when its method and path, regular
 /// expressions over the whole value, match; header rules need headers, which a
 /// modelled request does not carry
-fn http_matches(rule: &Value, request: &palisade_compiler::model::Request) -> bool {
+pub(super) fn http_matches(rule: &Value, request: &palisade_compiler::model::Request) -> bool {
     let full = |pattern: Option<&str>, text: &str| {
         pattern.is_none_or(|p| regex::Regex::new(&format!("^(?:{p})$")).is_ok_and(|r| r.is_match(text)))
     };

@@ -11,6 +11,7 @@ mod evaluate;
 pub mod flows;
 mod import;
 mod lint;
+mod symbolic;
 
 use crate::{
     capabilities::{Capabilities, FqdnSupport},
