@@ -82,7 +82,7 @@ fn verify_catches_hand_edits_of_rendered_manifests() {
             "examples/zero-trust",
             "istio",
             "shop/authorizationpolicy-backend.yaml",
-            "GET /products/item: the intents allow it",
+            "tcp/8080 GET /products/* (on the ingress side): the intents allow it",
         ),
         (
             "examples/zero-trust",

@@ -37,6 +37,8 @@ pub struct Verdict {
     pub only: Option<String>,
     /// the L3/L4 layer sees the connection as its two legs through the egress gateway
     pub through_gateway: bool,
+    /// an overlay, enforced with each L3/L4 target
+    pub overlay: bool,
     /// the intent lines or rules that decide it
     pub by: Vec<String>,
 }
@@ -49,7 +51,7 @@ pub enum Outcome {
     Allowed,
     /// the intents and every target stop it
     Denied,
-    /// some layer decides otherwise than the intents: `verify` reports it
+    /// a target with its overlays decides otherwise than the intents: `verify` reports it
     Disagree,
 }
 
@@ -107,6 +109,7 @@ pub fn explain(ws: &Workspace, rendered: &[(&str, Vec<Manifest>)], question: &Qu
         allowed: decision.allowed,
         only: restriction(Some(reference::sides(ir, &universe)), decision.allowed),
         through_gateway: false,
+        overlay: false,
         by: unique(
             decision
                 .egress_by
@@ -151,11 +154,24 @@ pub fn explain(ws: &Workspace, rendered: &[(&str, Vec<Manifest>)], question: &Qu
                     allowed,
                 ),
                 through_gateway,
+                overlay,
                 by: unique(verdicts.iter().flat_map(|v| &v.decided_by).map(ToString::to_string)),
             }
         })
         .collect();
-    let outcome = if targets.iter().any(|t| t.allowed != intents.allowed) {
+    // Each L3/L4 target is enforced with every overlay: a combination lets
+    // the connection through when all its layers do
+    let overlays_allow = targets.iter().filter(|t| t.overlay).all(|t| t.allowed);
+    let mut combinations = targets
+        .iter()
+        .filter(|t| !t.overlay)
+        .map(|t| t.allowed && overlays_allow);
+    let disagree = if targets.iter().any(|t| !t.overlay) {
+        combinations.any(|allowed| allowed != intents.allowed)
+    } else {
+        !targets.is_empty() && overlays_allow != intents.allowed
+    };
+    let outcome = if disagree {
         Outcome::Disagree
     } else if intents.allowed {
         Outcome::Allowed
