@@ -246,6 +246,23 @@ impl<'m> Universe<'m> {
         out
     }
 
+    /// The outside classes all of whose addresses `covers` covers, asked of
+    /// every address of the model; `None` when some of a class's addresses
+    /// are covered and some are not (no set of classes can then say it)
+    pub fn outsides_covered(&self, covers: impl Fn(&IpAddr) -> bool) -> Option<ClassSet> {
+        let mut some = ClassSet::new();
+        let mut not_all = ClassSet::new();
+        for (index, external) in self.model.externals.iter().enumerate() {
+            let class = self.class_of_external(index)?;
+            if covers(&external.ip) {
+                some.insert(class);
+            } else {
+                not_all.insert(class);
+            }
+        }
+        some.is_disjoint(&not_all).then_some(some)
+    }
+
     /// The pods whose container port `name` is `protocol`/`number`, grouped by number
     pub fn named_ports(&self, name: &str, protocol: palisade_intents::syntax::Protocol) -> BTreeMap<u16, ClassSet> {
         let mut out: BTreeMap<u16, ClassSet> = BTreeMap::new();

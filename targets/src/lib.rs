@@ -282,6 +282,9 @@ pub fn render(dialect: &dyn Dialect, ir: &Ir, options: &EmitOptions) -> Result<(
 }
 
 #[cfg(test)]
+mod sets_agree;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

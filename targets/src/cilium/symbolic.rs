@@ -41,7 +41,6 @@ use selectors::Selectors;
 use serde_json::Value;
 use std::{
     collections::{hash_map::Entry, HashMap},
-    net::IpAddr,
     rc::Rc,
 };
 
@@ -544,27 +543,12 @@ impl<'u, 'm> Reader<'u, 'm> {
             Err(_) => Some(ClassSet::new()),
             Ok(net) => {
                 let excepts: Vec<IpNet> = except.iter().filter_map(|e| e.parse().ok()).collect();
-                self.outsides_covered(|ip| net.contains(ip) && !excepts.iter().any(|e| e.contains(ip)))
+                self.universe
+                    .outsides_covered(|ip| net.contains(ip) && !excepts.iter().any(|e| e.contains(ip)))
             }
         };
         self.blocks.insert(memo_key, set.clone());
         set
-    }
-
-    /// The outside classes all of whose addresses `covers` covers; `None`
-    /// when some of a class's addresses are covered and some are not
-    fn outsides_covered(&self, covers: impl Fn(&IpAddr) -> bool) -> Option<ClassSet> {
-        let mut some = ClassSet::new();
-        let mut not_all = ClassSet::new();
-        for (index, external) in self.universe.model.externals.iter().enumerate() {
-            let class = self.universe.class_of_external(index)?;
-            if covers(&external.ip) {
-                some.insert(class);
-            } else {
-                not_all.insert(class);
-            }
-        }
-        some.is_disjoint(&not_all).then_some(some)
     }
 }
 

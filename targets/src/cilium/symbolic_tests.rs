@@ -8,7 +8,7 @@
 
 use super::*;
 use crate::Evaluator;
-use palisade_compiler::model::{ClusterModel, Connection, ContainerPort, Endpoint, External, Request};
+use palisade_compiler::model::{ClusterModel, ContainerPort, Endpoint, External, Request};
 use palisade_intents::types::Labels;
 use palisade_relation::services::key as service_key;
 
@@ -106,38 +106,7 @@ fn agree(yaml: &str, model: &ClusterModel) {
 
 /// [`agree`] on manifests already read
 pub(super) fn agree_on(manifests: &[Manifest], model: &ClusterModel) {
-    let policies = Policies::read(manifests);
-    for requests in [false, true] {
-        let universe = Universe::new(model, requests);
-        let sides = policies.sides(&universe).expect("sets");
-        for conn in model.connections() {
-            let from = universe.class_of(&conn.from).unwrap();
-            let to = universe.class_of(&conn.to).unwrap();
-            let mut asked = vec![(conn, 0)];
-            if matches!(conn.to, Endpoint::Pod(_)) && requests {
-                asked.extend((1u32..).zip(&model.requests).map(|(r, request)| {
-                    (
-                        Connection {
-                            request: Some(request),
-                            ..conn
-                        },
-                        r,
-                    )
-                }));
-            }
-            for (c, r) in asked {
-                let k = service_key(c.protocol, c.port, r);
-                let symbolic = sides.allows(&universe, from, to, k);
-                let enumerative = policies.allows(model, &c);
-                assert_eq!(
-                    symbolic,
-                    enumerative,
-                    "{} (requests: {requests}): sets {symbolic}, evaluator {enumerative}",
-                    c.describe()
-                );
-            }
-        }
-    }
+    crate::sets_agree::sets_agree(&Policies::read(manifests), model);
 }
 
 /// The sets' answer on one TCP connection (universe with requests)

@@ -7,7 +7,7 @@
 
 use super::*;
 use crate::Evaluator;
-use palisade_compiler::model::{ClusterModel, Connection, Endpoint, External};
+use palisade_compiler::model::{ClusterModel, Endpoint, External};
 use palisade_intents::types::Labels;
 use palisade_relation::services::key as service_key;
 
@@ -95,39 +95,7 @@ fn model() -> ClusterModel {
 /// Every connection of the model (each request where the destination is a
 /// pod) decided by the sets as by the evaluator, with and without requests
 fn agree(yaml: &str, model: &ClusterModel) {
-    let manifests = manifests(yaml);
-    let mesh = Mesh::read(&manifests);
-    for requests in [false, true] {
-        let universe = Universe::new(model, requests);
-        let sides = mesh.sides(&universe).expect("sets");
-        for conn in model.connections() {
-            let from = universe.class_of(&conn.from).unwrap();
-            let to = universe.class_of(&conn.to).unwrap();
-            let mut asked = vec![(conn, 0)];
-            if matches!(conn.to, Endpoint::Pod(_)) && requests {
-                asked.extend((1u32..).zip(&model.requests).map(|(r, request)| {
-                    (
-                        Connection {
-                            request: Some(request),
-                            ..conn
-                        },
-                        r,
-                    )
-                }));
-            }
-            for (c, r) in asked {
-                let k = service_key(c.protocol, c.port, r);
-                let symbolic = sides.allows(&universe, from, to, k);
-                let enumerative = mesh.allows(model, &c);
-                assert_eq!(
-                    symbolic,
-                    enumerative,
-                    "{} (requests: {requests}): sets {symbolic}, evaluator {enumerative}",
-                    c.describe()
-                );
-            }
-        }
-    }
+    crate::sets_agree::sets_agree(&Mesh::read(&manifests(yaml)), model);
 }
 
 /// The sets' answer on one connection (universe with requests)

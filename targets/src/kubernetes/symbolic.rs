@@ -444,7 +444,7 @@ impl<'u, 'm> Peers<'u, 'm> {
             .filter_map(|e| e.parse::<IpNet>().ok())
             .collect();
         let covers = |ip: &IpAddr| net.contains(ip) && !excepts.iter().any(|e| e.contains(ip));
-        let mut out = self.outsides_covered(covers)?;
+        let mut out = self.universe.outsides_covered(covers)?;
         if self.by_address {
             out |= self.pods_within(&net);
             for except in &excepts {
@@ -452,23 +452,6 @@ impl<'u, 'm> Peers<'u, 'm> {
             }
         }
         Some(out)
-    }
-
-    /// The outside classes whose addresses `covers` covers, asked of every
-    /// address of the model: a class is in only when all its addresses are,
-    /// and when some are and some are not no set can say it
-    fn outsides_covered(&self, covers: impl Fn(&IpAddr) -> bool) -> Option<ClassSet> {
-        let mut some = ClassSet::new();
-        let mut not_all = ClassSet::new();
-        for (index, external) in self.universe.model.externals.iter().enumerate() {
-            let class = self.universe.class_of_external(index)?;
-            if covers(&external.ip) {
-                some.insert(class);
-            } else {
-                not_all.insert(class);
-            }
-        }
-        some.is_disjoint(&not_all).then_some(some)
     }
 
     /// The pods whose address lies in `net`
