@@ -108,10 +108,7 @@ fn model() -> ClusterModel {
         (Protocol::Tcp, 9090),
         (Protocol::Udp, 53),
     ];
-    m.requests = vec![Request {
-        method: "GET".into(),
-        path: "/".into(),
-    }];
+    m.requests = vec![Request::new("GET", "/".into())];
     m
 }
 
@@ -243,8 +240,8 @@ spec:
         "order 5 denies before the default tier"
     );
     assert!(
-        reaches(&m, &sides, "other/client", "shop/web", 80),
-        "security.late (no order: after order 5) allows"
+        !reaches(&m, &sides, "other/client", "shop/web", 80),
+        "security.late's selector is confined to shop: client is not in it, the tier ends in Deny"
     );
     assert!(reaches(&m, &sides, "shop/web", "shop/db", 80), "nothing applies to db");
 }
@@ -296,7 +293,7 @@ spec:
   - action: Allow
     source: { namespaceSelector: team == 'b', selector: all() }
   - action: Allow
-    source: { selector: app in {'db', 'v6'} && projectcalico.org/orchestrator == 'k8s' }
+    source: { selector: \"app in {'db', 'v6'} && projectcalico.org/orchestrator == 'k8s'\" }
   - action: Allow
     source: { selector: \"app contains 'ork' && projectcalico.org/serviceaccount == 'builder'\" }
 ---
@@ -464,7 +461,7 @@ apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
 metadata: { name: in, namespace: shop }
 spec:
-  selector: app in {'web', 'db'}
+  selector: \"app in {'web', 'db'}\"
   ingress:
   - action: Allow
     protocol: TCP
@@ -505,14 +502,14 @@ apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
 metadata: { name: v4-out, namespace: shop }
 spec:
-  selector: app in {'bare', 'v6', 'web'}
+  selector: \"app in {'bare', 'v6', 'web'}\"
   egress: [{ action: Allow, ipVersion: 4 }]
 ---
 apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
 metadata: { name: v6-in, namespace: shop }
 spec:
-  selector: app in {'bare', 'v6', 'db'}
+  selector: \"app in {'bare', 'v6', 'db'}\"
   ingress: [{ action: Allow, ipVersion: 6 }]
 ";
     let (m, sides) = sides_of(yaml);
