@@ -32,8 +32,8 @@ fn named(name: &str, port: u16) -> ContainerPort {
 
 /// shop {team: a}: web (port `http` 8080), db (`http` 9090), spoof (carries
 /// a NetworkSet's label), sa-pod (account `builder`), v6 (an IPv6 pod),
-/// bare (no address); other {team: b}: client. Outside: 203.0.113.5,
-/// api.stripe.com, a.b.stripe.com, 2001:db8::1. Ports tcp/80, 8080, 9090,
+/// bare and bare2 (no address); other {team: b}: client. Outside: 203.0.113.5,
+/// api.stripe.com, a.b.stripe.com, 2001:db8::1. Ports tcp/80, 81, 8080, 9090,
 /// udp/53; one request.
 fn model() -> ClusterModel {
     let mut m = ClusterModel::default();
@@ -90,6 +90,7 @@ fn model() -> ClusterModel {
         ),
         pod("shop", "v6", &[("app", "v6")], "fd00::10", None, Vec::new()),
         pod("shop", "bare", &[("app", "bare")], "0.0.0.0", None, Vec::new()),
+        pod("shop", "bare2", &[("app", "bare2")], "0.0.0.0", None, Vec::new()),
     ];
     let external = |ip: &str, fqdn: Option<&str>| External {
         ip: ip.parse().unwrap(),
@@ -104,6 +105,7 @@ fn model() -> ClusterModel {
     ];
     m.ports = vec![
         (Protocol::Tcp, 80),
+        (Protocol::Tcp, 81),
         (Protocol::Tcp, 8080),
         (Protocol::Tcp, 9090),
         (Protocol::Udp, 53),
@@ -502,7 +504,7 @@ apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
 metadata: { name: v4-out, namespace: shop }
 spec:
-  selector: \"app in {'bare', 'v6', 'web'}\"
+  selector: \"app in {'bare2', 'v6', 'web'}\"
   egress: [{ action: Allow, ipVersion: 4 }]
 ---
 apiVersion: projectcalico.org/v3
@@ -516,12 +518,23 @@ spec:
     assert!(reaches(&m, &sides, "shop/web", "203.0.113.5", 80));
     assert!(!reaches(&m, &sides, "shop/v6", "203.0.113.5", 80), "the source is IPv6");
     assert!(
-        reaches(&m, &sides, "shop/bare", "203.0.113.5", 80),
+        reaches(&m, &sides, "shop/bare2", "203.0.113.5", 80),
         "no source address: the destination's"
     );
-    assert!(!reaches(&m, &sides, "shop/bare", "2001:db8::1", 80));
+    assert!(!reaches(&m, &sides, "shop/bare2", "2001:db8::1", 80));
     assert!(reaches(&m, &sides, "2001:db8::1", "shop/v6", 80));
-    assert!(!reaches(&m, &sides, "shop/bare", "shop/bare", 80));
+    assert!(
+        reaches(&m, &sides, "shop/bare", "shop/v6", 80),
+        "no source address: v6's own"
+    );
+    assert!(
+        !reaches(&m, &sides, "shop/bare", "shop/db", 80),
+        "no source address: db's, IPv4"
+    );
+    assert!(
+        !reaches(&m, &sides, "shop/bare", "shop/bare", 80),
+        "no address at either end"
+    );
     assert!(!reaches(&m, &sides, "shop/v6", "shop/v6", 80));
 }
 
