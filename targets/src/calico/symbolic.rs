@@ -295,8 +295,9 @@ impl Facts {
                 parts.push(Part::Rule(id));
                 family |= rule.v4.is_some();
                 if direction == Direction::Ingress {
-                    let numbers = rule.ports.names().flat_map(|n| numbers_on(pod, n)).collect();
-                    parts.push(Part::Named(numbers));
+                    // one part per name: a `ports` name and a `notPorts` name
+                    // giving the same number resolve apart
+                    parts.extend(rule.ports.names().map(|n| Part::Named(numbers_on(pod, n))));
                 }
             }
         }
@@ -376,6 +377,8 @@ struct Index<'p, 'u, 'm> {
     unaddressed: ClassSet,
     named: NamedPorts<'m>,
     selectors: HashMap<(String, bool, bool), ClassSet>,
+    namespace_selectors: HashMap<(String, bool, bool), ClassSet>,
+    held: HashMap<Vec<IpNet>, ClassSet>,
 }
 
 impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
@@ -391,6 +394,8 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
             unaddressed: ClassSet::new(),
             named: HashMap::new(),
             selectors: HashMap::new(),
+            namespace_selectors: HashMap::new(),
+            held: HashMap::new(),
         };
         for (class, pod) in (0..universe.pod_count()).zip(&universe.model.pods) {
             index.add_pod(class, pod);
@@ -436,7 +441,7 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
         let pods = self.universe.pods();
         let scope = match (policy.namespace, &policy.namespace_selector) {
             (Some(ns), _) => self.namespaces.get(ns).cloned().unwrap_or_default(),
-            (None, Some(s)) => self.in_namespaces(|labels| s.matches(labels)),
+            (None, Some(s)) => self.in_namespaces(s, Scope::PLAIN),
             (None, None) => pods.clone(),
         };
         // Calico rewrites all() here to has(projectcalico.org/serviceaccount).
@@ -494,9 +499,9 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
         out -= self.pods_held(&entity.not_nets);
         let (positive, confined) = confinement(entity, policy);
         if positive || confined {
-            let model = self.universe.model;
+            let (model, policies) = (self.universe.model, self.policies);
             let mut picked = self.picked_pods(entity, policy, confined);
-            for set in &self.policies.objects.sets {
+            for set in &policies.objects.sets {
                 if picks(entity, policy, model, confined, &Candidate::Set(set)) {
                     picked |= self.pods_held(&set.nets);
                 }
@@ -505,7 +510,8 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
         }
         if let Some(not) = &entity.not_selector {
             let mut picked = self.select(not, Scope::PLAIN);
-            for set in &self.policies.objects.sets {
+            let policies = self.policies;
+            for set in &policies.objects.sets {
                 if not.matches(&set_labels(set)) {
                     picked |= self.pods_held(&set.nets);
                 }
@@ -520,7 +526,7 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
     fn picked_pods(&mut self, entity: &Entity, policy: &Policy, confined: bool) -> ClassSet {
         let pods = self.universe.pods();
         let scope = match (&entity.namespace_selector, policy.namespace) {
-            (Some(s), _) => self.in_namespaces(|labels| s.matches_in(labels, Scope::namespace_of(true))),
+            (Some(s), _) => self.in_namespaces(s, Scope::namespace_of(true)),
             (None, Some(own)) if confined => self.namespaces.get(own).cloned().unwrap_or_default(),
             (None, _) => pods.clone(),
         };
@@ -538,13 +544,21 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
         scope & labels & accounts
     }
 
-    /// The pods of the namespaces whose labels `keep` keeps
-    fn in_namespaces(&self, keep: impl Fn(&BTreeMap<String, String>) -> bool) -> ClassSet {
+    /// The pods of the namespaces a namespace selector picks; memoised (a
+    /// policy per service names a few namespaces many times)
+    fn in_namespaces(&mut self, selector: &Selector, scope: Scope) -> ClassSet {
+        let key = (format!("{selector:?}"), scope.all, scope.global);
+        if let Some(known) = self.namespace_selectors.get(&key) {
+            return known.clone();
+        }
         let model = self.universe.model;
-        self.namespaces
+        let set = self
+            .namespaces
             .iter()
-            .filter(|(ns, _)| keep(&namespace_labels(model, ns)))
-            .fold(ClassSet::new(), |acc, (_, pods)| acc | pods)
+            .filter(|(ns, _)| selector.matches_in(&namespace_labels(model, ns), scope))
+            .fold(ClassSet::new(), |acc, (_, pods)| acc | pods);
+        self.namespace_selectors.insert(key, set.clone());
+        set
     }
 
     /// The pods of the service accounts `keep` keeps (`None`: no account)
@@ -555,8 +569,21 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
             .fold(ClassSet::new(), |acc, (_, pods)| acc | pods)
     }
 
-    /// The pods whose address some of `nets` holds
-    fn pods_held(&self, nets: &[IpNet]) -> ClassSet {
+    /// The pods whose address some of `nets` holds; memoised (every
+    /// policy may name the same wide block)
+    fn pods_held(&mut self, nets: &[IpNet]) -> ClassSet {
+        if nets.is_empty() {
+            return ClassSet::new();
+        }
+        if let Some(known) = self.held.get(nets) {
+            return known.clone();
+        }
+        let set = self.pods_within(nets);
+        self.held.insert(nets.to_vec(), set.clone());
+        set
+    }
+
+    fn pods_within(&self, nets: &[IpNet]) -> ClassSet {
         let mut out = ClassSet::new();
         for net in nets {
             let (v6, first) = point(net.network());
@@ -594,14 +621,22 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
                 .filter(|(v, _)| keep(v))
                 .fold(ClassSet::new(), |acc, (_, set)| acc | set)
         };
+        // `==` and `in` look their values up: a selector per service must
+        // not walk every value of `app`
+        let exactly = |k: &str, values: &mut dyn Iterator<Item = &String>| {
+            let by = self.labels.get(k);
+            values
+                .filter_map(|v| by.and_then(|by| by.get(v)))
+                .fold(ClassSet::new(), |acc, set| acc | set)
+        };
         match selector {
             Selector::All if scope.all => pods,
             Selector::Global if scope.global => pods,
             Selector::All | Selector::Global => ClassSet::new(),
-            Selector::Eq(k, v) => with(k, &|x| x == v),
-            Selector::Ne(k, v) => pods - with(k, &|x| x == v),
-            Selector::In(k, vs) => with(k, &|x| vs.iter().any(|v| v == x)),
-            Selector::NotIn(k, vs) => pods - with(k, &|x| vs.iter().any(|v| v == x)),
+            Selector::Eq(k, v) => exactly(k, &mut std::iter::once(v)),
+            Selector::Ne(k, v) => pods - exactly(k, &mut std::iter::once(v)),
+            Selector::In(k, vs) => exactly(k, &mut vs.iter()),
+            Selector::NotIn(k, vs) => pods - exactly(k, &mut vs.iter()),
             Selector::Contains(k, v) => with(k, &|x| x.contains(v.as_str())),
             Selector::StartsWith(k, v) => with(k, &|x| x.starts_with(v.as_str())),
             Selector::EndsWith(k, v) => with(k, &|x| x.ends_with(v.as_str())),
@@ -705,6 +740,9 @@ fn point(ip: IpAddr) -> (bool, u128) {
     }
 }
 
+#[cfg(test)]
+#[path = "symbolic_scale.rs"]
+mod scale;
 #[cfg(test)]
 #[path = "symbolic_tests.rs"]
 mod tests;
