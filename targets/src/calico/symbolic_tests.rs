@@ -31,7 +31,7 @@ fn named(name: &str, port: u16) -> ContainerPort {
 }
 
 /// shop {team: a}: web (port `http` 8080), db (`http` 9090), spoof (carries
-/// a NetworkSet's label), sa-pod (account `builder`), v6 (an IPv6 pod),
+/// a NetworkSet's label), sa-pod (account `builder`, port `metrics` 8080), v6 (an IPv6 pod),
 /// bare and bare2 (no address); other {team: b}: client. Outside: 203.0.113.5,
 /// api.stripe.com, a.b.stripe.com, 2001:db8::1. Ports tcp/80, 81, 8080, 9090,
 /// udp/53; one request.
@@ -70,7 +70,7 @@ fn model() -> ClusterModel {
             &[("app", "worker")],
             "10.244.0.13",
             Some("builder"),
-            Vec::new(),
+            vec![named("metrics", 8080)],
         ),
         pod(
             "shop",
@@ -580,5 +580,86 @@ spec:
     assert!(
         evaluator.sides(&Universe::new(&m, false)).is_none(),
         "port 0 is outside the domain"
+    );
+}
+
+#[test]
+fn named_ports_resolve_per_name_on_the_destination() {
+    let yaml = "
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: { name: in, namespace: shop }
+spec:
+  selector: \"app in {'web', 'worker'}\"
+  ingress: [{ action: Allow, protocol: TCP, destination: { ports: [http], notPorts: [metrics] } }]
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: { name: out, namespace: other }
+spec:
+  selector: all()
+  egress:
+  - { action: Allow, protocol: TCP, destination: { ports: [metrics] } }
+  - { action: Allow, protocol: TCP, destination: { notPorts: [http] } }
+";
+    let (m, sides) = sides_of(yaml);
+    assert!(reaches(&m, &sides, "shop/db", "shop/web", 8080), "web's http");
+    assert!(
+        !reaches(&m, &sides, "shop/db", "shop/sa-pod", 8080),
+        "8080 is sa-pod's metrics, not its http: the same number, another name"
+    );
+    assert!(
+        !reaches(&m, &sides, "other/client", "shop/web", 8080),
+        "notPorts: web's http"
+    );
+    assert!(
+        reaches(&m, &sides, "other/client", "shop/db", 8080),
+        "8080 is not db's http"
+    );
+    assert!(!reaches(&m, &sides, "other/client", "shop/db", 9090), "9090 is");
+    assert!(
+        reaches(&m, &sides, "other/client", "203.0.113.5", 9090),
+        "an address has no named port"
+    );
+}
+
+#[test]
+fn domains_count_on_an_egress_allow_destination_only() {
+    let yaml = "
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkSet
+metadata: { name: stripe, labels: { kind: payments } }
+spec: { allowedEgressDomains: [api.stripe.com] }
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: { name: out, namespace: shop }
+spec:
+  selector: app == 'web'
+  egress:
+  - { action: Deny, destination: { domains: ['*.b.stripe.com'] } }
+  - { action: Allow, destination: { selector: kind == 'payments', namespaceSelector: global() } }
+  - { action: Allow, destination: { domains: ['*.stripe.com'] } }
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: { name: in, namespace: shop }
+spec:
+  selector: app == 'db'
+  ingress: [{ action: Allow, source: { domains: [api.stripe.com] } }]
+";
+    let (m, sides) = sides_of(yaml);
+    assert!(
+        reaches(&m, &sides, "shop/web", "api.stripe.com", 80),
+        "the global set's domain"
+    );
+    assert!(
+        reaches(&m, &sides, "shop/web", "a.b.stripe.com", 80),
+        "a Deny's domains do not count: the star allows it"
+    );
+    assert!(!reaches(&m, &sides, "shop/web", "203.0.113.5", 80));
+    assert!(
+        !reaches(&m, &sides, "api.stripe.com", "shop/db", 80),
+        "a source's domains never count"
     );
 }
