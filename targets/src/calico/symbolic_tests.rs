@@ -303,7 +303,7 @@ apiVersion: projectcalico.org/v3
 kind: NetworkPolicy
 metadata: { name: db, namespace: shop }
 spec:
-  selector: \"!has(tier) && app not in {'x', 'client'}\"
+  selector: \"!has(tier) && app not in {'x', 'client'} && app != 'bare2'\"
   ingress:
   - action: Allow
     source: { namespaceSelector: all(), selector: app ends with 'nt' }
@@ -325,6 +325,11 @@ spec:
     );
     assert!(!reaches(&m, &sides, "shop/sa-pod", "shop/db", 80), "notSelector denies");
     assert!(reaches(&m, &sides, "shop/web", "shop/db", 80));
+    assert!(
+        reaches(&m, &sides, "shop/sa-pod", "shop/bare2", 80),
+        "`!=`: bare2 is not selected"
+    );
+    assert!(!reaches(&m, &sides, "shop/sa-pod", "shop/bare", 80), "bare is");
     assert!(
         reaches(&m, &sides, "203.0.113.5", "shop/db", 80),
         "notSelector of a namespaced policy is confined to its namespace: an address goes on to the Allow"
