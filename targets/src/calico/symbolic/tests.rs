@@ -5,10 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail by panicking")]
 
-use super::*;
-use crate::{Evaluator, Manifest};
-use palisade_compiler::model::{ClusterModel, Connection, ContainerPort, External, Namespace, Request};
-use palisade_intents::types::Labels;
+use crate::{calico::evaluate::Policies, Evaluator, Manifest};
+use palisade_compiler::model::{ClusterModel, Connection, ContainerPort, Endpoint, External, Namespace, Pod, Request};
+use palisade_intents::{syntax::Protocol, types::Labels};
+use palisade_relation::{services::key, Sides, Universe};
 
 fn manifests(yaml: &str) -> Vec<Manifest> {
     serde_yaml_ng::Deserializer::from_str(yaml)
