@@ -93,7 +93,7 @@ impl Ports {
         }
     }
 
-    /// Whether a name is involved at all (the resolution depends on the destination)
+    /// The names `ports` and `notPorts` give (they resolve on the destination)
     fn names(&self) -> impl Iterator<Item = &String> {
         self.ports.iter().flat_map(|(_, n)| n).chain(&self.not_ports.1)
     }
@@ -211,12 +211,14 @@ impl Facts {
             };
             // Domains count only on an egress Allow destination (Calico Enterprise).
             let domains = direction == Direction::Egress && action == Action::Allow;
-            let source = index.entity(&rule.source, policy, false)?;
-            let destination = index.entity(&rule.destination, policy, domains)?;
+            // The pod's own end is a pod: only the other end asks the outside
+            // classes (and may split one).
             let (own, peers) = match direction {
-                Direction::Egress => (source, destination),
-                Direction::Ingress => (destination, source),
+                Direction::Egress => (&rule.source, &rule.destination),
+                Direction::Ingress => (&rule.destination, &rule.source),
             };
+            let own = index.entity_pods(own, policy);
+            let peers = index.entity(peers, policy, domains)?;
             let ports = Ports::of(rule);
             let pieces = match direction {
                 Direction::Egress => index.egress_pieces(&ports, &peers),
@@ -225,7 +227,7 @@ impl Facts {
             ids.push(self.rules.len());
             self.rules.push(RuleFacts {
                 action,
-                own: own & index.universe.pods(),
+                own,
                 peers,
                 v4: rule.ip_version.map(|v| v == 4),
                 ports,

@@ -38,6 +38,7 @@ pub(super) struct Index<'p, 'u, 'm> {
     selectors: HashMap<(String, bool, bool), ClassSet>,
     namespace_selectors: HashMap<(String, bool, bool), ClassSet>,
     held: HashMap<Vec<IpNet>, ClassSet>,
+    outsides: HashMap<(String, Option<String>, bool), Option<ClassSet>>,
 }
 
 impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
@@ -55,6 +56,7 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
             selectors: HashMap::new(),
             namespace_selectors: HashMap::new(),
             held: HashMap::new(),
+            outsides: HashMap::new(),
         };
         for (class, pod) in (0..universe.pod_count()).zip(&universe.model.pods) {
             index.add_pod(class, pod);
@@ -125,9 +127,21 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
         Some(out)
     }
 
+    /// The outside classes an entity picks; memoised by its text, its
+    /// policy's namespace and `domains` (all it depends on besides the sets)
+    fn entity_outsides(&mut self, entity: &Entity, policy: &Policy, domains: bool) -> Option<ClassSet> {
+        let key = (format!("{entity:?}"), policy.namespace.map(str::to_string), domains);
+        if let Some(known) = self.outsides.get(&key) {
+            return known.clone();
+        }
+        let set = self.outsides_picked(entity, policy, domains);
+        self.outsides.insert(key, set.clone());
+        set
+    }
+
     /// The outside classes an entity picks, asked of every address of the
     /// model: a class is in only when all its addresses are
-    fn entity_outsides(&self, entity: &Entity, policy: &Policy, domains: bool) -> Option<ClassSet> {
+    fn outsides_picked(&self, entity: &Entity, policy: &Policy, domains: bool) -> Option<ClassSet> {
         let (model, universe) = (self.universe.model, self.universe);
         let mut some = ClassSet::new();
         let mut not_all = ClassSet::new();
@@ -147,7 +161,7 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
     }
 
     /// The pods an entity picks, ports aside (a pod has no domain name)
-    fn entity_pods(&mut self, entity: &Entity, policy: &Policy) -> ClassSet {
+    pub(super) fn entity_pods(&mut self, entity: &Entity, policy: &Policy) -> ClassSet {
         if entity.domains.is_some() {
             return ClassSet::new();
         }

@@ -579,6 +579,11 @@ spec:
     let policies = manifests(yaml);
     let evaluator = Policies::read(&policies);
     assert!(evaluator.sides(&Universe::new(&m, false)).is_none());
+    let own_end = manifests(&yaml.replace("destination", "source"));
+    assert!(
+        Policies::read(&own_end).sides(&Universe::new(&m, false)).is_some(),
+        "an egress rule's source is the pod itself: no outside class is asked"
+    );
     m.blocks.push("203.0.113.0/24".parse().unwrap());
     assert!(evaluator.sides(&Universe::new(&m, false)).is_some());
     m.ports.push((Protocol::Tcp, 0));
