@@ -357,6 +357,8 @@ fn services_of(numbers: &[(Protocol, u16)]) -> Services {
 
 mod index;
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod scale;
 #[cfg(test)]
 mod tests;

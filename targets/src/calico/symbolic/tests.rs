@@ -35,7 +35,7 @@ fn named(name: &str, port: u16) -> ContainerPort {
 /// bare and bare2 (no address); other {team: b}: client. Outside: 203.0.113.5,
 /// api.stripe.com, a.b.stripe.com, 2001:db8::1. Ports tcp/80, 81, 8080, 9090,
 /// udp/53; one request.
-fn model() -> ClusterModel {
+pub(super) fn model() -> ClusterModel {
     let mut m = ClusterModel::default();
     for (ns, team) in [("shop", "a"), ("other", "b")] {
         m.namespaces.insert(
