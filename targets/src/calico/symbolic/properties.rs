@@ -70,15 +70,16 @@ fn entity() -> impl Strategy<Value = Value> {
     ]
 }
 
-/// Destination ports, or none
-fn ports() -> impl Strategy<Value = Option<(&'static str, Value)>> {
+/// Destination ports and notPorts, or none
+fn ports() -> impl Strategy<Value = Option<Value>> {
     prop_oneof![
         Just(None),
-        Just(Some(("ports", json!(["http"])))),
-        Just(Some(("ports", json!([80, "metrics"])))),
-        Just(Some(("ports", json!(["8000:9000"])))),
-        Just(Some(("notPorts", json!(["metrics", 53])))),
-        Just(Some(("notPorts", json!(["http"])))),
+        Just(Some(json!({ "ports": ["http"] }))),
+        Just(Some(json!({ "ports": [80, "metrics"] }))),
+        Just(Some(json!({ "ports": ["8000:9000"] }))),
+        Just(Some(json!({ "notPorts": ["metrics", 53] }))),
+        Just(Some(json!({ "notPorts": ["http"] }))),
+        Just(Some(json!({ "ports": ["http"], "notPorts": ["metrics"] }))),
     ]
 }
 
@@ -92,11 +93,13 @@ fn rule() -> impl Strategy<Value = Value> {
             let mut rule = json!({ "action": action, "source": source });
             // Ports need TCP or UDP (else the rule is a problem, denying all).
             let protocol = match ports {
-                Some((field, list)) => {
-                    destination[field] = list;
+                Some(Value::Object(fields)) => {
+                    for (field, list) in fields {
+                        destination[field] = list;
+                    }
                     Some(protocol.filter(|p| *p != "ICMP").unwrap_or("TCP"))
                 }
-                None => protocol,
+                _ => protocol,
             };
             rule["destination"] = destination;
             if let Some(p) = protocol {
