@@ -42,9 +42,9 @@ pub(super) const ORCHESTRATOR: &str = "projectcalico.org/orchestrator";
 
 /// The enforcing Calico objects of a manifest set
 pub(super) struct Policies<'m> {
-    objects: Objects<'m>,
+    pub(super) objects: Objects<'m>,
     /// (tier, policy) of every policy, tier by tier, in evaluation order
-    flat: Vec<(usize, usize)>,
+    pub(super) flat: Vec<(usize, usize)>,
     selection: Selection,
     manifests: &'m [Manifest],
 }
@@ -71,7 +71,7 @@ impl<'m> Policies<'m> {
         }
     }
 
-    fn policy(&self, (t, p): (usize, usize)) -> Option<&Policy<'m>> {
+    pub(super) fn policy(&self, (t, p): (usize, usize)) -> Option<&Policy<'m>> {
         self.objects.tiers.get(t)?.policies.get(p)
     }
 }
@@ -95,11 +95,15 @@ impl Evaluator for Policies<'_> {
         }
         both_sides(conn, |pod, direction| self.side(model, pod, conn, direction, explain))
     }
+
+    fn sides(&self, universe: &palisade_relation::Universe) -> Option<palisade_relation::Sides> {
+        super::symbolic::sides(self, universe)
+    }
 }
 
 /// A workload endpoint's labels: the pod's own, then the ones Calico adds,
 /// which win (libcalico-go k8s/conversion/workload_endpoint_default.go)
-fn pod_labels(pod: &Pod) -> BTreeMap<String, String> {
+pub(super) fn pod_labels(pod: &Pod) -> BTreeMap<String, String> {
     let mut labels = pod.labels.clone();
     labels.insert("projectcalico.org/namespace".into(), pod.namespace.clone());
     labels.insert(ORCHESTRATOR.into(), "k8s".into());
@@ -109,7 +113,7 @@ fn pod_labels(pod: &Pod) -> BTreeMap<String, String> {
     labels
 }
 
-fn set_labels(set: &NetworkSet) -> BTreeMap<String, String> {
+pub(super) fn set_labels(set: &NetworkSet) -> BTreeMap<String, String> {
     let mut labels: BTreeMap<String, String> = set
         .labels
         .iter()
@@ -122,7 +126,7 @@ fn set_labels(set: &NetworkSet) -> BTreeMap<String, String> {
 }
 
 /// A namespace's labels as `namespaceSelector` reads them (plus `projectcalico.org/name`)
-fn namespace_labels(model: &ClusterModel, name: &str) -> BTreeMap<String, String> {
+pub(super) fn namespace_labels(model: &ClusterModel, name: &str) -> BTreeMap<String, String> {
     let mut labels = model.namespace(name).map(|n| n.labels.clone()).unwrap_or_default();
     labels.insert("projectcalico.org/name".into(), name.to_string());
     labels
@@ -130,13 +134,13 @@ fn namespace_labels(model: &ClusterModel, name: &str) -> BTreeMap<String, String
 
 /// A service account's labels as `serviceAccounts.selector` reads them: the
 /// model knows only the name (`projectcalico.org/name`)
-fn account_labels(name: Option<&str>) -> BTreeMap<String, String> {
+pub(super) fn account_labels(name: Option<&str>) -> BTreeMap<String, String> {
     name.map(|n| BTreeMap::from([("projectcalico.org/name".to_string(), n.to_string())]))
         .unwrap_or_default()
 }
 
 /// Something a rule's selectors can pick: a pod, or a network set
-enum Candidate<'a> {
+pub(super) enum Candidate<'a> {
     Pod(&'a Pod),
     Set(&'a NetworkSet),
 }
@@ -291,7 +295,7 @@ impl Policies<'_> {
 
     /// An entity rule; ports only on the destination. `domains_count`: an
     /// egress Allow destination, where Calico Enterprise domains take effect
-    fn entity_matches(
+    pub(super) fn entity_matches(
         &self,
         entity: &Entity,
         policy: &Policy,
@@ -317,31 +321,9 @@ impl Policies<'_> {
                 return false;
             }
         }
-        let account = entity.accounts.as_ref();
-        let positive = entity.selector.is_some() || account.is_some();
-        let confined = entity.namespace_selector.is_some()
-            || (policy.namespace.is_some() && (positive || entity.not_selector.is_some()));
+        let (positive, confined) = confinement(entity, policy);
         if positive || confined {
-            let picks = |c: &Candidate| {
-                let in_scope = match (&entity.namespace_selector, c.namespace()) {
-                    (Some(s), Some(ns)) => s.matches_in(&namespace_labels(model, ns), Scope::namespace_of(true)),
-                    (Some(s), None) => s.matches_in(&BTreeMap::new(), Scope::namespace_of(false)),
-                    (None, ns) => match policy.namespace {
-                        Some(own) if confined => ns == Some(own),
-                        _ => true,
-                    },
-                };
-                in_scope && {
-                    let labels = c.labels();
-                    entity.selector.as_ref().is_none_or(|s| s.matches(&labels))
-                        && account.is_none_or(|a| {
-                            (a.names.is_empty() || c.account().is_some_and(|n| a.names.iter().any(|x| x == n)))
-                                && a.selector
-                                    .as_ref()
-                                    .is_none_or(|s| s.matches(&account_labels(c.account())))
-                        })
-                }
-            };
+            let picks = |c: &Candidate| picks(entity, policy, model, confined, c);
             if !self.in_ip_set(endpoint, ip, &picks, domains_count) {
                 return false;
             }
@@ -387,6 +369,39 @@ impl Policies<'_> {
                 || name.is_some_and(|n| set.domains.iter().any(|d| domain_matches(d, n)));
             holds && picks(&Candidate::Set(set))
         })
+    }
+}
+
+/// Whether the entity's positive matches (`selector`, `serviceAccounts`)
+/// are there, and whether its matches are confined to namespaces (its
+/// `namespaceSelector`, or a namespaced policy's own namespace)
+pub(super) fn confinement(entity: &Entity, policy: &Policy) -> (bool, bool) {
+    let positive = entity.selector.is_some() || entity.accounts.is_some();
+    let confined = entity.namespace_selector.is_some()
+        || (policy.namespace.is_some() && (positive || entity.not_selector.is_some()));
+    (positive, confined)
+}
+
+/// Whether the entity's namespace scope, `selector` and `serviceAccounts`
+/// all pick the candidate
+pub(super) fn picks(entity: &Entity, policy: &Policy, model: &ClusterModel, confined: bool, c: &Candidate) -> bool {
+    let in_scope = match (&entity.namespace_selector, c.namespace()) {
+        (Some(s), Some(ns)) => s.matches_in(&namespace_labels(model, ns), Scope::namespace_of(true)),
+        (Some(s), None) => s.matches_in(&BTreeMap::new(), Scope::namespace_of(false)),
+        (None, ns) => match policy.namespace {
+            Some(own) if confined => ns == Some(own),
+            _ => true,
+        },
+    };
+    in_scope && {
+        let labels = c.labels();
+        entity.selector.as_ref().is_none_or(|s| s.matches(&labels))
+            && entity.accounts.as_ref().is_none_or(|a| {
+                (a.names.is_empty() || c.account().is_some_and(|n| a.names.iter().any(|x| x == n)))
+                    && a.selector
+                        .as_ref()
+                        .is_none_or(|s| s.matches(&account_labels(c.account())))
+            })
     }
 }
 

@@ -10,6 +10,7 @@ mod import;
 mod lint;
 mod objects;
 pub mod selector;
+mod symbolic;
 
 pub use objects::Problem;
 
