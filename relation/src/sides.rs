@@ -304,6 +304,27 @@ impl SideSet {
         self.combine(other, all, |a, b| a | b)
     }
 
+    /// The side as a layer that sees no HTTP reads it: a port passes whole,
+    /// every request of it, for the classes whose connection (request 0) it
+    /// lets through, and requests beyond that say nothing
+    pub fn request_blind(&self, all: &Arc<ClassSet>) -> SideSet {
+        const REQUESTS: Key = 0xFFFF_FFFF;
+        let mut out = SideSet::default();
+        for (lo, hi, set) in &self.0 {
+            // only the interval holding a port's request 0 speaks for that port
+            let first = if lo & REQUESTS == 0 {
+                *lo
+            } else {
+                (lo | REQUESTS).saturating_add(1)
+            };
+            let last = hi | REQUESTS;
+            if first <= last && first >> 32 <= hi >> 32 {
+                out.push(first, last, set.clone(), all);
+            }
+        }
+        out
+    }
+
     /// Only the classes of `keep`
     pub fn restrict(&self, keep: &ClassSet, all: &Arc<ClassSet>) -> SideSet {
         let mut out = SideSet::default();

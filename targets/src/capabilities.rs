@@ -23,6 +23,10 @@ pub struct Capabilities {
     pub fqdn: FqdnSupport,
     /// HTTP method/path/header rules
     pub l7_http: bool,
+    /// the HTTP rules hold on the source's side too (Cilium's proxy sees a
+    /// pod's egress); a layer that enforces them at the destination only
+    /// (Istio's AuthorizationPolicy) leaves the egress side blind to requests
+    pub l7_egress: bool,
     /// CIDR blocks with exceptions
     pub cidr_except: bool,
     /// named container ports

@@ -29,9 +29,9 @@ use palisade_compiler::{
 };
 use palisade_intents::{syntax::Protocol, types::Via};
 use palisade_relation::{
-    reference,
+    change, reference,
     report::{self, side_difference, Product},
-    ClassSet, Direction, Sides, Universe,
+    ClassSet, Direction, SideSet, Sides, Universe,
 };
 
 /// One connection on which manifests and intents disagree
@@ -160,6 +160,8 @@ impl<'a, 'm> Set<'a, 'm> {
             .map(|(dialect, manifests)| Combination {
                 evaluator: dialect.evaluator(manifests),
                 sees_l7: dialect.capabilities().l7_http || overlay_dialects.iter().any(|d| d.capabilities().l7_http),
+                l7_egress: dialect.capabilities().l7_egress
+                    || overlay_dialects.iter().any(|d| d.capabilities().l7_egress),
                 name: std::iter::once(dialect.id())
                     .chain(overlay_dialects.iter().map(|d| d.id()))
                     .collect::<Vec<_>>()
@@ -201,15 +203,44 @@ impl<'a, 'm> Set<'a, 'm> {
         };
         let pods = u64::from(universe.pod_count());
         report.compared += usize::try_from(pods.saturating_mul(everyone.len()).saturating_mul(2)).unwrap_or(usize::MAX);
+        let before = report.mismatches.len();
         for direction in [Direction::Egress, Direction::Ingress] {
             let peers = match direction {
                 Direction::Egress => &everyone - &routed,
                 Direction::Ingress => everyone.clone(),
             };
-            for (broader, (a, b)) in [(true, (sides, reference)), (false, (reference, sides))] {
+            // A side no layer reads requests on is compared port by port:
+            // the requests are the other side's to decide
+            let sees_requests = match direction {
+                Direction::Egress => combination.l7_egress,
+                Direction::Ingress => combination.sees_l7,
+            };
+            let blinded;
+            let (ours, theirs) = if sees_requests {
+                (sides, reference)
+            } else {
+                blinded = (blind(sides, direction, universe), blind(reference, direction, universe));
+                (&blinded.0, &blinded.1)
+            };
+            for (broader, (a, b)) in [(true, (ours, theirs)), (false, (theirs, ours))] {
                 for product in side_difference(a, b, direction, universe, &peers) {
                     let mismatch = self.product_mismatch(combination, universe, sides, &product, direction, broader);
                     report.mismatches.push(mismatch);
+                }
+            }
+        }
+        // The requests end to end, where a side was compared port by port
+        // and found equal: what passes both sides must be what the intents let
+        if report.mismatches.len() == before && combination.sees_l7 && !combination.l7_egress {
+            for (broader, (a, b)) in [(true, (sides, reference)), (false, (reference, sides))] {
+                for mut product in change::opened(b, a, universe) {
+                    product.to = &product.to - &routed;
+                    if !product.to.is_empty() {
+                        let mut mismatch =
+                            self.product_mismatch(combination, universe, sides, &product, Direction::Ingress, broader);
+                        mismatch.connection = format!("{} (end to end)", report::describe(universe, &product));
+                        report.mismatches.push(mismatch);
+                    }
                 }
             }
         }
@@ -328,10 +359,29 @@ fn intent_lines(decision: &palisade_compiler::semantics::Decision) -> Vec<String
         .collect()
 }
 
+/// One direction of `sides` read without requests (the other kept)
+fn blind(sides: &Sides, direction: Direction, universe: &Universe) -> Sides {
+    let all = universe.all();
+    let read = |list: &[SideSet]| list.iter().map(|s| s.request_blind(all)).collect();
+    match direction {
+        Direction::Egress => Sides {
+            egress: read(&sides.egress),
+            ingress: sides.ingress.clone(),
+        },
+        Direction::Ingress => Sides {
+            egress: sides.egress.clone(),
+            ingress: read(&sides.ingress),
+        },
+    }
+}
+
 /// One L3/L4 target with the set's overlays
 struct Combination<'m> {
     evaluator: Box<dyn Evaluator + 'm>,
+    /// some layer enforces HTTP rules (at the destination at least)
     sees_l7: bool,
+    /// some layer enforces them on the source's side too
+    l7_egress: bool,
     name: String,
 }
 

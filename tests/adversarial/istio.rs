@@ -313,3 +313,60 @@ fn review_every_service_entry_is_exported_to_its_namespace_only() {
         assert_eq!(entry["spec"]["exportTo"], serde_json::json!(["."]), "{entry}");
     }
 }
+
+/// Review finding V1 (bench, generated repositories): with an L3/L4 target
+/// that sees no HTTP, the HTTP rule of an edge holds at the destination's
+/// sidecar only. Verify compares the source's egress side port by port and
+/// the requests end to end, so the rule compiled as intended verifies, and
+/// a sidecar policy widened to every request is caught.
+#[test]
+fn http_rules_enforced_at_the_destination_only_verify_and_their_widening_is_caught() {
+    let dir = repo(
+        &project("kubernetes, istio", CLUSTER),
+        &[(
+            "intents/shop.yaml",
+            &intents(
+                "shop",
+                "  services:\n    web: { selector: { app: web }, serviceAccount: web }\n    api: { selector: { app: api }, serviceAccount: api }\n  allow:\n    - { from: web, to: api, ports: [tcp/8080], http: [{ method: GET, path: \"/products/*\" }] }\n",
+            ),
+        )],
+    );
+    let verify = |out: &std::path::Path| {
+        let run = palisade()
+            .arg("verify")
+            .arg(dir.path())
+            .arg("--manifests")
+            .arg(out)
+            .output()
+            .unwrap();
+        (
+            run.status.code(),
+            String::from_utf8_lossy(&run.stdout).to_string() + &String::from_utf8_lossy(&run.stderr),
+        )
+    };
+    let out = tempfile::tempdir().unwrap();
+    palisade()
+        .arg("compile")
+        .arg(dir.path())
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .success();
+    let (code, text) = verify(out.path());
+    assert_eq!(code, Some(0), "{text}");
+    let path = out.path().join("istio/shop/authorizationpolicy-api.yaml");
+    let policy = std::fs::read_to_string(&path).unwrap();
+    let mut object: Value = serde_yaml_ng::from_str(&policy).unwrap();
+    for rule in object["spec"]["rules"].as_array_mut().unwrap() {
+        if let Some(to) = rule.as_object_mut() {
+            to.remove("to");
+        }
+    }
+    std::fs::write(&path, serde_yaml_ng::to_string(&object).unwrap()).unwrap();
+    let (code, text) = verify(out.path());
+    assert_eq!(code, Some(4), "{text}");
+    assert!(
+        text.contains("shop/web -> shop/api tcp/8080") && text.contains("the intents deny it"),
+        "{text}"
+    );
+}

@@ -43,6 +43,7 @@ impl Dialect for Calico {
             overlay: false,
             fqdn: FqdnSupport::Enterprise,
             l7_http: false,
+            l7_egress: false,
             cidr_except: true,
             named_ports: true,
             port_ranges: true,

@@ -36,6 +36,7 @@ impl Dialect for Cilium {
             overlay: false,
             fqdn: FqdnSupport::Direct,
             l7_http: true,
+            l7_egress: true,
             cidr_except: true,
             named_ports: true,
             port_ranges: true,

@@ -32,6 +32,7 @@ impl Dialect for Istio {
             overlay: true,
             fqdn: FqdnSupport::GatewayRouting,
             l7_http: true,
+            l7_egress: false,
             cidr_except: true,
             named_ports: false,
             port_ranges: false,

@@ -727,22 +727,25 @@ impl<'a> Reader<'a> {
     }
 
     /// A condition on the request: Yes/No on the known requests by `admits`,
-    /// Unknown on the connection itself and on every other request
+    /// Unknown on the connection itself. The keys above n stand for requests
+    /// that no rule's pattern names (as the intents' sets read them): asked
+    /// as a request whose method and path no pattern lists, so `paths` and
+    /// `methods` refuse it and `notPaths` and `notMethods` let it.
     fn requests(&self, admits: impl Fn(&Request) -> bool) -> Tri<Services> {
         let n = self.universe.request_count();
         if n == 0 {
             return Tri::unknown(&tcp());
         }
-        let admitted = self.universe.requests_where(admits);
-        let yes = on_every_port(&runs(&admitted));
-        if u32::try_from(admitted.len()).is_ok_and(|count| count == n) {
-            return Tri { yes, maybe: tcp() };
+        let admitted = self.universe.requests_where(&admits);
+        let mut known = runs(&admitted);
+        if admits(&unnamed_request()) {
+            if let Some(after) = n.checked_add(1) {
+                known.push((after, u32::MAX));
+            }
         }
+        let yes = on_every_port(&known);
         let mut maybe_runs = vec![(0, 0)];
-        maybe_runs.extend(runs(&admitted));
-        if let Some(after) = n.checked_add(1) {
-            maybe_runs.push((after, u32::MAX));
-        }
+        maybe_runs.extend(known);
         Tri {
             yes,
             maybe: on_every_port(&maybe_runs),
@@ -1327,3 +1330,8 @@ fn blocks_of(mesh: &Mesh) -> Vec<(IpAddr, IpAddr)> {
 #[cfg(test)]
 #[path = "symbolic_tests.rs"]
 mod tests;
+
+/// A request no pattern names: the stand-in for the keys above the model's requests
+fn unnamed_request() -> Request {
+    Request::new("PALISADE-UNNAMED", "/\u{0}palisade-unnamed".into())
+}

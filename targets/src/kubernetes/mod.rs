@@ -66,6 +66,7 @@ impl Dialect for Kubernetes {
             overlay: false,
             fqdn: FqdnSupport::ViaGatewayOnly,
             l7_http: false,
+            l7_egress: false,
             cidr_except: true,
             named_ports: true,
             port_ranges: true,
