@@ -379,6 +379,56 @@ impl ClusterModel {
     }
 }
 
+/// Pods to add at once: namespace, name, labels, service account, ports
+pub type NewPod = (String, String, Labels, Option<String>, Vec<ContainerPort>);
+
+impl ClusterModel {
+    /// Many pods, each as [`ClusterModel::add_pod`] adds it (the same labels
+    /// in a namespace are one pod; a taken name gets `-2`, `-3`, ...), with
+    /// the lookups indexed: thousands of probes named alike stay linear
+    pub fn add_pods(&mut self, pods: Vec<NewPod>) {
+        let mut seen: std::collections::HashSet<(String, Labels)> = self
+            .pods
+            .iter()
+            .map(|p| (p.namespace.clone(), p.labels.clone()))
+            .collect();
+        let mut taken: std::collections::HashSet<(String, String)> = self
+            .pods
+            .iter()
+            .map(|p| (p.namespace.clone(), p.name.clone()))
+            .collect();
+        let mut next: std::collections::HashMap<(String, String), u32> = std::collections::HashMap::new();
+        for (namespace, base, labels, service_account, ports) in pods {
+            self.add_namespace(&namespace);
+            if !seen.insert((namespace.clone(), labels.clone())) {
+                continue;
+            }
+            let counter = next.entry((namespace.clone(), base.clone())).or_insert(1);
+            let name = loop {
+                let candidate = if *counter == 1 {
+                    base.clone()
+                } else {
+                    format!("{base}-{counter}")
+                };
+                *counter = counter.saturating_add(1);
+                if !taken.contains(&(namespace.clone(), candidate.clone())) {
+                    break candidate;
+                }
+            };
+            taken.insert((namespace.clone(), name.clone()));
+            let ip = self.next_pod_address();
+            self.pods.push(Pod {
+                namespace,
+                name,
+                labels,
+                service_account,
+                ip,
+                ports,
+            });
+        }
+    }
+}
+
 /// The representative model of DESIGN.md's verification: a pod per service, a
 /// stranger pod per namespace, pods for every selector and piece of
 /// infrastructure, addresses inside and outside every CIDR and `except`, every

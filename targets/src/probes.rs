@@ -9,11 +9,11 @@
 //! dialects use for peers and ports; it needs no dialect's semantics, because
 //! a probe only adds a connection to decide, never a verdict.
 
-use palisade_compiler::model::{probe_addresses, ClusterModel, External};
+use palisade_compiler::model::{probe_addresses, ClusterModel, External, NewPod};
 use palisade_intents::{syntax::Protocol, types::Labels};
 use serde_json::{Map, Value};
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeSet, HashMap},
     net::{IpAddr, Ipv4Addr},
 };
 
@@ -62,6 +62,15 @@ pub fn add(model: &mut ClusterModel, manifests: &[Manifest]) {
         model.add_stranger(&name);
     }
     let namespaces: Vec<String> = model.namespaces.keys().cloned().collect();
+    // the labels of each namespace's pods, the probes added here included
+    let mut labels_in: HashMap<String, Vec<Labels>> = HashMap::new();
+    for pod in &model.pods {
+        labels_in
+            .entry(pod.namespace.clone())
+            .or_default()
+            .push(pod.labels.clone());
+    }
+    let mut probes: Vec<NewPod> = Vec::new();
     for labels in &found.pod_labels {
         let (namespace, labels) = split_namespace(labels);
         let mut labels = labels;
@@ -70,21 +79,23 @@ pub fn add(model: &mut ClusterModel, manifests: &[Manifest]) {
         for ns in targets {
             // A pod the selector already selects is its probe: a second one
             // would only be that service without its service account
-            let selected = model.pods.iter().any(|p| {
-                p.namespace == ns
-                    && labels
-                        .iter()
-                        .all(|(k, v)| k == PROBE_LABEL || p.labels.get(k) == Some(v))
+            let present = labels_in.entry(ns.clone()).or_default();
+            let selected = present.iter().any(|existing| {
+                labels
+                    .iter()
+                    .all(|(k, v)| k == PROBE_LABEL || existing.get(k) == Some(v))
             });
             if !selected {
-                model.add_pod(&ns, "probe", labels.clone(), None, Vec::new());
+                present.push(labels.clone());
+                probes.push((ns, "probe".into(), labels.clone(), None, Vec::new()));
             }
         }
     }
     for (ns, account) in &found.accounts {
         let labels = Labels::from([(PROBE_LABEL.to_string(), account.clone())]);
-        model.add_pod(ns, "probe", labels, Some(account.clone()), Vec::new());
+        probes.push((ns.clone(), "probe".into(), labels, Some(account.clone()), Vec::new()));
     }
+    model.add_pods(probes);
     let blocks: BTreeSet<ipnet::IpNet> = model.blocks.iter().chain(&found.blocks).copied().collect();
     model.blocks = blocks.into_iter().collect();
     let mut externals: BTreeSet<External> = model.externals.iter().cloned().collect();
