@@ -7,6 +7,7 @@
 
 use crate::Evaluator;
 use palisade_compiler::model::{ClusterModel, Connection, Endpoint};
+use palisade_intents::syntax::Protocol;
 use palisade_relation::{services::key, Universe};
 
 /// Panics at the first connection the sets and the evaluator decide differently
@@ -41,4 +42,44 @@ pub(crate) fn sets_agree(evaluator: &dyn Evaluator, model: &ClusterModel) {
             }
         }
     }
+}
+
+/// The sets' answer on one TCP connection, in a universe with requests:
+/// `from` and `to` are pod ids (`ns/name`), names or addresses of the model,
+/// `request` a method and path of the model's requests
+pub(crate) fn sets_answer(
+    evaluator: &dyn Evaluator,
+    model: &ClusterModel,
+    (from, to): (&str, &str),
+    port: u16,
+    request: Option<(&str, &str)>,
+) -> bool {
+    let universe = Universe::new(model, true);
+    let sides = evaluator.sides(&universe).unwrap();
+    let endpoint = |id: &str| -> Endpoint {
+        match model.pods.iter().find(|p| p.id() == id) {
+            Some(p) => Endpoint::Pod(p),
+            None => Endpoint::External(
+                model
+                    .externals
+                    .iter()
+                    .find(|e| e.fqdn.as_deref() == Some(id) || e.ip.to_string() == id)
+                    .unwrap_or_else(|| panic!("no endpoint {id}")),
+            ),
+        }
+    };
+    let r = request.map_or(0, |(m, p)| {
+        (1u32..)
+            .zip(&model.requests)
+            .find(|(_, q)| q.method == m && q.path == p)
+            .map(|(r, _)| r)
+            .unwrap()
+    });
+    let (f, t) = (endpoint(from), endpoint(to));
+    sides.allows(
+        &universe,
+        universe.class_of(&f).unwrap(),
+        universe.class_of(&t).unwrap(),
+        key(Protocol::Tcp, port, r),
+    )
 }

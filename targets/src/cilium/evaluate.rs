@@ -117,13 +117,7 @@ impl Policies<'_> {
                     return (false, if explain { vec![reference] } else { Vec::new() });
                 }
             }
-            let has_rules = spec.get(key).is_some() || spec.get(deny_key).is_some();
-            let turned_off = spec
-                .get("enableDefaultDeny")
-                .and_then(|d| d.get(key))
-                .and_then(Value::as_bool)
-                == Some(false);
-            if has_rules && !turned_off {
+            if isolates(spec, key, deny_key) {
                 default_deny.push((m, label(&|| format!("default deny ({key})"))));
             }
             for (i, rule) in spec[key].as_array().into_iter().flatten().enumerate() {
@@ -376,6 +370,19 @@ fn ports_match(to_ports: Option<&Value>, conn: &Connection) -> bool {
             });
         l7_ok && l4_ok
     })
+}
+
+/// Whether a policy puts the pods it selects on default deny in the
+/// direction of `key` (`ingress`, `egress`): it has rules there, allow or
+/// deny, and `enableDefaultDeny` does not turn that off
+pub(super) fn isolates(spec: &Value, key: &str, deny_key: &str) -> bool {
+    let has_rules = spec.get(key).is_some() || spec.get(deny_key).is_some();
+    let turned_off = spec
+        .get("enableDefaultDeny")
+        .and_then(|d| d.get(key))
+        .and_then(Value::as_bool)
+        == Some(false);
+    has_rules && !turned_off
 }
 
 #[cfg(test)]

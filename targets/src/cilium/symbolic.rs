@@ -337,14 +337,8 @@ impl<'u, 'm> Reader<'u, 'm> {
             Direction::Ingress => ("ingress", "ingressDeny"),
             Direction::Egress => ("egress", "egressDeny"),
         };
-        let has_rules = spec.get(key).is_some() || spec.get(deny_key).is_some();
-        let turned_off = spec
-            .get("enableDefaultDeny")
-            .and_then(|d| d.get(key))
-            .and_then(Value::as_bool)
-            == Some(false);
         Some(Half {
-            isolates: has_rules && !turned_off,
+            isolates: super::evaluate::isolates(spec, key, deny_key),
             denies: self.rules(spec.get(deny_key), namespace, direction)?,
             allows: self.rules(spec.get(key), namespace, direction)?,
         })

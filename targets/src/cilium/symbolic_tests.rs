@@ -8,9 +8,8 @@
 
 use super::*;
 use crate::Evaluator;
-use palisade_compiler::model::{ClusterModel, ContainerPort, Endpoint, External, Request};
+use palisade_compiler::model::{ClusterModel, ContainerPort, External, Request};
 use palisade_intents::types::Labels;
-use palisade_relation::services::key as service_key;
 
 fn manifests(yaml: &str) -> Vec<Manifest> {
     serde_yaml_ng::Deserializer::from_str(yaml)
@@ -111,37 +110,8 @@ pub(super) fn agree_on(manifests: &[Manifest], model: &ClusterModel) {
 
 /// The sets' answer on one TCP connection (universe with requests)
 fn answer(yaml: &str, from: &str, to: &str, port: u16, request: Option<(&str, &str)>) -> bool {
-    let model = model();
     let manifests = manifests(yaml);
-    let policies = Policies::read(&manifests);
-    let universe = Universe::new(&model, true);
-    let sides = policies.sides(&universe).unwrap();
-    let endpoint = |id: &str| -> Endpoint {
-        match model.pods.iter().find(|p| p.id() == id) {
-            Some(p) => Endpoint::Pod(p),
-            None => Endpoint::External(
-                model
-                    .externals
-                    .iter()
-                    .find(|e| e.fqdn.as_deref() == Some(id) || e.ip.to_string() == id)
-                    .unwrap_or_else(|| panic!("no endpoint {id}")),
-            ),
-        }
-    };
-    let r = request.map_or(0, |(m, p)| {
-        (1u32..)
-            .zip(&model.requests)
-            .find(|(_, q)| q.method == m && q.path == p)
-            .map(|(r, _)| r)
-            .unwrap()
-    });
-    let (f, t) = (endpoint(from), endpoint(to));
-    sides.allows(
-        &universe,
-        universe.class_of(&f).unwrap(),
-        universe.class_of(&t).unwrap(),
-        service_key(Protocol::Tcp, port, r),
-    )
+    crate::sets_agree::sets_answer(&Policies::read(&manifests), &model(), (from, to), port, request)
 }
 
 /// From, to, TCP port, request (method, path), whether it passes
