@@ -225,6 +225,16 @@ pub trait Evaluator {
         let _ = universe;
         None
     }
+
+    /// The connections this layer sends to an egress gateway (an overlay's
+    /// mesh route), as each pod class's egress side of the outside classes
+    /// and services routed; the L3/L4 layer then sees the hop to the
+    /// gateway pods and their connection to the host, not the pod's own.
+    /// `None` where the dialect has no symbolic form of its routes.
+    fn routed(&self, universe: &palisade_relation::Universe) -> Option<Vec<palisade_relation::SideSet>> {
+        let _ = universe;
+        None
+    }
 }
 
 /// Every dialect palisade knows

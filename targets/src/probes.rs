@@ -28,11 +28,67 @@ const NAMESPACE_LABEL: &str = "kubernetes.io/metadata.name";
 /// Cilium's label for a pod's namespace
 const CILIUM_NAMESPACE_LABEL: &str = "io.kubernetes.pod.namespace";
 
+/// Where a selector that names no namespace selects pods, as the kinds
+/// that carry one read it: a namespaced policy's selectors (NetworkPolicy
+/// `podSelector`, Cilium's endpoint selectors, an AuthorizationPolicy's
+/// `selector`) speak of its own namespace; a cluster-scoped policy's, and
+/// those of Istio's root namespace, of every namespace; a `podSelector`
+/// beside a `namespaceSelector`, of the namespaces that one selects.
+/// Probing a selector in every namespace instead would multiply the model
+/// by the number of namespaces without adding a connection any rule decides
+/// differently.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Scope {
+    Everywhere,
+    Namespace(String),
+    Labelled(Labels),
+}
+
+impl Scope {
+    /// The scope of a manifest's own selectors
+    fn of(manifest: &Manifest) -> Self {
+        match manifest.namespace() {
+            "" => Self::Everywhere,
+            ns if ns == crate::istio::ROOT_NAMESPACE => Self::Everywhere,
+            ns => Self::Namespace(ns.to_string()),
+        }
+    }
+
+    /// The scope of the `podSelector` of a peer with a `namespaceSelector`
+    fn of_peer(peer: &Map<String, Value>) -> Option<Self> {
+        let selector = peer.get("namespaceSelector")?.as_object()?;
+        let exact = selector.get("matchExpressions").is_none();
+        Some(match selector.get("matchLabels").and_then(Value::as_object) {
+            Some(labels) if exact && !labels.is_empty() => Self::Labelled(
+                labels
+                    .iter()
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                    .collect(),
+            ),
+            _ => Self::Everywhere,
+        })
+    }
+
+    /// The namespaces of `model` it speaks of
+    fn namespaces(&self, model: &ClusterModel) -> Vec<String> {
+        match self {
+            Self::Everywhere => model.namespaces.keys().cloned().collect(),
+            Self::Namespace(ns) => vec![ns.clone()],
+            Self::Labelled(labels) => model
+                .namespaces
+                .values()
+                .filter(|ns| labels.iter().all(|(k, v)| ns.labels.get(k) == Some(v)))
+                .map(|ns| ns.name.clone())
+                .collect(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Found {
     namespaces: BTreeSet<String>,
     namespace_labels: BTreeSet<Labels>,
-    pod_labels: BTreeSet<Labels>,
+    pod_labels: BTreeSet<(Labels, Scope)>,
     accounts: BTreeSet<(String, String)>,
     blocks: BTreeSet<ipnet::IpNet>,
     ports: BTreeSet<(Protocol, u16)>,
@@ -43,7 +99,7 @@ struct Found {
 pub fn add(model: &mut ClusterModel, manifests: &[Manifest]) {
     let mut found = Found::default();
     for manifest in manifests {
-        walk(&manifest.object, None, &mut found);
+        walk(&manifest.object, None, &Scope::of(manifest), &mut found);
     }
     for ns in &found.namespaces {
         model.add_stranger(ns);
@@ -61,33 +117,26 @@ pub fn add(model: &mut ClusterModel, manifests: &[Manifest]) {
         }
         model.add_stranger(&name);
     }
-    let namespaces: Vec<String> = model.namespaces.keys().cloned().collect();
     // the labels of each namespace's pods, the probes added here included
-    let mut labels_in: HashMap<String, Vec<Labels>> = HashMap::new();
+    let mut present: HashMap<String, Present> = HashMap::new();
     for pod in &model.pods {
-        labels_in
-            .entry(pod.namespace.clone())
-            .or_default()
-            .push(pod.labels.clone());
+        present.entry(pod.namespace.clone()).or_default().push(&pod.labels);
     }
+    let accounts = Accounts::new(model);
     let mut probes: Vec<NewPod> = Vec::new();
-    for labels in &found.pod_labels {
-        let (namespace, labels) = split_namespace(labels);
-        let mut labels = labels;
-        labels.insert(PROBE_LABEL.into(), "true".into());
-        let targets = namespace.map_or_else(|| namespaces.clone(), |ns| vec![ns]);
+    for (labels, scope) in &found.pod_labels {
+        let (namespace, selector) = split_namespace(labels);
+        let targets = namespace.map_or_else(|| scope.namespaces(model), |ns| vec![ns]);
         for ns in targets {
             // A pod the selector already selects is its probe: a second one
             // would only be that service without its service account
-            let present = labels_in.entry(ns.clone()).or_default();
-            let selected = present.iter().any(|existing| {
-                labels
-                    .iter()
-                    .all(|(k, v)| k == PROBE_LABEL || existing.get(k) == Some(v))
-            });
-            if !selected {
-                present.push(labels.clone());
-                probes.push((ns, "probe".into(), labels.clone(), None, Vec::new()));
+            let present = present.entry(ns.clone()).or_default();
+            if !present.selects(&selector) {
+                present.push(&selector);
+                let account = accounts.of(&ns, &selector);
+                let mut labels = selector.clone();
+                labels.insert(PROBE_LABEL.into(), "true".into());
+                probes.push((ns, "probe".into(), labels, account, Vec::new()));
             }
         }
     }
@@ -132,6 +181,80 @@ pub fn add(model: &mut ClusterModel, manifests: &[Manifest]) {
         .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
 }
 
+/// The label sets of one namespace's pods, indexed by label
+#[derive(Default)]
+struct Present {
+    pods: Vec<Labels>,
+    by_label: HashMap<(String, String), Vec<usize>>,
+}
+
+impl Present {
+    fn push(&mut self, labels: &Labels) {
+        for (k, v) in labels {
+            self.by_label
+                .entry((k.clone(), v.clone()))
+                .or_default()
+                .push(self.pods.len());
+        }
+        self.pods.push(labels.clone());
+    }
+
+    /// Whether some pod carries every label of `selector`
+    fn selects(&self, selector: &Labels) -> bool {
+        let candidates = selector
+            .iter()
+            .map(|(k, v)| {
+                self.by_label
+                    .get(&(k.clone(), v.clone()))
+                    .map_or(&[][..], Vec::as_slice)
+            })
+            .min_by_key(|list| list.len());
+        match candidates {
+            None => !self.pods.is_empty(),
+            Some(list) => list
+                .iter()
+                .filter_map(|&i| self.pods.get(i))
+                .any(|pod| selector.iter().all(|(k, v)| pod.get(k) == Some(v))),
+        }
+    }
+}
+
+/// The service accounts the model's pods declare, by namespace: a
+/// service's `serviceAccount` says what its pods run as, so a probe that a
+/// service's selector selects runs as that account too. A probe without it
+/// would be a pod the mesh cannot identify as the service (its principal
+/// is another), which the intents' declaration rules out; a real pod like
+/// that is in a cluster dump, and verify reports what the mesh does to it.
+struct Accounts(HashMap<String, Vec<(Labels, String)>>);
+
+impl Accounts {
+    fn new(model: &ClusterModel) -> Self {
+        let mut by_namespace: HashMap<String, Vec<(Labels, String)>> = HashMap::new();
+        for pod in model.pods.iter().filter(|p| !p.labels.is_empty()) {
+            if let Some(account) = &pod.service_account {
+                by_namespace
+                    .entry(pod.namespace.clone())
+                    .or_default()
+                    .push((pod.labels.clone(), account.clone()));
+            }
+        }
+        Self(by_namespace)
+    }
+
+    /// The one account of the pods whose labels `labels` all carry; none
+    /// where no such pod declares one, or two declare different ones
+    fn of(&self, namespace: &str, labels: &Labels) -> Option<String> {
+        let mut found = self
+            .0
+            .get(namespace)?
+            .iter()
+            .filter(|(selector, _)| selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
+            .map(|(_, account)| account);
+        let first = found.next()?;
+        found.all(|other| other == first).then(|| first.clone())
+    }
+}
+
 /// Cilium selectors carry the namespace as a label (`k8s:` prefixed or not)
 fn split_namespace(labels: &Labels) -> (Option<String>, Labels) {
     let mut namespace = None;
@@ -147,17 +270,22 @@ fn split_namespace(labels: &Labels) -> (Option<String>, Labels) {
     (namespace, rest)
 }
 
-fn walk(value: &Value, key: Option<&str>, found: &mut Found) {
+fn walk(value: &Value, key: Option<&str>, scope: &Scope, found: &mut Found) {
     match value {
         Value::Object(map) => {
-            object(map, key, found);
+            object(map, key, scope, found);
+            let peer = Scope::of_peer(map);
             for (k, v) in map {
-                walk(v, Some(k), found);
+                let inner = match (&peer, k.as_str()) {
+                    (Some(peer), "podSelector") => peer,
+                    _ => scope,
+                };
+                walk(v, Some(k), inner, found);
             }
         }
         Value::Array(items) => {
             for item in items {
-                walk(item, key, found);
+                walk(item, key, scope, found);
             }
         }
         Value::String(text) => string(text, key, found),
@@ -165,7 +293,7 @@ fn walk(value: &Value, key: Option<&str>, found: &mut Found) {
     }
 }
 
-fn object(map: &Map<String, Value>, key: Option<&str>, found: &mut Found) {
+fn object(map: &Map<String, Value>, key: Option<&str>, scope: &Scope, found: &mut Found) {
     if let Some(labels) = map.get("matchLabels").and_then(Value::as_object) {
         let labels: Labels = labels
             .iter()
@@ -174,7 +302,7 @@ fn object(map: &Map<String, Value>, key: Option<&str>, found: &mut Found) {
         if key == Some("namespaceSelector") {
             found.namespace_labels.insert(labels);
         } else {
-            found.pod_labels.insert(labels);
+            found.pod_labels.insert((labels, scope.clone()));
         }
     }
     if let Some(port) = map.get("port").and_then(number) {

@@ -31,7 +31,7 @@ use palisade_intents::{syntax::Protocol, types::Via};
 use palisade_relation::{
     change, reference,
     report::{self, side_difference, Product},
-    ClassSet, Direction, SideSet, Sides, Universe,
+    Class, ClassSet, Direction, Rule, Services, Side, SideSet, Sides, Universe,
 };
 
 /// One connection on which manifests and intents disagree
@@ -89,28 +89,23 @@ pub struct Report {
 pub fn verify(ir: &Ir, model: &ClusterModel, rendered: &[(&dyn Dialect, &[Manifest])]) -> Report {
     let set = Set::new(ir, model, rendered);
     let mut report = Report::default();
-    let mut references: Vec<(bool, Sides)> = Vec::new();
-    for combination in &set.combinations {
-        let universe = Universe::new(model, combination.sees_l7);
-        let Some(sides) = set.sides(combination, &universe) else {
-            set.enumerate(combination, |_| true, &mut report);
+    // The combinations that read requests alike share a universe, the
+    // overlays' relation and the intents'
+    for sees_l7 in [false, true] {
+        let combinations: Vec<&Combination> = set.combinations.iter().filter(|c| c.sees_l7 == sees_l7).collect();
+        if combinations.is_empty() {
             continue;
-        };
-        let reference = match references.iter().find(|(l7, _)| *l7 == combination.sees_l7) {
-            Some((_, r)) => r,
-            None => {
-                references.push((combination.sees_l7, reference::sides(ir, &universe)));
-                match references.last() {
-                    Some((_, r)) => r,
-                    None => continue,
-                }
-            }
-        };
-        set.compare_sides(combination, &universe, &sides, reference, &mut report);
-        // Connections to a name the gateway may route are decided as the
-        // layers carry them (two legs), which no single side holds
-        if set.gateway.pod.is_some() {
-            set.enumerate(combination, routable, &mut report);
+        }
+        let universe = Universe::new(model, sees_l7);
+        let overlays = set.overlays(&universe);
+        let reference = reference::sides(ir, &universe);
+        for combination in combinations {
+            let Some(layers) = overlays.as_ref().and_then(|o| set.layers(combination, &universe, o)) else {
+                set.enumerate(combination, &mut report);
+                continue;
+            };
+            set.compare_sides(combination, &universe, &layers, &reference, &mut report);
+            set.compare_routed(combination, &universe, &layers, &reference, &mut report);
         }
     }
     report
@@ -123,14 +118,90 @@ pub fn verify_enumerating(ir: &Ir, model: &ClusterModel, rendered: &[(&dyn Diale
     let set = Set::new(ir, model, rendered);
     let mut report = Report::default();
     for combination in &set.combinations {
-        set.enumerate(combination, |_| true, &mut report);
+        set.enumerate(combination, &mut report);
     }
     report
 }
 
-/// A connection from a pod to an outside name: the gateway may route it
-fn routable(conn: &Connection) -> bool {
-    matches!((conn.from, conn.to), (Endpoint::Pod(_), Endpoint::External(e)) if e.fqdn.is_some())
+/// The relation of one combination, with what it sends through the egress
+/// gateway apart: those connections are decided as the layers carry them
+/// (the hop to the gateway pods, then the gateway pods to the host), which
+/// no single side holds
+struct Layers<'o> {
+    /// the L3/L4 target and every overlay enforce: every connection not routed
+    sides: Sides,
+    /// the L3/L4 target's part in what goes through the gateway
+    legs: Legs,
+    /// what the overlays decide and route, the same for every combination
+    overlays: &'o Overlays,
+}
+
+/// What the L3/L4 target lets through on the way through the gateway
+#[derive(Default)]
+struct Legs {
+    /// by pod class (routed ones only): the services on which the class
+    /// reaches the gateway pods (its egress side and their ingress side)
+    hops: Vec<Services>,
+    /// the gateway pods' egress side, towards the hosts
+    onward: SideSet,
+}
+
+impl Legs {
+    fn new(l3l4: &Sides, overlays: &Overlays) -> Self {
+        let Some(gateway) = overlays.gateway else {
+            return Self::default();
+        };
+        let (Some(onward), Some(into_gateway)) = (side_of(&l3l4.egress, gateway), side_of(&l3l4.ingress, gateway))
+        else {
+            return Self::default();
+        };
+        let hops = (0u32..)
+            .zip(&overlays.routes)
+            .map(|(class, routed)| match side_of(&l3l4.egress, class) {
+                Some(out) if !routed.is_empty() => {
+                    out.services_of(gateway).intersection(&into_gateway.services_of(class))
+                }
+                _ => Services::none(),
+            })
+            .collect();
+        Self {
+            hops,
+            onward: onward.clone(),
+        }
+    }
+}
+
+/// The side of one pod class
+fn side_of(sides: &[SideSet], class: Class) -> Option<&SideSet> {
+    usize::try_from(class).ok().and_then(|i| sides.get(i))
+}
+
+/// The overlays of a set, in one universe
+struct Overlays {
+    /// their relation, every one enforcing (`None`: the set has no overlay)
+    sides: Option<Sides>,
+    /// the gateway pod's class, where the model has one
+    gateway: Option<Class>,
+    /// by pod class: the outside classes and services routed through the
+    /// gateway (none at all without a gateway)
+    routes: Vec<SideSet>,
+}
+
+/// `sides` without the routed connections on the egress side
+fn without_routes(sides: &Sides, routes: &[SideSet], universe: &Universe) -> Sides {
+    let all = universe.all();
+    Sides {
+        egress: sides
+            .egress
+            .iter()
+            .enumerate()
+            .map(|(class, side)| match routes.get(class) {
+                Some(routed) if !routed.is_empty() => side.difference(routed, all),
+                _ => side.clone(),
+            })
+            .collect(),
+        ingress: sides.ingress.clone(),
+    }
 }
 
 /// The evaluators of one rendered set, and what deciding needs besides
@@ -177,13 +248,67 @@ impl<'a, 'm> Set<'a, 'm> {
         }
     }
 
-    /// The relation of a combination: its L3/L4 target and every overlay enforce
-    fn sides(&self, combination: &Combination, universe: &Universe) -> Option<Sides> {
-        let mut sides = combination.evaluator.sides(universe)?;
+    /// What the overlays decide and route; `None` where one has no symbolic form
+    fn overlays(&self, universe: &Universe) -> Option<Overlays> {
+        let mut sides: Option<Sides> = None;
         for overlay in &self.overlays {
-            sides = sides.and(&overlay.sides(universe)?, universe);
+            let own = overlay.sides(universe)?;
+            sides = Some(match sides {
+                Some(before) => before.and(&own, universe),
+                None => own,
+            });
         }
-        Some(sides)
+        let gateway = self.gateway.pod.and_then(|p| universe.class_of(&Endpoint::Pod(p)));
+        let routes = match gateway {
+            Some(gateway) => self.routes(universe, gateway)?,
+            None => Vec::new(),
+        };
+        Some(Overlays { sides, gateway, routes })
+    }
+
+    /// The relation of a combination: its L3/L4 target and every overlay
+    /// enforce, but on what goes through the gateway
+    fn layers<'o>(&self, combination: &Combination, universe: &Universe, overlays: &'o Overlays) -> Option<Layers<'o>> {
+        let l3l4 = combination.evaluator.sides(universe)?;
+        let legs = Legs::new(&l3l4, overlays);
+        let sides = match &overlays.sides {
+            Some(o) => l3l4.and(o, universe),
+            None => l3l4,
+        };
+        Some(Layers { sides, legs, overlays })
+    }
+
+    /// By pod class, what the set sends through the gateway: what an
+    /// overlay routes there, or (no overlay) every TCP connection to a name
+    /// the intents send there; the gateway pods do not route themselves
+    fn routes(&self, universe: &Universe, gateway: Class) -> Option<Vec<SideSet>> {
+        let all = universe.all();
+        let count = usize::try_from(universe.pod_count()).unwrap_or(0);
+        let mut routes = if self.overlays.is_empty() {
+            let hosts = universe.outsides_where(|e| {
+                e.fqdn
+                    .as_deref()
+                    .is_some_and(|name| self.gateway.hosts.iter().any(|h| h.matches(name)))
+            });
+            let rules = if hosts.is_empty() {
+                Vec::new()
+            } else {
+                vec![Rule::allow(Services::protocol(Protocol::Tcp), hosts)]
+            };
+            vec![Side::union(true, rules).resolve(universe); count]
+        } else {
+            let mut union = vec![SideSet::default(); count];
+            for overlay in &self.overlays {
+                for (into, routed) in union.iter_mut().zip(overlay.routed(universe)?) {
+                    *into = into.union(&routed, all);
+                }
+            }
+            union
+        };
+        if let Some(own) = usize::try_from(gateway).ok().and_then(|g| routes.get_mut(g)) {
+            *own = SideSet::default();
+        }
+        Some(routes)
     }
 
     /// Each side of the combination against the same side of the intents
@@ -191,24 +316,18 @@ impl<'a, 'm> Set<'a, 'm> {
         &self,
         combination: &Combination,
         universe: &Universe,
-        sides: &Sides,
+        layers: &Layers,
         reference: &Sides,
         report: &mut Report,
     ) {
-        let everyone: ClassSet = universe.all().as_ref().clone();
-        let routed = if self.gateway.pod.is_some() {
-            universe.outsides_where(|e| e.fqdn.is_some())
-        } else {
-            ClassSet::new()
-        };
+        let everyone: &ClassSet = universe.all();
+        let routes = &layers.overlays.routes;
+        let sides = &without_routes(&layers.sides, routes, universe);
+        let reference = &without_routes(reference, routes, universe);
         let pods = u64::from(universe.pod_count());
         report.compared += usize::try_from(pods.saturating_mul(everyone.len()).saturating_mul(2)).unwrap_or(usize::MAX);
         let before = report.mismatches.len();
         for direction in [Direction::Egress, Direction::Ingress] {
-            let peers = match direction {
-                Direction::Egress => &everyone - &routed,
-                Direction::Ingress => everyone.clone(),
-            };
             // A side no layer reads requests on is compared port by port:
             // the requests are the other side's to decide
             let sees_requests = match direction {
@@ -223,7 +342,7 @@ impl<'a, 'm> Set<'a, 'm> {
                 (&blinded.0, &blinded.1)
             };
             for (broader, (a, b)) in [(true, (ours, theirs)), (false, (theirs, ours))] {
-                for product in side_difference(a, b, direction, universe, &peers) {
+                for product in side_difference(a, b, direction, universe, everyone) {
                     let mismatch = self.product_mismatch(combination, universe, sides, &product, direction, broader);
                     report.mismatches.push(mismatch);
                 }
@@ -233,15 +352,80 @@ impl<'a, 'm> Set<'a, 'm> {
         // and found equal: what passes both sides must be what the intents let
         if report.mismatches.len() == before && combination.sees_l7 && !combination.l7_egress {
             for (broader, (a, b)) in [(true, (sides, reference)), (false, (reference, sides))] {
-                for mut product in change::opened(b, a, universe) {
-                    product.to = &product.to - &routed;
-                    if !product.to.is_empty() {
-                        let mut mismatch =
-                            self.product_mismatch(combination, universe, sides, &product, Direction::Ingress, broader);
-                        mismatch.connection = format!("{} (end to end)", report::describe(universe, &product));
-                        report.mismatches.push(mismatch);
-                    }
+                for product in change::opened(b, a, universe) {
+                    let mut mismatch =
+                        self.product_mismatch(combination, universe, sides, &product, Direction::Ingress, broader);
+                    mismatch.connection = format!("{} (end to end)", report::describe(universe, &product));
+                    report.mismatches.push(mismatch);
                 }
+            }
+        }
+    }
+
+    /// The connections sent through the gateway, each source's against the
+    /// intents' egress side: the hop to the gateway pods (the source's egress
+    /// side and the gateway pods' ingress side of the L3/L4 target), the
+    /// gateway pods' egress side to the host, and the overlays' decision
+    /// on the source's own connection, all at once
+    fn compare_routed(
+        &self,
+        combination: &Combination,
+        universe: &Universe,
+        layers: &Layers,
+        reference: &Sides,
+        report: &mut Report,
+    ) {
+        let (Some(_), Some(pod)) = (layers.overlays.gateway, self.gateway.pod) else {
+            return;
+        };
+        let all = universe.all();
+        let mut ours = Vec::new();
+        let mut theirs = Vec::new();
+        for (class, (routed, hop)) in layers.overlays.routes.iter().zip(&layers.legs.hops).enumerate() {
+            let Some(wanted) = reference.egress.get(class) else {
+                continue;
+            };
+            if routed.is_empty() {
+                ours.push(SideSet::default());
+                theirs.push(SideSet::default());
+                continue;
+            }
+            let hop = Side::union(true, vec![Rule::allow(hop.clone(), all.as_ref().clone())]).resolve(universe);
+            let mut side = routed.intersection(&hop, all).intersection(&layers.legs.onward, all);
+            if let Some(overlay) = layers.overlays.sides.as_ref().and_then(|o| o.egress.get(class)) {
+                side = side.intersection(overlay, all);
+            }
+            ours.push(side.request_blind(all));
+            theirs.push(routed.intersection(wanted, all).request_blind(all));
+        }
+        let ours = Sides {
+            egress: ours,
+            ingress: Vec::new(),
+        };
+        let theirs = Sides {
+            egress: theirs,
+            ingress: Vec::new(),
+        };
+        for (broader, (a, b)) in [(true, (&ours, &theirs)), (false, (&theirs, &ours))] {
+            for product in side_difference(a, b, Direction::Egress, universe, all) {
+                let mut mismatch = Mismatch {
+                    connection: format!("{} (through {})", report::describe(universe, &product), pod.id()),
+                    targets: combination.name.clone(),
+                    expected: !broader,
+                    rules: Vec::new(),
+                    intents: Vec::new(),
+                };
+                if let Some(conn) = product.sample(universe) {
+                    let overlays: Vec<&dyn Evaluator> = self.overlays.iter().map(AsRef::as_ref).collect();
+                    mismatch.rules = gateway_legs(&conn, pod)
+                        .iter()
+                        .map(|leg| combination.evaluator.evaluate(self.model, leg))
+                        .chain(overlays.iter().map(|o| o.evaluate(self.model, &conn)))
+                        .flat_map(|v| v.decided_by)
+                        .collect();
+                    mismatch.intents = intent_lines(&self.semantics.decide(&conn));
+                }
+                report.mismatches.push(mismatch);
             }
         }
     }
@@ -292,12 +476,12 @@ impl<'a, 'm> Set<'a, 'm> {
         mismatch
     }
 
-    /// Every connection of the model that `keep` keeps (and the requests it
-    /// lists), decided by the combination and by the intents
-    fn enumerate(&self, combination: &Combination, keep: impl Fn(&Connection) -> bool, report: &mut Report) {
+    /// Every connection of the model (and the requests it lists), decided
+    /// by the combination and by the intents
+    fn enumerate(&self, combination: &Combination, report: &mut Report) {
         let model = self.model;
         let overlays: Vec<&dyn Evaluator> = self.overlays.iter().map(AsRef::as_ref).collect();
-        for l4 in model.connections().filter(|c| keep(c)) {
+        for l4 in model.connections() {
             let expected_l4 = self.semantics.decide(&l4);
             let with_requests = matches!(l4.to, Endpoint::Pod(_)) && expected_l4.allowed && combination.sees_l7;
             let requests: Vec<Connection> = if with_requests {

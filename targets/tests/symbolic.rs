@@ -162,3 +162,164 @@ proptest! {
         }
     }
 }
+
+/// The places a hand edit can widen or narrow a manifest: every element of
+/// an array under `spec` (a rule, a peer, a port) and every field that
+/// narrows what it sits in (`from`, `to`, `ports`, `toPorts`, `rules`,
+/// `when`, `selector`-like fields)
+fn edit_points(value: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, inner) in map {
+                path.push(key.clone());
+                out.push(path.clone());
+                edit_points(inner, path, out);
+                path.pop();
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, inner) in items.iter().enumerate() {
+                path.push(i.to_string());
+                out.push(path.clone());
+                edit_points(inner, path, out);
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Remove what `path` names from `value`
+fn remove_at(value: &mut serde_json::Value, path: &[String]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut at = value;
+    for step in parents {
+        at = match at {
+            serde_json::Value::Object(map) => match map.get_mut(step) {
+                Some(v) => v,
+                None => return,
+            },
+            serde_json::Value::Array(items) => match step.parse::<usize>().ok().and_then(|i| items.get_mut(i)) {
+                Some(v) => v,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    match at {
+        serde_json::Value::Object(map) => {
+            map.remove(last);
+        }
+        serde_json::Value::Array(items) => {
+            if let Some(i) = last.parse::<usize>().ok().filter(|&i| i < items.len()) {
+                items.remove(i);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The examples that send names through the egress gateway, with the sets
+/// that carry them: the routed connections are where sets and legs meet
+fn gateway_cases() -> Vec<(Ir, Vec<&'static dyn Dialect>)> {
+    let d = |id: &str| palisade_targets::dialect(id).unwrap_or_else(|| panic!("{id}"));
+    let mut out = Vec::new();
+    let irs = examples()
+        .into_iter()
+        .map(|dir| compile_dir(&dir))
+        .chain([common::two_gateway_hosts()])
+        .filter(|ir| ir.profile.egress_gateway.is_some());
+    for ir in irs {
+        for set in [
+            vec![d("kubernetes"), d("istio")],
+            vec![d("calico"), d("istio")],
+            vec![d("cilium"), d("istio")],
+        ] {
+            if render_set(&ir, &set, Mode::Enforce).is_ok() {
+                out.push((ir.clone(), set));
+            }
+        }
+    }
+    assert!(!out.is_empty(), "no example sends a name through the egress gateway");
+    out
+}
+
+/// Whether the sets find what the enumeration of every connection finds.
+/// Through the gateway both answer end to end: the same kinds of
+/// difference (broader, narrower), or none. Elsewhere the sets compare side
+/// by side and may find more (a side wider than the intents that the other
+/// side still stops), never less: each kind the enumeration finds, they find.
+fn verifies_agree(ir: &Ir, rendered: &[(&'static dyn Dialect, Vec<Manifest>)]) -> Result<(), String> {
+    let model = synthesize(ir);
+    let borrowed: Vec<(&dyn Dialect, &[Manifest])> = rendered.iter().map(|(d, m)| (*d, m.as_slice())).collect();
+    let symbolic = palisade_targets::verify::verify(ir, &model, &borrowed);
+    let enumerative = palisade_targets::verify::verify_enumerating(ir, &model, &borrowed);
+    let kinds = |r: &palisade_targets::verify::Report, routed: bool| {
+        let mut k: Vec<bool> = r
+            .mismatches
+            .iter()
+            .filter(|m| m.connection.contains(" (through ") == routed)
+            .map(|m| m.expected)
+            .collect();
+        k.sort_unstable();
+        k.dedup();
+        k
+    };
+    let routed_agree = kinds(&symbolic, true) == kinds(&enumerative, true);
+    let direct = kinds(&symbolic, false);
+    let direct_agree = kinds(&enumerative, false).iter().all(|k| direct.contains(k));
+    if routed_agree && direct_agree {
+        return Ok(());
+    }
+    let show = |r: &palisade_targets::verify::Report| {
+        r.mismatches
+            .iter()
+            .take(6)
+            .map(|m| format!("  {m}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    Err(format!(
+        "the sets found:\n{}\nthe enumeration found:\n{}",
+        show(&symbolic),
+        show(&enumerative)
+    ))
+}
+
+#[test]
+fn verify_on_sets_finds_what_the_enumeration_finds_on_the_gateway_examples() {
+    for (ir, set) in gateway_cases() {
+        let rendered = render_set(&ir, &set, Mode::Enforce).unwrap_or_else(|e| panic!("{e}"));
+        verifies_agree(&ir, &rendered).unwrap_or_else(|e| panic!("as emitted: {e}"));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn verify_on_sets_finds_what_the_enumeration_finds_after_a_hand_edit(case in any::<prop::sample::Index>(), manifest in any::<prop::sample::Index>(), point in any::<prop::sample::Index>()) {
+        let cases = gateway_cases();
+        let (ir, set) = case.get(&cases);
+        let mut rendered = render_set(ir, set, Mode::Enforce).unwrap_or_else(|e| panic!("{e}"));
+        let count: usize = rendered.iter().map(|(_, m)| m.len()).sum();
+        prop_assume!(count > 0);
+        let mut which = manifest.index(count);
+        let Some(edited) = rendered.iter_mut().flat_map(|(_, m)| m.iter_mut()).find(|_| {
+            let hit = which == 0;
+            which = which.saturating_sub(1);
+            hit
+        }) else { return Ok(()) };
+        let mut points = Vec::new();
+        edit_points(&edited.object["spec"], &mut vec!["spec".to_string()], &mut points);
+        prop_assume!(!points.is_empty());
+        let path = point.get(&points).clone();
+        remove_at(&mut edited.object, &path);
+        let what = format!("{} {}: removed {}", edited.object["kind"], edited.object["metadata"]["name"], path.join("."));
+        if let Err(problem) = verifies_agree(ir, &rendered) {
+            prop_assert!(false, "{what}\n{problem}");
+        }
+    }
+}

@@ -193,14 +193,6 @@ fn the_zero_trust_example_allows_the_walkthrough_flows_and_nothing_else() {
     );
 }
 
-/// `shop/a` may use api.stripe.com and `shop/b` example.org, both through
-/// the egress gateway; `shop/c` may use neither.
-fn two_gateway_hosts() -> palisade_compiler::ir::Ir {
-    let project = "apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: { name: gw }\nspec:\n  cluster:\n    clusterCIDRs: [10.244.0.0/16, 10.96.0.0/12]\n    egressGateway: { namespace: istio-system, selector: { istio: egressgateway }, service: istio-egressgateway }\n".to_string();
-    let shop = "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: shop, namespace: shop }\nspec:\n  posture: default-deny\n  services:\n    a: { selector: { app: a }, serviceAccount: a }\n    b: { selector: { app: b }, serviceAccount: b }\n    c: { selector: { app: c }, serviceAccount: c }\n  allow:\n    - { from: a, to: { fqdn: api.stripe.com, via: egress-gateway }, ports: [tcp/443] }\n    - { from: b, to: { fqdn: example.org, via: egress-gateway }, ports: [tcp/443] }\n    - c -> a tcp/8080\n".to_string();
-    compile_text(&[("palisade.yaml", project), ("intents/shop.yaml", shop)]).unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn verify_rendered(ir: &palisade_compiler::ir::Ir, rendered: &common::Rendered) -> palisade_targets::verify::Report {
     let model = palisade_compiler::model::synthesize(ir);
     let borrowed: Vec<(&dyn palisade_targets::Dialect, &[palisade_targets::Manifest])> =
@@ -210,7 +202,7 @@ fn verify_rendered(ir: &palisade_compiler::ir::Ir, rendered: &common::Rendered) 
 
 #[test]
 fn verify_proves_who_reaches_each_host_through_the_gateway() {
-    let ir = two_gateway_hosts();
+    let ir = common::two_gateway_hosts();
     let d = |id: &str| palisade_targets::dialect(id).unwrap_or_else(|| panic!("{id}"));
     for l4 in ["kubernetes", "calico", "cilium"] {
         let set = [d(l4), d("istio")];
@@ -281,7 +273,7 @@ fn without_an_overlay_the_gateway_hop_is_the_host_and_is_broader_than_two_hosts(
     // their hosts apart, so each reaches the other's host. The compile
     // refuses it; verify, the second line, reports it on what a compile
     // without the refusal would render.
-    let ir = two_gateway_hosts();
+    let ir = common::two_gateway_hosts();
     let d = |id: &str| palisade_targets::dialect(id).unwrap_or_else(|| panic!("{id}"));
     for l4 in ["kubernetes", "calico", "cilium"] {
         let refused = common::render_set(&ir, &[d(l4)], palisade_targets::Mode::Enforce)
@@ -308,7 +300,7 @@ fn without_an_overlay_the_gateway_hop_is_the_host_and_is_broader_than_two_hosts(
         callers.dedup();
         assert_eq!(
             callers,
-            ["shop/a -> example.org", "shop/b -> api.stripe.com"],
+            ["shop/a -> example.org tcp/443", "shop/b -> api.stripe.com tcp/443"],
             "{l4} alone:\n{}",
             problems.join("\n")
         );

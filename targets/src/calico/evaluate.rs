@@ -113,16 +113,8 @@ pub(super) fn pod_labels(pod: &Pod) -> BTreeMap<String, String> {
     labels
 }
 
-pub(super) fn set_labels(set: &NetworkSet) -> BTreeMap<String, String> {
-    let mut labels: BTreeMap<String, String> = set
-        .labels
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-        .collect();
-    if let Some(ns) = &set.namespace {
-        labels.insert("projectcalico.org/namespace".into(), ns.clone());
-    }
-    labels
+pub(super) fn set_labels(set: &NetworkSet) -> &BTreeMap<String, String> {
+    &set.labels
 }
 
 /// A namespace's labels as `namespaceSelector` reads them (plus `projectcalico.org/name`)
@@ -153,10 +145,10 @@ impl Candidate<'_> {
         }
     }
 
-    fn labels(&self) -> BTreeMap<String, String> {
+    fn labels(&self) -> std::borrow::Cow<'_, BTreeMap<String, String>> {
         match self {
-            Candidate::Pod(p) => pod_labels(p),
-            Candidate::Set(s) => set_labels(s),
+            Candidate::Pod(p) => std::borrow::Cow::Owned(pod_labels(p)),
+            Candidate::Set(s) => std::borrow::Cow::Borrowed(set_labels(s)),
         }
     }
 
@@ -385,24 +377,24 @@ pub(super) fn confinement(entity: &Entity, policy: &Policy) -> (bool, bool) {
 /// Whether the entity's namespace scope, `selector` and `serviceAccounts`
 /// all pick the candidate
 pub(super) fn picks(entity: &Entity, policy: &Policy, model: &ClusterModel, confined: bool, c: &Candidate) -> bool {
-    let in_scope = match (&entity.namespace_selector, c.namespace()) {
-        (Some(s), Some(ns)) => s.matches_in(&namespace_labels(model, ns), Scope::namespace_of(true)),
-        (Some(s), None) => s.matches_in(&BTreeMap::new(), Scope::namespace_of(false)),
-        (None, ns) => match policy.namespace {
-            Some(own) if confined => ns == Some(own),
-            _ => true,
-        },
-    };
-    in_scope && {
-        let labels = c.labels();
-        entity.selector.as_ref().is_none_or(|s| s.matches(&labels))
-            && entity.accounts.as_ref().is_none_or(|a| {
-                (a.names.is_empty() || c.account().is_some_and(|n| a.names.iter().any(|x| x == n)))
-                    && a.selector
-                        .as_ref()
-                        .is_none_or(|s| s.matches(&account_labels(c.account())))
-            })
-    }
+    // the candidate's own labels first: the namespace's labels cost a copy
+    let labels = c.labels();
+    let selected = entity.selector.as_ref().is_none_or(|s| s.matches(&labels))
+        && entity.accounts.as_ref().is_none_or(|a| {
+            (a.names.is_empty() || c.account().is_some_and(|n| a.names.iter().any(|x| x == n)))
+                && a.selector
+                    .as_ref()
+                    .is_none_or(|s| s.matches(&account_labels(c.account())))
+        });
+    selected
+        && match (&entity.namespace_selector, c.namespace()) {
+            (Some(s), Some(ns)) => s.matches_in(&namespace_labels(model, ns), Scope::namespace_of(true)),
+            (Some(s), None) => s.matches_in(&BTreeMap::new(), Scope::namespace_of(false)),
+            (None, ns) => match policy.namespace {
+                Some(own) if confined => ns == Some(own),
+                _ => true,
+            },
+        }
 }
 
 /// The endpoint's address; a pod the dump shows without one has none, and

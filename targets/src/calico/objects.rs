@@ -7,6 +7,7 @@ use super::selector::Selector;
 use crate::{manifest::Field, Manifest};
 use ipnet::IpNet;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 pub use crate::Problem;
 
@@ -90,7 +91,8 @@ pub(super) struct Tier<'m> {
 /// A NetworkSet (namespaced) or GlobalNetworkSet
 pub(super) struct NetworkSet {
     pub namespace: Option<String>,
-    pub labels: Map<String, Value>,
+    /// as selectors read them: its own, and `projectcalico.org/namespace` for a namespaced set
+    pub labels: BTreeMap<String, String>,
     pub nets: Vec<IpNet>,
     /// Calico Enterprise `allowedEgressDomains`
     pub domains: Vec<String>,
@@ -425,9 +427,17 @@ pub(super) fn read(manifests: &[Manifest]) -> Objects<'_> {
             "NetworkPolicy" => false,
             "GlobalNetworkPolicy" => true,
             "NetworkSet" | "GlobalNetworkSet" => {
+                let namespace = (m.kind() == "NetworkSet").then(|| namespace_or_default(m).to_string());
+                let mut labels: BTreeMap<String, String> = labels_of(m)
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect();
+                if let Some(ns) = &namespace {
+                    labels.insert("projectcalico.org/namespace".into(), ns.clone());
+                }
                 sets.push(NetworkSet {
-                    namespace: (m.kind() == "NetworkSet").then(|| namespace_or_default(m).to_string()),
-                    labels: labels_of(m),
+                    namespace,
+                    labels,
                     nets: reader
                         .nets(m.object.at(&["spec", "nets"]), "/spec/nets")
                         .unwrap_or_default(),

@@ -44,7 +44,7 @@ use serde_json::Value;
 use std::{collections::HashMap, net::IpAddr};
 
 /// Istio's default `meshConfig.rootNamespace`: policies there apply mesh-wide
-pub(super) const ROOT_NAMESPACE: &str = "istio-system";
+pub(crate) const ROOT_NAMESPACE: &str = "istio-system";
 
 /// The Istio objects of a manifest set
 pub(super) struct Mesh<'m> {
@@ -371,6 +371,10 @@ impl Evaluator for Mesh<'_> {
 
     fn sides(&self, universe: &palisade_relation::Universe) -> Option<palisade_relation::Sides> {
         super::symbolic::sides(self, universe)
+    }
+
+    fn routed(&self, universe: &palisade_relation::Universe) -> Option<Vec<palisade_relation::SideSet>> {
+        super::symbolic::routed(self, universe)
     }
 }
 

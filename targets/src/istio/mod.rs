@@ -8,6 +8,7 @@
 
 mod emit;
 mod evaluate;
+pub(crate) use evaluate::ROOT_NAMESPACE;
 pub mod flows;
 mod lint;
 mod symbolic;

@@ -53,6 +53,33 @@ pub(super) fn sides(mesh: &Mesh, universe: &Universe) -> Option<Sides> {
     })
 }
 
+/// The connections a pod's mesh routes to an egress gateway, as each pod
+/// class's egress side of the outside classes and TCP ports routed
+/// (`through_gateway` finds a route; whether the gateway then lets it
+/// through is the egress side's business)
+pub(super) fn routed(mesh: &Mesh, universe: &Universe) -> Option<Vec<SideSet>> {
+    if !outside_classes_alike(mesh, universe) {
+        return None;
+    }
+    let reader = Reader::new(mesh, universe);
+    let mut by_namespace: HashMap<&str, SideSet> = HashMap::new();
+    let mut out = Vec::new();
+    for class in 0..universe.pod_count() {
+        let Some(pod) = universe.pod(class) else { continue };
+        let side = by_namespace.entry(pod.namespace.as_str()).or_insert_with(|| {
+            let rules = reader
+                .routing(&pod.namespace)
+                .groups
+                .into_iter()
+                .filter_map(|g| set_rule(Action::Allow, &g.ports.intersection(&tcp()), &g.classes))
+                .collect();
+            Side::union(true, rules).resolve(universe)
+        });
+        out.push(side.clone());
+    }
+    Some(out)
+}
+
 // ---------------------------------------------------------------------------
 // Three-valued sets
 

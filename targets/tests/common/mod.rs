@@ -132,3 +132,11 @@ pub fn verify_set(ir: &Ir, set: &[&'static dyn Dialect]) -> Result<usize, Vec<St
         Err(report.mismatches.iter().map(ToString::to_string).collect())
     }
 }
+
+/// `shop/a` may use api.stripe.com and `shop/b` example.org, both through
+/// the egress gateway; `shop/c` may use neither.
+pub fn two_gateway_hosts() -> Ir {
+    let project = "apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: { name: gw }\nspec:\n  cluster:\n    clusterCIDRs: [10.244.0.0/16, 10.96.0.0/12]\n    egressGateway: { namespace: istio-system, selector: { istio: egressgateway }, service: istio-egressgateway }\n".to_string();
+    let shop = "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: shop, namespace: shop }\nspec:\n  posture: default-deny\n  services:\n    a: { selector: { app: a }, serviceAccount: a }\n    b: { selector: { app: b }, serviceAccount: b }\n    c: { selector: { app: c }, serviceAccount: c }\n  allow:\n    - { from: a, to: { fqdn: api.stripe.com, via: egress-gateway }, ports: [tcp/443] }\n    - { from: b, to: { fqdn: example.org, via: egress-gateway }, ports: [tcp/443] }\n    - c -> a tcp/8080\n".to_string();
+    compile_text(&[("palisade.yaml", project), ("intents/shop.yaml", shop)]).unwrap_or_else(|e| panic!("{e}"))
+}

@@ -38,7 +38,8 @@ pub(super) struct Index<'p, 'u, 'm> {
     selectors: HashMap<(String, bool, bool), ClassSet>,
     namespace_selectors: HashMap<(String, bool, bool), ClassSet>,
     held: HashMap<Vec<IpNet>, ClassSet>,
-    outsides: HashMap<(String, Option<String>, bool), Option<ClassSet>>,
+    /// by an entity's text, its policy's namespace and `domains`: all it depends on besides the sets
+    entities: HashMap<(String, Option<String>, bool), Option<ClassSet>>,
 }
 
 impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
@@ -56,7 +57,7 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
             selectors: HashMap::new(),
             namespace_selectors: HashMap::new(),
             held: HashMap::new(),
-            outsides: HashMap::new(),
+            entities: HashMap::new(),
         };
         for (class, pod) in (0..universe.pod_count()).zip(&universe.model.pods) {
             index.add_pod(class, pod);
@@ -122,27 +123,36 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
     /// The classes an entity picks, ports aside (`domains`: it is an egress
     /// Allow destination); `None` when an outside class is split by it
     pub(super) fn entity(&mut self, entity: &Entity, policy: &Policy, domains: bool) -> Option<ClassSet> {
-        let mut out = self.entity_pods(entity, policy);
-        out |= self.entity_outsides(entity, policy, domains)?;
-        Some(out)
-    }
-
-    /// The outside classes an entity picks; memoised by its text, its
-    /// policy's namespace and `domains` (all it depends on besides the sets)
-    fn entity_outsides(&mut self, entity: &Entity, policy: &Policy, domains: bool) -> Option<ClassSet> {
+        // many rules name the same peer
         let key = (format!("{entity:?}"), policy.namespace.map(str::to_string), domains);
-        if let Some(known) = self.outsides.get(&key) {
+        if let Some(known) = self.entities.get(&key) {
             return known.clone();
         }
-        let set = self.outsides_picked(entity, policy, domains);
-        self.outsides.insert(key, set.clone());
-        set
+        let picked = self
+            .outsides_picked(entity, policy, domains)
+            .map(|outsides| self.entity_pods(entity, policy) | outsides);
+        self.entities.insert(key, picked.clone());
+        picked
     }
 
     /// The outside classes an entity picks, asked of every address of the
     /// model: a class is in only when all its addresses are
     fn outsides_picked(&self, entity: &Entity, policy: &Policy, domains: bool) -> Option<ClassSet> {
         let (model, universe) = (self.universe.model, self.universe);
+        // An outside address is picked by a selector only through a network
+        // set the selector picks: with none, no address is, and asking each
+        // address of each set would cost addresses x sets per entity
+        let (positive, confined) = confinement(entity, policy);
+        if (positive || confined)
+            && !self
+                .policies
+                .objects
+                .sets
+                .iter()
+                .any(|set| picks(entity, policy, model, confined, &Candidate::Set(set)))
+        {
+            return Some(ClassSet::new());
+        }
         let mut some = ClassSet::new();
         let mut not_all = ClassSet::new();
         for (at, external) in model.externals.iter().enumerate() {
@@ -185,7 +195,7 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
             let mut picked = self.select(not, Scope::PLAIN);
             let policies = self.policies;
             for set in &policies.objects.sets {
-                if not.matches(&set_labels(set)) {
+                if not.matches(set_labels(set)) {
                     picked |= self.pods_held(&set.nets);
                 }
             }
