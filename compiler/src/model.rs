@@ -12,7 +12,7 @@ use palisade_intents::{
     types::Labels,
 };
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashMap},
     net::IpAddr,
 };
 
@@ -380,6 +380,44 @@ impl ClusterModel {
 }
 
 /// Pods to add at once: namespace, name, labels, service account, ports
+/// The service accounts the model's pods declare, by namespace: a
+/// service's `serviceAccount` says what its pods run as, so a pod that
+/// verification invents and a service's selector selects runs as that
+/// account too. Without it, it would be a pod the mesh and Calico's
+/// `serviceAccounts` cannot identify as the service, which the intents'
+/// declaration rules out; a real pod like that is in a cluster dump, and
+/// verify reports what each layer does to it.
+pub struct DeclaredAccounts(HashMap<String, Vec<(Labels, String)>>);
+
+impl DeclaredAccounts {
+    /// The accounts of `model`'s pods
+    pub fn new(model: &ClusterModel) -> Self {
+        let mut by_namespace: HashMap<String, Vec<(Labels, String)>> = HashMap::new();
+        for pod in model.pods.iter().filter(|p| !p.labels.is_empty()) {
+            if let Some(account) = &pod.service_account {
+                by_namespace
+                    .entry(pod.namespace.clone())
+                    .or_default()
+                    .push((pod.labels.clone(), account.clone()));
+            }
+        }
+        Self(by_namespace)
+    }
+
+    /// The one account of the pods whose labels `labels` all carry; none
+    /// where no such pod declares one, or two declare different ones
+    pub fn of(&self, namespace: &str, labels: &Labels) -> Option<String> {
+        let mut found = self
+            .0
+            .get(namespace)?
+            .iter()
+            .filter(|(selector, _)| selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
+            .map(|(_, account)| account);
+        let first = found.next()?;
+        found.all(|other| other == first).then(|| first.clone())
+    }
+}
+
 pub type NewPod = (String, String, Labels, Option<String>, Vec<ContainerPort>);
 
 impl ClusterModel {
@@ -397,7 +435,7 @@ impl ClusterModel {
             .iter()
             .map(|p| (p.namespace.clone(), p.name.clone()))
             .collect();
-        let mut next: std::collections::HashMap<(String, String), u32> = std::collections::HashMap::new();
+        let mut next: HashMap<(String, String), u32> = HashMap::new();
         for (namespace, base, labels, service_account, ports) in pods {
             self.add_namespace(&namespace);
             if !seen.insert((namespace.clone(), labels.clone())) {
@@ -476,12 +514,14 @@ pub fn synthesize(ir: &Ir) -> ClusterModel {
     }
     let mut blocks: BTreeSet<IpNet> = BTreeSet::new();
     let mut names: BTreeSet<String> = BTreeSet::new();
+    let accounts = DeclaredAccounts::new(&model);
     for edge in &ir.edges {
         for peer in [&edge.from, &edge.to] {
             match peer {
                 Peer::Pods { namespace, selector } => {
                     let name = format!("pods-{}", selector.values().cloned().collect::<Vec<_>>().join("-"));
-                    model.add_pod(namespace, &name, selector.clone(), None, Vec::new());
+                    let account = accounts.of(namespace, selector);
+                    model.add_pod(namespace, &name, selector.clone(), account, Vec::new());
                 }
                 Peer::Namespace(ns) => model.add_namespace(ns),
                 Peer::Cidr { net, except } => {

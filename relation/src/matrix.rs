@@ -41,8 +41,13 @@ pub fn matrix(sides: &Sides, universe: &Universe, key: Key) -> Vec<Vec<bool>> {
                 .and_then(|s: &SideSet| s.at(key))
                 .unwrap_or(&empty);
             let admitted = admitting.get(row).map_or_else(|| open.clone(), |a| a | &open);
-            let cells = reached & &admitted;
-            (0..pods).map(|to| cells.contains(to)).collect()
+            let mut cells = vec![false; count];
+            for to in &(reached & &admitted) {
+                if let Some(cell) = usize::try_from(to).ok().and_then(|i| cells.get_mut(i)) {
+                    *cell = true;
+                }
+            }
+            cells
         })
         .collect()
 }

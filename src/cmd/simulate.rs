@@ -246,13 +246,7 @@ fn matrix(model: &ClusterModel, policies: &[Manifest], protocol: Protocol, port:
     let grid = |model: &ClusterModel| -> Vec<Vec<bool>> {
         // On sets where every layer has them: every pair at once
         let universe = palisade_relation::Universe::new(model, false);
-        let layers: Option<Vec<palisade_relation::Sides>> =
-            evaluators.iter().map(|(_, e)| e.sides(&universe)).collect();
-        if let Some(layers) = layers {
-            let combined = layers
-                .into_iter()
-                .reduce(|a, b| a.and(&b, &universe))
-                .unwrap_or_else(|| palisade_relation::Sides::open(&universe));
+        if let Some(combined) = palisade_targets::all_enforce(evaluators.iter().map(|(_, e)| e.as_ref()), &universe) {
             return palisade_relation::matrix::matrix(
                 &combined,
                 &universe,
@@ -286,10 +280,10 @@ fn matrix(model: &ClusterModel, policies: &[Manifest], protocol: Protocol, port:
         print!("{}", matrix_table(model, &pods, &allowed, protocol, port));
         return Exit::Ok;
     }
-    let mut out = json!({ "protocol": protocol.as_k8s(), "port": port, "pods": pods, "allowed": allowed });
+    let mut depends_on_cni: Vec<serde_json::Value> = Vec::new();
     if let Some(cilium) = on_cilium(model) {
         let other = grid(&cilium);
-        let differing: Vec<serde_json::Value> = allowed
+        depends_on_cni = allowed
             .iter()
             .zip(&other)
             .enumerate()
@@ -302,18 +296,69 @@ fn matrix(model: &ClusterModel, policies: &[Manifest], protocol: Protocol, port:
             })
             .map(|(i, j, b)| json!({ "from": pods.get(i), "to": pods.get(j), "cilium": b }))
             .collect();
-        if !differing.is_empty() {
+        if !depends_on_cni.is_empty() {
             eprintln!(
                 "note: {} cells depend on the CNI: NetworkPolicy ipBlocks cover pod addresses, which Cilium does not match (pass --cni); `allowed` answers as the e2e suite expects",
-                differing.len()
+                depends_on_cni.len()
             );
-            if let Some(fields) = out.as_object_mut() {
-                fields.insert("depends_on_cni".into(), differing.into());
-            }
         }
     }
-    println!("{out}");
-    Exit::Ok
+    let matrix = MatrixJson {
+        allowed: &allowed,
+        depends_on_cni: &depends_on_cni,
+        pods: &pods,
+        port,
+        protocol: protocol.as_k8s(),
+    };
+    match matrix.write(&mut std::io::BufWriter::new(std::io::stdout().lock())) {
+        Ok(()) => Exit::Ok,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::ClosedPipe,
+        Err(e) => {
+            eprintln!("error: could not write the matrix: {e}");
+            Exit::Input
+        }
+    }
+}
+
+/// The matrix as JSON, written as it is read: on 20,000 pods the document
+/// is gigabytes, which a `serde_json::Value` would hold several times over
+struct MatrixJson<'a> {
+    allowed: &'a [Vec<bool>],
+    depends_on_cni: &'a [serde_json::Value],
+    pods: &'a [String],
+    port: u16,
+    protocol: &'a str,
+}
+
+impl MatrixJson<'_> {
+    /// One line, keys in order, as `serde_json` prints an object
+    fn write(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        out.write_all(b"{\"allowed\":[")?;
+        let mut line: Vec<u8> = Vec::new();
+        for (i, row) in self.allowed.iter().enumerate() {
+            line.clear();
+            line.extend_from_slice(if i == 0 { b"[" } else { b",[" });
+            for (j, cell) in row.iter().enumerate() {
+                if j > 0 {
+                    line.push(b',');
+                }
+                line.extend_from_slice(if *cell { b"true" } else { b"false" });
+            }
+            line.push(b']');
+            out.write_all(&line)?;
+        }
+        out.write_all(b"]")?;
+        if !self.depends_on_cni.is_empty() {
+            out.write_all(b",\"depends_on_cni\":")?;
+            serde_json::to_writer(&mut *out, self.depends_on_cni)?;
+        }
+        out.write_all(b",\"pods\":")?;
+        serde_json::to_writer(&mut *out, self.pods)?;
+        write!(out, ",\"port\":{},\"protocol\":", self.port)?;
+        serde_json::to_writer(&mut *out, self.protocol)?;
+        out.write_all(b"}\n")?;
+        out.flush()
+    }
 }
 
 /// Past this many pods the table shows namespaces, not pods

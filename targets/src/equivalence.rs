@@ -56,9 +56,9 @@ impl<'a> Decider<'a> {
     fn sides(&self, universe: &Universe) -> Option<Sides> {
         match self {
             Decider::Intents(ir, _) => Some(reference::sides(ir, universe)),
-            Decider::Manifests(_, evaluators) => evaluators.iter().try_fold(Sides::open(universe), |sides, (_, e)| {
-                Some(sides.and(&e.sides(universe)?, universe))
-            }),
+            Decider::Manifests(_, evaluators) => {
+                crate::all_enforce(evaluators.iter().map(|(_, e)| e.as_ref()), universe)
+            }
         }
     }
 

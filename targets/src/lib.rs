@@ -237,6 +237,24 @@ pub trait Evaluator {
     }
 }
 
+/// The relation of layers that all enforce: each side the intersection of
+/// theirs, every side open where there is none; `None` where one has no
+/// symbolic form
+pub fn all_enforce<'e>(
+    evaluators: impl IntoIterator<Item = &'e (dyn Evaluator + 'e)>,
+    universe: &palisade_relation::Universe,
+) -> Option<palisade_relation::Sides> {
+    let mut together: Option<palisade_relation::Sides> = None;
+    for evaluator in evaluators {
+        let own = evaluator.sides(universe)?;
+        together = Some(match together {
+            Some(before) => before.and(&own, universe),
+            None => own,
+        });
+    }
+    Some(together.unwrap_or_else(|| palisade_relation::Sides::open(universe)))
+}
+
 /// Every dialect palisade knows
 pub static DIALECTS: &[&dyn Dialect] = &[&kubernetes::Kubernetes, &calico::Calico, &cilium::Cilium, &istio::Istio];
 

@@ -9,7 +9,7 @@
 //! dialects use for peers and ports; it needs no dialect's semantics, because
 //! a probe only adds a connection to decide, never a verdict.
 
-use palisade_compiler::model::{probe_addresses, ClusterModel, External, NewPod};
+use palisade_compiler::model::{probe_addresses, ClusterModel, DeclaredAccounts, External, NewPod};
 use palisade_intents::{syntax::Protocol, types::Labels};
 use serde_json::{Map, Value};
 use std::{
@@ -122,7 +122,7 @@ pub fn add(model: &mut ClusterModel, manifests: &[Manifest]) {
     for pod in &model.pods {
         present.entry(pod.namespace.clone()).or_default().push(&pod.labels);
     }
-    let accounts = Accounts::new(model);
+    let accounts = DeclaredAccounts::new(model);
     let mut probes: Vec<NewPod> = Vec::new();
     for (labels, scope) in &found.pod_labels {
         let (namespace, selector) = split_namespace(labels);
@@ -216,42 +216,6 @@ impl Present {
                 .filter_map(|&i| self.pods.get(i))
                 .any(|pod| selector.iter().all(|(k, v)| pod.get(k) == Some(v))),
         }
-    }
-}
-
-/// The service accounts the model's pods declare, by namespace: a
-/// service's `serviceAccount` says what its pods run as, so a probe that a
-/// service's selector selects runs as that account too. A probe without it
-/// would be a pod the mesh cannot identify as the service (its principal
-/// is another), which the intents' declaration rules out; a real pod like
-/// that is in a cluster dump, and verify reports what the mesh does to it.
-struct Accounts(HashMap<String, Vec<(Labels, String)>>);
-
-impl Accounts {
-    fn new(model: &ClusterModel) -> Self {
-        let mut by_namespace: HashMap<String, Vec<(Labels, String)>> = HashMap::new();
-        for pod in model.pods.iter().filter(|p| !p.labels.is_empty()) {
-            if let Some(account) = &pod.service_account {
-                by_namespace
-                    .entry(pod.namespace.clone())
-                    .or_default()
-                    .push((pod.labels.clone(), account.clone()));
-            }
-        }
-        Self(by_namespace)
-    }
-
-    /// The one account of the pods whose labels `labels` all carry; none
-    /// where no such pod declares one, or two declare different ones
-    fn of(&self, namespace: &str, labels: &Labels) -> Option<String> {
-        let mut found = self
-            .0
-            .get(namespace)?
-            .iter()
-            .filter(|(selector, _)| selector.iter().all(|(k, v)| labels.get(k) == Some(v)))
-            .map(|(_, account)| account);
-        let first = found.next()?;
-        found.all(|other| other == first).then(|| first.clone())
     }
 }
 

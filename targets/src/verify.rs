@@ -250,14 +250,11 @@ impl<'a, 'm> Set<'a, 'm> {
 
     /// What the overlays decide and route; `None` where one has no symbolic form
     fn overlays(&self, universe: &Universe) -> Option<Overlays> {
-        let mut sides: Option<Sides> = None;
-        for overlay in &self.overlays {
-            let own = overlay.sides(universe)?;
-            sides = Some(match sides {
-                Some(before) => before.and(&own, universe),
-                None => own,
-            });
-        }
+        let sides = if self.overlays.is_empty() {
+            None
+        } else {
+            Some(crate::all_enforce(self.overlays.iter().map(AsRef::as_ref), universe)?)
+        };
         let gateway = self.gateway.pod.and_then(|p| universe.class_of(&Endpoint::Pod(p)));
         let routes = match gateway {
             Some(gateway) => self.routes(universe, gateway)?,

@@ -411,3 +411,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_probe_a_service_selects_runs_as_the_service_account_it_declares() {
+    // `{ app: ledger, version: v2 }` names some of ledger's pods: the probe
+    // for it is ledger, so it runs as ledger's account, and the mesh, which
+    // knows callers by account, lets it call web as ledger may.
+    let project = "apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: { name: sa }\nspec:\n  cluster:\n    clusterCIDRs: [10.244.0.0/16, 10.96.0.0/12]\n".to_string();
+    let shop = "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: shop, namespace: shop }\nspec:\n  posture: default-deny\n  services:\n    ledger: { selector: { app: ledger }, serviceAccount: ledger }\n    web: { selector: { app: web }, serviceAccount: web }\n  allow:\n    - { from: web, to: { namespace: shop, selector: { app: ledger, version: v2 } }, ports: [tcp/8080] }\n    - ledger -> web tcp/9090\n".to_string();
+    let ir = compile_text(&[("palisade.yaml", project), ("intents/shop.yaml", shop)]).unwrap_or_else(|e| panic!("{e}"));
+    let d = |id: &str| palisade_targets::dialect(id).unwrap_or_else(|| panic!("{id}"));
+    for l4 in ["kubernetes", "calico", "cilium"] {
+        let set = [d(l4), d("istio")];
+        if let Err(problems) = verify_set(&ir, &set) {
+            panic!("{l4}+istio:\n{}", problems.join("\n"));
+        }
+    }
+}
