@@ -483,3 +483,26 @@ fn the_pull_request_comment_stays_under_the_github_limit() {
     assert!(markdown.contains("**Opens"), "the summary is always there");
     assert!(markdown.contains("truncated"), "the cut says so");
 }
+
+#[test]
+fn the_manifest_diff_shows_the_files_a_change_touches_and_no_other() {
+    let (dir, _repo) = repository();
+    let rules = format!("{RULES}    - frontend -> db tcp/5432\n");
+    std::fs::write(dir.path().join("intents/shop.yaml"), shop(SERVICES, &rules)).unwrap();
+    let (code, json) = plan(dir.path(), "json");
+    assert_eq!(code, Some(2), "{json}");
+    let (_, _, report) = flows(&json);
+    let diff = report["diffs"][0]["diff"].as_str().unwrap();
+    let files: Vec<&str> = diff
+        .lines()
+        .filter_map(|l| l.strip_prefix("+++ work tree/cilium/shop/"))
+        .collect();
+    assert!(
+        files.iter().any(|f| f.contains("frontend")) && files.iter().any(|f| f.contains("db")),
+        "the policies of frontend and db change: {diff}"
+    );
+    assert!(
+        !files.iter().any(|f| f.contains("backend")),
+        "backend's policy is as it was and is not in the diff: {diff}"
+    );
+}

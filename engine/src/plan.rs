@@ -12,7 +12,7 @@ use palisade_intents::{syntax::Entity, types::Posture};
 use palisade_relation::{change, reference, report, report::Product, Universe};
 use palisade_targets::Manifest;
 use serde::Serialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Connections between two ends, on the ports (and requests) listed
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
@@ -70,25 +70,14 @@ pub fn plan(
     let mut diffs = Vec::new();
     let targets: BTreeSet<&str> = base_rendered.iter().chain(head_rendered).map(|(t, _)| *t).collect();
     for target in targets {
-        let text = |rendered: &[(&str, Vec<Manifest>)]| {
-            rendered
-                .iter()
-                .filter(|(t, _)| *t == target)
-                .flat_map(|(_, ms)| {
-                    ms.iter()
-                        .map(|m| format!("# {}/{}\n{}", m.namespace(), m.file_name(), m.to_yaml()))
-                })
-                .collect::<String>()
-        };
-        let (old, new) = (text(base_rendered), text(head_rendered));
-        let diff = similar::TextDiff::from_lines(&old, &new)
-            .unified_diff()
-            .context_radius(3)
-            .header(&format!("{base_name}/{target}"), &format!("{head_name}/{target}"))
-            .to_string();
+        let (before, after) = (of_target(base_rendered, target), of_target(head_rendered, target));
+        let diff = file_diffs(
+            (&format!("{base_name}/{target}"), &before),
+            (&format!("{head_name}/{target}"), &after),
+        );
         diffs.push(TargetDiff {
             target: target.to_string(),
-            diff: if old == new { String::new() } else { diff },
+            diff,
         });
     }
     Plan {
@@ -102,6 +91,52 @@ pub fn plan(
         warnings: widened.into_iter().chain(warnings(&base.ir, &head.ir)).collect(),
         diffs,
     }
+}
+
+/// The manifests rendered for `target`
+fn of_target<'a>(rendered: &'a [(&str, Vec<Manifest>)], target: &str) -> Vec<&'a Manifest> {
+    rendered
+        .iter()
+        .filter(|(t, _)| *t == target)
+        .flat_map(|(_, ms)| ms.iter())
+        .collect()
+}
+
+/// A target's manifests by namespace and file
+fn by_file<'a>(manifests: &[&'a Manifest]) -> BTreeMap<(String, String), &'a Manifest> {
+    manifests
+        .iter()
+        .map(|m| ((m.namespace().to_string(), m.file_name()), *m))
+        .collect()
+}
+
+/// A unified diff per file that differs between the two sets, as git
+/// prints one (`--- base/cilium/shop/ciliumnetworkpolicy-web.yaml`); a
+/// file the change leaves as it is is not written out at all: on 10,000
+/// services, writing and diffing every manifest twice cost more than the
+/// plan itself
+fn file_diffs(base: (&str, &[&Manifest]), head: (&str, &[&Manifest])) -> String {
+    let (before, after) = (by_file(base.1), by_file(head.1));
+    let files: BTreeSet<&(String, String)> = before.keys().chain(after.keys()).collect();
+    let mut out = String::new();
+    for file in files {
+        let (old, new) = (before.get(file), after.get(file));
+        if let (Some(a), Some(b)) = (old, new) {
+            if a.object == b.object {
+                continue;
+            }
+        }
+        let text = |m: Option<&&Manifest>| m.map(|m| m.to_yaml()).unwrap_or_default();
+        let path = format!("{}/{}", file.0, file.1);
+        out.push_str(
+            &similar::TextDiff::from_lines(&text(old), &text(new))
+                .unified_diff()
+                .context_radius(3)
+                .header(&format!("{}/{path}", base.0), &format!("{}/{path}", head.0))
+                .to_string(),
+        );
+    }
+    out
 }
 
 /// Opened and closed connections as products in intent terms, on one model

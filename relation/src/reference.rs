@@ -89,7 +89,11 @@ pub fn peers(ir: &Ir, universe: &Universe, peer: &Peer) -> ClassSet {
         }
         Peer::Cidr { .. } | Peer::Entity(_) => ClassSet::new(),
     };
-    pods | universe.outsides_where(|e| matches(ir, peer, &Endpoint::External(e)))
+    match peer {
+        // pods only: asking every outside class of every edge was most of the relation's cost
+        Peer::Service { .. } | Peer::Namespace(_) | Peer::Pods { .. } => pods,
+        _ => pods | universe.outsides_where(|e| matches(ir, peer, &Endpoint::External(e))),
+    }
 }
 
 /// The services an edge allows, by destination: its numbered ports (or

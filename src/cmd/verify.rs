@@ -72,9 +72,7 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     // What the manifests name beyond the intents is probed too: a hand edit
     // that opens a namespace, a block or a port the intents never mention
     // would otherwise have no connection to be caught on
-    for (_, manifests) in &rendered {
-        palisade_targets::probes::add(&mut model, manifests);
-    }
+    palisade_targets::probes::add(&mut model, rendered.iter().flat_map(|(_, m)| m));
     let borrowed: Vec<(&dyn Dialect, &[Manifest])> = rendered.iter().map(|(d, m)| (*d, m.as_slice())).collect();
     let result = palisade_targets::verify::verify(&ws.ir, &model, &borrowed);
     let ids: Vec<&str> = dialects.iter().map(|d| d.id()).collect();

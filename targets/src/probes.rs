@@ -96,7 +96,7 @@ struct Found {
 }
 
 /// Add to `model` a probe for every peer, port and name the manifests mention
-pub fn add(model: &mut ClusterModel, manifests: &[Manifest]) {
+pub fn add<'a>(model: &mut ClusterModel, manifests: impl IntoIterator<Item = &'a Manifest>) {
     let mut found = Found::default();
     for manifest in manifests {
         walk(&manifest.object, None, &Scope::of(manifest), &mut found);
