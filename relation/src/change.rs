@@ -9,7 +9,7 @@
 
 use crate::{
     report::{group, Product},
-    services::Services,
+    services::{Key, Services},
     sides::{SideSet, Sides},
     universe::{Class, ClassSet, Universe},
 };
@@ -17,23 +17,29 @@ use std::collections::BTreeMap;
 
 /// The connections `after` lets through end to end and `before` does not, as products
 pub fn opened(before: &Sides, after: &Sides, universe: &Universe) -> Vec<Product> {
-    let mut pairs: BTreeMap<(Class, Class), Services> = BTreeMap::new();
+    // each pair's intervals gathered, then merged once (a union per
+    // interval was quadratic on a side of many)
+    let mut pairs: BTreeMap<(Class, Class), Vec<(Key, Key)>> = BTreeMap::new();
     // sources whose egress lets more through: each new destination's ingress decides
     for (source, destination, services) in widened(&before.egress, &after.egress, &after.ingress, universe) {
-        let entry = pairs.entry((source, destination)).or_default();
-        *entry = entry.union(&services);
+        pairs
+            .entry((source, destination))
+            .or_default()
+            .extend_from_slice(services.intervals());
     }
     // destinations whose ingress lets more in: each new source's egress decides
     for (destination, source, services) in widened(&before.ingress, &after.ingress, &after.egress, universe) {
-        let entry = pairs.entry((source, destination)).or_default();
-        *entry = entry.union(&services);
+        pairs
+            .entry((source, destination))
+            .or_default()
+            .extend_from_slice(services.intervals());
     }
     let products = pairs
         .into_iter()
-        .map(|((from, to), services)| Product {
+        .map(|((from, to), intervals)| Product {
             from: ClassSet::from_iter([from]),
             to: ClassSet::from_iter([to]),
-            services,
+            services: Services::from_intervals(intervals),
         })
         .collect();
     group(products)

@@ -3,7 +3,7 @@
 //! namespaces by name, outside addresses as CIDRs, ports as ranges.
 
 use crate::{
-    services::{parts, Services},
+    services::{parts, Key, Services},
     sides::{Direction, SideSet, Sides},
     universe::{Class, ClassSet, Span, Universe},
 };
@@ -81,6 +81,9 @@ pub fn side_difference(
     group(found)
 }
 
+/// A product's sources and destinations, as sortable lists
+type Ends = (Vec<u32>, Vec<u32>);
+
 /// Products merged where they differ in one dimension only, broadest first
 pub fn group(products: Vec<Product>) -> Vec<Product> {
     // same destinations and services: one product of all their sources
@@ -88,12 +91,18 @@ pub fn group(products: Vec<Product>) -> Vec<Product> {
     for p in products {
         *by_to.entry((p.to.iter().collect(), p.services)).or_default() |= p.from;
     }
-    // same ends: one product of all their services
-    let mut by_ends: BTreeMap<(Vec<u32>, Vec<u32>), Services> = BTreeMap::new();
+    // same ends: one product of all their services (gathered, then merged
+    // once: a union per product was quadratic in a side of many intervals)
+    let mut by_ends: BTreeMap<Ends, Vec<(Key, Key)>> = BTreeMap::new();
     for ((to, services), from) in by_to {
-        let entry = by_ends.entry((from.iter().collect(), to)).or_default();
-        *entry = entry.union(&services);
+        by_ends
+            .entry((from.iter().collect(), to))
+            .or_default()
+            .extend_from_slice(services.intervals());
     }
+    let by_ends = by_ends
+        .into_iter()
+        .map(|(ends, intervals)| (ends, Services::from_intervals(intervals)));
     // same sources and services: one product of all their destinations
     let mut by_from: BTreeMap<(Vec<u32>, Services), ClassSet> = BTreeMap::new();
     for ((from, to), services) in by_ends {
