@@ -105,7 +105,8 @@ pub fn verify(ir: &Ir, model: &ClusterModel, rendered: &[(&dyn Dialect, &[Manife
                 continue;
             };
             set.compare_sides(combination, &universe, &layers, &reference, &mut report);
-            set.compare_routed(combination, &universe, &layers, &reference, &mut report);
+            let routed = set.compare_routed(combination, &universe, &layers, &reference);
+            report.mismatches.extend(routed);
         }
     }
     report
@@ -370,10 +371,10 @@ impl<'a, 'm> Set<'a, 'm> {
         universe: &Universe,
         layers: &Layers,
         reference: &Sides,
-        report: &mut Report,
-    ) {
+    ) -> Vec<Mismatch> {
+        let mut found = Vec::new();
         let (Some(_), Some(pod)) = (layers.overlays.gateway, self.gateway.pod) else {
-            return;
+            return found;
         };
         let all = universe.all();
         let mut ours = Vec::new();
@@ -422,9 +423,10 @@ impl<'a, 'm> Set<'a, 'm> {
                         .collect();
                     mismatch.intents = intent_lines(&self.semantics.decide(&conn));
                 }
-                report.mismatches.push(mismatch);
+                found.push(mismatch);
             }
         }
+        found
     }
 
     /// A product on which the combination and the intents differ, with the
