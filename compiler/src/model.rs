@@ -379,7 +379,6 @@ impl ClusterModel {
     }
 }
 
-/// Pods to add at once: namespace, name, labels, service account, ports
 /// The service accounts the model's pods declare, by namespace: a
 /// service's `serviceAccount` says what its pods run as, so a pod that
 /// verification invents and a service's selector selects runs as that
@@ -418,6 +417,7 @@ impl DeclaredAccounts {
     }
 }
 
+/// Pods to add at once: namespace, name, labels, service account, ports
 pub type NewPod = (String, String, Labels, Option<String>, Vec<ContainerPort>);
 
 impl ClusterModel {

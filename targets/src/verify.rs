@@ -380,14 +380,12 @@ impl<'a, 'm> Set<'a, 'm> {
         let mut ours = Vec::new();
         let mut theirs = Vec::new();
         for (class, (routed, hop)) in layers.overlays.routes.iter().zip(&layers.legs.hops).enumerate() {
-            let Some(wanted) = reference.egress.get(class) else {
-                continue;
-            };
-            if routed.is_empty() {
+            // every class keeps its place, routed or not
+            let Some(wanted) = reference.egress.get(class).filter(|_| !routed.is_empty()) else {
                 ours.push(SideSet::default());
                 theirs.push(SideSet::default());
                 continue;
-            }
+            };
             let hop = Side::union(true, vec![Rule::allow(hop.clone(), all.as_ref().clone())]).resolve(universe);
             let mut side = routed.intersection(&hop, all).intersection(&layers.legs.onward, all);
             if let Some(overlay) = layers.overlays.sides.as_ref().and_then(|o| o.egress.get(class)) {
@@ -404,6 +402,7 @@ impl<'a, 'm> Set<'a, 'm> {
             egress: theirs,
             ingress: Vec::new(),
         };
+        let overlays: Vec<&dyn Evaluator> = self.overlays.iter().map(AsRef::as_ref).collect();
         for (broader, (a, b)) in [(true, (&ours, &theirs)), (false, (&theirs, &ours))] {
             for product in side_difference(a, b, Direction::Egress, universe, all) {
                 let mut mismatch = Mismatch {
@@ -414,7 +413,6 @@ impl<'a, 'm> Set<'a, 'm> {
                     intents: Vec::new(),
                 };
                 if let Some(conn) = product.sample(universe) {
-                    let overlays: Vec<&dyn Evaluator> = self.overlays.iter().map(AsRef::as_ref).collect();
                     mismatch.rules = gateway_legs(&conn, pod)
                         .iter()
                         .map(|leg| combination.evaluator.evaluate(self.model, leg))

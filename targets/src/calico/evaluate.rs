@@ -377,24 +377,26 @@ pub(super) fn confinement(entity: &Entity, policy: &Policy) -> (bool, bool) {
 /// Whether the entity's namespace scope, `selector` and `serviceAccounts`
 /// all pick the candidate
 pub(super) fn picks(entity: &Entity, policy: &Policy, model: &ClusterModel, confined: bool, c: &Candidate) -> bool {
-    // the candidate's own labels first: the namespace's labels cost a copy
-    let labels = c.labels();
-    let selected = entity.selector.as_ref().is_none_or(|s| s.matches(&labels))
-        && entity.accounts.as_ref().is_none_or(|a| {
-            (a.names.is_empty() || c.account().is_some_and(|n| a.names.iter().any(|x| x == n)))
-                && a.selector
-                    .as_ref()
-                    .is_none_or(|s| s.matches(&account_labels(c.account())))
-        });
-    selected
-        && match (&entity.namespace_selector, c.namespace()) {
-            (Some(s), Some(ns)) => s.matches_in(&namespace_labels(model, ns), Scope::namespace_of(true)),
-            (Some(s), None) => s.matches_in(&BTreeMap::new(), Scope::namespace_of(false)),
-            (None, ns) => match policy.namespace {
-                Some(own) if confined => ns == Some(own),
-                _ => true,
-            },
+    // the cheap tests first: a namespace selector copies the namespace's labels
+    let in_own_namespace = match (&entity.namespace_selector, policy.namespace) {
+        (None, Some(own)) if confined => c.namespace() == Some(own),
+        _ => true,
+    };
+    in_own_namespace
+        && {
+            let labels = c.labels();
+            entity.selector.as_ref().is_none_or(|s| s.matches(&labels))
+                && entity.accounts.as_ref().is_none_or(|a| {
+                    (a.names.is_empty() || c.account().is_some_and(|n| a.names.iter().any(|x| x == n)))
+                        && a.selector
+                            .as_ref()
+                            .is_none_or(|s| s.matches(&account_labels(c.account())))
+                })
         }
+        && entity.namespace_selector.as_ref().is_none_or(|s| match c.namespace() {
+            Some(ns) => s.matches_in(&namespace_labels(model, ns), Scope::namespace_of(true)),
+            None => s.matches_in(&BTreeMap::new(), Scope::namespace_of(false)),
+        })
 }
 
 /// The endpoint's address; a pod the dump shows without one has none, and
