@@ -12,23 +12,28 @@ use crate::{
 };
 use palisade_compiler::{
     ir::{Edge, Ir, Peer},
-    model::Endpoint,
+    model::{Endpoint, Request},
     semantics::{matches, rules_admit, through_gateway},
 };
-use palisade_intents::syntax::Entity;
+use palisade_intents::{model::HttpRule, syntax::Entity, types::Via};
+use std::collections::{BTreeMap, HashMap};
 
 /// Both sides of every pod of the universe, as the intents decide them
 pub fn sides(ir: &Ir, universe: &Universe) -> Sides {
     let count = usize::try_from(universe.pod_count()).unwrap_or(0);
     let mut egress: Vec<Vec<Rule>> = vec![Vec::new(); count];
     let mut ingress: Vec<Vec<Rule>> = vec![Vec::new(); count];
+    // an edge list names each service many times
+    let mut known: HashMap<&Peer, ClassSet> = HashMap::new();
+    let mut peers_of = |peer| known.entry(peer).or_insert_with(|| peers(ir, universe, peer)).clone();
+    let requests = Requests::new(universe);
     for edge in &ir.edges {
-        let from = peers(ir, universe, &edge.from);
-        let to = peers(ir, universe, &edge.to);
+        let from = peers_of(&edge.from);
+        let to = peers_of(&edge.to);
         if from.is_empty() || to.is_empty() {
             continue;
         }
-        let services = EdgeServices::new(edge, universe);
+        let services = EdgeServices::new(edge, universe, &requests);
         for source in from.iter().filter(|&c| c < universe.pod_count()) {
             if let Some(rules) = usize::try_from(source).ok().and_then(|i| egress.get_mut(i)) {
                 rules.extend(services.towards(&to));
@@ -83,7 +88,15 @@ pub fn peers(ir: &Ir, universe: &Universe, peer: &Peer) -> ClassSet {
             .unwrap_or_default(),
         Peer::Namespace(ns) => universe.pods_in(ns),
         Peer::Pods { namespace, selector } => universe.pods_in(namespace) & universe.pods_labelled(selector),
-        Peer::Fqdn { .. } => universe.pods_where(|p| matches(ir, peer, &Endpoint::Pod(p))),
+        Peer::Fqdn {
+            via: Via::EgressGateway,
+            ..
+        } => profile
+            .egress_gateway
+            .as_ref()
+            .map(|g| universe.pods_in(&g.pods.namespace) & universe.pods_labelled(&g.pods.selector))
+            .unwrap_or_default(),
+        Peer::Fqdn { .. } => ClassSet::new(),
         Peer::Entity(Entity::Dns) => {
             universe.pods_in(&profile.dns.namespace) & universe.pods_labelled(&profile.dns.selector)
         }
@@ -105,9 +118,8 @@ struct EdgeServices {
 }
 
 impl EdgeServices {
-    fn new(edge: &Edge, universe: &Universe) -> Self {
-        let requests = (!edge.http.is_empty() && universe.request_count() > 0)
-            .then(|| universe.requests_where(|r| rules_admit(&edge.http, r)));
+    fn new(edge: &Edge, universe: &Universe, requests: &Requests) -> Self {
+        let requests = (!edge.http.is_empty() && universe.request_count() > 0).then(|| requests.admitted(&edge.http));
         let range = |protocol, first, last| match &requests {
             Some(admitted) => Services::requests(protocol, first, last, admitted),
             None => Services::ports(protocol, first, last),
@@ -135,7 +147,7 @@ impl EdgeServices {
                 None => numbered = numbered.union(&range(port.protocol, port.first, port.last)),
                 Some(name) => {
                     for (number, pods) in universe.named_ports(name, port.protocol) {
-                        named.push((range(port.protocol, number, number), pods));
+                        named.push((range(port.protocol, number, number), pods.clone()));
                     }
                 }
             }
@@ -164,5 +176,54 @@ impl EdgeServices {
             .iter()
             .filter(|(_, pods)| pods.contains(destination))
             .fold(self.numbered.clone(), |acc, (services, _)| acc.union(services))
+    }
+}
+
+/// The request classes by path: an edge's HTTP rules look up the requests
+/// their paths can admit rather than ask every request of the universe
+/// (HTTP edges times requests was most of the relation's cost)
+struct Requests<'m> {
+    by_path: BTreeMap<&'m str, Vec<(u32, &'m Request)>>,
+}
+
+impl<'m> Requests<'m> {
+    fn new(universe: &Universe<'m>) -> Self {
+        let mut by_path: BTreeMap<&str, Vec<(u32, &Request)>> = BTreeMap::new();
+        for class in 1..=universe.request_count() {
+            if let Some(request) = universe.request(class) {
+                by_path.entry(request.path.as_str()).or_default().push((class, request));
+            }
+        }
+        Self { by_path }
+    }
+
+    /// The request classes some of `rules` admits, in order, as
+    /// [`rules_admit`] decides each
+    fn admitted(&self, rules: &[HttpRule]) -> Vec<u32> {
+        let mut out = Vec::new();
+        for rule in rules {
+            let candidates: Box<dyn Iterator<Item = &Vec<(u32, &Request)>>> = match rule.path.as_deref() {
+                None => Box::new(self.by_path.values()),
+                Some(path) => match path.strip_suffix('*') {
+                    Some(prefix) => Box::new(
+                        self.by_path
+                            .range(prefix..)
+                            .take_while(move |(p, _)| p.starts_with(prefix))
+                            .map(|(_, requests)| requests),
+                    ),
+                    None => Box::new(self.by_path.get(path).into_iter()),
+                },
+            };
+            let one = std::slice::from_ref(rule);
+            out.extend(
+                candidates
+                    .flatten()
+                    .filter(|(_, request)| rules_admit(one, request))
+                    .map(|&(class, _)| class),
+            );
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 }

@@ -10,7 +10,7 @@
 
 use ipnet::IpNet;
 use palisade_compiler::model::{ClusterModel, Endpoint, External, Namespace, Pod, Request};
-use palisade_intents::types::Labels;
+use palisade_intents::{syntax::Protocol, types::Labels};
 use roaring::RoaringBitmap;
 use std::{
     collections::{BTreeMap, HashMap},
@@ -57,6 +57,7 @@ pub struct Universe<'m> {
     by_label: HashMap<(&'m str, &'m str), ClassSet>,
     by_key: HashMap<&'m str, ClassSet>,
     by_namespace: BTreeMap<&'m str, ClassSet>,
+    by_port_name: HashMap<&'m str, BTreeMap<(Protocol, u16), ClassSet>>,
 }
 
 impl<'m> Universe<'m> {
@@ -67,11 +68,18 @@ impl<'m> Universe<'m> {
         let mut by_label: HashMap<(&str, &str), ClassSet> = HashMap::new();
         let mut by_key: HashMap<&str, ClassSet> = HashMap::new();
         let mut by_namespace: BTreeMap<&str, ClassSet> = BTreeMap::new();
+        let mut by_port_name: HashMap<&str, BTreeMap<(Protocol, u16), ClassSet>> = HashMap::new();
         for (class, pod) in (0..pods).zip(&model.pods) {
             by_namespace.entry(pod.namespace.as_str()).or_default().insert(class);
             for (k, v) in &pod.labels {
                 by_label.entry((k.as_str(), v.as_str())).or_default().insert(class);
                 by_key.entry(k.as_str()).or_default().insert(class);
+            }
+            for port in &pod.ports {
+                if let Some(name) = port.name.as_deref() {
+                    let by_number = by_port_name.entry(name).or_default();
+                    by_number.entry((port.protocol, port.port)).or_default().insert(class);
+                }
             }
         }
         let (outside, external_class) = outside_classes(model, pods);
@@ -92,6 +100,7 @@ impl<'m> Universe<'m> {
             by_label,
             by_key,
             by_namespace,
+            by_port_name,
         }
     }
 
@@ -263,17 +272,22 @@ impl<'m> Universe<'m> {
         some.is_disjoint(&not_all).then_some(some)
     }
 
+    /// The pods whose container port `name` is each protocol/number
+    pub fn named_port_numbers(&self, name: &str) -> impl Iterator<Item = ((Protocol, u16), &ClassSet)> {
+        self.by_port_name
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(|(&point, pods)| (point, pods))
+    }
+
     /// The pods whose container port `name` is `protocol`/`number`, grouped by number
-    pub fn named_ports(&self, name: &str, protocol: palisade_intents::syntax::Protocol) -> BTreeMap<u16, ClassSet> {
-        let mut out: BTreeMap<u16, ClassSet> = BTreeMap::new();
-        for (class, pod) in (0..self.pods).zip(&self.model.pods) {
-            for port in &pod.ports {
-                if port.name.as_deref() == Some(name) && port.protocol == protocol {
-                    out.entry(port.port).or_default().insert(class);
-                }
-            }
-        }
-        out
+    pub fn named_ports(&self, name: &str, protocol: Protocol) -> impl Iterator<Item = (u16, &ClassSet)> {
+        self.by_port_name
+            .get(name)
+            .into_iter()
+            .flat_map(move |by_number| by_number.range((protocol, 0)..=(protocol, u16::MAX)))
+            .map(|(&(_, number), pods)| (number, pods))
     }
 }
 

@@ -13,7 +13,7 @@ use palisade_compiler::model::{probe_addresses, ClusterModel, DeclaredAccounts, 
 use palisade_intents::{syntax::Protocol, types::Labels};
 use serde_json::{Map, Value};
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeSet, HashMap, HashSet},
     net::{IpAddr, Ipv4Addr},
 };
 
@@ -37,7 +37,7 @@ const CILIUM_NAMESPACE_LABEL: &str = "io.kubernetes.pod.namespace";
 /// Probing a selector in every namespace instead would multiply the model
 /// by the number of namespaces without adding a connection any rule decides
 /// differently.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Scope {
     Everywhere,
     Namespace(String),
@@ -88,7 +88,8 @@ impl Scope {
 struct Found {
     namespaces: BTreeSet<String>,
     namespace_labels: BTreeSet<Labels>,
-    pod_labels: BTreeSet<(Labels, Scope)>,
+    /// hashed while walking (most repeat), sorted once after
+    pod_labels: HashSet<(Labels, Scope)>,
     accounts: BTreeSet<(String, String)>,
     blocks: BTreeSet<ipnet::IpNet>,
     ports: BTreeSet<(Protocol, u16)>,
@@ -124,7 +125,9 @@ pub fn add<'a>(model: &mut ClusterModel, manifests: impl IntoIterator<Item = &'a
     }
     let accounts = DeclaredAccounts::new(model);
     let mut probes: Vec<NewPod> = Vec::new();
-    for (labels, scope) in &found.pod_labels {
+    let mut pod_labels: Vec<&(Labels, Scope)> = found.pod_labels.iter().collect();
+    pod_labels.sort_unstable();
+    for (labels, scope) in pod_labels {
         let (namespace, selector) = split_namespace(labels);
         let targets = namespace.map_or_else(|| scope.namespaces(model), |ns| vec![ns]);
         for ns in targets {

@@ -23,21 +23,21 @@ pub(super) enum Action {
 }
 
 /// A destination (or source) port match
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) enum PortMatch {
     Range(u16, u16),
     Named(String),
 }
 
 /// Service-account match of an entity rule
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub(super) struct Accounts {
     pub names: Vec<String>,
     pub selector: Option<Selector>,
 }
 
 /// `source` or `destination` of a rule
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub(super) struct Entity {
     pub nets: Option<Vec<IpNet>>,
     pub not_nets: Vec<IpNet>,

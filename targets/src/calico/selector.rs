@@ -10,7 +10,7 @@
 use std::{collections::BTreeMap, fmt};
 
 /// A parsed selector
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Selector {
     /// `all()`
     All,
@@ -112,6 +112,16 @@ impl Selector {
             Selector::Not(e) => !e.matches_in(labels, scope),
             Selector::And(a, b) => a.matches_in(labels, scope) && b.matches_in(labels, scope),
             Selector::Or(a, b) => a.matches_in(labels, scope) || b.matches_in(labels, scope),
+        }
+    }
+
+    /// A label every match needs (`k == 'v'` in the top-level conjunction),
+    /// by which an index finds the candidates
+    pub fn required_label(&self) -> Option<(&str, &str)> {
+        match self {
+            Selector::Eq(k, v) => Some((k, v)),
+            Selector::And(a, b) => a.required_label().or_else(|| b.required_label()),
+            _ => None,
         }
     }
 

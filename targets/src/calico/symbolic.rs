@@ -217,7 +217,7 @@ impl Facts {
                 Direction::Egress => (&rule.source, &rule.destination),
                 Direction::Ingress => (&rule.destination, &rule.source),
             };
-            let own = index.entity_pods(own, policy);
+            let own = index.own_end(own, policy);
             let peers = index.entity(peers, policy, domains)?;
             let ports = Ports::of(rule);
             let pieces = match direction {

@@ -327,13 +327,34 @@ fn glob(pattern: &str, text: &str) -> bool {
 /// expressions over the whole value, match; header rules need headers, which a
 /// modelled request does not carry
 pub(super) fn http_matches(rule: &Value, request: &palisade_compiler::model::Request) -> bool {
-    let full = |pattern: Option<&str>, text: &str| {
-        pattern.is_none_or(|p| regex::Regex::new(&format!("^(?:{p})$")).is_ok_and(|r| r.is_match(text)))
-    };
+    let full = |pattern: Option<&str>, text: &str| pattern.is_none_or(|p| matches_whole(p, text));
     full(rule["method"].as_str(), &request.method)
         && full(rule["path"].as_str(), &request.path)
         && rule.get("headers").is_none()
         && rule.get("headerMatches").is_none()
+}
+
+thread_local! {
+    /// The compiled form of each HTTP pattern: a policy set repeats a few
+    /// patterns over every request class, and compiling one costs more than
+    /// all its matches. `None` is a pattern that does not compile, which
+    /// matches nothing.
+    static COMPILED: std::cell::RefCell<std::collections::HashMap<String, Option<regex::Regex>>> =
+        std::cell::RefCell::default();
+}
+
+/// Whether an HTTP rule's regular expression matches the whole value
+fn matches_whole(pattern: &str, text: &str) -> bool {
+    COMPILED.with_borrow_mut(|compiled| {
+        if !compiled.contains_key(pattern) {
+            let regex = regex::Regex::new(&format!("^(?:{pattern})$")).ok();
+            compiled.insert(pattern.to_owned(), regex);
+        }
+        compiled
+            .get(pattern)
+            .and_then(Option::as_ref)
+            .is_some_and(|r| r.is_match(text))
+    })
 }
 
 /// An absent `toPorts` admits every port; otherwise some entry must admit the

@@ -282,7 +282,6 @@ struct Reader<'u, 'm> {
     selectors: Selectors<'u, 'm>,
     blocks: HashMap<String, Option<ClassSet>>,
     fqdns: HashMap<String, ClassSet>,
-    named_ports: HashMap<(String, Protocol), Vec<(u16, ClassSet)>>,
 }
 
 impl<'u, 'm> Reader<'u, 'm> {
@@ -298,7 +297,6 @@ impl<'u, 'm> Reader<'u, 'm> {
             selectors: Selectors::new(universe),
             blocks: HashMap::new(),
             fqdns: HashMap::new(),
-            named_ports: HashMap::new(),
         }
     }
 
@@ -475,13 +473,8 @@ impl<'u, 'm> Reader<'u, 'm> {
         }
         let mut out = Vec::new();
         for q in protocols {
-            let universe = self.universe;
-            let numbers = self
-                .named_ports
-                .entry((name.to_string(), q))
-                .or_insert_with(|| universe.named_ports(name, q).into_iter().collect());
-            for (number, pods) in numbers.iter() {
-                out.push(Piece::Towards(range(q, *number, *number, requests), pods.clone()));
+            for (number, pods) in self.universe.named_ports(name, q) {
+                out.push(Piece::Towards(range(q, number, number, requests), pods.clone()));
             }
         }
         out

@@ -37,7 +37,7 @@ use palisade_compiler::model::Pod;
 use palisade_intents::syntax::Protocol;
 use palisade_relation::{universe::Class, ClassSet, Rule, Services, Side, SideSet, Sides, Universe};
 use std::{
-    collections::{hash_map::Entry, BTreeMap, HashMap},
+    collections::{hash_map::Entry, HashMap},
     net::IpAddr,
 };
 
@@ -130,10 +130,10 @@ fn policy_egress_rules(policy: &Policy, namespace: &str, peers: &mut Peers) -> O
             out.push(Rule::allow(ports.numbered.clone(), to.clone()));
         }
         for (protocol, name) in &ports.named {
-            for (number, pods) in peers.named_ports(name, *protocol) {
+            for (number, pods) in peers.universe.named_ports(name, *protocol) {
                 let reached = &to & pods;
                 if !reached.is_empty() {
-                    out.push(Rule::allow(Services::ports(*protocol, *number, *number), reached));
+                    out.push(Rule::allow(Services::ports(*protocol, number, number), reached));
                 }
             }
         }
@@ -275,16 +275,12 @@ fn numbered_range(first: i32, last: i32) -> Option<(u16, u16)> {
     (first <= last).then_some((first, last))
 }
 
-/// The pods that give a container port name each number, by name and protocol
-type NamedPorts<'m> = HashMap<&'m str, HashMap<Protocol, BTreeMap<u16, ClassSet>>>;
-
 /// The classes of peers, memoized by their text: many rules name the same
 /// selectors and blocks. `None` in a memo: the classes cannot answer for it.
 struct Peers<'u, 'm> {
     universe: &'u Universe<'m>,
     by_address: bool,
     pod_addresses: Vec<(bool, u128, Class)>,
-    named: NamedPorts<'m>,
     peers: HashMap<String, Option<ClassSet>>,
     pod_selectors: HashMap<String, ClassSet>,
     namespace_selectors: HashMap<String, ClassSet>,
@@ -295,23 +291,10 @@ impl<'u, 'm> Peers<'u, 'm> {
         // Where the CNI is unknown, ipBlocks match pods as the evaluator assumes.
         let by_address = universe.model.cni.ip_blocks_match_pods().unwrap_or(true);
         let mut pod_addresses = Vec::new();
-        let mut named: NamedPorts<'m> = HashMap::new();
         for (class, pod) in (0..universe.pod_count()).zip(&universe.model.pods) {
             if let Some(ip) = pod.address() {
                 let (v6, at) = point(ip);
                 pod_addresses.push((v6, at, class));
-            }
-            for port in &pod.ports {
-                if let Some(name) = port.name.as_deref() {
-                    named
-                        .entry(name)
-                        .or_default()
-                        .entry(port.protocol)
-                        .or_default()
-                        .entry(port.port)
-                        .or_default()
-                        .insert(class);
-                }
             }
         }
         pod_addresses.sort_unstable();
@@ -319,20 +302,10 @@ impl<'u, 'm> Peers<'u, 'm> {
             universe,
             by_address,
             pod_addresses,
-            named,
             peers: HashMap::new(),
             pod_selectors: HashMap::new(),
             namespace_selectors: HashMap::new(),
         }
-    }
-
-    /// The pods whose container port `name` of `protocol` has each number
-    fn named_ports(&self, name: &str, protocol: Protocol) -> impl Iterator<Item = (&u16, &ClassSet)> {
-        self.named
-            .get(name)
-            .and_then(|by| by.get(&protocol))
-            .into_iter()
-            .flatten()
     }
 
     /// The classes a rule's `from`/`to` names: absent or empty is everything

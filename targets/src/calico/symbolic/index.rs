@@ -6,7 +6,7 @@
 use super::{numbers_on, services_of, Ports, RuleFacts};
 use crate::calico::{
     evaluate::{account_labels, confinement, namespace_labels, picks, pod_labels, set_labels, Candidate, Policies},
-    objects::{Entity, Policy},
+    objects::{Entity, NetworkSet, Policy},
     selector::{Scope, Selector},
 };
 use ipnet::IpNet;
@@ -18,8 +18,8 @@ use std::{
     net::IpAddr,
 };
 
-/// The pods that give a container port name each number, by name
-type NamedPorts<'m> = HashMap<&'m str, BTreeMap<(Protocol, u16), ClassSet>>;
+/// A memo by entity, then by the few other things its answer depends on
+type PerEntity<K, T> = HashMap<Entity, Vec<(K, T)>>;
 
 /// Indexes of the universe's pods as Calico sees them (their labels with
 /// the ones Calico adds), and memoised selectors
@@ -34,12 +34,15 @@ pub(super) struct Index<'p, 'u, 'm> {
     /// the classes with an IPv6 (`true`) and an IPv4 address
     families: BTreeMap<bool, ClassSet>,
     unaddressed: ClassSet,
-    named: NamedPorts<'m>,
     selectors: HashMap<(String, bool, bool), ClassSet>,
     namespace_selectors: HashMap<(String, bool, bool), ClassSet>,
     held: HashMap<Vec<IpNet>, ClassSet>,
-    /// by an entity's text, its policy's namespace and `domains`: all it depends on besides the sets
-    entities: HashMap<(String, Option<String>, bool), Option<ClassSet>>,
+    /// by an entity, then its policy's namespace and `domains`: all it depends on besides the sets
+    entities: PerEntity<(Option<String>, bool), Option<ClassSet>>,
+    /// the pods of a rule's own end, by the entity, then its policy's namespace
+    own_ends: PerEntity<Option<String>, ClassSet>,
+    /// the network sets by each of their labels
+    sets_by_label: HashMap<&'p str, HashMap<&'p str, Vec<&'p NetworkSet>>>,
 }
 
 impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
@@ -53,12 +56,19 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
             addresses: Vec::new(),
             families: BTreeMap::new(),
             unaddressed: ClassSet::new(),
-            named: HashMap::new(),
             selectors: HashMap::new(),
             namespace_selectors: HashMap::new(),
             held: HashMap::new(),
             entities: HashMap::new(),
+            own_ends: HashMap::new(),
+            sets_by_label: HashMap::new(),
         };
+        for set in &policies.objects.sets {
+            for (k, v) in set_labels(set) {
+                let by_value = index.sets_by_label.entry(k).or_default();
+                by_value.entry(v).or_default().push(set);
+            }
+        }
         for (class, pod) in (0..universe.pod_count()).zip(&universe.model.pods) {
             index.add_pod(class, pod);
         }
@@ -90,12 +100,6 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
                 self.unaddressed.insert(class);
             }
         }
-        for port in &pod.ports {
-            if let Some(name) = port.name.as_deref() {
-                let by = self.named.entry(name).or_default();
-                by.entry((port.protocol, port.port)).or_default().insert(class);
-            }
-        }
     }
 
     /// The pods a policy applies to (direction aside), as `applies` decides
@@ -124,15 +128,35 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
     /// Allow destination); `None` when an outside class is split by it
     pub(super) fn entity(&mut self, entity: &Entity, policy: &Policy, domains: bool) -> Option<ClassSet> {
         // many rules name the same peer
-        let key = (format!("{entity:?}"), policy.namespace.map(str::to_string), domains);
-        if let Some(known) = self.entities.get(&key) {
-            return known.clone();
+        let known = self.entities.get(entity).into_iter().flatten();
+        if let Some((_, picked)) = known
+            .into_iter()
+            .find(|((ns, d), _)| ns.as_deref() == policy.namespace && *d == domains)
+        {
+            return picked.clone();
         }
         let picked = self
             .outsides_picked(entity, policy, domains)
             .map(|outsides| self.entity_pods(entity, policy) | outsides);
-        self.entities.insert(key, picked.clone());
+        let namespace = policy.namespace.map(str::to_string);
+        let known = self.entities.entry(entity.clone()).or_default();
+        known.push(((namespace, domains), picked.clone()));
         picked
+    }
+
+    /// The pods of a rule's own end ([`Index::entity_pods`]), memoised
+    pub(super) fn own_end(&mut self, entity: &Entity, policy: &Policy) -> ClassSet {
+        let known = self.own_ends.get(entity).into_iter().flatten();
+        if let Some((_, pods)) = known.into_iter().find(|(ns, _)| ns.as_deref() == policy.namespace) {
+            return pods.clone();
+        }
+        let pods = self.entity_pods(entity, policy);
+        let namespace = policy.namespace.map(str::to_string);
+        self.own_ends
+            .entry(entity.clone())
+            .or_default()
+            .push((namespace, pods.clone()));
+        pods
     }
 
     /// The outside classes an entity picks, asked of every address of the
@@ -145,10 +169,7 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
         let (positive, confined) = confinement(entity, policy);
         if (positive || confined)
             && !self
-                .policies
-                .objects
-                .sets
-                .iter()
+                .sets_selectable(entity.selector.as_ref())
                 .any(|set| picks(entity, policy, model, confined, &Candidate::Set(set)))
         {
             return Some(ClassSet::new());
@@ -182,26 +203,45 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
         out -= self.pods_held(&entity.not_nets);
         let (positive, confined) = confinement(entity, policy);
         if positive || confined {
-            let (model, policies) = (self.universe.model, self.policies);
+            let model = self.universe.model;
             let mut picked = self.picked_pods(entity, policy, confined);
-            for set in &policies.objects.sets {
-                if picks(entity, policy, model, confined, &Candidate::Set(set)) {
-                    picked |= self.pods_held(&set.nets);
-                }
+            let sets: Vec<&NetworkSet> = self
+                .sets_selectable(entity.selector.as_ref())
+                .filter(|set| picks(entity, policy, model, confined, &Candidate::Set(set)))
+                .collect();
+            for set in sets {
+                picked |= self.pods_held(&set.nets);
             }
             out &= picked;
         }
         if let Some(not) = &entity.not_selector {
             let mut picked = self.select(not, Scope::PLAIN);
-            let policies = self.policies;
-            for set in &policies.objects.sets {
-                if not.matches(set_labels(set)) {
-                    picked |= self.pods_held(&set.nets);
-                }
+            let sets: Vec<&NetworkSet> = self
+                .sets_selectable(Some(not))
+                .filter(|set| not.matches(set_labels(set)))
+                .collect();
+            for set in sets {
+                picked |= self.pods_held(&set.nets);
             }
             out -= picked;
         }
         out
+    }
+
+    /// The network sets `selector` can pick: those with a label it requires,
+    /// where it requires one (every set of the policies otherwise)
+    fn sets_selectable(&self, selector: Option<&Selector>) -> Box<dyn Iterator<Item = &'p NetworkSet> + '_> {
+        match selector.and_then(Selector::required_label) {
+            Some((k, v)) => Box::new(
+                self.sets_by_label
+                    .get(k)
+                    .and_then(|by_value| by_value.get(v))
+                    .into_iter()
+                    .flatten()
+                    .copied(),
+            ),
+            None => Box::new(self.policies.objects.sets.iter()),
+        }
     }
 
     /// The pods themselves an entity's namespace scope, selector and
@@ -343,7 +383,7 @@ impl<'p, 'u, 'm> Index<'p, 'u, 'm> {
             .map(|n| (*n, false))
             .chain(ports.not_ports.1.iter().map(|n| (n, true)))
         {
-            for (&point, classes) in self.named.get(name.as_str()).into_iter().flatten() {
+            for (point, classes) in self.universe.named_port_numbers(name) {
                 let (give, take) = special.entry(point).or_default();
                 *(if negative { take } else { give }) |= classes;
             }
