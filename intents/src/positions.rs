@@ -12,34 +12,40 @@ use std::sync::Arc;
 pub struct PositionedDocument {
     /// the text, to parse with any YAML library
     pub text: String,
-    node: Option<Node>,
+    /// parsed for positions when a position is first asked: most documents
+    /// are read without a diagnostic, and this parse costs as much as the
+    /// reading itself
+    node: std::cell::OnceCell<Option<Node>>,
 }
 
 /// Every document of a file
 pub fn documents(file: &Arc<SourceFile>) -> Vec<PositionedDocument> {
     split_documents(&file.text)
         .into_iter()
-        .map(|d| {
-            let text = d.text;
-            let owned = text.clone();
-            // marked-yaml may panic on input it did not expect; positions are a nicety here.
-            let node = std::panic::catch_unwind(move || {
-                marked_yaml::parse_yaml_with_options(0, owned, LoaderOptions::default())
-            })
-            .ok()
-            .and_then(Result::ok);
-            PositionedDocument { text, node }
+        .map(|d| PositionedDocument {
+            text: d.text,
+            node: std::cell::OnceCell::new(),
         })
         .collect()
 }
 
 impl PositionedDocument {
+    fn node(&self) -> &Option<Node> {
+        self.node.get_or_init(|| {
+            let owned = self.text.clone();
+            // marked-yaml may panic on input it did not expect; positions are a nicety here.
+            std::panic::catch_unwind(move || marked_yaml::parse_yaml_with_options(0, owned, LoaderOptions::default()))
+                .ok()
+                .and_then(Result::ok)
+        })
+    }
+
     /// Where the value at `pointer` starts; the deepest existing ancestor when
     /// the path runs out, the document's start when nothing parsed
     pub fn locate(&self, file: &Arc<SourceFile>, pointer: &str) -> Loc {
         let first_line = self.text.lines().take_while(|l| l.trim().is_empty()).count() + 1;
         let fallback = Loc::at_scalar(file.clone(), first_line, 1);
-        let Some(mut node) = self.node.as_ref() else {
+        let Some(mut node) = self.node().as_ref() else {
             return fallback;
         };
         let mut at = start_of(file, node).unwrap_or(fallback);

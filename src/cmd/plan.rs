@@ -73,7 +73,9 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
         Output::Text => terminal(&plan, std::io::stdout().is_terminal()),
     };
     println!("{}", text.trim_end());
-    if args.detailed_exitcode && plan.connectivity_changed {
+    let changed = plan.connectivity_changed;
+    workspace::leave((base, head, base_rendered, head_rendered, plan));
+    if args.detailed_exitcode && changed {
         return Exit::Changed;
     }
     Exit::Ok

@@ -75,12 +75,15 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     palisade_targets::probes::add(&mut model, rendered.iter().flat_map(|(_, m)| m));
     let borrowed: Vec<(&dyn Dialect, &[Manifest])> = rendered.iter().map(|(d, m)| (*d, m.as_slice())).collect();
     let result = palisade_targets::verify::verify(&ws.ir, &model, &borrowed);
+    let (pods, outsides) = (model.pods.len(), model.externals.len());
+    drop(borrowed);
+    workspace::leave((ws, rendered, model));
     let ids: Vec<&str> = dialects.iter().map(|d| d.id()).collect();
     if result.mismatches.is_empty() {
         println!(
             "verified: every connection between {} pods and {} outside addresses ({} decided) means the same in the intents and in {}",
-            model.pods.len(),
-            model.externals.len(),
+            pods,
+            outsides,
             result.compared,
             ids.join(", ")
         );
