@@ -179,17 +179,35 @@ fn output_is_byte_identical_across_runs_and_matches_the_stream() {
 }
 
 #[test]
-fn a_new_compile_replaces_the_target_folder_and_a_failed_one_keeps_it() {
+fn a_new_compile_keeps_a_users_files_and_a_failed_one_keeps_the_folder() {
     let out = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let stale = out.path().join("cilium/old/ciliumnetworkpolicy-gone.yaml");
-    std::fs::create_dir_all(stale.parent().unwrap_or(out.path())).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(&stale, "stale").unwrap_or_else(|e| panic!("{e}"));
-    palisade()
-        .args(["compile", "examples/zero-trust", "--out"])
-        .arg(out.path())
-        .assert()
-        .success();
-    assert!(!stale.exists(), "objects no longer rendered are removed");
+    let compile = || {
+        palisade()
+            .args(["compile", "examples/zero-trust", "--out"])
+            .arg(out.path())
+            .assert()
+            .success();
+    };
+    compile();
+    let top = std::fs::read_to_string(out.path().join("kustomization.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let targets: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!targets.is_empty());
+    for target in &targets {
+        assert!(
+            top.contains(&format!("  - {target}\n")),
+            "the top level includes {target}: {top}"
+        );
+    }
+    let mine = out.path().join(&targets[0]).join("shop/my-extra-policy.yaml");
+    std::fs::create_dir_all(mine.parent().unwrap_or(out.path())).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&mine, "hand-written").unwrap_or_else(|e| panic!("{e}"));
+    compile();
+    assert!(mine.exists(), "a file palisade did not write survives a new compile");
     let before = tree(out.path());
     let broken = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(broken.path().join("a.yaml"), "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: x, namespace: x }\nspec:\n  allow: [\"a -> b\"]\n").unwrap_or_else(|e| panic!("{e}"));

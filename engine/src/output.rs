@@ -8,13 +8,20 @@
 use palisade_intents::Diag;
 use palisade_targets::Manifest;
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     io,
     path::{Path, PathBuf},
 };
 
 /// One target's folder: relative path → text
 pub type Folder = BTreeMap<String, String>;
+
+/// The first line of every kustomization palisade writes: how a later run
+/// tells its own files from a user's
+const RENDERED_HEADER: &str = "# Rendered by palisade; edit the intents, not this folder.\n";
+
+/// The kustomization palisade writes in each target's folder and at the top
+const KUSTOMIZATION: &str = "kustomization.yaml";
 
 /// The files `compile --out` writes for each target, by target
 pub fn layout(rendered: &[(&str, Vec<Manifest>)]) -> BTreeMap<String, Folder> {
@@ -30,34 +37,115 @@ pub fn layout(rendered: &[(&str, Vec<Manifest>)]) -> BTreeMap<String, Folder> {
                 };
                 folder.insert(format!("{namespace}/{}", m.file_name()), m.to_yaml());
             }
-            let resources: String = folder.keys().map(|r| format!("\n  - {r}")).collect();
-            let kustomization = format!(
-                "# Rendered by palisade; edit the intents, not this folder.\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:{}\n",
-                if resources.is_empty() { " []" } else { &resources }
-            );
-            folder.insert("kustomization.yaml".into(), kustomization);
+            let kustomization = kustomization(folder.keys());
+            folder.insert(KUSTOMIZATION.into(), kustomization);
             (target.to_string(), folder)
         })
         .collect()
 }
 
-/// Write each target's folder under `out`, replacing the folder it had:
-/// all targets are staged first, then each is swapped in. How many manifests.
-pub fn write_rendered(out: &Path, rendered: &[(&str, Vec<Manifest>)]) -> io::Result<usize> {
-    std::fs::create_dir_all(out)?;
-    let staging = tempfile::Builder::new().prefix(".palisade-").tempdir_in(out)?;
-    for (target, folder) in layout(rendered) {
-        write_tree(&staging.path().join(&target), &folder)?;
+/// The top-level kustomization: every target's folder of this run, so that
+/// `kubectl apply -k OUT` applies what was compiled
+fn top_level(rendered: &[(&str, Vec<Manifest>)]) -> String {
+    kustomization(rendered.iter().map(|(target, _)| target))
+}
+
+fn kustomization<T: std::fmt::Display>(resources: impl Iterator<Item = T>) -> String {
+    let resources: String = resources.map(|r| format!("\n  - {r}")).collect();
+    format!(
+        "{RENDERED_HEADER}apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:{}\n",
+        if resources.is_empty() { " []" } else { &resources }
+    )
+}
+
+/// The files palisade wrote in `folder` by its last run there: those its
+/// kustomization lists, and the kustomization itself; none where the folder
+/// has no kustomization of palisade's
+fn written_by_palisade(folder: &Path) -> io::Result<BTreeSet<String>> {
+    let text = match std::fs::read_to_string(folder.join(KUSTOMIZATION)) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+        Err(e) => return Err(e),
+    };
+    if !text.starts_with(RENDERED_HEADER) {
+        return Ok(BTreeSet::new());
     }
-    for (target, _) in rendered {
-        let destination = out.join(target);
-        if destination.exists() {
-            // moved aside into the staging folder, which is removed at the end
-            std::fs::rename(&destination, staging.path().join(format!(".old-{target}")))?;
+    let listed: serde_json::Value = serde_yaml_ng::from_str(&text).map_err(|e| io::Error::other(e.to_string()))?;
+    let mut written: BTreeSet<String> = listed["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_str().map(str::to_string))
+        .collect();
+    written.insert(KUSTOMIZATION.into());
+    Ok(written)
+}
+
+/// Write each target's folder under `out` and the top-level kustomization:
+/// every file is staged first, then moved in; the files palisade wrote there
+/// before and no longer renders are removed, and any other file is left as
+/// it is. A file palisade would write over that it did not write stops the
+/// run before anything changes. How many manifests.
+pub fn write_rendered(out: &Path, rendered: &[(&str, Vec<Manifest>)]) -> Result<usize, Diag> {
+    let io = |e: io::Error| Diag::error("io", format!("cannot write `{}`: {e}", out.display()));
+    let mut folders = layout(rendered);
+    // the top level is one more folder, of one file
+    folders.insert(
+        String::new(),
+        Folder::from([(KUSTOMIZATION.to_string(), top_level(rendered))]),
+    );
+    let mut stale = Vec::new();
+    for (target, files) in &folders {
+        let folder = out.join(target);
+        let ours = written_by_palisade(&folder).map_err(io)?;
+        if let Some(theirs) = files.keys().find(|f| !ours.contains(*f) && folder.join(f).exists()) {
+            return Err(Diag::error(
+                "not_ours",
+                format!("`{}` was not written by palisade", folder.join(theirs).display()),
+            )
+            .help("palisade writes only over its own files: move this one out of the output folder, or choose another --out"));
         }
-        std::fs::rename(staging.path().join(target), &destination)?;
+        if target.is_empty() {
+            continue;
+        }
+        stale.extend(ours.iter().filter(|f| !files.contains_key(*f)).map(|f| folder.join(f)));
+    }
+    std::fs::create_dir_all(out).map_err(io)?;
+    let staging = tempfile::Builder::new()
+        .prefix(".palisade-")
+        .tempdir_in(out)
+        .map_err(io)?;
+    for (target, files) in &folders {
+        write_tree(&staging.path().join(target), files).map_err(io)?;
+    }
+    for path in &stale {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io(e)),
+            _ => remove_empty_parents(path, out),
+        }
+    }
+    for (target, files) in &folders {
+        for name in files.keys() {
+            let destination = out.join(target).join(name);
+            if let Some(parent) = destination.parent() {
+                std::fs::create_dir_all(parent).map_err(io)?;
+            }
+            std::fs::rename(staging.path().join(target).join(name), destination).map_err(io)?;
+        }
     }
     Ok(rendered.iter().map(|(_, m)| m.len()).sum())
+}
+
+/// Remove the folders above `path` that its removal left empty, up to `root`
+fn remove_empty_parents(path: &Path, root: &Path) {
+    let mut at = path.parent();
+    while let Some(folder) = at.filter(|f| f.starts_with(root) && *f != root) {
+        // a folder that still holds a file (a user's) stays
+        if std::fs::remove_dir(folder).is_err() {
+            break;
+        }
+        at = folder.parent();
+    }
 }
 
 /// What `--check` reports
@@ -81,12 +169,22 @@ impl std::fmt::Display for Difference {
     }
 }
 
-/// How the folder `out` differs from what `rendered` lays out; a file that
+/// How the folder `out` differs from what `rendered` lays out: palisade's
+/// files missing, changed, or written by an earlier run and no longer
+/// rendered (a user's own files are not palisade's business); a file that
 /// cannot be read is an error, not a difference
 pub fn differences(out: &Path, rendered: &[(&str, Vec<Manifest>)]) -> io::Result<Vec<Difference>> {
     let mut found = Vec::new();
+    let top = std::fs::read(out.join(KUSTOMIZATION)).ok();
+    if top.as_deref() != Some(top_level(rendered).as_bytes()) {
+        found.push(match top {
+            None => Difference::Missing(KUSTOMIZATION.into()),
+            Some(_) => Difference::Differs(KUSTOMIZATION.into()),
+        });
+    }
     for (target, expected) in layout(rendered) {
-        let actual = read_back(&out.join(&target))?;
+        let folder = out.join(&target);
+        let actual = read_back(&folder)?;
         for (path, text) in &expected {
             let shown = format!("{target}/{path}");
             match actual.get(path) {
@@ -95,10 +193,11 @@ pub fn differences(out: &Path, rendered: &[(&str, Vec<Manifest>)]) -> io::Result
                 Some(_) => {}
             }
         }
+        let ours = written_by_palisade(&folder)?;
         found.extend(
             actual
                 .keys()
-                .filter(|p| !expected.contains_key(*p))
+                .filter(|p| !expected.contains_key(*p) && ours.contains(*p))
                 .map(|p| Difference::NotRendered(format!("{target}/{p}"))),
         );
     }
@@ -225,11 +324,48 @@ mod tests {
         // Written again: the old folder is replaced, nothing staged is left behind.
         write_rendered(dir.path(), &now).unwrap();
         assert_eq!(differences(dir.path(), &now).unwrap(), []);
-        let left: Vec<_> = std::fs::read_dir(dir.path())
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(left, [std::ffi::OsString::from("kubernetes")]);
+        left.sort();
+        assert_eq!(left, ["kubernetes", "kustomization.yaml"]);
+        let top = std::fs::read_to_string(dir.path().join("kustomization.yaml")).unwrap();
+        assert!(top.ends_with("resources:\n  - kubernetes\n"), "{top}");
+    }
+
+    #[test]
+    fn a_users_file_in_the_output_survives_and_is_never_written_over() {
+        let dir = tempfile::tempdir().unwrap();
+        write_rendered(dir.path(), &[("kubernetes", vec![policy("a"), policy("b")])]).unwrap();
+        let mine = dir.path().join("kubernetes/shop/mine.yaml");
+        std::fs::write(&mine, "kind: ConfigMap\n").unwrap();
+        let now = vec![("kubernetes", vec![policy("a")])];
+        write_rendered(dir.path(), &now).unwrap();
+        assert!(mine.exists(), "a file palisade did not write is left where it is");
+        let files: Vec<String> = read_back(&dir.path().join("kubernetes")).unwrap().into_keys().collect();
+        assert_eq!(files.len(), 3, "the policy no longer rendered is gone: {files:?}");
+        assert_eq!(
+            differences(dir.path(), &now).unwrap(),
+            [],
+            "a user's file is not a difference"
+        );
+        // a user's file where palisade would write stops the run, and nothing changes
+        let before = read_back(dir.path()).unwrap();
+        let theirs = dir
+            .path()
+            .join("kubernetes")
+            .join(files.iter().find(|f| f.starts_with("shop/networkpolicy")).unwrap());
+        std::fs::remove_file(dir.path().join("kubernetes/kustomization.yaml")).unwrap();
+        let refused = write_rendered(dir.path(), &now).unwrap_err();
+        assert_eq!(refused.code_str(), "not_ours");
+        assert!(refused.to_string().contains(&theirs.display().to_string()), "{refused}");
+        let mut after = read_back(dir.path()).unwrap();
+        after.insert(
+            "kubernetes/kustomization.yaml".into(),
+            before["kubernetes/kustomization.yaml"].clone(),
+        );
+        assert_eq!(before, after);
     }
 
     #[test]

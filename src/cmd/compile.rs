@@ -110,7 +110,10 @@ fn write(out: &Path, rendered: &[(&str, Vec<Manifest>)], sink: &mut Diags) -> Ex
             );
             Exit::Ok
         }
-        Err(e) => io_failure(sink, &format!("cannot write `{}`: {e}", out.display())),
+        Err(diag) => {
+            sink.push(diag);
+            Exit::Input
+        }
     }
 }
 
