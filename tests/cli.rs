@@ -320,3 +320,31 @@ fn the_editor_schema_is_committed_and_accepts_every_example() {
     let typo: serde_json::Value = serde_yaml_ng::from_str("apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: a, namespace: a }\nspec: { servics: {} }\n").unwrap_or_default();
     assert!(!validator.is_valid(&typo), "the schema rejects unknown fields");
 }
+
+#[test]
+fn lines_added_above_a_rule_change_no_byte_of_the_output() {
+    let copy = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for file in ["palisade.yaml", "intents/shop.yaml"] {
+        let to = copy.path().join(file);
+        std::fs::create_dir_all(to.parent().unwrap_or(copy.path())).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::copy(Path::new("examples/zero-trust").join(file), &to).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let compile = || {
+        let out = palisade()
+            .args(["compile", "-t", "all"])
+            .arg(copy.path())
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let before = compile();
+    assert!(String::from_utf8_lossy(&before).contains("palisade.dev/source: intents/shop.yaml#"));
+    let intents = copy.path().join("intents/shop.yaml");
+    let text = std::fs::read_to_string(&intents).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&intents, format!("# reviewed by the platform team\n\n{text}")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        before == compile(),
+        "annotations and Cilium's log tags name rules, not lines: a comment above them changes nothing"
+    );
+}

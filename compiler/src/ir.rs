@@ -22,9 +22,37 @@ pub struct Source {
 }
 
 impl Source {
-    /// `file:line`, the form used in manifest annotations
+    /// `file:line`, the form reports quote
     pub fn file_line(&self) -> String {
         self.loc.file_line()
+    }
+
+    /// `file#rule`: what manifest annotations name, stable while the rule
+    /// itself is (a line added above it moves its line, not its id). The
+    /// rule part is the intent's words, then a digest of its whole text so
+    /// that two rules cut to the same words stay apart.
+    pub fn id(&self) -> String {
+        const WORDS: usize = 40;
+        let mut words = String::new();
+        for c in self.text.chars() {
+            if c.is_ascii_alphanumeric() {
+                words.push(c.to_ascii_lowercase());
+            } else if !words.is_empty() && !words.ends_with('-') {
+                words.push('-');
+            }
+        }
+        let words: String = words.trim_end_matches('-').chars().take(WORDS).collect();
+        let mut digest: u32 = 0x811c_9dc5;
+        for byte in self.text.bytes() {
+            digest ^= u32::from(byte);
+            digest = digest.wrapping_mul(0x0100_0193);
+        }
+        format!(
+            "{}#{}-{:04x}",
+            self.loc.file.path,
+            words.trim_end_matches('-'),
+            digest & 0xffff
+        )
     }
 }
 

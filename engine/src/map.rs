@@ -121,7 +121,7 @@ impl ServiceMap {
                         })
                         .collect(),
                     intent: edge.source.text.clone(),
-                    rules: rules.get(&at).cloned().unwrap_or_default(),
+                    rules: rules.get(&edge.source.id()).cloned().unwrap_or_default(),
                     at,
                     baseline: edge.from_baseline,
                 }
@@ -305,7 +305,7 @@ fn node(peer: &Peer) -> Node {
     }
 }
 
-/// `file:line` -> target -> objects whose source annotation names that line
+/// intent id -> target -> objects whose source annotation names it
 fn rules_by_intent_line(rendered: &[(&str, Vec<Manifest>)]) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
     let mut rules: BTreeMap<String, BTreeMap<String, Vec<String>>> = BTreeMap::new();
     for (target, manifests) in rendered {

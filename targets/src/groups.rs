@@ -117,21 +117,26 @@ pub fn name_collisions(ir: &Ir) -> Vec<Diag> {
     diags
 }
 
-/// `file:line` sources in first-seen order, without repeats
+/// The ids of the intents an object comes from (`Source::id`), in
+/// first-seen order, without repeats
 #[derive(Debug, Default, Clone)]
-pub struct Sources(Vec<String>);
+pub struct Sources {
+    ids: Vec<String>,
+    // a policy of a widely reached service has thousands of sources
+    seen: std::collections::HashSet<String>,
+}
 
 impl Sources {
     /// Record one
-    pub fn add(&mut self, file_line: String) {
-        if !self.0.contains(&file_line) {
-            self.0.push(file_line);
+    pub fn add(&mut self, id: String) {
+        if self.seen.insert(id.clone()) {
+            self.ids.push(id);
         }
     }
 
     /// The annotation value
     pub fn joined(&self) -> String {
-        self.0.join(", ")
+        self.ids.join(", ")
     }
 }
 

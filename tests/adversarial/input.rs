@@ -428,7 +428,7 @@ fn a_linked_folder_is_read_and_a_link_loop_is_an_error_naming_it() {
         !sources.is_empty()
             && sources
                 .iter()
-                .all(|s| s.as_str().is_some_and(|s| s.starts_with("intents/payments/pay.yaml:"))),
+                .all(|s| s.as_str().is_some_and(|s| s.starts_with("intents/payments/pay.yaml#"))),
         "the path through the link: {sources:?}"
     );
 

@@ -48,7 +48,7 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
             json!(["Ingress"])
         };
         let mut sources = Sources::default();
-        sources.add(ns.posture_source.file_line());
+        sources.add(ns.posture_source.id());
         let spec = json!({ "selector": "all()", "types": types, "order": ORDER });
         manifests.push(policy(
             ir,
@@ -67,7 +67,7 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
                 Ok(rules) => {
                     let draft = groups.entry(group).or_default();
                     draft.egress.extend(rules);
-                    draft.sources.add(edge.source.file_line());
+                    draft.sources.add(edge.source.id());
                 }
                 Err(d) => diags.push(d),
             }
@@ -77,7 +77,7 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
                 Ok(rules) => {
                     let draft = groups.entry(group).or_default();
                     draft.ingress.extend(rules);
-                    draft.sources.add(edge.source.file_line());
+                    draft.sources.add(edge.source.id());
                 }
                 Err(d) => diags.push(d),
             }
@@ -208,7 +208,7 @@ fn rules(
         Peer::Cidr { net, except } => {
             sets.entry((policy_namespace.to_string(), *net))
                 .or_default()
-                .add(edge.source.file_line());
+                .add(edge.source.id());
             let mut entity = json!({ "selector": network_set_selector(net) });
             if !except.is_empty() {
                 entity["notNets"] = except.iter().map(ToString::to_string).collect();

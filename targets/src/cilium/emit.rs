@@ -33,7 +33,7 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
             spec["enableDefaultDeny"] = json!({ "ingress": false, "egress": false });
         }
         let mut sources = Sources::default();
-        sources.add(ns.posture_source.file_line());
+        sources.add(ns.posture_source.id());
         manifests.push(policy(ir, &ns.name, "palisade-default-deny", spec, &sources));
     }
     let mut groups: BTreeMap<Group, Draft> = BTreeMap::new();
@@ -51,7 +51,7 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
                     }
                     rule
                 }));
-            draft.sources.add(edge.source.file_line());
+            draft.sources.add(edge.source.id());
             if let Peer::Fqdn { name, via: Via::Direct } = &edge.to {
                 draft.fqdns.push(name.clone());
             }
@@ -67,7 +67,7 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
                     }
                     rule
                 }));
-            draft.sources.add(edge.source.file_line());
+            draft.sources.add(edge.source.id());
         }
     }
     for (group, draft) in groups {
@@ -144,9 +144,12 @@ struct Draft {
 }
 
 fn policy(ir: &Ir, namespace: &str, name: &str, mut spec: Value, sources: &Sources) -> Manifest {
-    // Hubble shows this value on flows the policy decides: the intent line.
-    let first = sources.joined().split(", ").next().unwrap_or("").to_string();
-    let tag: String = first
+    // Hubble shows this value on flows the policy decides: the first intent's
+    // id without its file (a suffix of the id, as `Manifest::digest` expects)
+    let joined = sources.joined();
+    let first = joined.split(", ").next().unwrap_or("");
+    let rule = first.rsplit_once('#').map_or(first, |(_, rule)| rule);
+    let tag: String = rule
         .chars()
         .rev()
         .take(32)

@@ -101,11 +101,11 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
                 continue;
             }
         }
-        entry.sources.add(edge.source.file_line());
+        entry.sources.add(edge.source.id());
         egress
             .entry((namespace.to_string(), host))
             .or_default()
-            .add(edge.source.file_line());
+            .add(edge.source.id());
     }
     for d in shared_accounts(&sharing, "the egress gateway") {
         diags.push(d);
@@ -316,7 +316,7 @@ fn registry_entries(ir: &Ir, namespace: &str) -> Vec<Manifest> {
             .entry(name)
             .or_insert_with(|| (spec, Vec::new(), Sources::default()));
         entry.1.extend(tcp.iter().flat_map(|p| p.first..=p.last).take(64));
-        entry.2.add(edge.source.file_line());
+        entry.2.add(edge.source.id());
     }
     entries
         .into_iter()
@@ -515,7 +515,7 @@ fn authorization(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
         }
         let ports: Vec<String> = edge.ports.iter().map(|p| p.first.to_string()).collect();
         let entry = policies.entry((namespace.clone(), name.clone())).or_default();
-        entry.1.add(edge.source.file_line());
+        entry.1.add(edge.source.id());
         let http: Vec<Option<&HttpRule>> = if edge.http.is_empty() {
             vec![None]
         } else {

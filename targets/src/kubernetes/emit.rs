@@ -41,7 +41,7 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
         } else {
             vec!["Ingress".into()]
         };
-        draft.sources.add(ns.posture_source.file_line());
+        draft.sources.add(ns.posture_source.id());
     }
     for edge in &ir.edges {
         // HTTP rules were refused or handed to an overlay before emission:
@@ -63,7 +63,7 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
                 to: Some(to),
                 ports: ports.clone(),
             });
-            draft.sources.add(edge.source.file_line());
+            draft.sources.add(edge.source.id());
         }
         if let Some(group) = ingress_group(ir, edge) {
             let draft = policies
@@ -74,7 +74,7 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
                 from: Some(from),
                 ports,
             });
-            draft.sources.add(edge.source.file_line());
+            draft.sources.add(edge.source.id());
         }
     }
     if diags.has_errors() {
