@@ -15,6 +15,9 @@ pub enum ErrorFormat {
     Plain,
     /// one JSON object per line
     Json,
+    /// GitHub Actions workflow commands (`::error file=...,line=...::...`):
+    /// each finding annotates its line in the pull request
+    Github,
 }
 
 /// Print every diagnostic to stderr, then how many errors stopped the command
@@ -23,7 +26,7 @@ pub fn print(diags: &Diags, format: ErrorFormat) {
     let stderr = std::io::stderr();
     let mut out = stderr.lock();
     let errors = diags.iter().filter(|d| d.is_error()).count();
-    if errors > 0 && format != ErrorFormat::Json {
+    if errors > 0 && !matches!(format, ErrorFormat::Json | ErrorFormat::Github) {
         let _ = writeln!(
             out,
             "palisade: {errors} error{} found; nothing was written",
@@ -40,6 +43,7 @@ fn print_each(diags: &Diags, format: ErrorFormat) {
         let text = match format {
             ErrorFormat::Plain => diag.render_plain(),
             ErrorFormat::Json => format!("{}\n", json(diag)),
+            ErrorFormat::Github => github(diag),
             ErrorFormat::Human => human(diag),
         };
         // A closed stderr leaves nowhere to report to; carry on to the exit code.
@@ -75,11 +79,35 @@ fn json(diag: &Diag) -> String {
         "severity": match diag.severity() { Severity::Error => "error", Severity::Warning => "warning" },
         "code": format!("palisade::{}", diag.code_str()),
         "message": diag.message(),
-        "file": loc.map(|l| l.file.path.clone()),
+        "file": loc.map(|l| l.file.shown.clone()),
         "line": loc.map(|l| l.line()),
         "column": loc.map(|l| l.column()),
         "text": loc.map(|l| l.text().to_string()),
         "help": diag.help_text(),
     })
     .to_string()
+}
+
+/// One workflow command (docs.github.com, "Workflow commands for GitHub
+/// Actions"): `::error` or `::warning`, the place as properties, the message
+/// and the hint as data, escaped as the runner reads them
+fn github(diag: &Diag) -> String {
+    let data = |text: &str| text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+    let property = |text: &str| data(text).replace(':', "%3A").replace(',', "%2C");
+    let level = match diag.severity() {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let mut properties = Vec::new();
+    if let Some(loc) = diag.loc() {
+        properties.push(format!("file={}", property(&loc.file.shown)));
+        properties.push(format!("line={}", loc.line()));
+        properties.push(format!("col={}", loc.column()));
+    }
+    properties.push(format!("title={}", property(&format!("palisade::{}", diag.code_str()))));
+    let mut message = diag.message().to_string();
+    if let Some(help) = diag.help_text() {
+        message.push_str(&format!("\nhelp: {help}"));
+    }
+    format!("::{level} {}::{}\n", properties.join(","), data(&message))
 }

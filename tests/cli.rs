@@ -348,3 +348,40 @@ fn lines_added_above_a_rule_change_no_byte_of_the_output() {
         "annotations and Cilium's log tags name rules, not lines: a comment above them changes nothing"
     );
 }
+
+#[test]
+fn diagnostics_point_from_the_working_directory_and_annotate_a_pull_request() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(dir.path().join("repo/intents")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(
+        "examples/zero-trust/palisade.yaml",
+        dir.path().join("repo/palisade.yaml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        dir.path().join("repo/intents/a.yaml"),
+        "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: x, namespace: shop }\nspec:\n  allow: [\"a -> b\"]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let run = |format: &str| {
+        let out = palisade()
+            .current_dir(dir.path())
+            .args(["--error-format", format, "check", "repo"])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let plain = run("plain");
+    assert!(
+        plain.starts_with("repo/intents/a.yaml:5:12: error[palisade::unknown_service]"),
+        "the path opens from where palisade ran: {plain}"
+    );
+    let github = run("github");
+    let first = github.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("::error file=repo/intents/a.yaml,line=5,col=12,title=palisade%3A%3Aunknown_service::unknown service `a`%0Ahelp: "),
+        "{github}"
+    );
+    assert!(!github.contains("errors found"), "only workflow commands: {github}");
+}

@@ -35,9 +35,10 @@ fn expect_errors(files: &[(&str, String)], expected: &[&str]) -> String {
     for args in [vec!["check"], vec!["compile", "--out", out.to_str().unwrap_or("out")]] {
         let output = Command::cargo_bin("palisade")
             .unwrap_or_else(|e| panic!("{e}"))
+            .current_dir(dir.path())
             .args(["--error-format", "plain"])
             .args(&args)
-            .arg(dir.path())
+            .arg(".")
             .output()
             .unwrap_or_else(|e| panic!("{e}"));
         let stderr = String::from_utf8_lossy(&output.stderr);

@@ -299,7 +299,7 @@ fn explain_names_the_intent_and_the_rule_per_target() {
     let (code, text) = run(&["explain", "examples/zero-trust", "frontend -> backend tcp/8080"], &[]);
     assert_eq!(code, Some(0), "{text}");
     assert!(
-        text.contains("intents: allowed") && text.contains("(intents/shop.yaml:21:11)"),
+        text.contains("intents: allowed") && text.contains("(examples/zero-trust/intents/shop.yaml:21:11)"),
         "{text}"
     );
     assert!(
@@ -341,7 +341,7 @@ fn explain_names_the_intent_and_the_rule_per_target() {
         &[],
     );
     assert!(
-        text.contains("by backend -> https://api.stripe.com (intents/shop.yaml:27:7)"),
+        text.contains("by backend -> https://api.stripe.com (examples/zero-trust/intents/shop.yaml:27:7)"),
         "{text}"
     );
     // a name is never shown with an address the model made up for it

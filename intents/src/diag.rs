@@ -52,7 +52,7 @@ impl Diag {
 
     /// Attach the place in the user's files
     pub fn at(mut self, loc: &Loc) -> Self {
-        self.0.source = Some(NamedSource::new(loc.file.path.clone(), loc.file.text.to_string()));
+        self.0.source = Some(NamedSource::new(loc.file.shown.clone(), loc.file.text.to_string()));
         self.0.loc = Some(loc.clone());
         self
     }

@@ -45,19 +45,22 @@ pub fn read_dir(dir: &Path) -> Result<Vec<RawFile>, Diags> {
 /// others from being checked, so every error is reported at once
 pub fn load_dir(dir: &Path) -> Result<Repository, Diags> {
     let (files, diags) = crate::walk::read_tree(dir);
-    load_into(files, diags)
+    load_into(files, diags, Some(dir))
 }
 
 /// Load a repository from files already read (from disk or from git)
 pub fn load_files(files: Vec<RawFile>) -> Result<Repository, Diags> {
-    load_into(files, Diags::new())
+    load_into(files, Diags::new(), None)
 }
 
-fn load_into(files: Vec<RawFile>, mut diags: Diags) -> Result<Repository, Diags> {
+/// `shown_under`: the folder named on the command line, which diagnostics
+/// put before each file's path
+fn load_into(files: Vec<RawFile>, mut diags: Diags, shown_under: Option<&Path>) -> Result<Repository, Diags> {
     let mut intents = Vec::new();
     let mut projects = Vec::new();
     for raw in files {
-        let Some(file) = decode(raw, &mut diags) else {
+        let shown = shown_path(&raw.path, shown_under);
+        let Some(file) = decode(raw, shown, &mut diags) else {
             continue;
         };
         for document in split_documents(&file.text) {
@@ -82,7 +85,18 @@ fn load_into(files: Vec<RawFile>, mut diags: Diags) -> Result<Repository, Diags>
     }
 }
 
-fn decode(raw: RawFile, diags: &mut Diags) -> Option<Arc<SourceFile>> {
+/// `path` as reached from the working directory
+fn shown_path(path: &str, under: Option<&Path>) -> String {
+    match under {
+        Some(dir) if dir != Path::new(".") && !dir.as_os_str().is_empty() => {
+            let joined = dir.join(path).display().to_string();
+            joined.strip_prefix("./").map_or(joined.clone(), str::to_string)
+        }
+        _ => path.to_string(),
+    }
+}
+
+fn decode(raw: RawFile, shown: String, diags: &mut Diags) -> Option<Arc<SourceFile>> {
     if raw.bytes.len() > MAX_FILE_BYTES {
         diags.push(
             Diag::error(
@@ -98,15 +112,15 @@ fn decode(raw: RawFile, diags: &mut Diags) -> Option<Arc<SourceFile>> {
         return None;
     }
     if let Some(text) = transcode(&raw.bytes) {
-        return Some(SourceFile::new(raw.path, strip_document_marks(text)));
+        return Some(SourceFile::shown_as(raw.path, shown, strip_document_marks(text)));
     }
     let unicode = utf16_or_32(&raw.bytes).is_some();
     match String::from_utf8(raw.bytes) {
-        Ok(text) => Some(SourceFile::new(raw.path, text)),
+        Ok(text) => Some(SourceFile::shown_as(raw.path, shown, text)),
         Err(e) => {
             let valid = if unicode { 0 } else { e.utf8_error().valid_up_to() };
             let prefix = String::from_utf8_lossy(e.as_bytes().get(..valid).unwrap_or(&[])).to_string();
-            let file = SourceFile::new(raw.path, prefix);
+            let file = SourceFile::shown_as(raw.path, shown, prefix);
             let loc = Loc::new(file.clone(), valid, 0);
             let what = if unicode { "valid UTF-16 or UTF-32" } else { "UTF-8" };
             diags.push(

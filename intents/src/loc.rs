@@ -8,8 +8,12 @@ use std::{fmt, sync::Arc};
 /// One intents file as read from disk (or from git), shared by every `Loc` in it
 #[derive(Debug)]
 pub struct SourceFile {
-    /// path relative to the repository root, as shown to users
+    /// path relative to the repository root: what annotations and reports name
     pub path: String,
+    /// the path from the working directory, where diagnostics point (an
+    /// editor's quickfix list opens it); the same as `path` unless the file
+    /// was read from a folder named on the command line
+    pub shown: String,
     /// the full text
     pub text: Arc<str>,
     /// byte offset of the start of each line: positions are looked up for
@@ -20,12 +24,19 @@ pub struct SourceFile {
 impl SourceFile {
     /// A new source file
     pub fn new(path: impl Into<String>, text: impl Into<Arc<str>>) -> Arc<Self> {
+        let path = path.into();
+        Self::shown_as(path.clone(), path, text)
+    }
+
+    /// A new source file whose diagnostics point at `shown`
+    pub fn shown_as(path: String, shown: String, text: impl Into<Arc<str>>) -> Arc<Self> {
         let text: Arc<str> = text.into();
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
         Arc::new(Self {
-            path: path.into(),
+            path,
+            shown,
             text,
             line_starts,
         })
@@ -116,7 +127,7 @@ impl fmt::Debug for Loc {
 impl fmt::Display for Loc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (line, column) = self.file.line_column(self.offset);
-        write!(f, "{}:{}:{}", self.file.path, line, column)
+        write!(f, "{}:{}:{}", self.file.shown, line, column)
     }
 }
 

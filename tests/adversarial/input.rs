@@ -18,8 +18,10 @@ const INTENTS: &str = "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadat
 fn assert_refused(dir: &Path, target: &str, at: &str, hint: &str) -> String {
     let out = dir.join("out");
     let mut cmd = palisade();
-    cmd.arg("compile")
-        .arg(dir)
+    // run from the repository's root, as its paths are shown from there
+    cmd.current_dir(dir)
+        .arg("compile")
+        .arg(".")
         .arg("--target")
         .arg(target)
         .arg("--out")
