@@ -41,7 +41,7 @@ impl Source {
                 words.push('-');
             }
         }
-        let words: String = words.trim_end_matches('-').chars().take(WORDS).collect();
+        let words: String = words.chars().take(WORDS).collect();
         let mut digest: u32 = 0x811c_9dc5;
         for byte in self.text.bytes() {
             digest ^= u32::from(byte);

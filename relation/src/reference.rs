@@ -180,8 +180,9 @@ impl EdgeServices {
 }
 
 /// The request classes by path: an edge's HTTP rules look up the requests
-/// their paths can admit rather than ask every request of the universe
-/// (HTTP edges times requests was most of the relation's cost)
+/// their paths can admit rather than ask every request of the universe, so
+/// the relation stays linear in HTTP edges however many requests the
+/// intents name
 struct Requests<'m> {
     by_path: BTreeMap<&'m str, Vec<(u32, &'m Request)>>,
 }
