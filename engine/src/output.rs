@@ -71,11 +71,19 @@ fn written_by_palisade(folder: &Path) -> io::Result<BTreeSet<String>> {
         return Ok(BTreeSet::new());
     }
     let listed: serde_json::Value = serde_yaml_ng::from_str(&text).map_err(|e| io::Error::other(e.to_string()))?;
+    // Only paths inside the folder count: a kustomization that lists
+    // `../x` or `/x` (edited, or planted) must not make a run delete there.
+    let inside = |r: &str| {
+        !r.is_empty()
+            && Path::new(r)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+    };
     let mut written: BTreeSet<String> = listed["resources"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|r| r.as_str().map(str::to_string))
+        .filter_map(|r| r.as_str().filter(|r| inside(r)).map(str::to_string))
         .collect();
     written.insert(KUSTOMIZATION.into());
     Ok(written)
@@ -366,6 +374,22 @@ mod tests {
             before["kubernetes/kustomization.yaml"].clone(),
         );
         assert_eq!(before, after);
+    }
+
+    #[test]
+    fn a_kustomization_naming_files_outside_its_folder_deletes_none_of_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let rendered = vec![("kubernetes", vec![policy("a")])];
+        write_rendered(&out, &rendered).unwrap();
+        let outside = dir.path().join("precious.yaml");
+        std::fs::write(&outside, "mine").unwrap();
+        let kustomization = out.join("kubernetes/kustomization.yaml");
+        let ours = std::fs::read_to_string(&kustomization).unwrap();
+        let planted = format!("{ours}  - ../../precious.yaml\n  - {}\n", outside.display());
+        std::fs::write(&kustomization, planted).unwrap();
+        write_rendered(&out, &rendered).unwrap();
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "mine");
     }
 
     #[test]
