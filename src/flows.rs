@@ -4,33 +4,35 @@ use palisade_compiler::model::ClusterModel;
 use palisade_evidence::Evidence;
 use palisade_intents::{diag::did_you_mean, Diag, Diags};
 use palisade_targets::flows::StreamError;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Where the flows are and how to read them
-#[derive(clap::Args)]
+/// Where the flows are, how to read them and how long they may fall silent:
+/// one definition for every command that reads flow logs (audit, discover,
+/// rollout, graph, report)
+#[derive(clap::Args, Clone)]
+#[command(next_help_heading = "Flows")]
 pub struct FlowArgs {
-    /// Flow log files (repeatable; `-` is stdin; gzip is recognised)
-    #[arg(long, required = true)]
+    /// Flow log files or folders of them (repeatable; `-` is stdin; gzip is recognised)
+    #[arg(long, value_name = "FILE|DIR")]
     pub flows: Vec<PathBuf>,
-    /// The flow format: hubble, calico or envoy (default: recognised from the first record)
-    #[arg(long)]
-    pub format: Option<String>,
+    /// The flow format (default: recognised from the first record)
+    #[arg(long, value_name = "FORMAT", value_parser = crate::values::flow_formats())]
+    pub flow_format: Option<String>,
     /// A cluster dump (`kubectl get ns,pods,cronjobs -A -o yaml`)
     ///
     /// It places pods known only by address or name; the audit gate asks the
     /// flows to cover one period of each of its CronJobs.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     pub cluster: Option<PathBuf>,
-}
-
-/// How long the evidence may fall silent: one definition for every command
-/// that judges a window of flows
-#[derive(clap::Args, Clone, Copy)]
-pub struct GapArgs {
     /// Minutes without any flow of a namespace that count as a gap in its evidence
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..=527_040))]
+    #[arg(long, value_name = "MINUTES", default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..=527_040))]
     pub max_gap: i64,
 }
+
+/// The commands whose work is the flows: `--flows` is required there, and
+/// optional where flows only add to the picture (graph, report, rollout
+/// outside `--stage auto`)
+pub const NEED_FLOWS: [&str; 2] = ["audit", "discover"];
 
 impl FlowArgs {
     /// Read the flows and the dump; on errors, print them and return `None`
@@ -46,7 +48,7 @@ impl FlowArgs {
     }
 
     fn read_streams(&self, sink: &mut Diags, gate: bool) -> Option<(Evidence, Option<ClusterModel>)> {
-        let reader = match &self.format {
+        let reader = match &self.flow_format {
             None => None,
             Some(name) => match palisade_targets::flows::format(name) {
                 Some(f) => Some(f),
@@ -69,7 +71,14 @@ impl FlowArgs {
                 }
             },
         };
-        let paths: Vec<&std::path::Path> = self.flows.iter().map(PathBuf::as_path).collect();
+        let files = match flow_files(&self.flows) {
+            Ok(files) => files,
+            Err(diag) => {
+                sink.push(diag);
+                return None;
+            }
+        };
+        let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
         // Where each file starts on one bar over all of them (stdin counts 0).
         let sizes: Vec<u64> = paths
             .iter()
@@ -106,12 +115,60 @@ impl FlowArgs {
             Err(StreamError::UnknownFormat(message)) => {
                 sink.push(
                     Diag::error("unknown_flow_format", message).help(
-                        "pass `hubble observe -o json` output, Calico Whisker/Goldmane flows or Envoy JSON access logs; --format names the format",
+                        "pass `hubble observe -o json` output, Calico Whisker/Goldmane flows or Envoy JSON access logs; --flow-format names the format",
                     ));
                 None
             }
         }
     }
+}
+
+/// The files `--flows` names: a folder stands for the files under it, in
+/// name order so that a run reads them as the last one did; a folder with
+/// none is an error, never evidence of nothing
+fn flow_files(named: &[PathBuf]) -> Result<Vec<PathBuf>, Diag> {
+    let mut files = Vec::new();
+    for path in named {
+        if path.as_os_str() == "-" || !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let before = files.len();
+        files_under(path, &mut files)?;
+        if files.len() == before {
+            return Err(
+                Diag::error("no_flows", format!("no flow log files under `{}`", path.display())).help(
+                    "pass a folder that holds flow log files (hidden files are skipped), or the files themselves",
+                ),
+            );
+        }
+    }
+    Ok(files)
+}
+
+fn files_under(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Diag> {
+    let unreadable = |e: std::io::Error| {
+        Diag::error("io", format!("cannot read the folder `{}`: {e}", dir.display()))
+            .help("pass a readable folder of flow log files, or the files themselves")
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(unreadable)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(unreadable)?;
+    entries.sort();
+    for entry in entries {
+        let hidden = entry.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if entry.is_dir() {
+            files_under(&entry, files)?;
+        } else {
+            files.push(entry);
+        }
+    }
+    Ok(())
 }
 
 /// One line per stream on stderr: what was read, skipped and unreadable

@@ -13,6 +13,7 @@ mod git;
 mod graph;
 mod progress;
 mod report;
+mod values;
 mod workspace;
 
 use clap::{Parser, Subcommand};
@@ -73,14 +74,24 @@ enum Command {
     Report(cmd::report::Args),
     /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell)
     Completions(cmd::completions::Args),
-    /// Print the man page (roff): `palisade man | man -l -`
-    Man,
+    /// Print a man page (roff): `palisade man compile | man -l -`, or all with `--out DIR`
+    Man(cmd::completions::ManArgs),
 }
 
 impl Cli {
     /// The command tree, for completions and the man page
     fn command_for_tools() -> clap::Command {
-        <Cli as clap::CommandFactory>::command()
+        Self::tree()
+    }
+
+    /// The derived tree, with `--flows` required where the flows are the
+    /// command's work: one definition of the flow flags, required per command
+    fn tree() -> clap::Command {
+        flows::NEED_FLOWS
+            .iter()
+            .fold(<Cli as clap::CommandFactory>::command(), |tree, name| {
+                tree.mut_subcommand(name, |command| command.mut_arg("flows", |arg| arg.required(true)))
+            })
     }
 }
 
@@ -129,13 +140,12 @@ fn quiet_on_closed_pipe() {
 /// The command as this process was started: `kubectl palisade` when kubectl
 /// runs it as its plugin (an executable named `kubectl-palisade` on PATH)
 fn command() -> clap::Command {
-    use clap::CommandFactory;
     let invoked = std::env::args_os().next().and_then(|arg| {
         std::path::Path::new(&arg)
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
     });
-    let command = Cli::command();
+    let command = Cli::tree();
     if invoked.as_deref() == Some("kubectl-palisade") {
         command.bin_name("kubectl palisade").display_name("kubectl palisade")
     } else {
@@ -183,7 +193,7 @@ fn main() -> ExitCode {
         Command::Graph(args) => cmd::graph::run(&args, &mut sink),
         Command::Report(args) => cmd::report::run(&args, &mut sink),
         Command::Completions(args) => cmd::completions::run(&args, Cli::command_for_tools()),
-        Command::Man => cmd::completions::man(Cli::command_for_tools()),
+        Command::Man(args) => cmd::completions::man(&args, Cli::command_for_tools(), &mut sink),
         Command::Crds(args) => cmd::crds::run(&args),
         Command::Rbac(args) => cmd::rbac::run(&args, &mut sink),
         Command::Controller(args) => cmd::controller::run(&args, &mut sink),
@@ -191,4 +201,39 @@ fn main() -> ExitCode {
     };
     report::print(&sink, format);
     ExitCode::from(exit as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+
+    /// The flags a user learns once: `-o/--output` is the output format,
+    /// `--out` a path with no short form, the flow flags one group, and no
+    /// flag named for two things
+    #[test]
+    fn every_command_follows_the_flag_conventions() {
+        let tree = Cli::tree();
+        tree.clone().debug_assert();
+        for command in tree.get_subcommands() {
+            let name = command.get_name();
+            for arg in command.get_arguments() {
+                let flag = format!("{name} --{}", arg.get_long().unwrap_or_default());
+                match arg.get_long() {
+                    Some("output") => assert_eq!(arg.get_short(), Some('o'), "{flag}: -o/--output"),
+                    Some("out") => assert_eq!(arg.get_short(), None, "{flag}: a path has no short flag"),
+                    Some("format") => panic!("{flag}: name the format `--output` or `--flow-format`"),
+                    Some("to") => assert_eq!(name, "simulate", "{flag}: `--to` is a connection's destination"),
+                    _ => assert_ne!(arg.get_short(), Some('o'), "{flag}: -o is --output"),
+                }
+            }
+        }
+        // The controller's `--flows` is a file it follows, not this group.
+        for reads_flows in ["audit", "discover", "rollout", "graph", "report"] {
+            let command = tree.find_subcommand(reads_flows);
+            let has = |long: &str| command.is_some_and(|c| c.get_arguments().any(|a| a.get_long() == Some(long)));
+            for flag in ["flows", "flow-format", "cluster", "max-gap"] {
+                assert!(has(flag), "{reads_flows} --{flag}: the flow flags come as one group");
+            }
+        }
+    }
 }

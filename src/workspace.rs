@@ -14,7 +14,7 @@ pub struct IntentsArgs {
     /// The intents folder (holds palisade.yaml and the Intents files)
     pub dir: std::path::PathBuf,
     /// Targets, comma-separated or `all` (default: the project's, else kubernetes)
-    #[arg(long, short)]
+    #[arg(long, short, value_name = "TARGET", value_parser = crate::values::targets())]
     pub target: Vec<String>,
 }
 

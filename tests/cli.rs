@@ -385,3 +385,109 @@ fn diagnostics_point_from_the_working_directory_and_annotate_a_pull_request() {
     );
     assert!(!github.contains("errors found"), "only workflow commands: {github}");
 }
+
+#[test]
+fn check_in_a_folder_of_the_project_checks_the_whole_project() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(repo.join(".git")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(repo.join("intents")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy("examples/zero-trust/palisade.yaml", repo.join("palisade.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy("examples/zero-trust/intents/shop.yaml", repo.join("intents/shop.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // From the intents folder, `.` is inside the project: its targets (cilium,
+    // istio) apply, so the L7 rule compiles; alone, the folder would compile
+    // for kubernetes and be refused.
+    let out = palisade()
+        .current_dir(repo.join("intents"))
+        .args(["check", "."])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("cilium, istio"), "the project's targets: {stderr}");
+    // Diagnostics still point from the working directory.
+    let refused = palisade()
+        .current_dir(repo.join("intents"))
+        .args(["--error-format", "plain", "check", ".", "-t", "kubernetes"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.starts_with("../intents/shop.yaml:"), "{stderr}");
+    // Never above the repository's root.
+    std::fs::copy("examples/zero-trust/palisade.yaml", dir.path().join("palisade.yaml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(repo.join("palisade.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let alone = palisade()
+        .current_dir(repo.join("intents"))
+        .args(["--error-format", "plain", "check", "."])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        alone.status.code(),
+        Some(1),
+        "the folder alone compiles for kubernetes, which refuses L7"
+    );
+}
+
+#[test]
+fn flows_may_be_a_folder_and_an_empty_one_is_an_error() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let flows = dir.path().join("flows");
+    std::fs::create_dir_all(flows.join("day2")).unwrap_or_else(|e| panic!("{e}"));
+    let recorded = std::fs::read_to_string("examples/zero-trust/flows/hubble.jsonl").unwrap_or_else(|e| panic!("{e}"));
+    let lines: Vec<&str> = recorded.lines().collect();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    std::fs::write(flows.join("day1.jsonl"), first.join("\n") + "\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(flows.join("day2/b.jsonl"), second.join("\n") + "\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(flows.join(".hidden"), "not a flow\n").unwrap_or_else(|e| panic!("{e}"));
+    let audit = |flows: &Path| {
+        palisade()
+            .args(["audit", "examples/zero-trust", "-o", "json", "--flows"])
+            .arg(flows)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let from_folder = audit(&flows);
+    let from_file = audit(Path::new("examples/zero-trust/flows/hubble.jsonl"));
+    assert_eq!(from_folder.status.code(), from_file.status.code());
+    let judged = |out: &std::process::Output| {
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+        json["would_drop"].clone()
+    };
+    assert_eq!(
+        judged(&from_folder),
+        judged(&from_file),
+        "the same flows, the same verdicts"
+    );
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap_or_else(|e| panic!("{e}"));
+    let out = audit(&empty);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no flow log files under"));
+}
+
+#[test]
+fn explain_answers_in_json_for_scripts() {
+    let out = palisade()
+        .args([
+            "explain",
+            "examples/zero-trust",
+            "frontend -> backend tcp/8080",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(json["outcome"], "allowed");
+    assert_eq!(json["intents"]["allowed"], true);
+    let layers: Vec<&str> = json["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["layer"].as_str())
+        .collect();
+    assert!(layers.iter().any(|l| l.starts_with("cilium")), "{layers:?}");
+}

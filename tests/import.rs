@@ -198,7 +198,7 @@ fn migrate_writes_intents_and_manifests_and_proves_them_equivalent() {
         .args([
             "migrate",
             "tests/fixtures/import/calico-exact.yaml",
-            "--to",
+            "--target",
             "kubernetes",
             "--cluster-cidrs",
             "10.244.0.0/16,10.96.0.0/12",
@@ -238,7 +238,7 @@ fn migrate_refuses_what_the_new_target_cannot_express_and_writes_nothing() {
         .args([
             "migrate",
             "tests/fixtures/import/cilium-exact.yaml",
-            "--to",
+            "--target",
             "kubernetes",
             "--error-format",
             "plain",
@@ -257,7 +257,7 @@ fn migrate_refuses_what_the_new_target_cannot_express_and_writes_nothing() {
         .args([
             "migrate",
             "tests/fixtures/import/cilium-exact.yaml",
-            "--to",
+            "--target",
             "cilium",
             "--out",
         ])

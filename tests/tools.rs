@@ -46,6 +46,62 @@ fn the_man_page_is_roff_with_every_subcommand() {
 }
 
 #[test]
+fn completions_offer_the_targets_and_flow_formats_not_file_names() {
+    let script = stdout(palisade().args(["completions", "bash"]));
+    assert!(
+        script.contains(r#"compgen -W "kubernetes calico cilium istio all""#),
+        "-t completes the targets"
+    );
+    let formats = script
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("--flow-format)"))
+        .nth(1)
+        .unwrap_or_default();
+    for format in ["hubble", "calico", "envoy"] {
+        assert!(
+            formats.contains(format),
+            "--flow-format completes `{format}`: {formats}"
+        );
+    }
+    let fish = stdout(palisade().args(["completions", "fish"]));
+    let audit_output = fish
+        .lines()
+        .find(|l| l.contains("using_subcommand audit\" -s o -l output"))
+        .unwrap_or_else(|| panic!("audit has -o/--output: {fish}"));
+    assert!(
+        audit_output.contains("markdown"),
+        "-o completes the output formats: {audit_output}"
+    );
+}
+
+#[test]
+fn each_subcommand_has_its_man_page_and_all_of_them_are_written_at_once() {
+    let page = stdout(palisade().args(["man", "audit"]));
+    assert!(
+        page.contains(".TH palisade-audit 1"),
+        "{}",
+        &page[..200.min(page.len())]
+    );
+    assert!(page.contains(r"\-\-flow\-format"), "the page documents the flags");
+    palisade()
+        .args(["man", "adit"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("did you mean `audit`?"));
+    let dir = tempfile::tempdir().unwrap();
+    palisade().arg("man").arg("--out").arg(dir.path()).assert().success();
+    for name in [
+        "palisade.1",
+        "palisade-compile.1",
+        "palisade-verify.1",
+        "palisade-graph.1",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        assert!(text.starts_with(".ie"), "{name} is roff");
+    }
+}
+
+#[test]
 fn run_as_kubectl_palisade_it_works_and_says_so_in_its_usage() {
     let dir = tempfile::tempdir().unwrap();
     let plugin = dir.path().join("kubectl-palisade");
@@ -69,7 +125,7 @@ fn the_map_in_dot_and_mermaid_has_the_namespaces_services_and_verdicts() {
         "examples/zero-trust",
         "--flows",
         "examples/zero-trust/flows/hubble.jsonl",
-        "--format",
+        "--output",
     ];
     let dot = stdout(palisade().args(args).arg("dot"));
     assert!(dot.starts_with("digraph palisade {"));

@@ -25,7 +25,7 @@ pub struct Args {
     mode: ModeArg,
     /// Write OUT/<target>/<namespace>/<kind>-<name>.yaml and a kustomization.yaml
     /// per target, instead of one YAML stream on stdout
-    #[arg(long, short)]
+    #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// With --out: write nothing, exit 2 when OUT is not what the intents
     /// render (a CI step that keeps a committed folder in sync)

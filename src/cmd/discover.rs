@@ -20,14 +20,14 @@ pub struct Args {
     #[arg(long, default_values_t = WORKLOAD_LABELS.map(String::from))]
     label: Vec<String>,
     /// Targets for the proposed project (default: the layer that wrote the flows)
-    #[arg(long, short, value_delimiter = ',')]
+    #[arg(long, short, value_delimiter = ',', value_name = "TARGET", value_parser = crate::values::targets())]
     target: Vec<String>,
     /// The cluster's pod and service CIDRs, comma-separated, for the proposed
     /// project: NetworkPolicy and Calico address rules except them
     #[arg(long, value_delimiter = ',')]
     cluster_cidrs: Vec<ipnet::IpNet>,
     /// Write the proposal here (palisade.yaml and one file per namespace); default: stdout
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Replace files already in OUT
     #[arg(long)]

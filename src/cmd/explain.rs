@@ -22,6 +22,15 @@ pub struct Args {
     /// HTTP path, to ask about L7 rules too
     #[arg(long, requires = "method")]
     path: Option<String>,
+    /// text, or json (the connection, each layer's verdict and what decided it)
+    #[arg(long, short, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Output {
+    Text,
+    Json,
 }
 
 /// Explain and print
@@ -51,7 +60,19 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
             return Exit::Input;
         }
     };
-    print!("{}", text(&explanation));
+    match args.output {
+        Output::Text => print!("{}", text(&explanation)),
+        Output::Json => match serde_json::to_string_pretty(&explanation) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                sink.push(palisade_intents::Diag::error(
+                    "io",
+                    format!("cannot print the explanation: {e}"),
+                ));
+                return Exit::Input;
+            }
+        },
+    }
     match explanation.outcome {
         Outcome::Allowed => Exit::Ok,
         Outcome::Denied => Exit::Denied,

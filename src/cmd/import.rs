@@ -29,13 +29,13 @@ pub struct Args {
     #[arg(long)]
     cluster: Option<PathBuf>,
     /// Write the intents here (palisade.yaml and one file per namespace); default: stdout
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Replace files already in OUT
     #[arg(long)]
     force: bool,
     /// text or json (the report; the intents go to OUT or stdout)
-    #[arg(long, value_enum, default_value_t = Output::Text)]
+    #[arg(long, short, value_enum, default_value_t = Output::Text)]
     output: Output,
 }
 

@@ -23,10 +23,10 @@ pub struct Args {
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// The target(s) to migrate to, comma-separated (e.g. `cilium`)
-    #[arg(long, required = true, value_delimiter = ',')]
-    to: Vec<String>,
+    #[arg(long, short, required = true, value_delimiter = ',', value_name = "TARGET", value_parser = crate::values::targets())]
+    target: Vec<String>,
     /// Write OUT/intents (the imported intents) and OUT/<target> (the new manifests)
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// The API server's address (Cilium's `kube-apiserver` entity becomes `kube-api`)
     #[arg(long)]
@@ -43,7 +43,7 @@ pub struct Args {
     #[arg(long)]
     force: bool,
     /// text or json
-    #[arg(long, value_enum, default_value_t = Output::Text)]
+    #[arg(long, short, value_enum, default_value_t = Output::Text)]
     output: Output,
 }
 
@@ -54,12 +54,12 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
         args.cluster.as_ref(),
         args.api_server,
         &args.cluster_cidrs,
-        &args.to,
+        &args.target,
     )
     .map_err(|diags| sink.extend(diags.clone())) else {
         return Exit::Input;
     };
-    let Ok(targets) = TargetSet::resolve(None, &args.to).map_err(|diags| sink.extend(diags.clone())) else {
+    let Ok(targets) = TargetSet::resolve(None, &args.target).map_err(|diags| sink.extend(diags.clone())) else {
         return Exit::Input;
     };
     let (rendered, diags) = palisade_engine::render::render_ir(&m.ir, &targets, Mode::Enforce, |m| m);
@@ -89,7 +89,11 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
         written_to: Some(args.out.display().to_string()),
         files: vec![
             "intents/".into(),
-            args.to.iter().map(|t| format!("{t}/")).collect::<Vec<_>>().join(", "),
+            args.target
+                .iter()
+                .map(|t| format!("{t}/"))
+                .collect::<Vec<_>>()
+                .join(", "),
         ],
         losses: m.losses,
         compared: comparison.compared,
@@ -99,7 +103,7 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
         Output::Json => println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default()),
         Output::Text => print!(
             "{}",
-            summary.text("the migration", &format!("the {} manifests", args.to.join("+")))
+            summary.text("the migration", &format!("the {} manifests", args.target.join("+")))
         ),
     }
     if summary.differences.is_empty() {

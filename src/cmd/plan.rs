@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(long)]
     head: Option<String>,
     /// text (colours on a terminal), markdown (a pull-request comment) or json
-    #[arg(long, value_enum, default_value_t = Output::Text)]
+    #[arg(long, short, value_enum, default_value_t = Output::Text)]
     output: Output,
     /// A handlebars template for the markdown output (fields: base, head,
     /// opened, closed, opened_count, closed_count, warnings, diffs,

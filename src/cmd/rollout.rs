@@ -25,20 +25,9 @@ pub struct Args {
     /// audit, enforce, or auto (enforce when the flows show nothing would be dropped)
     #[arg(long, value_enum)]
     stage: StageArg,
-    /// Flow logs for `--stage auto` (repeatable; `-` is stdin)
-    #[arg(long)]
-    flows: Vec<std::path::PathBuf>,
-    /// The flow format (default: recognised)
-    #[arg(long)]
-    format: Option<String>,
-    /// A cluster dump (`kubectl get ns,pods,cronjobs -A -o yaml`) for `auto`
-    ///
-    /// It places pods known only by address or name; the gate asks the flows
-    /// to cover one period of each of its CronJobs.
-    #[arg(long)]
-    cluster: Option<std::path::PathBuf>,
+    /// The flows `--stage auto` decides by
     #[command(flatten)]
-    gap: crate::flows::GapArgs,
+    flows: FlowArgs,
     /// Print the calls it would make; contact no cluster
     #[arg(long)]
     dry_run: bool,
@@ -81,42 +70,32 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
         StageArg::Audit => Phase::Auditing,
         StageArg::Enforce => Phase::Enforcing,
         StageArg::Auto => {
-            if args.flows.is_empty() {
+            if args.flows.flows.is_empty() {
                 sink.push(
                     Diag::error("auto_needs_flows", "`--stage auto` decides by observed traffic")
                         .help("pass --flows FILE (Hubble, Calico or Envoy records), or choose --stage audit|enforce"),
                 );
                 return Exit::Input;
             }
-            let flow_args = FlowArgs {
-                flows: args.flows.clone(),
-                format: args.format.clone(),
-                cluster: args.cluster.clone(),
-            };
-            let Some((evidence, cluster)) = flow_args.read_for_gate(sink) else {
+            let Some((evidence, cluster)) = args.flows.read_for_gate(sink) else {
                 return Exit::Input;
             };
             let enforce = rendered.get("enforce").map(Vec::as_slice).unwrap_or_default();
             // The gate `audit` prints: one computation, the same verdict.
-            let gate = crate::cmd::audit::gate(&ws, enforce, &evidence, cluster.as_ref(), args.gap.max_gap);
+            let gate = crate::cmd::audit::gate(&ws, enforce, &evidence, cluster.as_ref(), args.flows.max_gap);
             eprint!("{}", crate::cmd::audit::verdict_text(&gate.evidence));
+            // The sentence `audit` opens with, so both commands say the same.
+            let (outcome, reason) = crate::cmd::audit::outcome(&gate);
             if gate.passes {
-                eprintln!(
-                    "the audit gate passes: {} observed connections, nothing would be dropped",
-                    gate.report.judged
-                );
+                eprintln!("the audit gate {outcome}: {reason}");
                 Phase::Enforcing
             } else {
-                if gate.report.would_break() {
-                    eprintln!("the audit gate holds: enforcing would drop observed traffic; applying audit only");
-                    for group in gate.report.groups.iter().filter(|g| g.works_today) {
-                        eprintln!(
-                            "  {} -> {}: add `{}` to {}",
-                            group.source, group.destination, group.intent, group.add_to
-                        );
-                    }
-                } else {
-                    eprintln!("the audit gate holds: the evidence is not enough to judge by; applying audit only");
+                eprintln!("the audit gate {outcome}: {reason}; applying audit only");
+                for group in gate.report.groups.iter().filter(|g| g.works_today) {
+                    eprintln!(
+                        "  {} -> {}: add `{}` to {}",
+                        group.source, group.destination, group.intent, group.add_to
+                    );
                 }
                 exit = Exit::WouldDrop;
                 Phase::Auditing

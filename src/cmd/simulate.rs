@@ -44,7 +44,7 @@ pub struct Args {
     #[arg(long)]
     matrix: bool,
     /// text (one line) or json
-    #[arg(long, value_enum, default_value_t = Output::Text)]
+    #[arg(long, short, value_enum, default_value_t = Output::Text)]
     output: Output,
     /// Namespace of policies without metadata.namespace (as kubectl -n)
     #[arg(long, short = 'n', default_value = palisade_engine::manifests::DEFAULT_NAMESPACE)]

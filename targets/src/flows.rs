@@ -129,10 +129,10 @@ pub enum Line {
 
 /// A flow log format: one JSON record per line
 pub trait FlowFormat: Sync {
-    /// The name users pass to `--format`
+    /// The name users pass to `--flow-format`
     fn id(&self) -> &'static str;
 
-    /// Whether a line looks like this format (for `--format` left out)
+    /// Whether a line looks like this format (for `--flow-format` left out)
     fn recognizes(&self, line: &str) -> bool;
 
     /// Read one line; an error says what is wrong with it
