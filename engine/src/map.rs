@@ -1,13 +1,24 @@
 //! The service map: namespaces as groups, services as nodes, intent edges with
 //! the rule each target emitted for them, and observed traffic by verdict.
 //! One model, drawn as Graphviz dot and Mermaid here, and as a self-contained
-//! HTML page by the command line (the same page the HTML report embeds).
+//! HTML page by the command line (the same page the HTML report embeds), whose
+//! positions are computed here ([`views`]) so the page stays a drawing.
+//! A destination is one node whether an intent or a flow names it.
 
+mod layout;
+mod views;
+
+use ipnet::IpNet;
 use palisade_compiler::ir::{Ir, Peer};
 use palisade_evidence::AuditReport;
+use palisade_intents::syntax::Entity;
 use palisade_targets::Manifest;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
+};
+pub use views::{View, ViewEdge, ViewNode, FULL_VIEW_LIMIT};
 
 /// Everything the drawings show
 #[derive(Debug, Serialize)]
@@ -70,6 +81,17 @@ pub struct Flow {
     pub count: u64,
     /// allowed, would-drop (works today, enforcing breaks it), dropped (already)
     pub verdict: String,
+    /// the ends as the flows named them, when that differs from the nodes
+    /// (`api.stripe.com (198.51.100.7)` drawn on `api.stripe.com`)
+    pub observed_as: Option<String>,
+    /// `GET /admin`, for an L7 record
+    pub request: Option<String>,
+    /// for a drop: the allow line that would admit it, ready to paste
+    pub fix: Option<String>,
+    /// for a drop: the Intents file (or namespace) the line goes into
+    pub add_to: Option<String>,
+    /// for a drop: per target, the policies that decide it
+    pub blocked_by: BTreeMap<String, Vec<String>>,
 }
 
 impl ServiceMap {
@@ -103,11 +125,7 @@ impl ServiceMap {
                     ports: if edge.ports.is_empty() {
                         "all ports".into()
                     } else {
-                        edge.ports
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        edge.ports.iter().map(port_text).collect::<Vec<_>>().join(", ")
                     },
                     http: edge
                         .http
@@ -127,7 +145,6 @@ impl ServiceMap {
                 }
             })
             .collect();
-        let flows = audit.map(flows).unwrap_or_default();
         let known: BTreeSet<String> = ir
             .namespaces
             .values()
@@ -135,6 +152,15 @@ impl ServiceMap {
             .chain(outside.iter().map(|n| n.id.clone()))
             .chain(extra.values().flatten().map(|n| n.id.clone()))
             .collect();
+        let aliases = Aliases::new(ir);
+        let mut flows = audit.map(flows).unwrap_or_default();
+        for flow in &mut flows {
+            let (from, to) = (aliases.resolve(&flow.from, &known), aliases.resolve(&flow.to, &known));
+            if (from.as_str(), to.as_str()) != (flow.from.as_str(), flow.to.as_str()) {
+                flow.observed_as = Some(format!("{} -> {}", flow.from, flow.to));
+                (flow.from, flow.to) = (from, to);
+            }
+        }
         for flow in &flows {
             for end in [&flow.from, &flow.to] {
                 if !known.contains(end) {
@@ -273,11 +299,124 @@ impl ServiceMap {
         out + &styles
     }
 
-    /// The data the HTML page draws, as JSON safe inside a `<script>` element
+    /// The data the HTML page draws, with every view placed, as JSON safe
+    /// inside a `<script>` element
     pub fn embedded_json(&self) -> String {
-        serde_json::to_string(self)
-            .unwrap_or_else(|_| "{}".into())
-            .replace("</", "<\\/")
+        #[derive(Serialize)]
+        struct Page<'a> {
+            #[serde(flatten)]
+            map: &'a ServiceMap,
+            views: Vec<View>,
+            default_view: String,
+        }
+        let (views, default_view) = views::views(self);
+        serde_json::to_string(&Page {
+            map: self,
+            views,
+            default_view,
+        })
+        .unwrap_or_else(|_| "{}".into())
+        .replace("</", "<\\/")
+    }
+
+    /// Every node with its namespace (empty outside the managed namespaces)
+    pub fn all_nodes(&self) -> impl Iterator<Item = (&Node, &str)> {
+        self.namespaces
+            .iter()
+            .flat_map(|g| g.nodes.iter().map(move |n| (n, g.name.as_str())))
+            .chain(self.outside.iter().map(|n| (n, "")))
+    }
+
+    /// node id -> its namespace (empty outside)
+    pub fn group_of(&self) -> BTreeMap<String, String> {
+        self.all_nodes().map(|(n, g)| (n.id.clone(), g.to_string())).collect()
+    }
+}
+
+/// The other names observed traffic gives an intent's destination: the
+/// workload behind a selector (`kube-system/kube-dns` for `dns`), the address
+/// behind a DNS name (`api.stripe.com (198.51.100.7)`), an address inside a
+/// block. Without them one destination is drawn twice.
+struct Aliases {
+    names: BTreeMap<String, String>,
+    blocks: Vec<(IpNet, Vec<IpNet>, String)>,
+}
+
+impl Aliases {
+    fn new(ir: &Ir) -> Self {
+        let mut aliases = Aliases {
+            names: BTreeMap::new(),
+            blocks: Vec::new(),
+        };
+        for peer in ir.edges.iter().flat_map(|e| [&e.from, &e.to]) {
+            let id = peer.to_string();
+            match peer {
+                Peer::Pods { namespace, selector } => {
+                    for value in selector.values() {
+                        aliases
+                            .names
+                            .entry(format!("{namespace}/{value}"))
+                            .or_insert_with(|| id.clone());
+                    }
+                }
+                Peer::Entity(Entity::Dns) => {
+                    let dns = &ir.profile.dns;
+                    for value in dns.selector.values() {
+                        aliases
+                            .names
+                            .entry(format!("{}/{value}", dns.namespace))
+                            .or_insert_with(|| id.clone());
+                    }
+                }
+                Peer::Fqdn { name, .. } => {
+                    aliases.names.entry(name.to_string()).or_insert(id);
+                }
+                Peer::Cidr { net, except } => aliases.blocks.push((*net, except.clone(), id)),
+                Peer::Service { .. } | Peer::Namespace(_) | Peer::Entity(_) => {}
+            }
+        }
+        // The narrowest block wins, as it does in the policies.
+        aliases
+            .blocks
+            .sort_by(|a, b| b.0.prefix_len().cmp(&a.0.prefix_len()).then_with(|| a.2.cmp(&b.2)));
+        aliases
+    }
+
+    /// The node `end` (a flow's source or destination) is drawn on
+    fn resolve(&self, end: &str, known: &BTreeSet<String>) -> String {
+        let (name, address) = match end.strip_suffix(')').and_then(|s| s.rsplit_once(" (")) {
+            Some((name, address)) => (name, Some(address)),
+            None => (end, None),
+        };
+        for candidate in [end, name] {
+            if known.contains(candidate) {
+                return candidate.to_string();
+            }
+            if let Some(id) = self.names.get(candidate) {
+                return id.clone();
+            }
+        }
+        let ip = address.unwrap_or(name).parse::<IpAddr>().ok();
+        let block = ip.and_then(|ip| {
+            self.blocks
+                .iter()
+                .find(|(net, except, _)| net.contains(&ip) && !except.iter().any(|x| x.contains(&ip)))
+        });
+        block.map_or_else(|| end.to_string(), |(_, _, id)| id.clone())
+    }
+}
+
+/// A port as a reader wants it: a named port with its number, `http (tcp/8080)`
+pub fn port_text(port: &palisade_compiler::ir::Port) -> String {
+    match &port.name {
+        Some(name) if port.first != 0 => {
+            let number = palisade_compiler::ir::Port {
+                name: None,
+                ..port.clone()
+            };
+            format!("{name} ({number})")
+        }
+        _ => port.to_string(),
     }
 }
 
@@ -333,6 +472,11 @@ fn flows(audit: &AuditReport) -> Vec<Flow> {
         port: a.port.clone(),
         count: a.count,
         verdict: "allowed".into(),
+        observed_as: None,
+        request: None,
+        fix: None,
+        add_to: None,
+        blocked_by: BTreeMap::new(),
     });
     let dropped = audit.groups.iter().flat_map(|g| {
         g.dropped.iter().map(move |d| Flow {
@@ -341,6 +485,11 @@ fn flows(audit: &AuditReport) -> Vec<Flow> {
             port: d.port.clone(),
             count: d.count,
             verdict: if g.works_today { "would-drop" } else { "dropped" }.into(),
+            observed_as: None,
+            request: d.request.clone(),
+            fix: Some(g.intent.clone()),
+            add_to: Some(g.add_to.clone()),
+            blocked_by: d.dropped_by.clone(),
         })
     });
     admitted.chain(dropped).collect()

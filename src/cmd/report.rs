@@ -72,7 +72,17 @@ struct Namespace<'a> {
     posture: String,
     services: Vec<Service>,
     edges: Vec<&'a graph::MapEdge>,
+    /// the infrastructure its pods may reach (`dns`, `kube-api`...), per edge
+    baseline: Vec<&'a graph::MapEdge>,
+    /// short sections start open; long ones are one click away
+    open: bool,
+    /// for the folded section's title
+    service_count: usize,
+    edge_count: usize,
 }
+
+/// Sections with more rows than this start collapsed
+const OPEN_ROWS: usize = 12;
 
 #[derive(Serialize)]
 struct Service {
@@ -106,34 +116,7 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
             mismatches: verified.mismatches.iter().map(ToString::to_string).collect(),
         },
         expressible: expressible(&ws, &rendered),
-        namespaces: ws
-            .ir
-            .namespaces
-            .values()
-            .map(|ns| Namespace {
-                name: ns.name.clone(),
-                posture: graph::posture_name(ns.posture),
-                services: ns
-                    .services
-                    .values()
-                    .map(|s| Service {
-                        name: s.name.clone(),
-                        selector: s
-                            .selector
-                            .iter()
-                            .map(|(k, v)| format!("{k}={v}"))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        ports: s.ports.values().map(ToString::to_string).collect::<Vec<_>>().join(", "),
-                    })
-                    .collect(),
-                edges: map
-                    .edges
-                    .iter()
-                    .filter(|e| !e.baseline && e.from.split_once('/').is_some_and(|(n, _)| n == ns.name))
-                    .collect(),
-            })
-            .collect(),
+        namespaces: ws.ir.namespaces.values().map(|ns| namespace(ns, &map)).collect(),
         would_drop: audit
             .as_ref()
             .map_or(0, |a| a.groups.iter().filter(|g| g.works_today).count()),
@@ -153,6 +136,38 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
 }
 
 const TEMPLATE: &str = include_str!("../templates/report.html.hbs");
+
+/// One namespace's section: its services (named ports with their numbers),
+/// its edges and its baseline
+fn namespace<'a>(ns: &palisade_compiler::ir::NamespaceIr, map: &'a ServiceMap) -> Namespace<'a> {
+    let from_here = |e: &&graph::MapEdge| e.from.split_once('/').is_some_and(|(n, _)| n == ns.name);
+    let (baseline, edges): (Vec<&graph::MapEdge>, Vec<&graph::MapEdge>) =
+        map.edges.iter().filter(from_here).partition(|e| e.baseline);
+    let services: Vec<Service> = ns
+        .services
+        .values()
+        .map(|s| Service {
+            name: s.name.clone(),
+            selector: s
+                .selector
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            ports: s.ports.values().map(graph::port_text).collect::<Vec<_>>().join(", "),
+        })
+        .collect();
+    Namespace {
+        name: ns.name.clone(),
+        posture: graph::posture_name(ns.posture),
+        open: services.len() + edges.len() <= OPEN_ROWS,
+        service_count: services.len(),
+        edge_count: edges.len(),
+        services,
+        edges,
+        baseline,
+    }
+}
 
 /// Every dialect, rendered on its own: the project's targets and the others,
 /// so the page says what a move to another target would refuse
