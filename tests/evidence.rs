@@ -55,16 +55,40 @@ fn audit_lists_what_enforcement_would_drop_and_exits_3() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{text}");
-    assert!(
-        text.contains("2 workload pairs would lose traffic that works today"),
+    // The summary comes first: the verdict, the counts, the worst pairs.
+    let summary: Vec<&str> = text.lines().take(7).collect();
+    assert_eq!(
+        summary,
+        [
+            "palisade audit: the gate holds: enforcing would drop 3 flows allowed today, and the evidence is not enough to judge by",
+            "  observed:       63 flows between 5 workload pairs, judged against the enforce manifests of cilium, istio",
+            "  would drop:     3 flows of 2 pairs, allowed today",
+            "  dropped today:  none",
+            "  top offenders:  2 flows  shop/backend -> 203.0.113.50   tcp/5432",
+            "                  1 flow   shop/frontend -> shop/backend  tcp/8080 POST /admin/reindex",
+            "  evidence:       not enough to judge by (3 pieces missing, listed at the end)",
+        ],
         "{text}"
     );
     assert!(
-        text.contains("shop/backend -> 203.0.113.50  (2 connections, 2026-11-20T10:31:02Z .. 2026-11-20T10:45:12Z)"),
+        text.contains("shop/backend -> 203.0.113.50  (2 flows, 2026-11-20T10:31:02Z .. 2026-11-20T10:45:12Z)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("shop/frontend -> shop/backend  (1 flow, at 2026-11-20T10:17:30Z)"),
+        "{text}"
+    );
+    // What drops it, one rule a line, without the namespace's every intent.
+    assert!(
+        text.contains("      istio drops it: AuthorizationPolicy shop/backend no ALLOW rule matches (from intents/shop.yaml#frontend-backend-tcp-8080-"),
+        "{text}"
+    );
+    assert!(
+        text.contains("      cilium drops it: CiliumNetworkPolicy shop/backend default deny (egress) (from intents/shop.yaml#frontend-backend-tcp-8080-38a0 and 3 more)"),
         "{text}"
     );
     assert!(text.contains("- backend -> 203.0.113.50/32 tcp/5432"), "{text}");
-    assert!(text.contains("tcp/8080 POST /admin/reindex: 1 seen"), "{text}");
+    assert!(text.contains("tcp/8080 POST /admin/reindex: 1 flow\n"), "{text}");
     assert!(
         text.contains(
             "- { from: frontend, to: backend, ports: [tcp/8080], http: [{ method: POST, path: /admin/reindex }] }"
@@ -153,7 +177,26 @@ fn audit_reads_stdin_and_writes_markdown() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("**The gate holds**: enforcing would drop 3 flows allowed today, and the evidence is not enough to judge by."),
+        "{text}"
+    );
+    assert!(
+        text.contains("| observed, judged against the enforce manifests of `cilium`, `istio` | 63 | 5 |\n| would drop, allowed today | 3 | 2 |\n| dropped today already | 0 | 0 |"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| `shop/backend` | `203.0.113.50` | 2 | `tcp/5432` |"),
+        "the top offenders: {text}"
+    );
     assert!(text.contains("| `shop/backend` | `203.0.113.50` | 2 |"), "{text}");
+    assert!(text.contains("- tcp/8080 `POST /admin/reindex`: 1 flow\n"), "{text}");
+    assert!(
+        text.contains(
+            "- **istio**: `AuthorizationPolicy shop/backend` no ALLOW rule matches, on `tcp/8080 POST /admin/reindex`"
+        ),
+        "{text}"
+    );
     assert!(
         text.contains("```yaml\n    - backend -> 203.0.113.50/32 tcp/5432\n```"),
         "{text}"
@@ -170,7 +213,14 @@ fn audit_refuses_unreadable_input_with_exit_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read `no/such/file.json`"));
     let out = palisade()
-        .args(["audit", "examples/zero-trust", "--flows", FLOWS, "--format", "hubbel"])
+        .args([
+            "audit",
+            "examples/zero-trust",
+            "--flows",
+            FLOWS,
+            "--flow-format",
+            "hubbel",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -502,6 +552,7 @@ fn the_gate_passes_on_a_long_enough_window_with_every_service_seen_or_waived() {
         markdown.contains("### Evidence\n\nEnough to judge by: window 25h"),
         "{markdown}"
     );
+    assert!(markdown.contains(", 2 services seen."), "{markdown}");
     assert!(
         markdown.contains("- `shop/payments`: called only at month end"),
         "{markdown}"
@@ -562,4 +613,184 @@ fn lost_records_and_unreadable_lines_hold_the_gate() {
     let (code, text) = gate(dir.path(), &cut, &[]);
     assert_eq!(code, Some(3), "{text}");
     assert!(text.contains("1 line could not be read (the first at "), "{text}");
+}
+
+/// [`gate_support::hubble`] as the layer dropped it
+fn dropped(minute: u32, from: &str, to: &str, port: u16) -> String {
+    gate_support::hubble(minute, "shop", from, to, port).replace("\"FORWARDED\"", "\"DROPPED\"") + "\n"
+}
+
+/// An hour of allowed traffic, and frontend -> payments, which the layer
+/// drops today, twice
+fn with_dropped_today() -> String {
+    traffic("shop", 60, 5, true)
+        + &dropped(10, "frontend", "payments", 9000)
+        + &dropped(20, "frontend", "payments", 9000)
+}
+
+#[test]
+fn what_is_dropped_today_is_counted_but_not_suggested_unless_asked() {
+    let dir = shop("  evidence: { minWindow: 1h }\n");
+    let (code, text) = gate(dir.path(), &with_dropped_today(), &[]);
+    // Dropped today and by the intents: enforcing breaks nothing.
+    assert_eq!(code, Some(0), "{text}");
+    let summary: Vec<&str> = text.lines().take(6).collect();
+    assert_eq!(
+        summary,
+        [
+            "palisade audit: the gate passes: enforcing would drop nothing allowed today (2 flows dropped today already), and the evidence is enough to judge by",
+            "  observed:       28 flows between 3 workload pairs, judged against the enforce manifests of cilium",
+            "  would drop:     none",
+            "  dropped today:  2 flows of 1 pair (enforcing keeps dropping them; no line suggested)",
+            "  evidence:       enough to judge by",
+            "",
+        ],
+        "{text}"
+    );
+    assert!(
+        text.contains("all of it dropped today already (1 pair; no line suggested, --suggest-dropped asks for one):"),
+        "{text}"
+    );
+    assert!(text.contains("    tcp/9000: 2 flows, all dropped today\n"), "{text}");
+    assert!(!text.contains("to admit it"), "{text}");
+    assert!(!text.contains("frontend -> payments"), "{text}");
+    let (_, markdown) = gate(dir.path(), &with_dropped_today(), &["--output", "markdown"]);
+    assert!(
+        markdown.contains("| dropped today already (no line suggested; `--suggest-dropped` asks for one) | 2 | 1 |"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("Dropped today already: no line suggested (`--suggest-dropped` asks for one)."),
+        "{markdown}"
+    );
+    assert!(!markdown.contains("```yaml"), "{markdown}");
+    // Asked for, the line comes, and the summary says so.
+    let (code, text) = gate(dir.path(), &with_dropped_today(), &["--suggest-dropped"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(
+            "  dropped today:  2 flows of 1 pair (enforcing keeps dropping them; lines suggested, as asked)\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("      - frontend -> payments tcp/9000\n"), "{text}");
+}
+
+#[test]
+fn a_pair_partly_dropped_today_is_suggested_only_what_works() {
+    let dir = shop("  evidence: { minWindow: 1h }\n");
+    let flows = with_dropped_today()
+        + &dropped(30, "frontend", "backend", 9091)
+        + &gate_support::hubble(40, "shop", "frontend", "backend", 9090)
+        + "\n";
+    let (code, text) = gate(dir.path(), &flows, &[]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.starts_with("palisade audit: the gate holds: enforcing would drop 1 flow allowed today\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  would drop:     1 flow of 1 pair, allowed today\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  dropped today:  3 flows of 2 pairs (enforcing keeps dropping them; no line suggested)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  top offenders:  1 flow  shop/frontend -> shop/backend  tcp/9090\n"),
+        "{text}"
+    );
+    assert!(text.contains("would drop, allowed today (1 pair):"), "{text}");
+    assert!(text.contains("    tcp/9091: 1 flow, all dropped today\n"), "{text}");
+    assert!(text.contains("      - frontend -> backend tcp/9090\n"), "{text}");
+    let (_, text) = gate(dir.path(), &flows, &["--suggest-dropped"]);
+    assert!(
+        text.contains("      - frontend -> backend tcp/9090,tcp/9091\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_json_names_what_drops_each_pair_and_where_its_line_goes() {
+    let dir = shop("  evidence: { minWindow: 1h }\n");
+    let flows = with_dropped_today() + &gate_support::hubble(40, "shop", "frontend", "backend", 9090) + "\n";
+    let (code, json) = gate(dir.path(), &flows, &["--output", "json"]);
+    assert_eq!(code, Some(3), "{json}");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        report["summary"]["observed"],
+        serde_json::json!({"flows": 29, "pairs": 3}),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["summary"]["would_drop"],
+        serde_json::json!({"flows": 1, "pairs": 1})
+    );
+    assert_eq!(
+        report["summary"]["dropped_today"],
+        serde_json::json!({"flows": 2, "pairs": 1})
+    );
+    assert_eq!(
+        report["summary"]["top"],
+        serde_json::json!([{"source": "shop/frontend", "destination": "shop/backend", "flows": 1, "ports": ["tcp/9090"]}])
+    );
+    let pairs = report["would_drop"].as_array().unwrap();
+    assert_eq!(pairs.len(), 2, "{report:#}");
+    let works = &pairs[0];
+    assert_eq!(works["destination"], "shop/backend");
+    assert_eq!(
+        (works["flows"].as_u64(), works["works_today"].as_bool()),
+        (Some(1), Some(true))
+    );
+    let add_to = &works["add_to"];
+    assert!(add_to["file"].as_str().unwrap().ends_with("shop.yaml"), "{add_to}");
+    assert_eq!(add_to["namespace"], "shop");
+    assert_eq!(add_to["rule"], "frontend -> backend tcp/9090");
+    let ingress = works["dropped_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "backend" && b["kind"] == "CiliumNetworkPolicy")
+        .unwrap_or_else(|| panic!("no blocker on the backend: {works:#}"));
+    assert_eq!(ingress["target"], "cilium");
+    assert_eq!(ingress["namespace"], "shop");
+    assert_eq!(ingress["rule"], "default deny (ingress)");
+    assert_eq!(ingress["ports"], serde_json::json!(["tcp/9090"]));
+    let sources: Vec<&str> = ingress["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(
+        sources
+            .iter()
+            .any(|s| s.ends_with("shop.yaml#frontend-backend-tcp-8080-38a0")),
+        "{sources:?}"
+    );
+    // Dropped today: counted, its blockers named, no line without --suggest-dropped.
+    let today = &pairs[1];
+    assert_eq!(today["destination"], "shop/payments");
+    assert_eq!(
+        (today["dropped_today"].as_u64(), today["works_today"].as_bool()),
+        (Some(2), Some(false))
+    );
+    assert_eq!(today["add_to"], serde_json::Value::Null, "{today:#}");
+    assert!(!today["dropped_by"].as_array().unwrap().is_empty(), "{today:#}");
+    // What the map, the report and the controller read is still there.
+    let groups = report["groups"].as_array().unwrap();
+    assert_eq!(groups[0]["intent"], "frontend -> backend tcp/9090");
+    assert!(groups[0]["add_to"]
+        .as_str()
+        .unwrap()
+        .ends_with("shop.yaml (namespace shop)"));
+    assert!(groups[0]["dropped"][0]["dropped_by"]["cilium"].is_array());
+    assert_eq!(groups[1].get("intent"), None, "{:#}", groups[1]);
+    let (_, json) = gate(dir.path(), &flows, &["--output", "json", "--suggest-dropped"]);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        report["would_drop"][1]["add_to"]["rule"],
+        "frontend -> payments tcp/9000"
+    );
 }

@@ -8,16 +8,20 @@
 
 use crate::{
     observe::{Evidence, FlowKey, Seen},
+    plural,
     resolve::{place, Place},
-    suggest::Suggester,
+    suggest::{AllowLine, Suggester},
 };
 use palisade_compiler::{
     ir::Ir,
     model::{ClusterModel, Connection, Endpoint},
 };
-use palisade_targets::{flows::format_time, Dialect, Manifest, RuleRef};
+use palisade_targets::{
+    flows::{format_time, Observed},
+    Dialect, Manifest, RuleRef,
+};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One port (and request) of a group that enforcement would drop
 #[derive(Debug, Clone, Serialize)]
@@ -53,9 +57,14 @@ pub struct Group {
     pub last_seen: Option<String>,
     /// whether any of it works today (only such groups fail the gate)
     pub works_today: bool,
-    /// the Intents file (or namespace) the line goes into
+    /// the Intents file (or namespace) the line goes into, as people read
+    /// it; empty (and left out) when nothing is suggested (see `intent`)
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub add_to: String,
-    /// the allow line that would admit all of it, ready to paste
+    /// the allow line that would admit what works today (all of it with
+    /// [`AuditOptions::suggest_dropped`]), ready to paste; empty (and left
+    /// out) when all of it is dropped today and that was not asked for
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub intent: String,
     /// the ports and requests
     pub dropped: Vec<Dropped>,
@@ -74,16 +83,105 @@ pub struct Admitted {
     pub count: u64,
 }
 
+/// A policy rule that would drop some of a pair's flows
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Blocker {
+    /// the target whose manifests drop them (`cilium`)
+    pub target: String,
+    /// the object's kind (`CiliumNetworkPolicy`)
+    pub kind: String,
+    /// the object's namespace (none: cluster-scoped)
+    pub namespace: Option<String>,
+    /// the object's name
+    pub name: String,
+    /// the rule inside it (`egress[0]`), or what decided (`default deny (egress)`)
+    pub rule: String,
+    /// the ids of the intents the object came from (its `palisade.dev/source`)
+    pub sources: Vec<String>,
+    /// the ports (and requests) of the pair it drops: `tcp/8080`, `tcp/8080 POST /admin`
+    pub ports: Vec<String>,
+}
+
+/// One pair enforcement would drop, in fields a program reads: what drops
+/// it and what admits it
+#[derive(Debug, Clone, Serialize)]
+pub struct WouldDrop {
+    /// `shop/frontend`
+    pub source: String,
+    /// `shop/backend`, `api.stripe.com (1.2.3.4)`
+    pub destination: String,
+    /// flows enforcement would drop
+    pub flows: u64,
+    /// whether any of them works today (only such pairs fail the gate)
+    pub works_today: bool,
+    /// of them, the flows the layer drops today already
+    pub dropped_today: u64,
+    /// the policy rules that would drop them, per target
+    pub dropped_by: Vec<Blocker>,
+    /// the Intents file and the line that admits what works today (all of
+    /// it with [`AuditOptions::suggest_dropped`]); none when nothing of it
+    /// works today and that was not asked for
+    pub add_to: Option<AllowLine>,
+}
+
+/// Flows and the workload pairs between which they were seen
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// flows
+    pub flows: u64,
+    /// source and destination pairs
+    pub pairs: usize,
+}
+
+/// A pair with many flows that enforcement would drop
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Offender {
+    /// `shop/frontend`
+    pub source: String,
+    /// `shop/backend`
+    pub destination: String,
+    /// flows that work today and would be dropped
+    pub flows: u64,
+    /// their ports (and requests)
+    pub ports: Vec<String>,
+}
+
+/// What a reader wants first: how much was seen, how much enforcing would
+/// drop, how much is dropped already, and where most of it is
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// the flows judged and their pairs
+    pub observed: Tally,
+    /// flows that work today and enforcing would drop, and their pairs
+    pub would_drop: Tally,
+    /// flows the layer drops today already (enforcing drops them too), and their pairs
+    pub dropped_today: Tally,
+    /// the pairs with the most flows that would be dropped, most first (at most [`Summary::TOP`])
+    pub top: Vec<Offender>,
+}
+
+impl Summary {
+    /// How many offenders the summary names
+    pub const TOP: usize = 5;
+}
+
 /// The audit of one evidence set against one set of targets
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditReport {
+    /// counts first
+    pub summary: Summary,
+    /// every pair enforcement would drop, with structured `dropped_by` and
+    /// `add_to`
+    // INVARIANT: the pairs of `groups`, in the same order.
+    pub would_drop: Vec<WouldDrop>,
     /// targets whose enforce manifests were asked
     pub targets: Vec<String>,
     /// connections judged
     pub judged: u64,
     /// connections not judged, by reason
     pub not_judged: BTreeMap<String, u64>,
-    /// what would be dropped
+    /// what would be dropped, per pair and port (the service map and the
+    /// report read it)
     pub groups: Vec<Group>,
     /// what every target admits, per workload pair and port (the service map
     /// draws it beside what would be dropped)
@@ -99,16 +197,23 @@ impl AuditReport {
     }
 }
 
-/// Options of the evidence checks
+/// Options of the audit and its evidence checks
 #[derive(Debug, Clone, Copy)]
 pub struct AuditOptions {
     /// a stretch longer than this with no flows at all is a gap
     pub max_gap_minutes: i64,
+    /// suggest allow lines for flows the layer drops today as well: by
+    /// default only what works today is suggested, since what is dropped
+    /// today is often dropped on purpose
+    pub suggest_dropped: bool,
 }
 
 impl Default for AuditOptions {
     fn default() -> Self {
-        Self { max_gap_minutes: 10 }
+        Self {
+            max_gap_minutes: 10,
+            suggest_dropped: false,
+        }
     }
 }
 
@@ -140,6 +245,7 @@ pub fn audit(
     // (source, destination) -> ports
     let mut groups: BTreeMap<(String, String), Pending> = BTreeMap::new();
     let mut admitted: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    let mut pairs: BTreeSet<(String, String)> = BTreeSet::new();
     for (key, seen) in evidence.sorted() {
         let (from_place, to_place) = (placed.place(&key.source), placed.place(&key.destination));
         let (from, to) = match (placed.endpoint(from_place), placed.endpoint(to_place)) {
@@ -175,6 +281,7 @@ pub fn audit(
             .map(|(id, ev)| (id.to_string(), ev.evaluate(&placed.model, &conn).decided_by))
             .collect();
         let names = (suggester.name(from_place), suggester.name(to_place));
+        pairs.insert(names.clone());
         if drops.is_empty() {
             let port = format!("{}/{}", key.protocol.as_str(), key.port);
             *admitted.entry((names.0, names.1, port)).or_default() += seen.count;
@@ -190,47 +297,19 @@ pub fn audit(
             .entries
             .push((key, seen, drops));
     }
-    let groups = groups
-        .into_iter()
-        .map(|((source, destination), Pending { entries, from, to })| {
-            let mut total = Seen::default();
-            for (_, seen, _) in &entries {
-                total.merge(seen);
-            }
-            let keys: Vec<&FlowKey> = entries.iter().map(|(k, _, _)| *k).collect();
-            let (add_to, intent) = suggester.allow_line(from, to, &keys);
-            Group {
-                source,
-                destination,
-                count: total.count,
-                first_seen: total.first_ms.map(format_time),
-                last_seen: total.last_ms.map(format_time),
-                works_today: total.works_today(),
-                add_to,
-                intent,
-                dropped: entries
-                    .into_iter()
-                    .map(|(key, seen, drops)| Dropped {
-                        port: format!("{}/{}", key.protocol.as_str(), key.port),
-                        request: key.request.as_ref().map(|r| format!("{} {}", r.method, r.path)),
-                        count: seen.count,
-                        first_seen: seen.first_ms.map(format_time),
-                        last_seen: seen.last_ms.map(format_time),
-                        observed: seen
-                            .observed
-                            .iter()
-                            .map(|(o, n)| (o.as_str().to_string(), *n))
-                            .collect(),
-                        dropped_by: drops
-                            .into_iter()
-                            .map(|(id, rules)| (id, rules.iter().map(ToString::to_string).collect()))
-                            .collect(),
-                    })
-                    .collect(),
-            }
-        })
-        .collect();
+    let mut judged_pairs = Vec::new();
+    let mut would_drop = Vec::new();
+    let mut offenders = Vec::new();
+    for (names, pending) in groups {
+        let (group, drop, offender) = judge_pair(&suggester, names, pending, options.suggest_dropped);
+        judged_pairs.push(group);
+        would_drop.push(drop);
+        offenders.extend(offender);
+    }
+    let groups = judged_pairs;
     AuditReport {
+        summary: summarise(pairs.len(), judged, &would_drop, offenders),
+        would_drop,
         targets: rendered.iter().map(|(d, _)| d.id().to_string()).collect(),
         judged,
         not_judged,
@@ -248,6 +327,170 @@ pub fn audit(
     }
 }
 
+/// `tcp/8080`, `tcp/8080 GET /path`: a port and its request
+fn port_label(key: &FlowKey) -> String {
+    match &key.request {
+        Some(r) => format!("{}/{} {} {}", key.protocol.as_str(), key.port, r.method, r.path),
+        None => format!("{}/{}", key.protocol.as_str(), key.port),
+    }
+}
+
+/// Flows of `seen` the layer drops today
+fn dropped_today(seen: &Seen) -> u64 {
+    seen.observed.get(&Observed::Dropped).copied().unwrap_or(0)
+}
+
+/// One pair's drops, for people (the group, per port) and for programs,
+/// and the pair as an offender when some of it works today
+fn judge_pair(
+    suggester: &Suggester,
+    (source, destination): (String, String),
+    Pending { entries, from, to }: Pending,
+    suggest_dropped: bool,
+) -> (Group, WouldDrop, Option<Offender>) {
+    let mut total = Seen::default();
+    for (_, seen, _) in &entries {
+        total.merge(seen);
+    }
+    let working = total.count.saturating_sub(dropped_today(&total));
+    let offender = (working > 0).then(|| Offender {
+        source: source.clone(),
+        destination: destination.clone(),
+        flows: working,
+        ports: entries
+            .iter()
+            .filter(|(_, seen, _)| seen.works_today())
+            .map(|(key, _, _)| port_label(key))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+    });
+    // What the layer drops today is often dropped on purpose: suggesting to
+    // allow it is for who asks.
+    let keys: Vec<&FlowKey> = entries
+        .iter()
+        .filter(|(_, seen, _)| suggest_dropped || seen.works_today())
+        .map(|(k, _, _)| *k)
+        .collect();
+    let allow = (!keys.is_empty()).then(|| suggester.allow_line(from, to, &keys));
+    let would_drop = WouldDrop {
+        source: source.clone(),
+        destination: destination.clone(),
+        flows: total.count,
+        works_today: total.works_today(),
+        dropped_today: dropped_today(&total),
+        dropped_by: blockers(&entries),
+        add_to: allow.clone(),
+    };
+    let group = Group {
+        source,
+        destination,
+        count: total.count,
+        first_seen: total.first_ms.map(format_time),
+        last_seen: total.last_ms.map(format_time),
+        works_today: total.works_today(),
+        add_to: allow.as_ref().map(AllowLine::place).unwrap_or_default(),
+        intent: allow.map(|a| a.rule).unwrap_or_default(),
+        dropped: entries
+            .into_iter()
+            .map(|(key, seen, drops)| Dropped {
+                port: format!("{}/{}", key.protocol.as_str(), key.port),
+                request: key.request.as_ref().map(|r| format!("{} {}", r.method, r.path)),
+                count: seen.count,
+                first_seen: seen.first_ms.map(format_time),
+                last_seen: seen.last_ms.map(format_time),
+                observed: seen
+                    .observed
+                    .iter()
+                    .map(|(o, n)| (o.as_str().to_string(), *n))
+                    .collect(),
+                dropped_by: drops
+                    .into_iter()
+                    .map(|(id, rules)| (id, rules.iter().map(ToString::to_string).collect()))
+                    .collect(),
+            })
+            .collect(),
+    };
+    (group, would_drop, offender)
+}
+
+/// The rules that drop a pair's conversations, each once with the ports it drops
+fn blockers(entries: &[(&FlowKey, &Seen, Drops)]) -> Vec<Blocker> {
+    let mut out: Vec<Blocker> = Vec::new();
+    for (key, _, drops) in entries {
+        let port = port_label(key);
+        for (target, rules) in drops {
+            for rule in rules {
+                let found = out
+                    .iter_mut()
+                    .find(|b| b.target == *target && b.rule == rule.rule && reference(b) == rule.policy);
+                match found {
+                    Some(b) if !b.ports.contains(&port) => b.ports.push(port.clone()),
+                    Some(_) => {}
+                    None => out.push(blocker(target, rule, port.clone())),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `Kind namespace/name`, as [`Manifest::reference`] writes it
+fn reference(b: &Blocker) -> String {
+    match &b.namespace {
+        Some(ns) => format!("{} {ns}/{}", b.kind, b.name),
+        None => format!("{} {}", b.kind, b.name),
+    }
+}
+
+/// A [`RuleRef`] taken apart: its policy is [`Manifest::reference`]
+/// (`Kind namespace/name`, `Kind name` when cluster-scoped; kinds and names
+/// hold no space, names no slash), its source the annotation's ids joined
+/// by `, `
+fn blocker(target: &str, rule: &RuleRef, port: String) -> Blocker {
+    let (kind, object) = rule.policy.split_once(' ').unwrap_or(("", rule.policy.as_str()));
+    let (namespace, name) = match object.split_once('/') {
+        Some((namespace, name)) => (Some(namespace.to_string()), name.to_string()),
+        None => (None, object.to_string()),
+    };
+    Blocker {
+        target: target.to_string(),
+        kind: kind.to_string(),
+        namespace,
+        name,
+        rule: rule.rule.clone(),
+        sources: rule
+            .source
+            .iter()
+            .flat_map(|s| s.split(", "))
+            .filter(|id| !id.is_empty())
+            .map(str::to_string)
+            .collect(),
+        ports: vec![port],
+    }
+}
+
+/// The counts of the summary, and the pairs with the most would-drop flows
+fn summarise(pairs: usize, judged: u64, would_drop: &[WouldDrop], mut top: Vec<Offender>) -> Summary {
+    let mut summary = Summary {
+        observed: Tally { flows: judged, pairs },
+        ..Summary::default()
+    };
+    for offender in &top {
+        summary.would_drop.flows += offender.flows;
+        summary.would_drop.pairs += 1;
+    }
+    for w in would_drop.iter().filter(|w| w.dropped_today > 0) {
+        summary.dropped_today.flows += w.dropped_today;
+        summary.dropped_today.pairs += 1;
+    }
+    // A stable sort: among equals, the pairs stay in name order.
+    top.sort_by_key(|o| std::cmp::Reverse(o.flows));
+    top.truncate(Summary::TOP);
+    summary.top = top;
+    summary
+}
+
 /// Doubts about the evidence: what it cannot prove
 pub fn evidence_warnings(evidence: &Evidence, options: AuditOptions) -> Vec<String> {
     let mut out = Vec::new();
@@ -259,28 +502,55 @@ pub fn evidence_warnings(evidence: &Evidence, options: AuditOptions) -> Vec<Stri
                 .map(|m| format!("{}: {}", m.at, m.message))
                 .collect();
             out.push(format!(
-                "{} unreadable line{} (not counted as flows): {}",
-                read.malformed,
-                if read.malformed == 1 { "" } else { "s" },
+                "{} (not counted as flows): {}",
+                plural(read.malformed, "unreadable line"),
                 examples.join("; ")
             ));
         }
         if read.lost > 0 {
             out.push(format!(
-                "the {} stream reports {} lost record{}: a would-drop flow may be among them",
+                "the {} stream reports {}: a would-drop flow may be among them",
                 read.format,
-                read.lost,
-                if read.lost == 1 { "" } else { "s" }
+                plural(read.lost, "lost record")
             ));
         }
     }
     for (from, to) in evidence.gaps(options.max_gap_minutes) {
         out.push(format!(
-            "no flows at all from {} to {} ({} minutes): the evidence has a gap",
+            "no flows at all from {} to {} ({}): the evidence has a gap",
             format_time(from * 60_000),
             format_time(to * 60_000),
-            to - from
+            plural(to - from, "minute")
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rule_reference_is_taken_apart_into_kind_namespace_name_and_sources() {
+        let namespaced = RuleRef {
+            policy: "CiliumNetworkPolicy shop/backend".into(),
+            rule: "default deny (ingress)".into(),
+            source: Some("intents/shop.yaml#a-1, intents/shop.yaml#b-2".into()),
+        };
+        let b = blocker("cilium", &namespaced, "tcp/8080".into());
+        assert_eq!(
+            (b.kind.as_str(), b.namespace.as_deref(), b.name.as_str()),
+            ("CiliumNetworkPolicy", Some("shop"), "backend")
+        );
+        assert_eq!(b.sources, ["intents/shop.yaml#a-1", "intents/shop.yaml#b-2"]);
+        assert_eq!(reference(&b), namespaced.policy);
+        let cluster_wide = RuleRef {
+            policy: "GlobalNetworkPolicy palisade-default-deny".into(),
+            rule: "isolates egress".into(),
+            source: None,
+        };
+        let b = blocker("calico", &cluster_wide, "udp/53".into());
+        assert_eq!((b.namespace, b.name.as_str()), (None, "palisade-default-deny"));
+        assert!(b.sources.is_empty());
+    }
 }

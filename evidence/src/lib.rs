@@ -13,13 +13,24 @@ pub mod resolve;
 pub mod sufficiency;
 pub mod suggest;
 
-pub use audit::{audit, AuditOptions, AuditReport};
+pub use audit::{audit, AuditOptions, AuditReport, Summary};
 pub use discover::{discover, DiscoverOptions, Proposal};
 pub use observe::Evidence;
 pub use sufficiency::{Requirements, Verdict};
 
 use palisade_targets::flows::{self, FlowFormat, StreamError};
 use std::path::Path;
+
+/// `1 flow`, `2 flows`, `0 flows`: a count with its noun, for nouns whose
+/// plural takes an `s` (every noun palisade counts); one helper so that no
+/// message spells its own `if n == 1`
+pub fn plural<N: Copy + PartialEq + From<u8> + std::fmt::Display>(n: N, noun: &str) -> String {
+    if n == N::from(1) {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
 
 /// Read flow files (`-` for stdin, gzip or plain) into one evidence set
 pub fn read(paths: &[&Path], format: Option<&dyn FlowFormat>) -> Result<Evidence, StreamError> {
@@ -88,5 +99,15 @@ fn merge(into: &mut Evidence, from: Evidence) {
     into.minutes.extend(from.minutes);
     for (namespace, minutes) in from.minutes_by_namespace {
         into.minutes_by_namespace.entry(namespace).or_default().extend(minutes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plural_is_singular_only_at_one() {
+        assert_eq!(super::plural(0u64, "flow"), "0 flows");
+        assert_eq!(super::plural(1u64, "flow"), "1 flow");
+        assert_eq!(super::plural(2usize, "pair"), "2 pairs");
     }
 }

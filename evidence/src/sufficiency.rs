@@ -8,6 +8,7 @@
 use crate::{
     cron,
     observe::Evidence,
+    plural,
     resolve::{place, Place, Placed},
 };
 use palisade_compiler::{
@@ -213,14 +214,14 @@ impl std::fmt::Display for Shortfall {
             ),
             Shortfall::Lost { records } => write!(
                 f,
-                "the stream reports {records} lost record{}: a flow enforcement would drop may be among them; \
+                "the stream reports {}: a flow enforcement would drop may be among them; \
                  collect a window without losses (a larger Hubble buffer, a flow exporter)",
-                if *records == 1 { "" } else { "s" }
+                plural(*records, "lost record")
             ),
             Shortfall::Unreadable { lines, first } => write!(
                 f,
-                "{lines} line{} could not be read{}: a flow enforcement would drop may be among them",
-                if *lines == 1 { "" } else { "s" },
+                "{} could not be read{}: a flow enforcement would drop may be among them",
+                plural(*lines, "line"),
                 first.as_deref().map(|at| format!(" (the first at {at})")).unwrap_or_default()
             ),
             Shortfall::ShortWindow {

@@ -12,6 +12,7 @@ use palisade_compiler::{
 };
 use palisade_intents::syntax::Fqdn;
 pub use palisade_targets::import::yaml as quote;
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The label keys that name a workload, in order of preference
@@ -63,8 +64,8 @@ impl<'a> Suggester<'a> {
         }
     }
 
-    /// Where the line goes and the line itself (without the list dash)
-    pub fn allow_line(&self, from: Place, to: Place, keys: &[&FlowKey]) -> (String, String) {
+    /// Where the line goes and the line itself
+    pub fn allow_line(&self, from: Place, to: Place, keys: &[&FlowKey]) -> AllowLine {
         let namespace_of = |p: Place| match p {
             Place::Pod(i) => self.placed.model.pods.get(i).map(|p| p.namespace.clone()),
             _ => None,
@@ -76,10 +77,6 @@ impl<'a> Suggester<'a> {
             .or_else(|| namespace_of(from))
             .or_else(|| namespace_of(to))
             .unwrap_or_else(|| "default".into());
-        let add_to = match self.files.get(&home) {
-            Some(file) => format!("{file} (namespace {home})"),
-            None => format!("a new Intents for namespace {home}"),
-        };
         let ports: BTreeSet<String> = keys
             .iter()
             .map(|k| format!("{}/{}", k.protocol.as_str(), k.port))
@@ -115,7 +112,11 @@ impl<'a> Suggester<'a> {
                 format!("{{ {} }}", parts.join(", "))
             }
         };
-        (add_to, line)
+        AllowLine {
+            file: self.files.get(&home).cloned(),
+            namespace: home,
+            rule: line,
+        }
     }
 
     fn is_dns(&self, to: Place, key: &FlowKey) -> bool {
@@ -165,6 +166,27 @@ impl<'a> Suggester<'a> {
                 None => Peer::Terse("world".into()),
             },
             Place::Node | Place::Unknown(_) => Peer::Terse("world".into()),
+        }
+    }
+}
+
+/// The allow line that admits a conversation, and where it goes
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AllowLine {
+    /// the Intents file of the namespace (none: the namespace has none yet)
+    pub file: Option<String>,
+    /// the namespace whose `allow:` list takes it
+    pub namespace: String,
+    /// the line, without the list dash, ready to paste
+    pub rule: String,
+}
+
+impl AllowLine {
+    /// `intents/shop.yaml (namespace shop)`, `a new Intents for namespace shop`
+    pub fn place(&self) -> String {
+        match &self.file {
+            Some(file) => format!("{file} (namespace {})", self.namespace),
+            None => format!("a new Intents for namespace {}", self.namespace),
         }
     }
 }
