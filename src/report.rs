@@ -6,6 +6,28 @@ use miette::{GraphicalReportHandler, GraphicalTheme};
 use palisade_intents::{Diag, Diags, Severity};
 use std::io::{IsTerminal, Write};
 
+pub mod sarif;
+
+/// How a command writes its findings (`-o/--output`): text diagnostics on
+/// stderr, or one document on stdout that holds every diagnostic, for CI
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Output {
+    /// diagnostics on stderr, as `--error-format` says, and a summary line
+    #[default]
+    Text,
+    /// one JSON document on stdout
+    Json,
+    /// one SARIF 2.1.0 log on stdout (GitHub code scanning, `upload-sarif`)
+    Sarif,
+}
+
+/// Write a machine document to stdout, indented, with a final newline
+pub fn document(value: &serde_json::Value) {
+    // A Value's keys are strings: serializing it cannot fail
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    println!("{text}");
+}
+
 /// How diagnostics are printed
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ErrorFormat {
@@ -74,6 +96,11 @@ fn human(diag: &Diag) -> String {
 }
 
 fn json(diag: &Diag) -> String {
+    diag_json(diag).to_string()
+}
+
+/// One diagnostic as `--error-format json` prints it, for documents that hold diagnostics
+pub fn diag_json(diag: &Diag) -> serde_json::Value {
     let loc = diag.loc();
     serde_json::json!({
         "severity": match diag.severity() { Severity::Error => "error", Severity::Warning => "warning" },
@@ -85,7 +112,6 @@ fn json(diag: &Diag) -> String {
         "text": loc.map(|l| l.text().to_string()),
         "help": diag.help_text(),
     })
-    .to_string()
 }
 
 /// One workflow command (docs.github.com, "Workflow commands for GitHub

@@ -7,7 +7,7 @@ use crate::{import::Context, Dialect, Manifest};
 use ipnet::IpNet;
 use palisade_compiler::model::{ClusterModel, Connection, Endpoint, Pod};
 use palisade_intents::{syntax::Protocol, types::Labels};
-use std::net::IpAddr;
+use std::{collections::BTreeSet, net::IpAddr};
 
 /// How bad a finding is
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -159,13 +159,79 @@ pub fn check(id: &str) -> Option<&'static Check> {
     CHECKS.iter().find(|c| c.id == id)
 }
 
-/// Every check on every manifest, sorted by manifest and place
+/// The annotation that turns checks off on one object: a comma list of ids
+/// or names (`palisade.dev/lint-disable: PAL002,gateway-bypass`)
+pub const DISABLE_ANNOTATION: &str = "palisade.dev/lint-disable";
+
+/// A check id or name that is in no registry entry
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no check is called `{id}`")]
+pub struct UnknownCheck {
+    id: String,
+    suggestion: Option<String>,
+}
+
+impl UnknownCheck {
+    /// The id as written
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// `did you mean `PAL002`?`, when one is close
+    pub fn suggestion(&self) -> Option<&str> {
+        self.suggestion.as_deref()
+    }
+}
+
+/// The registry's ids of checks written as ids or names, in comma lists
+/// (`PAL002,gateway-bypass`); the first unknown one is the error
+pub fn resolve<'a>(written: impl IntoIterator<Item = &'a str>) -> Result<BTreeSet<&'static str>, UnknownCheck> {
+    let mut ids = BTreeSet::new();
+    for word in written.into_iter().flat_map(|w| w.split(',')).map(str::trim) {
+        if word.is_empty() {
+            continue;
+        }
+        match CHECKS
+            .iter()
+            .find(|c| c.id.eq_ignore_ascii_case(word) || c.name == word)
+        {
+            Some(check) => {
+                ids.insert(check.id);
+            }
+            None => {
+                let candidates = CHECKS.iter().flat_map(|c| [c.id, c.name]);
+                return Err(UnknownCheck {
+                    id: word.to_string(),
+                    suggestion: palisade_intents::diag::did_you_mean(word, candidates),
+                });
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// What an object's [`DISABLE_ANNOTATION`] says, as written (`None`: it has none)
+pub fn disabled_by(manifest: &Manifest) -> Option<&str> {
+    manifest.object["metadata"]["annotations"][DISABLE_ANNOTATION].as_str()
+}
+
+/// Every check on every manifest, sorted by manifest and place, but those
+/// an object turns off by its [`DISABLE_ANNOTATION`] (an unknown id there
+/// turns nothing off; callers report it with [`resolve`])
 pub fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Vec<Finding> {
     let mut findings: Vec<Finding> = crate::DIALECTS
         .iter()
         .flat_map(|d| d.lint(manifests, cluster))
         .collect();
     findings.extend(egress_without_dns(manifests, cluster));
+    findings.retain(|f| {
+        let off = manifests
+            .get(f.manifest)
+            .and_then(disabled_by)
+            .map(|written| written.split(',').filter_map(|w| resolve([w]).ok()).flatten().collect())
+            .unwrap_or_else(BTreeSet::new);
+        !off.contains(f.check)
+    });
     findings.sort_by(|a, b| (a.manifest, &a.pointer, a.check).cmp(&(b.manifest, &b.pointer, b.check)));
     findings.dedup();
     findings

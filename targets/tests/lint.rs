@@ -147,6 +147,52 @@ fn pal009_gateway_bypass() {
     assert!(ids(&closed, None).is_empty(), "{:?}", ids(&closed, None));
 }
 
+/// The gateway and the routes of `pal009_gateway_bypass`, and a DNS rule for
+/// the policies below (so PAL002 stays quiet)
+const GATEWAY: &str = "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: { name: egress, namespace: istio-system }\nspec:\n  selector: { istio: egressgateway }\n  servers: [{ port: { number: 443, name: tls, protocol: TLS }, hosts: [google.com], tls: { mode: PASSTHROUGH } }]\n---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: { name: google, namespace: shop }\nspec: { hosts: [google.com], ports: [{ number: 443, name: tls, protocol: TLS }], resolution: DNS }\n---\n";
+const NP_DNS: &str = "  - to:\n    - namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: kube-system } }\n      podSelector: { matchLabels: { k8s-app: kube-dns } }\n    ports: [{ protocol: UDP, port: 53 }]\n";
+
+#[test]
+fn pal009_is_decided_by_the_layer_below_the_mesh() {
+    // Calico's usual default deny is cluster-wide (GlobalNetworkPolicy), and
+    // a Calico policy with egress rules and no `types` isolates egress (Calico
+    // docs, NetworkPolicy `types`: "Egress" is implied by egress rules)
+    let global = format!("{GATEWAY}apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {{ name: deny-egress }}\nspec:\n  selector: all()\n  types: [Egress]\n  egress:\n  - action: Allow\n    protocol: UDP\n    destination: {{ ports: [53] }}\n");
+    assert!(ids(&global, None).is_empty(), "{:?}", ids(&global, None));
+    let implied = format!("{GATEWAY}apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {{ name: dns-only, namespace: shop }}\nspec:\n  selector: all()\n  egress:\n  - action: Allow\n    protocol: UDP\n    destination: {{ ports: [53] }}\n");
+    assert!(ids(&implied, None).is_empty(), "{:?}", ids(&implied, None));
+    // Egress "isolated" but open to the internet: the gateway is still a route
+    let open = format!("{GATEWAY}{NP}spec:\n  podSelector: {{}}\n  policyTypes: [Egress]\n  egress:\n{NP_DNS}  - to: [{{ ipBlock: {{ cidr: 0.0.0.0/0, except: [169.254.0.0/16] }} }}]\n");
+    assert_eq!(ids(&open, None), ["PAL009"]);
+    // Isolating one app leaves the namespace's other pods a way around
+    let one_app = format!("{GATEWAY}{NP}spec:\n  podSelector: {{ matchLabels: {{ app: checkout }} }}\n  policyTypes: [Egress]\n  egress:\n{NP_DNS}");
+    assert_eq!(ids(&one_app, None), ["PAL009"]);
+    // Cilium allowing the gateway's host by name lets pods skip the gateway
+    let by_name = format!("{GATEWAY}apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{ name: c, namespace: shop }}\nspec:\n  endpointSelector: {{}}\n  egress:\n{DNS_RULE}  - toFQDNs: [{{ matchName: google.com }}]\n    toPorts: [{{ ports: [{{ port: \"443\", protocol: TCP }}] }}]\n");
+    assert_eq!(ids(&by_name, None), ["PAL009"]);
+    let elsewhere = by_name.replace("matchName: google.com", "matchName: api.stripe.com");
+    assert!(ids(&elsewhere, None).is_empty(), "{:?}", ids(&elsewhere, None));
+}
+
+#[test]
+fn an_object_turns_checks_off_by_annotation() {
+    let deny = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: p\n  namespace: shop\n  annotations: { palisade.dev/lint-disable: \"PAL006, egress-without-dns\" }\nspec:\n  podSelector: {}\n  policyTypes: [Egress, Ingress]\n  ingress: [{ from: [{ namespaceSelector: {} }] }]\n";
+    assert!(ids(deny, None).is_empty(), "{:?}", ids(deny, None));
+    assert_eq!(ids(&deny.replace("PAL006, ", ""), None), ["PAL006"]);
+    assert_eq!(
+        lint::resolve(["pal002,gateway-bypass"])
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        ["PAL002", "PAL009"]
+    );
+    let unknown = lint::resolve(["PAL002", "PAL02"]).unwrap_err();
+    assert_eq!(
+        (unknown.id(), unknown.suggestion()),
+        ("PAL02", Some("did you mean `PAL002`?"))
+    );
+}
+
 #[test]
 fn pal010_literal_wildcard() {
     let literal = format!("{CNP}  - toFQDNs: [{{ matchName: \"*.google.com\" }}]\n{DNS_RULE}");
