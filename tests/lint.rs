@@ -252,3 +252,37 @@ fn palisades_own_output_of_every_example_gives_no_finding() {
     }
     assert!(linted >= 8, "only {linted} renderings were linted");
 }
+
+#[test]
+fn palisades_own_output_for_a_dns_elsewhere_gives_no_finding() {
+    // OpenShift's DNS runs in openshift-dns with its own labels: palisade
+    // allows that, and lint used to look for kube-system/kube-dns only (PAL002)
+    let project = tempfile::tempdir().unwrap();
+    for entry in ["palisade.yaml", "intents/shop.yaml"] {
+        let to = project.path().join(entry);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(std::path::Path::new("examples/zero-trust").join(entry), &to).unwrap();
+    }
+    let profile = project.path().join("palisade.yaml");
+    let text = std::fs::read_to_string(&profile).unwrap();
+    let moved = text.replace(
+        "dns: { namespace: kube-system, selector: { k8s-app: kube-dns }",
+        "dns: { namespace: openshift-dns, selector: { dns.operator.openshift.io/daemonset-dns: default }",
+    );
+    assert_ne!(text, moved, "the walkthrough's DNS line changed: update this test");
+    std::fs::write(&profile, moved).unwrap();
+    let out = project.path().join("rendered");
+    palisade()
+        .arg("compile")
+        .arg(project.path())
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(0);
+    let result = palisade().arg("lint").arg(&out).args(["-o", "json"]).output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+    assert_eq!(
+        (result.status.code(), &doc["findings"]),
+        (Some(0), &serde_json::json!([]))
+    );
+}

@@ -3,11 +3,12 @@
 //! (`lint.rs`); the one check that needs every dialect at once (default-deny
 //! egress without DNS) decides by the evaluators here.
 
-use crate::{import::Context, Dialect, Manifest};
+use crate::Manifest;
 use ipnet::IpNet;
-use palisade_compiler::model::{ClusterModel, Connection, Endpoint, Pod};
-use palisade_intents::{syntax::Protocol, types::Labels};
+use palisade_compiler::model::ClusterModel;
 use std::{collections::BTreeSet, net::IpAddr};
+
+mod dns;
 
 /// How bad a finding is
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -223,7 +224,7 @@ pub fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Vec<Findi
         .iter()
         .flat_map(|d| d.lint(manifests, cluster))
         .collect();
-    findings.extend(egress_without_dns(manifests, cluster));
+    findings.extend(dns::egress_without_dns(manifests, cluster));
     findings.retain(|f| {
         let off = manifests
             .get(f.manifest)
@@ -318,92 +319,4 @@ pub fn check_egress_block(block: EgressBlock<'_>, out: &mut Vec<Finding>) {
             "select only the pods that need cloud credentials (palisade: `baseline: [metadata]` on that service)",
         ));
     }
-}
-
-/// Pods isolated for egress that cannot reach the cluster DNS, decided by
-/// every dialect's evaluator together (they all enforce)
-fn egress_without_dns(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Vec<Finding> {
-    let context = Context::new(manifests, cluster);
-    let mut groups: Vec<(String, Labels, String)> = Vec::new();
-    for d in crate::DIALECTS {
-        if let Some(imported) = d.import(manifests, &context) {
-            groups.extend(
-                imported
-                    .isolations
-                    .into_iter()
-                    .filter(|i| i.egress && i.namespace != "kube-system")
-                    .map(|i| (i.namespace, i.selector, i.origin)),
-            );
-        }
-    }
-    if groups.is_empty() {
-        return Vec::new();
-    }
-    let mut model = ClusterModel::default();
-    let dns = cluster
-        .and_then(|c| {
-            c.pods.iter().find(|p| {
-                p.namespace == "kube-system" && p.labels.get("k8s-app").map(String::as_str) == Some("kube-dns")
-            })
-        })
-        .cloned()
-        .unwrap_or_else(|| Pod {
-            namespace: "kube-system".into(),
-            name: "kube-dns".into(),
-            labels: Labels::from([("k8s-app".to_string(), "kube-dns".to_string())]),
-            service_account: None,
-            ip: IpAddr::from([10, 96, 0, 10]),
-            ports: Vec::new(),
-        });
-    if let Some(c) = cluster {
-        model.namespaces = c.namespaces.clone();
-    }
-    model.insert_pod(dns);
-    for (namespace, labels, _) in &groups {
-        model.add_pod(namespace, "probe", labels.clone(), None, Vec::new());
-    }
-    let evaluators: Vec<Box<dyn crate::Evaluator + '_>> = crate::DIALECTS
-        .iter()
-        .filter(|d| manifests.iter().any(|m| d.reads(m)))
-        .map(|d: &&dyn Dialect| d.evaluator(manifests))
-        .collect();
-    let mut findings = Vec::new();
-    for (namespace, labels, origin) in &groups {
-        let (Some(dns), Some(pod)) = (
-            model.pods.first(),
-            model
-                .pods
-                .iter()
-                .find(|p| &p.namespace == namespace && &p.labels == labels),
-        ) else {
-            continue;
-        };
-        let conn = Connection {
-            from: Endpoint::Pod(pod),
-            to: Endpoint::Pod(dns),
-            protocol: Protocol::Udp,
-            port: 53,
-            request: None,
-        };
-        if evaluators.iter().all(|e| e.allows(&model, &conn)) {
-            continue;
-        }
-        let Some(index) = manifests
-            .iter()
-            .position(|m| origin == &format!("{} {}/{}", m.kind(), m.namespace(), m.name()))
-        else {
-            continue;
-        };
-        findings.push(Finding::new(
-            &EGRESS_WITHOUT_DNS,
-            index,
-            "/spec",
-            format!(
-                "pods of {namespace} matching {} are isolated for egress and no policy lets them reach kube-system/kube-dns on udp/53",
-                crate::import::labels_text(labels)
-            ),
-            "allow egress to the DNS pods on udp/53 and tcp/53 (with palisade: `baseline: [dns]`)",
-        ));
-    }
-    findings
 }

@@ -54,6 +54,37 @@ fn pal002_egress_deny_without_dns() {
 }
 
 #[test]
+fn pal002_takes_the_dns_the_policies_name_unless_the_dump_says_otherwise() {
+    // OpenShift's DNS: another namespace, other labels; NodeLocal DNSCache:
+    // a link-local address. Neither is kube-system/kube-dns, both answer.
+    let deny = format!("{NP}spec:\n  podSelector: {{}}\n  policyTypes: [Egress]\n  egress:\n");
+    let openshift = format!("{deny}  - to:\n    - namespaceSelector: {{ matchLabels: {{ kubernetes.io/metadata.name: openshift-dns }} }}\n      podSelector: {{ matchLabels: {{ dns.operator.openshift.io/daemonset-dns: default }} }}\n    ports: [{{ protocol: UDP, port: 53 }}]\n");
+    assert!(ids(&openshift, None).is_empty(), "{:?}", ids(&openshift, None));
+    let node_local = format!(
+        "{deny}  - to: [{{ ipBlock: {{ cidr: 169.254.20.10/32 }} }}]\n    ports: [{{ protocol: UDP, port: 53 }}]\n"
+    );
+    assert!(ids(&node_local, None).is_empty(), "{:?}", ids(&node_local, None));
+    // Another port to those pods is no DNS
+    assert_eq!(ids(&openshift.replace("port: 53", "port: 5353"), None), ["PAL002"]);
+    // With a dump, a named server must be one of its pods
+    let dump = |labels: &str| {
+        palisade_compiler::cluster::from_yaml(
+            "c.yaml",
+            &format!("apiVersion: v1\nkind: Pod\nmetadata: {{ name: dns-default-x, namespace: openshift-dns, labels: {{ {labels} }} }}\nspec: {{ containers: [] }}\nstatus: {{ podIP: 10.128.0.5 }}\n"),
+        )
+        .unwrap()
+    };
+    let cluster = dump("dns.operator.openshift.io/daemonset-dns: default");
+    assert!(
+        ids(&openshift, Some(&cluster)).is_empty(),
+        "{:?}",
+        ids(&openshift, Some(&cluster))
+    );
+    let typo = dump("dns.operator.openshift.io/daemonset-dns: other");
+    assert_eq!(ids(&openshift, Some(&typo)), ["PAL002"]);
+}
+
+#[test]
 fn pal003_apiserver_by_selector() {
     let by_pod = format!("{NP}spec:\n  podSelector: {{}}\n  policyTypes: [Ingress]\n  egress:\n  - to:\n    - namespaceSelector: {{ matchLabels: {{ kubernetes.io/metadata.name: default }} }}\n      podSelector: {{ matchLabels: {{ component: apiserver, provider: kubernetes }} }}\n");
     assert_eq!(
