@@ -383,6 +383,27 @@ fn no_label_overlaps_an_edge_or_another_label_at_800_and_1400_px() {
         let m = measured(&dom_at(&chromium, &everything, width, Some(&png)));
         assert_legible(&m, &format!("zero-trust at {width} px"));
     }
+    // The measure sees an overlap when there is one: a label put on an edge.
+    let misplaced = r##"
+      var p = document.querySelector("#palisade-world path.edge:not(.hidden)");
+      var q = p.getPointAtLength(p.getTotalLength() / 4);
+      var t = document.createElementNS("http://www.w3.org/2000/svg", "text");
+      t.setAttribute("x", q.x - 6); t.setAttribute("y", q.y + 4); t.textContent = "XX";
+      p.parentNode.appendChild(t);"##;
+    let broken = with_script(
+        &html,
+        dir.path(),
+        "broken.html",
+        &format!("{SHOW_ALL}{misplaced}{MEASURE}"),
+    );
+    let m = measured(&dom_at(&chromium, &broken, 1400, None));
+    let overlaps = m["overlaps"].as_array().unwrap();
+    assert!(
+        overlaps
+            .iter()
+            .any(|o| o.as_str().unwrap().contains("runs over label 'XX'")),
+        "{m}"
+    );
 }
 
 #[test]

@@ -5,19 +5,16 @@
 //! positions are computed here ([`views`]) so the page stays a drawing.
 //! A destination is one node whether an intent or a flow names it.
 
+mod aliases;
 mod layout;
 mod views;
 
-use ipnet::IpNet;
+use aliases::Aliases;
 use palisade_compiler::ir::{Ir, Peer};
 use palisade_evidence::AuditReport;
-use palisade_intents::syntax::Entity;
 use palisade_targets::Manifest;
 use serde::Serialize;
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    net::IpAddr,
-};
+use std::collections::{BTreeMap, BTreeSet};
 pub use views::{View, ViewEdge, ViewNode, FULL_VIEW_LIMIT};
 
 /// Everything the drawings show
@@ -333,79 +330,6 @@ impl ServiceMap {
     }
 }
 
-/// The other names observed traffic gives an intent's destination: the
-/// workload behind a selector (`kube-system/kube-dns` for `dns`), the address
-/// behind a DNS name (`api.stripe.com (198.51.100.7)`), an address inside a
-/// block. Without them one destination is drawn twice.
-struct Aliases {
-    names: BTreeMap<String, String>,
-    blocks: Vec<(IpNet, Vec<IpNet>, String)>,
-}
-
-impl Aliases {
-    fn new(ir: &Ir) -> Self {
-        let mut aliases = Aliases {
-            names: BTreeMap::new(),
-            blocks: Vec::new(),
-        };
-        for peer in ir.edges.iter().flat_map(|e| [&e.from, &e.to]) {
-            let id = peer.to_string();
-            match peer {
-                Peer::Pods { namespace, selector } => {
-                    for value in selector.values() {
-                        aliases
-                            .names
-                            .entry(format!("{namespace}/{value}"))
-                            .or_insert_with(|| id.clone());
-                    }
-                }
-                Peer::Entity(Entity::Dns) => {
-                    let dns = &ir.profile.dns;
-                    for value in dns.selector.values() {
-                        aliases
-                            .names
-                            .entry(format!("{}/{value}", dns.namespace))
-                            .or_insert_with(|| id.clone());
-                    }
-                }
-                Peer::Fqdn { name, .. } => {
-                    aliases.names.entry(name.to_string()).or_insert(id);
-                }
-                Peer::Cidr { net, except } => aliases.blocks.push((*net, except.clone(), id)),
-                Peer::Service { .. } | Peer::Namespace(_) | Peer::Entity(_) => {}
-            }
-        }
-        // The narrowest block wins, as it does in the policies.
-        aliases
-            .blocks
-            .sort_by(|a, b| b.0.prefix_len().cmp(&a.0.prefix_len()).then_with(|| a.2.cmp(&b.2)));
-        aliases
-    }
-
-    /// The node `end` (a flow's source or destination) is drawn on
-    fn resolve(&self, end: &str, known: &BTreeSet<String>) -> String {
-        let (name, address) = match end.strip_suffix(')').and_then(|s| s.rsplit_once(" (")) {
-            Some((name, address)) => (name, Some(address)),
-            None => (end, None),
-        };
-        for candidate in [end, name] {
-            if known.contains(candidate) {
-                return candidate.to_string();
-            }
-            if let Some(id) = self.names.get(candidate) {
-                return id.clone();
-            }
-        }
-        let ip = address.unwrap_or(name).parse::<IpAddr>().ok();
-        let block = ip.and_then(|ip| {
-            self.blocks
-                .iter()
-                .find(|(net, except, _)| net.contains(&ip) && !except.iter().any(|x| x.contains(&ip)))
-        });
-        block.map_or_else(|| end.to_string(), |(_, _, id)| id.clone())
-    }
-}
-
 /// A port as a reader wants it: a named port with its number, `http (tcp/8080)`
 pub fn port_text(port: &palisade_compiler::ir::Port) -> String {
     match &port.name {
@@ -487,8 +411,9 @@ fn flows(audit: &AuditReport) -> Vec<Flow> {
             verdict: if g.works_today { "would-drop" } else { "dropped" }.into(),
             observed_as: None,
             request: d.request.clone(),
-            fix: Some(g.intent.clone()),
-            add_to: Some(g.add_to.clone()),
+            // Empty when nothing is suggested (dropped today, not asked for).
+            fix: Some(g.intent.clone()).filter(|line| !line.is_empty()),
+            add_to: Some(g.add_to.clone()).filter(|file| !file.is_empty()),
             blocked_by: d.dropped_by.clone(),
         })
     });

@@ -292,6 +292,27 @@ fn route(part: &Part, (a, ra): (&Spot, &Rect), (b, rb): (&Spot, &Rect)) -> Strin
         }
     };
     let (y1, y2) = (ra.y + ra.h / 2.0, rb.y + rb.h / 2.0);
+    if a.layer == b.layer {
+        // Not made by the crate (an edge spans at least one layer); should it
+        // happen, loop through the gap on the right rather than across boxes.
+        let edge = side(a.layer, true);
+        let out = edge + LAYER_GAP / 2.0;
+        return format!(
+            "M{} {} L{} {} C{} {} {} {} {} {} L{} {}",
+            num(ra.x + ra.w),
+            num(y1),
+            num(edge),
+            num(y1),
+            num(out),
+            num(y1),
+            num(out),
+            num(y2),
+            num(edge),
+            num(y2),
+            num(rb.x + rb.w),
+            num(y2)
+        );
+    }
     let start = if right { ra.x + ra.w } else { ra.x };
     let end = if right { rb.x } else { rb.x + rb.w };
     let mut d = format!("M{} {} L{} {}", num(start), num(y1), num(side(a.layer, right)), num(y1));

@@ -69,6 +69,7 @@ pub struct ViewEdge {
 }
 
 /// Something to draw between two nodes before grouping
+#[derive(Clone)]
 struct Item {
     from: String,
     to: String,
@@ -93,7 +94,7 @@ pub fn views(map: &ServiceMap) -> (Vec<View>, String) {
             .all_nodes()
             .map(|(n, g)| node(&n.id, &n.label, g, &n.kind))
             .collect();
-        let items = items.iter().map(Item::copy).collect();
+        let items = items.clone();
         views.push(draw("all", "every service", Scene { nodes, items }));
     }
     views.push(draw("namespaces", "namespaces", overview(map, &groups, &items)));
@@ -126,20 +127,20 @@ fn items(map: &ServiceMap) -> Vec<Item> {
         intents: Vec::new(),
         flows: vec![i],
     });
-    intents.chain(flows).collect()
-}
-
-impl Item {
-    fn copy(&self) -> Item {
-        Item {
-            from: self.from.clone(),
-            to: self.to.clone(),
-            show: self.show.clone(),
-            label: self.label.clone(),
-            intents: self.intents.clone(),
-            flows: self.flows.clone(),
-        }
-    }
+    // A loop is drawn out to its label and back on one line: say so.
+    intents
+        .chain(flows)
+        .map(|item| {
+            if item.from == item.to {
+                Item {
+                    label: format!("to itself: {}", item.label),
+                    ..item
+                }
+            } else {
+                item
+            }
+        })
+        .collect()
 }
 
 fn node(id: &str, label: &str, group: &str, kind: &str) -> ViewNode {
@@ -252,11 +253,7 @@ fn merge(from: String, to: String, show: String, list: &[&Item]) -> Item {
 /// One namespace's nodes, the nodes they talk to, and the edges between them
 fn opened(map: &ServiceMap, namespace: &str, groups: &BTreeMap<String, String>, items: &[Item]) -> Scene {
     let home = |id: &str| groups.get(id).is_some_and(|g| g == namespace);
-    let picked: Vec<Item> = items
-        .iter()
-        .filter(|i| home(&i.from) || home(&i.to))
-        .map(Item::copy)
-        .collect();
+    let picked: Vec<Item> = items.iter().filter(|i| home(&i.from) || home(&i.to)).cloned().collect();
     let wanted: BTreeSet<&str> = picked.iter().flat_map(|i| [i.from.as_str(), i.to.as_str()]).collect();
     let nodes = map
         .all_nodes()
