@@ -113,7 +113,8 @@ fn adding_an_edge_opens_exactly_it() {
     let (code, markdown) = plan(dir.path(), "markdown");
     assert_eq!(code, Some(2));
     assert!(
-        markdown.contains("**Opens 1**") && markdown.contains("| `shop/frontend` | `shop/db` | `tcp/5432` |"),
+        markdown.contains("**Opens 1** connection group:")
+            && markdown.contains("| `shop/frontend` | `shop/db` | `tcp/5432` |"),
         "{markdown}"
     );
     assert!(!markdown.contains("**Closes"), "{markdown}");

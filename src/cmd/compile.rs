@@ -104,7 +104,8 @@ fn write(out: &Path, rendered: &[(&str, Vec<Manifest>)], sink: &mut Diags) -> Ex
         Ok(count) => {
             let ids: Vec<&str> = rendered.iter().map(|(id, _)| *id).collect();
             eprintln!(
-                "palisade: wrote {count} manifest(s) for {} to {}",
+                "palisade: wrote {} for {} to {}",
+                palisade_evidence::plural(count, "manifest"),
                 ids.join(", "),
                 out.display()
             );
@@ -131,9 +132,9 @@ fn check_folder(out: &Path, rendered: &[(&str, Vec<Manifest>)], sink: &mut Diags
         println!("{d}");
     }
     eprintln!(
-        "palisade: {} differs from what the intents render in {} file(s); run `palisade compile --out {}`",
+        "palisade: {} differs from what the intents render in {}; run `palisade compile --out {}`",
         out.display(),
-        differences.len(),
+        palisade_evidence::plural(differences.len(), "file"),
         out.display()
     );
     Exit::Changed

@@ -127,9 +127,8 @@ impl Summary {
             out.push_str("every construct carried over\n");
         } else {
             out.push_str(&format!(
-                "{} construct{} did not carry over exactly:\n",
-                self.losses.len(),
-                plural(self.losses.len())
+                "{} did not carry over exactly:\n",
+                palisade_evidence::plural(self.losses.len(), "construct")
             ));
             for loss in &self.losses {
                 out.push_str(&format!(
@@ -148,9 +147,8 @@ impl Summary {
         }
         let broader = self.differences.iter().filter(|d| d.after).count();
         out.push_str(&format!(
-            "{verb} is not exact: {} difference{} ({broader} now allowed, {} now denied):\n",
-            self.differences.len(),
-            plural(self.differences.len()),
+            "{verb} is not exact: {} ({broader} now allowed, {} now denied):\n",
+            palisade_evidence::plural(self.differences.len(), "difference"),
             self.differences.len() - broader
         ));
         // Now allowed comes first: that is where the new policies are broader.
@@ -188,13 +186,5 @@ fn verdict(allowed: bool) -> &'static str {
         "allowed"
     } else {
         "denied"
-    }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
     }
 }

@@ -180,7 +180,10 @@ fn terminal(plan: &Plan, colour: bool) -> String {
         if flows.is_empty() {
             continue;
         }
-        out.push_str(&format!("{title} {} connection group(s):\n", flows.len()));
+        out.push_str(&format!(
+            "{title} {}:\n",
+            palisade_evidence::plural(flows.len(), "connection group")
+        ));
         for flow in flows.iter().take(SHOWN_GROUPS) {
             out.push_str(&paint(
                 code,
