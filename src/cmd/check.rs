@@ -15,8 +15,8 @@ pub struct Args {
     /// Read the intents as they are at this git revision (no checkout needed)
     #[arg(long)]
     rev: Option<String>,
-    /// text: diagnostics on stderr; json or sarif (SARIF 2.1.0, for code scanning): one document on stdout holding every diagnostic
-    #[arg(short = 'o', long, value_enum, default_value_t)]
+    /// How the result is written: text (on stderr), or one document on stdout holding every diagnostic: json, or sarif (SARIF 2.1.0, for code scanning)
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t)]
     output: Output,
 }
 

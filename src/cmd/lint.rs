@@ -30,8 +30,8 @@ pub struct Args {
     /// Turn a check off for this run, by id or name (repeat it, or separate with commas); one object turns checks off with the annotation `palisade.dev/lint-disable: PAL002,PAL009`
     #[arg(long, value_name = "CHECK")]
     disable: Vec<String>,
-    /// text: diagnostics on stderr; json or sarif (SARIF 2.1.0, for code scanning): one document on stdout holding every finding
-    #[arg(short = 'o', long, value_enum, default_value_t)]
+    /// How the result is written: text (on stderr), or one document on stdout holding every finding: json, or sarif (SARIF 2.1.0, for code scanning)
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t)]
     output: Output,
     /// List the checks and exit
     #[arg(long)]

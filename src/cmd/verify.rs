@@ -24,8 +24,8 @@ pub struct Args {
     /// A rendered folder (OUT of `compile --out OUT`) to check instead of compiling
     #[arg(long)]
     manifests: Option<PathBuf>,
-    /// text: the differences on stdout; json or sarif (SARIF 2.1.0, for code scanning): one document on stdout holding every difference and diagnostic
-    #[arg(short = 'o', long, value_enum, default_value_t)]
+    /// How the result is written: text (on stderr, the differences on stdout), or one document on stdout holding every difference and diagnostic: json, or sarif (SARIF 2.1.0, for code scanning)
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t)]
     output: Output,
 }
 
