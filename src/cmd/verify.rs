@@ -265,3 +265,35 @@ fn sarif_log(verified: Option<&Verified>, diags: &Diags) -> serde_json::Value {
     );
     sarif::log(rules, &entries)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic, reason = "tests fail by panicking")]
+
+    use super::*;
+    use palisade_targets::RuleRef;
+
+    #[test]
+    fn a_compiled_difference_points_at_the_intent_its_annotation_names() {
+        let ws = palisade_engine::Workspace::load_dir(std::path::Path::new("examples/multi-namespace"))
+            .unwrap_or_else(|d| panic!("{d:?}"));
+        let mismatch = Mismatch {
+            connection: "data/backup -> data/catalog-db tcp/5432".to_string(),
+            targets: "kubernetes".to_string(),
+            expected: true,
+            rules: vec![RuleRef {
+                policy: "NetworkPolicy data/catalog-db-ingress".to_string(),
+                rule: "isolates ingress".to_string(),
+                source: Some(
+                    "intents/nowhere.yaml#gone, intents/data.yaml#backup-catalog-db-tcp-5432-1f2a".to_string(),
+                ),
+            }],
+            intents: Vec::new(),
+        };
+        let loc = place(&mismatch, &Vec::new(), &ws.ir).unwrap();
+        assert_eq!(
+            (loc.file.shown.as_str(), loc.line()),
+            ("examples/multi-namespace/intents/data.yaml", 12)
+        );
+    }
+}
