@@ -10,22 +10,21 @@ use std::path::{Path, PathBuf};
 /// one definition for every command that reads flow logs (audit, discover,
 /// rollout, graph, report)
 #[derive(clap::Args, Clone)]
-#[command(next_help_heading = "Flows")]
 pub struct FlowArgs {
     /// Flow log files or folders of them (repeatable; `-` is stdin; gzip is recognised)
-    #[arg(long, value_name = "FILE|DIR")]
+    #[arg(long, value_name = "FILE|DIR", help_heading = "Flows")]
     pub flows: Vec<PathBuf>,
     /// The flow format (default: recognised from the first record)
-    #[arg(long, value_name = "FORMAT", value_parser = crate::values::flow_formats())]
+    #[arg(long, value_name = "FORMAT", value_parser = crate::values::flow_formats(), help_heading = "Flows")]
     pub flow_format: Option<String>,
     /// A cluster dump (`kubectl get ns,pods,cronjobs -A -o yaml`)
     ///
     /// It places pods known only by address or name; the audit gate asks the
     /// flows to cover one period of each of its CronJobs.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Flows")]
     pub cluster: Option<PathBuf>,
     /// Minutes without any flow of a namespace that count as a gap in its evidence
-    #[arg(long, value_name = "MINUTES", default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..=527_040))]
+    #[arg(long, value_name = "MINUTES", help_heading = "Flows", default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..=527_040))]
     pub max_gap: i64,
 }
 
