@@ -1,4 +1,4 @@
-//! `palisade graph DIR [--flows FILE] --format dot|mermaid|html`: the service
+//! `palisade graph DIR [--flows FILE|DIR] [-o html|dot|mermaid]`: the service
 //! map, with observed traffic coloured by verdict when flows are given.
 
 use crate::{
@@ -20,28 +20,20 @@ pub struct Args {
     intents: workspace::IntentsArgs,
     #[command(flatten)]
     observed: Observed,
-    /// dot (Graphviz), mermaid (Markdown) or html (one self-contained page)
-    #[arg(long, value_enum, default_value_t = Format::Html)]
-    format: Format,
+    /// html (one self-contained page), dot (Graphviz) or mermaid (Markdown)
+    #[arg(long, short, value_enum, default_value_t = Format::Html)]
+    output: Format,
     /// Write here instead of stdout
-    #[arg(long, short)]
+    #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
 }
 
 /// Optional flows, for the map and the report
 #[derive(clap::Args)]
 pub struct Observed {
-    /// Flow log files to draw observed traffic from (repeatable; `-` is stdin)
-    #[arg(long)]
-    pub flows: Vec<PathBuf>,
-    /// The flow format: hubble, calico or envoy (default: recognised)
-    #[arg(long = "flow-format")]
-    pub flow_format: Option<String>,
-    /// A cluster dump to place pods known only by address or name
-    #[arg(long)]
-    pub cluster: Option<PathBuf>,
+    /// Observed traffic drawn on the map, coloured by verdict
     #[command(flatten)]
-    pub gap: crate::flows::GapArgs,
+    pub flows: FlowArgs,
 }
 
 impl Observed {
@@ -52,21 +44,16 @@ impl Observed {
         rendered: &[(&'static str, Vec<Manifest>)],
         sink: &mut Diags,
     ) -> Result<Option<AuditReport>, Exit> {
-        if self.flows.is_empty() {
+        if self.flows.flows.is_empty() {
             return Ok(None);
         }
-        let args = FlowArgs {
-            flows: self.flows.clone(),
-            format: self.flow_format.clone(),
-            cluster: self.cluster.clone(),
-        };
-        let (evidence, cluster) = args.read(sink).ok_or(Exit::Input)?;
+        let (evidence, cluster) = self.flows.read(sink).ok_or(Exit::Input)?;
         Ok(Some(audit::judge(
             ws,
             rendered,
             &evidence,
             cluster.as_ref(),
-            self.gap.max_gap,
+            self.flows.max_gap,
         )))
     }
 }
@@ -88,7 +75,7 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
         Err(exit) => return exit,
     };
     let map = ServiceMap::new(&ws.ir, &rendered, audit.as_ref());
-    let text = match args.format {
+    let text = match args.output {
         Format::Dot => map.dot(),
         Format::Mermaid => map.mermaid(),
         Format::Html => {
