@@ -22,7 +22,7 @@ pub struct Args {
     #[command(flatten)]
     observed: Observed,
     /// The HTML file to write (default: stdout)
-    #[arg(long, short)]
+    #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
 }
 
