@@ -1,7 +1,10 @@
 //! The classic traps of hand-written policies, each with an id, a severity
-//! and a fix. Each dialect's folder holds the checks on its own manifests
-//! (`lint.rs`); the one check that needs every dialect at once (default-deny
-//! egress without DNS) decides by the evaluators here.
+//! and a fix: the one registry of lint codes ([`CHECKS`]), which `lint
+//! --list`, the SARIF rules and `--disable` read. Each dialect's folder holds
+//! the checks on its own manifests (`lint.rs`); checks that depend on what
+//! other layers let through ask those layers' evaluators rather than read
+//! their fields: default-deny egress without DNS (`lint/dns.rs`) and the
+//! egress gateway pods can go around (`istio/lint.rs`).
 
 use crate::Manifest;
 use ipnet::IpNet;
