@@ -52,9 +52,10 @@ pub(super) fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Ve
                 .collect::<Vec<_>>()
         })
         .collect();
+    let below = Below::new(manifests, cluster);
     let open: BTreeSet<&str> = routed
         .iter()
-        .filter(|(namespace, host, port)| bypassable(manifests, cluster, namespace, host, *port))
+        .filter(|(namespace, host, port)| below.bypassable(cluster, namespace, host, *port))
         .map(|(namespace, _, _)| *namespace)
         .collect();
     if open.is_empty() && !routed.is_empty() {
@@ -115,64 +116,81 @@ fn first_port(m: &Manifest) -> u16 {
         .unwrap_or(443)
 }
 
-/// Whether some pod of `namespace` reaches `host` without the mesh: every
-/// L3/L4 layer linted lets the direct connection through. The pods tried:
-/// one that only namespace-wide policies select, one per egress isolation of
-/// the namespace, and the dump's pods there.
-fn bypassable(manifests: &[Manifest], cluster: Option<&ClusterModel>, namespace: &str, host: &str, port: u16) -> bool {
-    let layers: Vec<&dyn Dialect> = crate::DIALECTS
-        .iter()
-        .copied()
-        .filter(|d| !d.capabilities().overlay && manifests.iter().any(|m| d.reads(m)))
-        .collect();
-    if layers.is_empty() {
-        return true;
-    }
-    let context = Context::new(manifests, cluster);
-    let mut probes: Vec<Labels> = vec![Labels::new()];
-    for d in &layers {
-        if let Some(imported) = d.import(manifests, &context) {
-            probes.extend(
-                imported
-                    .isolations
-                    .into_iter()
-                    .filter(|i| i.egress && i.namespace == namespace)
-                    .map(|i| i.selector),
-            );
+/// The L3/L4 layers linted, read once: their evaluators, and the pods each
+/// namespace puts in egress isolation
+struct Below<'m> {
+    evaluators: Vec<Box<dyn crate::Evaluator + 'm>>,
+    isolated: Vec<(String, Labels)>,
+}
+
+impl<'m> Below<'m> {
+    fn new(manifests: &'m [Manifest], cluster: Option<&ClusterModel>) -> Self {
+        let layers: Vec<&dyn Dialect> = crate::DIALECTS
+            .iter()
+            .copied()
+            .filter(|d| !d.capabilities().overlay && manifests.iter().any(|m| d.reads(m)))
+            .collect();
+        let context = Context::new(manifests, cluster);
+        let isolated = layers
+            .iter()
+            .filter_map(|d| d.import(manifests, &context))
+            .flat_map(|imported| imported.isolations)
+            .filter(|i| i.egress)
+            .map(|i| (i.namespace, i.selector))
+            .collect();
+        Below {
+            evaluators: layers.iter().map(|d| d.evaluator(manifests)).collect(),
+            isolated,
         }
     }
-    let mut model = ClusterModel::default();
-    if let Some(c) = cluster {
-        model.namespaces = c.namespaces.clone();
+
+    /// Whether some pod of `namespace` reaches `host` without the mesh:
+    /// every layer lets the direct connection through (no layer: nothing
+    /// stops it). The pods tried: one that only namespace-wide policies
+    /// select, one per egress isolation of the namespace, and the dump's pods there.
+    fn bypassable(&self, cluster: Option<&ClusterModel>, namespace: &str, host: &str, port: u16) -> bool {
+        if self.evaluators.is_empty() {
+            return true;
+        }
+        let mut probes: Vec<Labels> = vec![Labels::new()];
         probes.extend(
-            c.pods
+            self.isolated
                 .iter()
-                .filter(|p| p.namespace == namespace)
-                .map(|p| p.labels.clone()),
+                .filter(|(ns, _)| ns == namespace)
+                .map(|(_, selector)| selector.clone()),
         );
-    }
-    for labels in probes {
-        model.add_pod(namespace, "probe", labels, None, Vec::new());
-    }
-    let outsides: Vec<External> = SOME_PUBLIC_ADDRESSES
-        .iter()
-        .map(|ip| External {
-            ip: IpAddr::from(*ip),
-            fqdn: (host != "*").then(|| host.to_string()),
-            kube_apiserver: false,
+        let mut model = ClusterModel::default();
+        if let Some(c) = cluster {
+            model.namespaces = c.namespaces.clone();
+            probes.extend(
+                c.pods
+                    .iter()
+                    .filter(|p| p.namespace == namespace)
+                    .map(|p| p.labels.clone()),
+            );
+        }
+        for labels in probes {
+            model.add_pod(namespace, "probe", labels, None, Vec::new());
+        }
+        let outsides: Vec<External> = SOME_PUBLIC_ADDRESSES
+            .iter()
+            .map(|ip| External {
+                ip: IpAddr::from(*ip),
+                fqdn: (host != "*").then(|| host.to_string()),
+                kube_apiserver: false,
+            })
+            .collect();
+        model.pods.iter().any(|pod| {
+            outsides.iter().all(|outside| {
+                let conn = Connection {
+                    from: Endpoint::Pod(pod),
+                    to: Endpoint::External(outside),
+                    protocol: Protocol::Tcp,
+                    port,
+                    request: None,
+                };
+                self.evaluators.iter().all(|e| e.allows(&model, &conn))
+            })
         })
-        .collect();
-    let evaluators: Vec<_> = layers.iter().map(|d| d.evaluator(manifests)).collect();
-    model.pods.iter().any(|pod| {
-        outsides.iter().all(|outside| {
-            let conn = Connection {
-                from: Endpoint::Pod(pod),
-                to: Endpoint::External(outside),
-                protocol: Protocol::Tcp,
-                port,
-                request: None,
-            };
-            evaluators.iter().all(|e| e.allows(&model, &conn))
-        })
-    })
+    }
 }
