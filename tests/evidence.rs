@@ -794,3 +794,50 @@ fn the_json_names_what_drops_each_pair_and_where_its_line_goes() {
         "frontend -> payments tcp/9000"
     );
 }
+
+#[test]
+fn many_pairs_show_the_five_worst_first_and_markdown_folds_the_details() {
+    let dir = shop("  evidence: { minWindow: 1h }\n");
+    let mut flows = traffic("shop", 60, 5, true);
+    for worker in 1..=7u16 {
+        for minute in 0..u32::from(worker) {
+            flows.push_str(&gate_support::hubble(
+                minute,
+                "shop",
+                "frontend",
+                &format!("worker{worker}"),
+                7000 + worker,
+            ));
+            flows.push('\n');
+        }
+    }
+    let (code, text) = gate(dir.path(), &flows, &[]);
+    assert_eq!(code, Some(3), "{text}");
+    let top: Vec<&str> = text.lines().skip(4).take(6).collect();
+    assert_eq!(
+        top,
+        [
+            "  top offenders:  7 flows  shop/frontend -> shop/worker7  tcp/7007",
+            "                  6 flows  shop/frontend -> shop/worker6  tcp/7006",
+            "                  5 flows  shop/frontend -> shop/worker5  tcp/7005",
+            "                  4 flows  shop/frontend -> shop/worker4  tcp/7004",
+            "                  3 flows  shop/frontend -> shop/worker3  tcp/7003",
+            "                  ... and 2 more pairs",
+        ],
+        "{text}"
+    );
+    assert!(
+        text.contains("  would drop:     28 flows of 7 pairs, allowed today\n"),
+        "{text}"
+    );
+    let (_, markdown) = gate(dir.path(), &flows, &["--output", "markdown"]);
+    assert!(
+        markdown.contains("<details><summary>What drops each pair, and the line that admits it</summary>"),
+        "{markdown}"
+    );
+    assert_eq!(
+        markdown.matches("| `shop/frontend` | `shop/worker").count(),
+        5 + 7,
+        "top five, then all seven: {markdown}"
+    );
+}

@@ -11,7 +11,7 @@ use crate::{flows::FlowArgs, workspace, Exit};
 use clap::ValueEnum;
 use palisade_compiler::model::ClusterModel;
 use palisade_evidence::{
-    audit::{Blocker, Group, Tally, WouldDrop},
+    audit::{Blocker, Group, Summary, Tally, WouldDrop},
     cron::human,
     plural, AuditOptions, AuditReport, Evidence, Requirements, Verdict,
 };
@@ -332,33 +332,7 @@ fn summary(gate: &Gate, suggest_dropped: bool) -> String {
         (_, true) => " (enforcing keeps dropping them; lines suggested, as asked)",
     };
     out.push_str(&format!("  dropped today:  {}{note}\n", tally(s.dropped_today)));
-    let width = s
-        .top
-        .iter()
-        .map(|o| o.source.len() + o.destination.len())
-        .max()
-        .unwrap_or(0);
-    let flows_width = s.top.iter().map(|o| plural(o.flows, "flow").len()).max().unwrap_or(0);
-    for (i, o) in s.top.iter().enumerate() {
-        let label = if i == 0 {
-            "  top offenders:  "
-        } else {
-            "                  "
-        };
-        let pair = format!("{} -> {}", o.source, o.destination);
-        out.push_str(&format!(
-            "{label}{:<flows_width$}  {pair:<pair_width$}  {}\n",
-            plural(o.flows, "flow"),
-            o.ports.join(", "),
-            pair_width = width + 4,
-        ));
-    }
-    if s.would_drop.pairs > s.top.len() {
-        out.push_str(&format!(
-            "                  ... and {} more\n",
-            plural(s.would_drop.pairs - s.top.len(), "pair")
-        ));
-    }
+    out.push_str(&offenders(s));
     let evidence = if gate.evidence.passes {
         "enough to judge by".to_string()
     } else {
@@ -368,6 +342,37 @@ fn summary(gate: &Gate, suggest_dropped: bool) -> String {
         )
     };
     out.push_str(&format!("  evidence:       {evidence}\n"));
+    out
+}
+
+/// The worst pairs, one a line, in aligned columns
+fn offenders(s: &Summary) -> String {
+    let pairs: Vec<(String, String)> = s
+        .top
+        .iter()
+        .map(|o| (plural(o.flows, "flow"), format!("{} -> {}", o.source, o.destination)))
+        .collect();
+    let width =
+        |column: fn(&(String, String)) -> &String| pairs.iter().map(|p| column(p).chars().count()).max().unwrap_or(0);
+    let (flows_width, pair_width) = (width(|p| &p.0), width(|p| &p.1));
+    let mut out = String::new();
+    for (i, (o, (flows, pair))) in s.top.iter().zip(&pairs).enumerate() {
+        let label = if i == 0 {
+            "  top offenders:  "
+        } else {
+            "                  "
+        };
+        out.push_str(&format!(
+            "{label}{flows:<flows_width$}  {pair:<pair_width$}  {}\n",
+            o.ports.join(", ")
+        ));
+    }
+    if s.would_drop.pairs > s.top.len() {
+        out.push_str(&format!(
+            "                  ... and {}\n",
+            plural(s.would_drop.pairs - s.top.len(), "more pair")
+        ));
+    }
     out
 }
 
