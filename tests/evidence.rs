@@ -841,3 +841,35 @@ fn many_pairs_show_the_five_worst_first_and_markdown_folds_the_details() {
         "top five, then all seven: {markdown}"
     );
 }
+
+#[test]
+fn rollout_says_what_audit_opens_with() {
+    let audit = palisade()
+        .args(["audit", "examples/zero-trust", "--flows", FLOWS])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&audit.stdout);
+    let reason = text
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("palisade audit: the gate holds: "))
+        .unwrap_or_else(|| panic!("{text}"));
+    let rollout = palisade()
+        .args([
+            "rollout",
+            "examples/zero-trust",
+            "--stage",
+            "auto",
+            "--dry-run",
+            "--flows",
+            FLOWS,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(rollout.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&rollout.stderr);
+    assert!(
+        stderr.contains(&format!("the audit gate holds: {reason}; applying audit only\n")),
+        "{stderr}"
+    );
+}
