@@ -144,6 +144,10 @@ fn add_servers(model: &mut ClusterModel, named: &[Peer], cluster: Option<&Cluste
         let Some(ip) = net.hosts().take(256).find(|ip| !except.iter().any(|e| e.contains(ip))) else {
             continue;
         };
+        // Every policy of a namespace names the same node-local address: one is enough
+        if model.externals.iter().any(|e| e.ip == ip) {
+            continue;
+        }
         model.externals.push(External {
             ip,
             fqdn: None,
