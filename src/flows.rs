@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 /// rollout, graph, report)
 #[derive(clap::Args, Clone)]
 pub struct FlowArgs {
-    /// Flow log files or folders of them (repeatable; `-` is stdin; gzip is recognised)
+    /// A flow log file or a folder of them; repeat the flag for more
+    /// (`--flows a.json --flows b.json`); `-` is stdin; gzip is recognised
     #[arg(long, value_name = "FILE|DIR", help_heading = "Flows")]
     pub flows: Vec<PathBuf>,
     /// The flow format (default: recognised from the first record)

@@ -24,7 +24,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "palisade", version, about, propagate_version = true)]
 struct Cli {
-    /// How diagnostics are printed: human (colours, snippets), plain, json
+    /// How diagnostics are printed: human (colours, snippets), plain, json, github
     #[arg(long, global = true, value_enum, default_value_t = ErrorFormat::Human, env = "PALISADE_ERROR_FORMAT")]
     error_format: ErrorFormat,
 

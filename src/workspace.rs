@@ -11,9 +11,21 @@ use std::path::Path;
 /// command that reads intents shares
 #[derive(clap::Args)]
 pub struct IntentsArgs {
-    /// The intents folder (holds palisade.yaml and the Intents files)
+    /// The intents folder (holds palisade.yaml and the Intents files), or a
+    /// folder inside the project
+    #[arg(value_name = "DIR", default_value = ".")]
     pub dir: std::path::PathBuf,
-    /// Targets, comma-separated or `all` (default: the project's, else kubernetes)
+    #[command(flatten)]
+    pub targets: TargetArgs,
+}
+
+/// The targets to render: one definition for every command, including
+/// `explain`, whose intents folder cannot default (its connection follows it)
+#[derive(clap::Args)]
+pub struct TargetArgs {
+    /// Targets, comma-separated; `all` is every target the project names,
+    /// or every target palisade has when it names none (default: the
+    /// project's, else kubernetes)
     #[arg(long, short, value_name = "TARGET", value_parser = crate::values::targets())]
     pub target: Vec<String>,
 }
@@ -56,7 +68,7 @@ pub fn load_with_targets(
 /// the chosen targets; on errors (loading or refusals), print them and return
 /// `None`
 pub fn load_and_render(args: &IntentsArgs, mode: Mode, sink: &mut Diags) -> Option<(Workspace, TargetSet, Rendered)> {
-    let (ws, targets) = load_with_targets(&args.dir, None, &args.target, sink)?;
+    let (ws, targets) = load_with_targets(&args.dir, None, &args.targets.target, sink)?;
     let (rendered, diags) = render(&ws, &targets, mode);
     if diags.has_errors() {
         sink.extend(diags.clone());

@@ -406,6 +406,12 @@ fn check_in_a_folder_of_the_project_checks_the_whole_project() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("cilium, istio"), "the project's targets: {stderr}");
+    // The folder defaults to the current one.
+    palisade()
+        .current_dir(repo.join("intents"))
+        .arg("check")
+        .assert()
+        .success();
     // Diagnostics still point from the working directory.
     let refused = palisade()
         .current_dir(repo.join("intents"))
@@ -490,4 +496,25 @@ fn explain_answers_in_json_for_scripts() {
         .filter_map(|t| t["layer"].as_str())
         .collect();
     assert!(layers.iter().any(|l| l.starts_with("cilium")), "{layers:?}");
+}
+
+#[test]
+fn discover_for_a_namespace_no_flow_names_is_an_error_with_the_near_name() {
+    let out = palisade()
+        .args([
+            "discover",
+            "--flows",
+            "examples/zero-trust/flows/hubble.jsonl",
+            "-n",
+            "shopp",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "nothing proposed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no flow names namespace `shopp`") && stderr.contains("did you mean `shop`?"),
+        "{stderr}"
+    );
 }

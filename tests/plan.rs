@@ -356,6 +356,24 @@ fn compile_check_tells_whether_a_committed_folder_is_in_sync() {
         "{}",
         String::from_utf8_lossy(&result.stdout)
     );
+    // The command it names writes the folder back in sync.
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    let hint = stderr
+        .split("run `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("a command to run: {stderr}"));
+    let words: Vec<&str> = hint.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"palisade"), "{hint}");
+    palisade().args(&words[1..]).assert().success();
+    palisade()
+        .arg("compile")
+        .arg(dir.path())
+        .arg("--out")
+        .arg(&out)
+        .arg("--check")
+        .assert()
+        .success();
 }
 
 #[test]

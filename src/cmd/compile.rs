@@ -25,7 +25,7 @@ pub struct Args {
     mode: ModeArg,
     /// Write OUT/<target>/<namespace>/<kind>-<name>.yaml and a kustomization.yaml
     /// per target, instead of one YAML stream on stdout
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "OUT")]
     out: Option<PathBuf>,
     /// With --out: write nothing, exit 2 when OUT is not what the intents
     /// render (a CI step that keeps a committed folder in sync)
@@ -33,7 +33,7 @@ pub struct Args {
     check: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ModeArg {
     Enforce,
     Audit,
@@ -41,9 +41,12 @@ enum ModeArg {
 
 /// Compile and write
 pub fn run(args: &Args, sink: &mut Diags) -> Exit {
-    let Some((ws, dialects)) =
-        workspace::load_with_targets(&args.intents.dir, args.rev.as_deref(), &args.intents.target, sink)
-    else {
+    let Some((ws, dialects)) = workspace::load_with_targets(
+        &args.intents.dir,
+        args.rev.as_deref(),
+        &args.intents.targets.target,
+        sink,
+    ) else {
         return Exit::Input;
     };
     let mode = match args.mode {
@@ -62,7 +65,7 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
         return Exit::Input;
     }
     if args.check {
-        return check_folder(out, &rendered, sink);
+        return check_folder(out, &rendered, &rewrite_command(args, out), sink);
     }
     let exit = write(out, &rendered, sink);
     // The process ends next: freeing a large repository's manifests one small
@@ -118,8 +121,25 @@ fn write(out: &Path, rendered: &[(&str, Vec<Manifest>)], sink: &mut Diags) -> Ex
     }
 }
 
+/// The command that writes what `--check` compared: the same intents,
+/// targets and mode, without `--check`
+fn rewrite_command(args: &Args, out: &Path) -> String {
+    let mut command = format!("palisade compile {}", args.intents.dir.display());
+    if !args.intents.targets.target.is_empty() {
+        command.push_str(&format!(" -t {}", args.intents.targets.target.join(",")));
+    }
+    if let Some(rev) = &args.rev {
+        command.push_str(&format!(" --rev {rev}"));
+    }
+    if args.mode == ModeArg::Audit {
+        command.push_str(" --mode audit");
+    }
+    command.push_str(&format!(" --out {}", out.display()));
+    command
+}
+
 /// Compare OUT with what would be written, file by file
-fn check_folder(out: &Path, rendered: &[(&str, Vec<Manifest>)], sink: &mut Diags) -> Exit {
+fn check_folder(out: &Path, rendered: &[(&str, Vec<Manifest>)], rewrite: &str, sink: &mut Diags) -> Exit {
     let differences = match palisade_engine::output::differences(out, rendered) {
         Ok(d) => d,
         Err(e) => return io_failure(sink, &format!("cannot read `{}`: {e}", out.display())),
@@ -132,10 +152,9 @@ fn check_folder(out: &Path, rendered: &[(&str, Vec<Manifest>)], sink: &mut Diags
         println!("{d}");
     }
     eprintln!(
-        "palisade: {} differs from what the intents render in {}; run `palisade compile --out {}`",
+        "palisade: {} differs from what the intents render in {}; run `{rewrite}`",
         out.display(),
         palisade_evidence::plural(differences.len(), "file"),
-        out.display()
     );
     Exit::Changed
 }

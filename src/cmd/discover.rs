@@ -39,6 +39,10 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     let Some((evidence, cluster)) = args.flows.read(sink) else {
         return Exit::Input;
     };
+    if let Err(diag) = namespaces_seen(&evidence, &args.namespace) {
+        sink.push(diag);
+        return Exit::Input;
+    }
     let targets = if args.target.is_empty() {
         palisade_targets::kinds::for_flow_format(evidence.reads.first().map(|r| r.format.as_str()))
             .iter()
@@ -112,5 +116,26 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
                 Exit::Input
             }
         },
+    }
+}
+
+/// Each namespace of `-n` must be one the flows name: a mistyped one would
+/// propose nothing for it and say nothing
+fn namespaces_seen(evidence: &palisade_evidence::Evidence, asked: &[String]) -> Result<(), Diag> {
+    let seen: std::collections::BTreeSet<&str> = evidence
+        .flows
+        .keys()
+        .flat_map(|k| [&k.source.namespace, &k.destination.namespace])
+        .filter_map(|ns| ns.as_deref())
+        .collect();
+    match asked.iter().find(|ns| !seen.contains(ns.as_str())) {
+        None => Ok(()),
+        Some(missing) => {
+            let help = palisade_intents::diag::did_you_mean(missing, seen.iter().copied()).unwrap_or_else(|| {
+                let listed: Vec<&str> = seen.iter().copied().collect();
+                format!("the flows name: {}", listed.join(", "))
+            });
+            Err(Diag::error("namespace_not_seen", format!("no flow names namespace `{missing}`")).help(help))
+        }
     }
 }

@@ -11,8 +11,12 @@ use palisade_targets::Mode;
 /// Arguments of `palisade explain`
 #[derive(clap::Args)]
 pub struct Args {
+    /// The intents folder (holds palisade.yaml and the Intents files), or a
+    /// folder inside the project
+    #[arg(value_name = "DIR")]
+    dir: std::path::PathBuf,
     #[command(flatten)]
-    intents: workspace::IntentsArgs,
+    targets: workspace::TargetArgs,
     /// The connection, in the terse form: `frontend -> backend tcp/8080`
     /// (`ns/service`, `ns/*`, an FQDN, an address, `world`, `kube-api` or `dns` on either side)
     connection: String,
@@ -35,7 +39,7 @@ enum Output {
 
 /// Explain and print
 pub fn run(args: &Args, sink: &mut Diags) -> Exit {
-    let Some((ws, dialects)) = workspace::load_with_targets(&args.intents.dir, None, &args.intents.target, sink) else {
+    let Some((ws, dialects)) = workspace::load_with_targets(&args.dir, None, &args.targets.target, sink) else {
         return Exit::Input;
     };
     // Rendered before anything is printed: a rendering no evaluator can read

@@ -90,7 +90,7 @@ type Read = Vec<(&'static dyn Dialect, Vec<Manifest>, Vec<Origin>)>;
 /// Compile or read, then compare; `None` (and why, in `diags`) on bad input
 fn verify(args: &Args, diags: &mut Diags) -> Option<Verified> {
     let (ws, dialects) =
-        workspace::load_with_targets(&args.intents.dir, args.rev.as_deref(), &args.intents.target, diags)?;
+        workspace::load_with_targets(&args.intents.dir, args.rev.as_deref(), &args.intents.targets.target, diags)?;
     let rendered = match &args.manifests {
         None => compiled(&ws, &dialects, diags)?,
         Some(out) => read(out, &dialects, diags)?,

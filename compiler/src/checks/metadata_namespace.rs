@@ -38,5 +38,5 @@ fn warning(ns: &str) -> Diag {
         "metadata_for_namespace",
         format!("every pod of namespace `{ns}` may reach the cloud metadata service and its credentials"),
     )
-    .help("grant `metadata` only to the service that needs it: `services: {{ name: {{ baseline: [metadata] }} }}`")
+    .help("grant `metadata` only to the service that needs it: `services: { name: { baseline: [metadata] } }`")
 }
