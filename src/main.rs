@@ -182,7 +182,7 @@ fn main() -> ExitCode {
         Command::Schema(args) => cmd::schema::run(&args),
         Command::Targets(args) => cmd::targets::run(&args),
         Command::Simulate(args) => cmd::simulate::run(&args, &mut sink),
-        Command::Verify(args) => cmd::verify::run(&args, &mut sink),
+        Command::Verify(args) => cmd::verify::run(&args, &mut sink, format),
         Command::Explain(args) => cmd::explain::run(&args, &mut sink),
         Command::Plan(args) => cmd::plan::run(&args, &mut sink),
         Command::Audit(args) => cmd::audit::run(&args, &mut sink),

@@ -518,3 +518,44 @@ fn discover_for_a_namespace_no_flow_names_is_an_error_with_the_near_name() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_hand_edit_found_by_verify_annotates_the_rule_in_a_pull_request() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.path().join("out");
+    palisade()
+        .args(["compile", "examples/zero-trust", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let edited = out.join("cilium/shop/ciliumnetworkpolicy-frontend.yaml");
+    let text = std::fs::read_to_string(&edited).unwrap_or_else(|e| panic!("{e}"));
+    assert!(text.contains("port: '8080'"), "{text}");
+    std::fs::write(&edited, text.replacen("port: '8080'", "port: '8081'", 1)).unwrap_or_else(|e| panic!("{e}"));
+    let run = palisade()
+        .args([
+            "--error-format",
+            "github",
+            "verify",
+            "examples/zero-trust",
+            "--manifests",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(run.status.code(), Some(4));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let annotation = format!("::error file={},line=", edited.display());
+    assert!(stderr.lines().any(|l| l.starts_with(&annotation)), "{stderr}");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("verification failed: 2 differences"), "{stdout}");
+    let intent_line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("intent:"))
+        .unwrap_or_default();
+    assert_eq!(
+        intent_line.matches("shop.yaml:21:11").count(),
+        1,
+        "each intent named once: {intent_line}"
+    );
+}

@@ -88,7 +88,7 @@ fn lint_sarif_is_valid_and_names_rule_place_and_object() {
     let driver = &log["runs"][0]["tool"]["driver"];
     assert_eq!(driver["name"], "palisade");
     assert_eq!(driver["version"], env!("CARGO_PKG_VERSION"));
-    assert!(driver["informationUri"].as_str().unwrap().starts_with("https://"));
+    assert!(driver.get("informationUri").is_none(), "no made-up home page");
     let rules = driver["rules"].as_array().unwrap();
     assert_eq!(rules.len(), palisade_targets::lint::CHECKS.len());
     assert_eq!(rules[1]["id"], "PAL002");

@@ -66,6 +66,8 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
                 return Exit::Input;
             }
         }
+        // JSON on stdout is one document: the intents go inside it.
+        None if args.output == Output::Json => {}
         None => {
             let mut docs: Vec<&str> = m.files.get("palisade.yaml").map(String::as_str).into_iter().collect();
             docs.extend(
@@ -80,16 +82,17 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     let summary = Summary {
         written_to: args.out.as_ref().map(|o| o.display().to_string()),
         files: m.files.keys().cloned().collect(),
+        contents: (args.out.is_none() && args.output == Output::Json).then(|| m.files.clone()),
         losses: m.losses.clone(),
         compared: comparison.compared,
         differences: comparison.differences,
     };
-    // The report goes to stderr when the intents take stdout.
+    // The text report goes to stderr when the intents take stdout.
     let text = match args.output {
         Output::Json => serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n",
         Output::Text => summary.text("import", "the imported intents"),
     };
-    if args.out.is_some() {
+    if args.out.is_some() || args.output == Output::Json {
         print!("{text}");
     } else {
         eprint!("{text}");
@@ -108,6 +111,9 @@ pub struct Summary {
     pub written_to: Option<String>,
     /// the files
     pub files: Vec<String>,
+    /// their text, when no `--out` takes them (`-o json` on stdout)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contents: Option<std::collections::BTreeMap<String, String>>,
     /// what did not carry over exactly
     pub losses: Vec<palisade_targets::import::Loss>,
     /// pairs of endpoint classes compared, each on every port and request

@@ -95,6 +95,7 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
                 .collect::<Vec<_>>()
                 .join(", "),
         ],
+        contents: None,
         losses: m.losses,
         compared: comparison.compared,
         differences: comparison.differences,

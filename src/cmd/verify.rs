@@ -31,6 +31,8 @@ pub struct Args {
 
 /// The rule of a difference, in SARIF and JSON
 const MISMATCH: &str = "mismatch";
+/// What to do about a difference
+const FIX: &str = "compile again (`palisade compile --out`), or change the intents to say what the manifests do";
 
 /// What a verification that ran found
 struct Verified {
@@ -45,7 +47,11 @@ struct Verified {
 }
 
 /// Verify; exit 4 with every differing connection on a mismatch, 1 on bad input
-pub fn run(args: &Args, sink: &mut Diags) -> Exit {
+///
+/// With text output, an error format for machines (`--error-format
+/// github|plain|json`) also gets each difference as a diagnostic at the rule
+/// that decides it, so a pull request's diff is annotated where to look.
+pub fn run(args: &Args, sink: &mut Diags, format: report::ErrorFormat) -> Exit {
     let mut diags = Diags::new();
     let verified = verify(args, &mut diags);
     let exit = match &verified {
@@ -58,6 +64,9 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
             sink.extend(diags);
             if let Some(v) = &verified {
                 print_text(v);
+                if format != report::ErrorFormat::Human {
+                    sink.extend(mismatch_diags(v));
+                }
             }
         }
         Output::Json => report::document(&json(verified.as_ref(), &diags)),
@@ -79,9 +88,22 @@ fn print_text(v: &Verified) {
         println!("{mismatch}");
     }
     println!(
-        "verification failed: {} difference(s) between the intents and {ids}",
-        v.mismatches.len(),
+        "verification failed: {} between the intents and {ids}",
+        palisade_evidence::plural(v.mismatches.len(), "difference"),
     );
+}
+
+/// Each difference as a diagnostic at its place
+fn mismatch_diags(v: &Verified) -> Diags {
+    let mut diags = Diags::new();
+    for (mismatch, place) in v.mismatches.iter().zip(&v.places) {
+        diags.push(
+            palisade_intents::Diag::error(MISMATCH, mismatch.to_string())
+                .at_opt(place.as_ref())
+                .help(FIX),
+        );
+    }
+    diags
 }
 
 /// The manifests of each target with where each was read (none when compiled now)
@@ -89,8 +111,12 @@ type Read = Vec<(&'static dyn Dialect, Vec<Manifest>, Vec<Origin>)>;
 
 /// Compile or read, then compare; `None` (and why, in `diags`) on bad input
 fn verify(args: &Args, diags: &mut Diags) -> Option<Verified> {
-    let (ws, dialects) =
-        workspace::load_with_targets(&args.intents.dir, args.rev.as_deref(), &args.intents.targets.target, diags)?;
+    let (ws, dialects) = workspace::load_with_targets(
+        &args.intents.dir,
+        args.rev.as_deref(),
+        &args.intents.targets.target,
+        diags,
+    )?;
     let rendered = match &args.manifests {
         None => compiled(&ws, &dialects, diags)?,
         Some(out) => read(out, &dialects, diags)?,
@@ -253,10 +279,7 @@ fn sarif_log(verified: Option<&Verified>, diags: &Diags) -> serde_json::Value {
                 code: MISMATCH,
                 severity: Severity::Error,
                 message: m.to_string(),
-                help: Some(
-                    "compile again (`palisade compile --out`), or change the intents to say what the manifests do"
-                        .to_string(),
-                ),
+                help: Some(FIX.to_string()),
                 place: place
                     .as_ref()
                     .map(|l| (l.file.shown.clone(), Some((l.line(), l.column())))),

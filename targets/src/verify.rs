@@ -532,11 +532,14 @@ impl<'a, 'm> Set<'a, 'm> {
 
 /// The intent lines behind a decision
 fn intent_lines(decision: &palisade_compiler::semantics::Decision) -> Vec<String> {
+    // An edge inside one namespace allows both sides: named once.
+    let mut seen = std::collections::HashSet::new();
     decision
         .egress_by
         .iter()
         .chain(&decision.ingress_by)
         .map(|e| format!("{} ({})", e.source.text, e.source.loc))
+        .filter(|line| seen.insert(line.clone()))
         .collect()
 }
 
