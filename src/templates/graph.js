@@ -205,9 +205,11 @@
 
   // The flows table: what the view shows, narrowed to what is selected.
   function table() {
-    var shown = {};
+    var ticked = {}, shown = {};
+    kindBoxes.forEach(function (box) { ticked[box.getAttribute("data-show")] = box.checked; });
     edges.forEach(function (e) {
-      if (!e.element.classList.contains("hidden")) e.item.flows.forEach(function (i) { shown[i] = true; });
+      if (e.element.classList.contains("hidden")) return;
+      e.item.flows.forEach(function (i) { if (ticked[data.flows[i].verdict]) shown[i] = true; });
     });
     var wanted = Object.keys(shown).map(Number).sort(function (a, b) { return a - b; }).filter(function (i) {
       if (!selection) return true;
@@ -245,7 +247,7 @@
     var touched = {}, ends = {};
     var visibleEdges = 0;
     edges.forEach(function (e) {
-      var visible = shown[e.item.show] && (!find || matches(e.item.from, find) || matches(e.item.to, find));
+      var visible = e.item.kinds.some(function (k) { return shown[k]; }) && (!find || matches(e.item.from, find) || matches(e.item.to, find));
       e.element.classList.toggle("hidden", !visible);
       e.label.classList.toggle("hidden", !visible);
       ends[e.item.from] = ends[e.item.to] = true;

@@ -19,6 +19,8 @@ const LAYER_GAP: f64 = 64.0;
 const PART_GAP: f64 = 32.0;
 /// Around the whole drawing
 const MARGIN: f64 = 16.0;
+/// Above this many vertices the layout skips the transpose pass
+const TRANSPOSE_LIMIT: usize = 400;
 /// How wide a row of unconnected boxes may grow before it wraps
 const MIN_ROW: f64 = 760.0;
 
@@ -126,7 +128,9 @@ fn layers(sizes: &[Size], links: &[Link], n: usize) -> Vec<Spot> {
         dummy_size: 1.0,
         ranking_type: RankingType::MinimizeEdgeLength,
         c_minimization: CrossingMinimization::Barycenter,
-        transpose: true,
+        // Swapping neighbours removes a few more crossings but costs the
+        // most time of all on big graphs (the crate's own warning).
+        transpose: vertices.len() <= TRANSPOSE_LIMIT,
     };
     let mut parts = rust_sugiyama::from_vertices_and_edges(&vertices, &edges, &config);
     // The crate lists parts in the order it found them; sort for a stable drawing.

@@ -55,8 +55,10 @@ pub struct ViewNode {
 pub struct ViewEdge {
     pub from: String,
     pub to: String,
-    /// intent, baseline, allowed, would-drop, dropped
+    /// intent, baseline, allowed, would-drop, dropped: the most severe it holds
     pub show: String,
+    /// every kind it holds (a merged edge shows while any of them is ticked)
+    pub kinds: Vec<String>,
     pub label: String,
     /// the label's box
     pub rect: Rect,
@@ -74,6 +76,7 @@ struct Item {
     from: String,
     to: String,
     show: String,
+    kinds: Vec<String>,
     label: String,
     intents: Vec<usize>,
     flows: Vec<usize>,
@@ -115,6 +118,7 @@ fn items(map: &ServiceMap) -> Vec<Item> {
         from: e.from.clone(),
         to: e.to.clone(),
         show: if e.baseline { "baseline" } else { "intent" }.into(),
+        kinds: Vec::new(),
         label: e.ports.clone(),
         intents: vec![i],
         flows: Vec::new(),
@@ -123,6 +127,7 @@ fn items(map: &ServiceMap) -> Vec<Item> {
         from: f.from.clone(),
         to: f.to.clone(),
         show: f.verdict.clone(),
+        kinds: Vec::new(),
         label: format!("{} x{}", f.port, f.count),
         intents: Vec::new(),
         flows: vec![i],
@@ -131,13 +136,15 @@ fn items(map: &ServiceMap) -> Vec<Item> {
     intents
         .chain(flows)
         .map(|item| {
+            let kinds = vec![item.show.clone()];
             if item.from == item.to {
                 Item {
                     label: format!("to itself: {}", item.label),
+                    kinds,
                     ..item
                 }
             } else {
-                item
+                Item { kinds, ..item }
             }
         })
         .collect()
@@ -161,22 +168,58 @@ fn node(id: &str, label: &str, group: &str, kind: &str) -> ViewNode {
     }
 }
 
-/// One box per namespace and one for everything outside; edges between
-/// groups merged by kind, edges inside a group counted on its box
-fn overview(map: &ServiceMap, groups: &BTreeMap<String, String>, items: &[Item]) -> Scene {
-    let box_of = |group: &str| {
-        if group.is_empty() {
-            "outside".to_string()
-        } else {
-            format!("ns:{group}")
-        }
+/// The box that stands for a namespace (`outside` for the rest)
+fn group_box(group: &str) -> String {
+    if group.is_empty() {
+        "outside".to_string()
+    } else {
+        format!("ns:{group}")
+    }
+}
+
+/// A namespace (or the outside) collapsed to one box
+/// `inside`: how many edges it holds, where the view knows
+fn group_node(map: &ServiceMap, group: &str, ids: Vec<String>, inside: Option<usize>) -> ViewNode {
+    let label = match map.namespaces.iter().find(|g| g.name == group) {
+        _ if group.is_empty() => "outside the namespaces".to_string(),
+        Some(g) => format!("{group} ({})", g.posture),
+        None => format!("{group} (not managed)"),
     };
+    let what = if group.is_empty() { "destination" } else { "node" };
+    ViewNode {
+        id: group_box(group),
+        label: cut(&label, LABEL_CHARS),
+        sub: match inside {
+            Some(edges) => format!("{}, {} inside", plural(ids.len(), what), plural(edges, "edge")),
+            None => plural(ids.len(), what),
+        },
+        kind: "namespace".into(),
+        group: group.to_string(),
+        members: ids,
+        rect: Rect {
+            x: 0.0,
+            y: 0.0,
+            w: 0.0,
+            h: 0.0,
+        },
+    }
+}
+
+fn members(groups: &BTreeMap<String, String>) -> BTreeMap<String, Vec<String>> {
     let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (id, group) in groups {
         members.entry(group.clone()).or_default().push(id.clone());
     }
+    members
+}
+
+/// One box per namespace and one for everything outside; everything between
+/// two groups merged into one edge (many services talk across namespaces:
+/// one edge per kind made the overview of 1,000 services 30,000 px tall),
+/// edges inside a group counted on its box
+fn overview(map: &ServiceMap, groups: &BTreeMap<String, String>, items: &[Item]) -> Scene {
     let mut inside: BTreeMap<String, usize> = BTreeMap::new();
-    let mut merged: BTreeMap<(String, String, String), Vec<&Item>> = BTreeMap::new();
+    let mut merged: BTreeMap<(String, String), Vec<&Item>> = BTreeMap::new();
     for item in items {
         let (Some(from), Some(to)) = (groups.get(&item.from), groups.get(&item.to)) else {
             continue;
@@ -184,83 +227,94 @@ fn overview(map: &ServiceMap, groups: &BTreeMap<String, String>, items: &[Item])
         if from == to {
             *inside.entry(from.clone()).or_default() += 1;
         } else {
-            merged
-                .entry((box_of(from), box_of(to), item.show.clone()))
-                .or_default()
-                .push(item);
+            merged.entry((group_box(from), group_box(to))).or_default().push(item);
         }
     }
-    let postures: BTreeMap<&str, &str> = map
-        .namespaces
-        .iter()
-        .map(|g| (g.name.as_str(), g.posture.as_str()))
-        .collect();
-    let nodes = members
+    let nodes = members(groups)
         .into_iter()
         .map(|(group, ids)| {
-            let what = if group.is_empty() { "destinations" } else { "nodes" };
-            let sub = format!(
-                "{} {what}, {} edges inside",
-                ids.len(),
-                inside.get(&group).unwrap_or(&0)
-            );
-            let label = if group.is_empty() {
-                "outside the namespaces".to_string()
-            } else {
-                format!("{group} ({})", postures.get(group.as_str()).unwrap_or(&"not managed"))
-            };
-            ViewNode {
-                id: box_of(&group),
-                label: cut(&label, LABEL_CHARS),
-                sub,
-                kind: "namespace".into(),
-                group,
-                members: ids,
-                rect: Rect {
-                    x: 0.0,
-                    y: 0.0,
-                    w: 0.0,
-                    h: 0.0,
-                },
-            }
+            let count = inside.get(&group).copied().unwrap_or(0);
+            group_node(map, &group, ids, Some(count))
         })
         .collect();
     let items = merged
         .into_iter()
-        .map(|((from, to, show), list)| merge(from, to, show, &list))
+        .map(|((from, to), list)| merge(from, to, &list))
         .collect();
     Scene { nodes, items }
 }
 
-/// Several items between two groups as one edge
-fn merge(from: String, to: String, show: String, list: &[&Item]) -> Item {
+/// The kinds of edge, least severe first
+const SEVERITY: [&str; 5] = ["baseline", "intent", "allowed", "would-drop", "dropped"];
+
+fn severity(kind: &str) -> usize {
+    SEVERITY.iter().position(|k| *k == kind).unwrap_or(0)
+}
+
+/// Several items between two boxes as one edge, coloured by the most severe
+fn merge(from: String, to: String, list: &[&Item]) -> Item {
+    let mut kinds: Vec<String> = list.iter().flat_map(|i| i.kinds.iter().cloned()).collect();
+    kinds.sort_by_key(|k| severity(k));
+    kinds.dedup();
+    let show = kinds.last().cloned().unwrap_or_default();
     let labels: BTreeSet<&str> = list.iter().map(|i| i.label.as_str()).collect();
+    let count = |kind: &str| list.iter().filter(|i| i.show == kind).count();
     let label = match list {
         [one] => one.label.clone(),
         _ if labels.len() <= 1 => format!("{} x{}", labels.iter().next().unwrap_or(&""), list.len()),
-        _ => format!("{} edges", list.len()),
+        _ if kinds.len() <= 1 => format!("{} edges", list.len()),
+        _ => {
+            let intents = count("intent") + count("baseline");
+            let worst = format!("{} {}", count(&show), show.replace('-', " "));
+            match intents {
+                0 => worst,
+                n if show == "intent" => plural(n, "intent"),
+                n => format!("{}, {worst}", plural(n, "intent")),
+            }
+        }
     };
     Item {
         from,
         to,
         show,
+        kinds,
         label,
         intents: list.iter().flat_map(|i| i.intents.iter().copied()).collect(),
         flows: list.iter().flat_map(|i| i.flows.iter().copied()).collect(),
     }
 }
 
-/// One namespace's nodes, the nodes they talk to, and the edges between them
+/// One namespace opened: its nodes, the destinations outside it talks to,
+/// and every other namespace it talks to as one box
 fn opened(map: &ServiceMap, namespace: &str, groups: &BTreeMap<String, String>, items: &[Item]) -> Scene {
-    let home = |id: &str| groups.get(id).is_some_and(|g| g == namespace);
-    let picked: Vec<Item> = items.iter().filter(|i| home(&i.from) || home(&i.to)).cloned().collect();
-    let wanted: BTreeSet<&str> = picked.iter().flat_map(|i| [i.from.as_str(), i.to.as_str()]).collect();
-    let nodes = map
+    let group = |id: &str| groups.get(id).map_or("", String::as_str);
+    let home = |id: &str| group(id) == namespace;
+    let end = |id: &str| match group(id) {
+        g if g == namespace || g.is_empty() => id.to_string(),
+        g => group_box(g),
+    };
+    // One edge per pair, as Hubble draws it: a namespace of 50 services with
+    // its flows drew 800 edges, one per pair and kind.
+    let mut merged: BTreeMap<(String, String), Vec<&Item>> = BTreeMap::new();
+    for item in items.iter().filter(|i| home(&i.from) || home(&i.to)) {
+        merged.entry((end(&item.from), end(&item.to))).or_default().push(item);
+    }
+    let items: Vec<Item> = merged
+        .into_iter()
+        .map(|((from, to), list)| merge(from, to, &list))
+        .collect();
+    let wanted: BTreeSet<&str> = items.iter().flat_map(|i| [i.from.as_str(), i.to.as_str()]).collect();
+    let mut nodes: Vec<ViewNode> = map
         .all_nodes()
-        .filter(|(n, g)| *g == namespace || wanted.contains(n.id.as_str()))
+        .filter(|(n, g)| *g == namespace || (g.is_empty() && wanted.contains(n.id.as_str())))
         .map(|(n, g)| node(&n.id, &n.label, g, &n.kind))
         .collect();
-    Scene { nodes, items: picked }
+    for (other, ids) in members(groups) {
+        if !other.is_empty() && other != namespace && wanted.contains(group_box(&other).as_str()) {
+            nodes.push(group_node(map, &other, ids, None));
+        }
+    }
+    Scene { nodes, items }
 }
 
 fn draw(id: &str, title: &str, scene: Scene) -> View {
@@ -295,6 +349,7 @@ fn draw(id: &str, title: &str, scene: Scene) -> View {
             from: item.from,
             to: item.to,
             show: item.show,
+            kinds: item.kinds,
             label: item.label,
             rect: *rect,
             path: path.clone(),
@@ -324,6 +379,11 @@ fn width(text: &str, char_width: f64) -> f64 {
     text.chars().count() as f64 * char_width
 }
 
+/// `1 edge`, `2 edges`
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
 /// At most `max` characters, the cut marked with `...`
 fn cut(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -331,4 +391,91 @@ fn cut(text: &str, max: usize) -> String {
     }
     let kept: String = text.chars().take(max.saturating_sub(3)).collect();
     kept + "..."
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::map::{Flow, Group, MapEdge, Node};
+
+    fn service(id: &str) -> Node {
+        let label = id.split_once('/').map_or(id, |(_, name)| name).to_string();
+        Node {
+            id: id.into(),
+            label,
+            kind: "service".into(),
+        }
+    }
+
+    fn edge(from: &str, to: &str) -> MapEdge {
+        MapEdge {
+            from: from.into(),
+            to: to.into(),
+            ports: "tcp/80".into(),
+            http: Vec::new(),
+            intent: format!("{from} -> {to} tcp/80"),
+            at: "intents/a.yaml:1".into(),
+            baseline: false,
+            rules: BTreeMap::new(),
+        }
+    }
+
+    fn map() -> ServiceMap {
+        let group = |name: &str, ids: &[&str]| Group {
+            name: name.into(),
+            posture: "default-deny".into(),
+            nodes: ids.iter().map(|id| service(id)).collect(),
+        };
+        ServiceMap {
+            namespaces: vec![group("a", &["a/x", "a/y"]), group("b", &["b/z"])],
+            outside: Vec::new(),
+            edges: vec![edge("a/x", "a/y"), edge("a/x", "b/z")],
+            flows: vec![Flow {
+                from: "a/x".into(),
+                to: "b/z".into(),
+                port: "tcp/81".into(),
+                count: 3,
+                verdict: "would-drop".into(),
+                observed_as: None,
+                request: None,
+                fix: Some("x -> b/z tcp/81".into()),
+                add_to: Some("intents/a.yaml".into()),
+                blocked_by: BTreeMap::new(),
+            }],
+            targets: vec!["cilium".into()],
+        }
+    }
+
+    #[test]
+    fn the_overview_draws_a_namespace_as_a_box_and_one_edge_per_pair_in_its_worst_colour() {
+        let (views, default) = views(&map());
+        assert_eq!(default, "all");
+        let ids: Vec<&str> = views.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(ids, ["all", "namespaces", "ns:a", "ns:b"]);
+        let all = &views[0];
+        assert_eq!((all.nodes.len(), all.edges.len()), (3, 3));
+        let overview = &views[1];
+        let boxes: Vec<&str> = overview.nodes.iter().map(|n| n.id.as_str()).collect();
+        assert_eq!(boxes, ["ns:a", "ns:b"]);
+        assert_eq!(overview.nodes[0].sub, "2 nodes, 1 edge inside");
+        let [between] = overview.edges.as_slice() else {
+            panic!("{:?}", overview.edges)
+        };
+        assert_eq!((between.from.as_str(), between.to.as_str()), ("ns:a", "ns:b"));
+        assert_eq!(between.show, "would-drop");
+        assert_eq!(between.kinds, ["intent", "would-drop"]);
+        assert_eq!(between.label, "1 intent, 1 would drop");
+        assert_eq!((between.intents.clone(), between.flows.clone()), (vec![1], vec![0]));
+    }
+
+    #[test]
+    fn an_opened_namespace_shows_its_services_and_the_others_collapsed() {
+        let (views, _) = views(&map());
+        let opened = &views[2];
+        let ids: Vec<&str> = opened.nodes.iter().map(|n| n.id.as_str()).collect();
+        assert_eq!(ids, ["a/x", "a/y", "ns:b"]);
+        let pairs: Vec<(&str, &str)> = opened.edges.iter().map(|e| (e.from.as_str(), e.to.as_str())).collect();
+        assert_eq!(pairs, [("a/x", "a/y"), ("a/x", "ns:b")]);
+        assert!(opened.edges.iter().all(|e| e.path.starts_with('M') && e.rect.w > 0.0));
+    }
 }
