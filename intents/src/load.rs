@@ -462,9 +462,10 @@ fn from_node<T: serde::de::DeserializeOwned>(file: &Arc<SourceFile>, node: &Node
             marked_yaml::Error::NotBoolean(_) => Diag::error("yaml", "expected `true` or `false`"),
             other => {
                 let text = lowercase_first(&other.to_string());
-                let help = text
-                    .contains("missing field")
-                    .then(|| "add the field; `palisade schema` prints every field".to_string());
+                let help = variant_hint(&text).or_else(|| {
+                    text.contains("missing field")
+                        .then(|| "add the field; `palisade schema` prints every field".to_string())
+                });
                 Diag::error("yaml", text).help_opt(help)
             }
         };
@@ -487,6 +488,15 @@ fn find_key<'n>(node: &'n Node, field: &str, expected: &[&str]) -> Option<&'n ma
         Node::Sequence(seq) => seq.iter().find_map(|v| find_key(v, field, expected)),
         Node::Scalar(_) => None,
     }
+}
+
+/// "did you mean" for serde's `unknown variant `telemtry`, expected one of
+/// `dns`, `kube-api`, ...`: a misspelt enum value is the commonest typo
+fn variant_hint(text: &str) -> Option<String> {
+    let rest = text.strip_prefix("unknown variant `")?;
+    let (word, expected) = rest.split_once("`, expected ")?;
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    did_you_mean(word, candidates.iter().copied())
 }
 
 fn lowercase_first(text: &str) -> String {
@@ -584,6 +594,18 @@ mod tests {
             Ok(r) => panic!("expected errors, loaded {} intents", r.intents.len()),
             Err(d) => d.iter().map(Diag::render_plain).collect(),
         }
+    }
+
+    #[test]
+    fn a_misspelt_enum_value_gets_the_near_one() {
+        let text = format!("{INTENTS}  baseline: [dns, telemtry]\n");
+        let errors = errors("shop.yaml", text.as_bytes());
+        assert!(
+            errors.iter().any(|e| e.starts_with("shop.yaml:7:")
+                && e.contains("unknown variant `telemtry`")
+                && e.contains("help: did you mean `telemetry`?")),
+            "{errors:?}"
+        );
     }
 
     fn loaded(path: &str, bytes: &[u8]) -> usize {
