@@ -35,6 +35,9 @@ struct Page<'a> {
     namespaces: Vec<Namespace<'a>>,
     audit: Option<&'a AuditReport>,
     would_drop: usize,
+    /// the audit's table of drops starts open when it is short
+    audit_open: bool,
+    audit_pairs: usize,
     style: &'static str,
     script: &'static str,
     data: String,
@@ -120,6 +123,8 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
         would_drop: audit
             .as_ref()
             .map_or(0, |a| a.groups.iter().filter(|g| g.works_today).count()),
+        audit_open: audit.as_ref().is_none_or(|a| a.groups.len() <= OPEN_ROWS),
+        audit_pairs: audit.as_ref().map_or(0, |a| a.groups.len()),
         audit: audit.as_ref(),
         style: graph::GRAPH_CSS,
         script: graph::GRAPH_JS,
