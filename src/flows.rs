@@ -107,7 +107,13 @@ impl FlowArgs {
             bar.finish_and_clear();
         }
         match read {
-            Ok(evidence) => Some((evidence, cluster)),
+            Ok(evidence) => match reader.and_then(|forced| wrong_format(forced, &paths, &evidence)) {
+                Some(diag) => {
+                    sink.push(diag);
+                    None
+                }
+                None => Some((evidence, cluster)),
+            },
             Err(StreamError::Io(message)) => {
                 sink.push(Diag::error("io", message).help("pass a flow log file, or `-` to read stdin"));
                 None
@@ -121,6 +127,39 @@ impl FlowArgs {
             }
         }
     }
+}
+
+/// A file of which the format forced by `--flow-format` read no record,
+/// while recognising the format reads some: the flags name the wrong format,
+/// and judging by no evidence would send the user after the wrong problem
+fn wrong_format(
+    forced: &dyn palisade_targets::flows::FlowFormat,
+    paths: &[&Path],
+    evidence: &Evidence,
+) -> Option<Diag> {
+    let formats = palisade_targets::flows::formats();
+    paths.iter().zip(&evidence.reads).find_map(|(path, read)| {
+        if read.flows > 0 || read.malformed == 0 || path.as_os_str() == "-" {
+            return None;
+        }
+        let recognised = palisade_targets::flows::read(path, None, &formats, |_| {}).ok()?;
+        (recognised.flows > 0 && recognised.format != forced.id()).then(|| {
+            Diag::error(
+                "wrong_flow_format",
+                format!(
+                    "`--flow-format {}` reads none of the {} of `{}`: they are {} records",
+                    forced.id(),
+                    palisade_evidence::plural(read.malformed, "record"),
+                    path.display(),
+                    recognised.format
+                ),
+            )
+            .help(format!(
+                "pass `--flow-format {}`, or leave the flag out: palisade recognises the format",
+                recognised.format
+            ))
+        })
+    })
 }
 
 /// The files `--flows` names: a folder stands for the files under it, in

@@ -559,3 +559,19 @@ fn a_hand_edit_found_by_verify_annotates_the_rule_in_a_pull_request() {
         "each intent named once: {intent_line}"
     );
 }
+
+#[test]
+fn a_flow_format_that_reads_none_of_the_records_names_the_one_that_does() {
+    let out = palisade()
+        .args(["audit", "examples/zero-trust", "--flow-format", "calico", "--flows"])
+        .arg("examples/zero-trust/flows/hubble.jsonl")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(1), "bad input, not a gate that holds");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`--flow-format calico` reads none of the") && stderr.contains("they are hubble records"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no verdict on no evidence");
+}
