@@ -575,3 +575,21 @@ fn a_flow_format_that_reads_none_of_the_records_names_the_one_that_does() {
     );
     assert!(out.stdout.is_empty(), "no verdict on no evidence");
 }
+
+#[test]
+fn targets_answers_in_json_for_scripts() {
+    let out = palisade()
+        .args(["targets", "-o", "json"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}"));
+    let cilium = json
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["target"] == "cilium")
+        .unwrap_or_else(|| panic!("{json}"));
+    assert_eq!(cilium["capabilities"]["fqdn"], "direct");
+    assert_eq!(cilium["capabilities"]["l7_http"], true);
+}

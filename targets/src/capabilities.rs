@@ -2,7 +2,8 @@
 //! `palisade targets` prints it, so users and the compiler agree.
 
 /// How a dialect handles DNS-name destinations
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FqdnSupport {
     /// rules that follow DNS answers
     Direct,
@@ -15,7 +16,7 @@ pub enum FqdnSupport {
 }
 
 /// What a dialect can express
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Capabilities {
     /// combines with an L3/L4 target rather than replacing one (Istio)
     pub overlay: bool,
