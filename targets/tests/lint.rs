@@ -54,7 +54,7 @@ fn pal002_egress_deny_without_dns() {
 }
 
 #[test]
-fn pal002_takes_the_dns_the_policies_name_unless_the_dump_says_otherwise() {
+fn pal002_knows_openshift_dns_and_node_local_dns_cache() {
     // OpenShift's DNS: another namespace, other labels; NodeLocal DNSCache:
     // a link-local address. Neither is kube-system/kube-dns, both answer.
     let deny = format!("{NP}spec:\n  podSelector: {{}}\n  policyTypes: [Egress]\n  egress:\n");
@@ -239,4 +239,149 @@ fn pal010_literal_wildcard() {
 fn every_check_is_listed_once_with_a_stable_id() {
     let ids: Vec<&str> = lint::CHECKS.iter().map(|c| c.id).collect();
     assert_eq!(ids, (1..=11).map(|i| format!("PAL{i:03}")).collect::<Vec<_>>());
+}
+
+/// A gateway in istio-system for `hosts`, and a ServiceEntry in `ns` for
+/// `host` on `ports`
+fn gateway_for(hosts: &str, ns: &str, host: &str, ports: &str) -> String {
+    format!("apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{ name: egress, namespace: istio-system }}\nspec:\n  selector: {{ istio: egressgateway }}\n  servers: [{{ port: {{ number: 443, name: tls, protocol: TLS }}, hosts: [{hosts}], tls: {{ mode: PASSTHROUGH }} }}]\n---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{ name: se, namespace: {ns} }}\nspec: {{ hosts: [{host}], ports: [{ports}], resolution: DNS }}\n---\n")
+}
+
+/// A NetworkPolicy closing the egress of `ns` but DNS and the gateway, and `extra` rules
+fn closed(ns: &str, extra: &str) -> String {
+    format!("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{ name: lock, namespace: {ns} }}\nspec:\n  podSelector: {{}}\n  policyTypes: [Egress]\n  egress:\n{NP_DNS}  - to: [{{ namespaceSelector: {{ matchLabels: {{ kubernetes.io/metadata.name: istio-system }} }}, podSelector: {{ matchLabels: {{ istio: egressgateway }} }} }}]\n{extra}")
+}
+
+const TLS: &str = "{ number: 443, name: tls, protocol: TLS }";
+
+#[test]
+fn pal009_a_wildcard_gateway_serves_the_names_below_it() {
+    // edition.cnn.com goes out through `*.cnn.com`; its namespace is open
+    let open = gateway_for("api.partner.com, \"*.cnn.com\"", "open", "edition.cnn.com", TLS);
+    let partner = format!("{open}apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{ name: partner, namespace: closed }}\nspec: {{ hosts: [api.partner.com], ports: [{TLS}], resolution: DNS }}\n---\n{}", closed("closed", ""));
+    assert_eq!(ids(&partner, None), ["PAL009"]);
+    let both = format!("{partner}---\n{}", closed("open", ""));
+    assert!(ids(&both, None).is_empty(), "{:?}", ids(&both, None));
+    // A host that no gateway server names is still mesh egress of its namespace
+    let unmatched = gateway_for("api.partner.com", "open", "edition.cnn.com", TLS);
+    assert_eq!(ids(&unmatched, None), ["PAL009"]);
+    // `*.cnn.com` is not cnn.com itself, nor notcnn.com
+    let ns_closed = format!(
+        "{}{}",
+        gateway_for("\"*.cnn.com\"", "shop", "cnn.com", TLS),
+        closed("shop", "")
+    );
+    assert!(ids(&ns_closed, None).is_empty());
+}
+
+#[test]
+fn pal009_probes_every_port_of_the_service_entry_and_the_gateway() {
+    // The HTTP port of the entry is closed, its TLS port open to the internet
+    let ports = format!("{{ number: 80, name: http, protocol: HTTP }}, {TLS}");
+    let wide = "  - to: [{ ipBlock: { cidr: 0.0.0.0/0, except: [169.254.0.0/16] } }]\n    ports: [{ protocol: TCP, port: 443 }]\n";
+    let yaml = format!(
+        "{}{}",
+        gateway_for("edition.cnn.com", "shop", "edition.cnn.com", &ports),
+        closed("shop", wide)
+    );
+    assert_eq!(ids(&yaml, None), ["PAL009"]);
+    // An entry on 80 only, carried by the gateway's server on 443
+    let gateway_port = format!(
+        "{}{}",
+        gateway_for(
+            "edition.cnn.com",
+            "shop",
+            "edition.cnn.com",
+            "{ number: 80, name: http, protocol: HTTP }"
+        ),
+        closed("shop", wide)
+    );
+    assert_eq!(ids(&gateway_port, None), ["PAL009"]);
+    let narrow = yaml.replace("cidr: 0.0.0.0/0, except: [169.254.0.0/16]", "cidr: 203.0.113.0/24");
+    assert!(ids(&narrow, None).is_empty(), "{:?}", ids(&narrow, None));
+}
+
+#[test]
+fn pal009_a_wide_allow_that_skips_the_documentation_ranges_is_a_way_out() {
+    let gateway = gateway_for("edition.cnn.com", "shop", "edition.cnn.com", TLS);
+    for cidr in ["0.0.0.0/1", "144.0.0.0/4", "::/0"] {
+        let yaml = format!(
+            "{gateway}{}",
+            closed(
+                "shop",
+                &format!(
+                    "  - to: [{{ ipBlock: {{ cidr: \"{cidr}\" }} }}]\n    ports: [{{ protocol: TCP, port: 443 }}]\n"
+                )
+            )
+        );
+        assert_eq!(ids(&yaml, None), ["PAL009"], "{cidr}");
+    }
+}
+
+#[test]
+fn pal009_skips_only_where_the_gateway_pods_run() {
+    // istio.io "Egress Gateways": Gateway, ServiceEntry and pods in default,
+    // the gateway pods in istio-system; default's egress closed
+    let same = "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: { name: istio-egressgateway, namespace: default }\nspec:\n  selector: { istio: egressgateway }\n  servers: [{ port: { number: 443, name: tls, protocol: TLS }, hosts: [edition.cnn.com], tls: { mode: PASSTHROUGH } }]\n---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: { name: cnn, namespace: default }\nspec: { hosts: [edition.cnn.com], ports: [{ number: 443, name: tls, protocol: TLS }], resolution: DNS }\n---\n";
+    let locked = format!("{same}{}", closed("default", ""));
+    assert!(ids(&locked, None).is_empty(), "{:?}", ids(&locked, None));
+    // default left open is a way around, though the Gateway object is there
+    assert_eq!(ids(same, None), ["PAL009"]);
+    // The dump says where the gateway pods run: there, not istio-system, is
+    // the namespace not probed
+    let elsewhere = format!("{locked}---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{ name: cnn, namespace: mesh-egress }}\nspec: {{ hosts: [edition.cnn.com], ports: [{TLS}], resolution: DNS }}\n");
+    assert_eq!(ids(&elsewhere, None), ["PAL009"]);
+    let cluster = palisade_compiler::cluster::from_yaml(
+        "c.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: { name: gw-1, namespace: mesh-egress, labels: { istio: egressgateway } }\nspec: { containers: [] }\nstatus: { podIP: 10.0.0.7 }\n",
+    )
+    .unwrap();
+    assert!(
+        ids(&elsewhere, Some(&cluster)).is_empty(),
+        "{:?}",
+        ids(&elsewhere, Some(&cluster))
+    );
+}
+
+/// Egress isolated, udp/53 open to `to` only
+fn dns_to(to: &str) -> String {
+    format!("{NP}spec:\n  podSelector: {{}}\n  policyTypes: [Egress]\n  egress:\n  - to: [{to}]\n    ports: [{{ protocol: UDP, port: 53 }}]\n")
+}
+
+#[test]
+fn pal002_udp_53_to_what_is_not_the_cluster_dns_does_not_count() {
+    let metrics = dns_to("{ podSelector: { matchLabels: { app: metrics } } }");
+    let cluster = palisade_compiler::cluster::from_yaml(
+        "c.yaml",
+        "apiVersion: v1\nkind: List\nitems:\n- { apiVersion: v1, kind: Pod, metadata: { name: metrics-1, namespace: shop, labels: { app: metrics } }, status: { podIP: 10.0.0.5 } }\n- { apiVersion: v1, kind: Pod, metadata: { name: coredns-1, namespace: kube-system, labels: { k8s-app: kube-dns } }, status: { podIP: 10.0.0.9 } }\n",
+    )
+    .unwrap();
+    assert_eq!(ids(&metrics, None), ["PAL002"]);
+    assert_eq!(ids(&metrics, Some(&cluster)), ["PAL002"]);
+    let message = &lint::lint(&manifests(&metrics), None)[0].message;
+    assert!(
+        message.contains("udp/53 to shop/app=metrics is no way to it"),
+        "{message}"
+    );
+    // A public resolver is not what kubelet points pods at
+    let google = dns_to("{ ipBlock: { cidr: 8.8.8.8/32 } }");
+    assert_eq!(ids(&google, None), ["PAL002", "PAL004"]);
+    // The conventional DNS, in the dump or not, and NodeLocal DNSCache count
+    let kube_dns = dns_to("{ namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: kube-system } }, podSelector: { matchLabels: { k8s-app: kube-dns } } }");
+    assert!(ids(&kube_dns, None).is_empty());
+    assert!(ids(&kube_dns, Some(&cluster)).is_empty());
+    assert!(ids(&dns_to("{ ipBlock: { cidr: 169.254.25.10/32 } }"), None).is_empty());
+}
+
+#[test]
+fn pal002_is_at_the_object_that_isolates_and_only_its_annotation_silences_it() {
+    // A Kubernetes and a Calico NetworkPolicy of one name: only Calico's isolates egress
+    let twins = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: lockdown\n  namespace: shop\nspec:\n  podSelector: { matchLabels: { app: batch } }\n  policyTypes: [Ingress]\n---\napiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: { name: lockdown, namespace: shop }\nspec:\n  selector: all()\n  types: [Egress]\n";
+    assert_eq!(fired(twins, None), [("PAL002", 1, "/spec".to_string())]);
+    let annotated = twins.replacen(
+        "  namespace: shop\n",
+        "  namespace: shop\n  annotations: { palisade.dev/lint-disable: PAL002 }\n",
+        1,
+    );
+    assert_eq!(fired(&annotated, None), [("PAL002", 1, "/spec".to_string())]);
 }

@@ -16,14 +16,35 @@ use crate::{
 use palisade_compiler::model::{ClusterModel, Connection, Endpoint, External};
 use palisade_intents::{syntax::Protocol, types::Labels};
 use serde_json::Value;
-use std::{collections::BTreeSet, net::IpAddr};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
 
 /// Stand for the public addresses a host name resolves to, which a linter
 /// cannot know: one of each documentation range (RFC 5737, never routed),
 /// far apart. A pod that reaches all three reaches the public internet, or
 /// the host by name (Cilium's toFQDNs); one rule for a single range (a
 /// partner's /24) is not taken for a way around the gateway.
-const SOME_PUBLIC_ADDRESSES: [[u8; 4]; 3] = [[192, 0, 2, 1], [198, 51, 100, 1], [203, 0, 113, 1]];
+const DOCUMENTATION_ADDRESSES: [[u8; 4]; 3] = [[192, 0, 2, 1], [198, 51, 100, 1], [203, 0, 113, 1]];
+
+/// Addresses where real hosts live, across the space (Cloudflare, AWS,
+/// Fastly, Google; Cloudflare's IPv6): a wide allow that skips the
+/// documentation ranges (`0.0.0.0/1`) still holds one of them, and
+/// reaching any of them is a way out.
+const PUBLIC_ADDRESSES: [IpAddr; 5] = [
+    IpAddr::V4(Ipv4Addr::new(1, 1, 1, 1)),
+    IpAddr::V4(Ipv4Addr::new(52, 0, 0, 1)),
+    IpAddr::V4(Ipv4Addr::new(151, 101, 0, 1)),
+    IpAddr::V4(Ipv4Addr::new(8, 8, 8, 8)),
+    IpAddr::V6(Ipv6Addr::new(0x2606, 0x4700, 0, 0, 0, 0, 0, 1)),
+];
+
+/// Where an egress gateway's pods run when no cluster dump says: Istio's
+/// default install puts `istio-egressgateway` in istio-system, whatever
+/// namespace the Gateway object is in (the istio.io "Egress Gateways" task
+/// keeps its Gateway in `default`)
+const GATEWAY_PODS_NAMESPACE: &str = "istio-system";
 
 pub(super) fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Vec<Finding> {
     let gateways: Vec<(usize, &Manifest)> = manifests
@@ -34,24 +55,11 @@ pub(super) fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Ve
     if gateways.is_empty() {
         return Vec::new();
     }
-    let gateway_namespaces: BTreeSet<&str> = gateways.iter().map(|(_, m)| m.namespace()).collect();
-    let hosts: BTreeSet<&str> = gateways.iter().flat_map(|(_, m)| served_hosts(m)).collect();
-    // The namespaces whose traffic to those hosts is routed to the gateway:
-    // those of the ServiceEntries and VirtualServices for them outside the
-    // gateway's own namespace.
-    let routed: BTreeSet<(&str, &str, u16)> = manifests
-        .iter()
-        .filter(|m| m.api_version().starts_with("networking.istio.io/"))
-        .filter(|m| matches!(m.kind(), "ServiceEntry" | "VirtualService"))
-        .filter(|m| !m.namespace().is_empty() && !gateway_namespaces.contains(m.namespace()))
-        .flat_map(|m| {
-            let port = first_port(m);
-            string_list(&m.object["spec"]["hosts"])
-                .filter(|h| hosts.contains(h) || hosts.contains("*"))
-                .map(move |h| (m.namespace(), h, port))
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    // The gateway pods themselves go out directly: their namespace is the
+    // one not to probe, not the namespace of the Gateway object
+    let gateway_pods = gateway_pod_namespaces(&gateways, cluster);
+    let servers: Vec<(&str, u16)> = gateways.iter().flat_map(|(_, m)| served(m)).collect();
+    let routed = routed(manifests, &gateway_pods, &servers);
     let below = Below::new(manifests, cluster);
     let open: BTreeSet<&str> = routed
         .iter()
@@ -80,6 +88,50 @@ pub(super) fn lint(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Ve
         .collect()
 }
 
+/// What to probe, per namespace that uses mesh egress (holds a
+/// ServiceEntry or VirtualService) outside the gateway pods' own: each of
+/// its hosts a gateway server serves, on the entry's ports and the server's;
+/// a namespace none of whose hosts a server names (it may still send there
+/// through the gateway, by another route) on every host and port the
+/// gateways serve
+fn routed<'m>(
+    manifests: &'m [Manifest],
+    gateway_pods: &BTreeSet<String>,
+    servers: &[(&'m str, u16)],
+) -> BTreeSet<(&'m str, &'m str, u16)> {
+    let mut by_namespace: BTreeMap<&str, BTreeSet<(&str, u16)>> = BTreeMap::new();
+    let mesh = manifests
+        .iter()
+        .filter(|m| m.api_version().starts_with("networking.istio.io/"))
+        .filter(|m| matches!(m.kind(), "ServiceEntry" | "VirtualService"))
+        .filter(|m| !m.namespace().is_empty() && !gateway_pods.contains(m.namespace()));
+    for m in mesh {
+        let probes = by_namespace.entry(m.namespace()).or_default();
+        let own = ports(m);
+        for host in string_list(&m.object["spec"]["hosts"]) {
+            let by_gateway: BTreeSet<u16> = servers
+                .iter()
+                .filter(|(served, _)| serves(served, host))
+                .map(|(_, port)| *port)
+                .collect();
+            if !by_gateway.is_empty() {
+                probes.extend(own.iter().chain(&by_gateway).map(|port| (host, *port)));
+            }
+        }
+    }
+    by_namespace
+        .into_iter()
+        .flat_map(|(namespace, probes)| {
+            let probes: Vec<(&str, u16)> = if probes.is_empty() {
+                servers.to_vec()
+            } else {
+                probes.into_iter().collect()
+            };
+            probes.into_iter().map(move |(host, port)| (namespace, host, port))
+        })
+        .collect()
+}
+
 fn is_egress_gateway(m: &Manifest) -> bool {
     m.api_version().starts_with("networking.istio.io/")
         && m.kind() == "Gateway"
@@ -89,31 +141,84 @@ fn is_egress_gateway(m: &Manifest) -> bool {
         })
 }
 
-/// The hosts of a Gateway's servers, without the `namespace/` prefix a
-/// server host may carry
-fn served_hosts(gateway: &Manifest) -> Vec<&str> {
+/// The namespaces of the dump's pods that some Gateway's selector selects
+/// (a Gateway selects pods of every namespace), or, without them,
+/// [`GATEWAY_PODS_NAMESPACE`]
+fn gateway_pod_namespaces(gateways: &[(usize, &Manifest)], cluster: Option<&ClusterModel>) -> BTreeSet<String> {
+    let selectors: Vec<Labels> = gateways
+        .iter()
+        .filter_map(|(_, m)| m.object["spec"]["selector"].as_object())
+        .map(|s| {
+            s.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .collect();
+    let found: BTreeSet<String> = cluster
+        .into_iter()
+        .flat_map(|c| &c.pods)
+        .filter(|p| selectors.iter().any(|s| p.matches(s)))
+        .map(|p| p.namespace.clone())
+        .collect();
+    if found.is_empty() {
+        BTreeSet::from([GATEWAY_PODS_NAMESPACE.to_string()])
+    } else {
+        found
+    }
+}
+
+/// Each host of a Gateway's servers, without the `namespace/` prefix a
+/// server host may carry, with the server's port (443 when it names none)
+fn served(gateway: &Manifest) -> Vec<(&str, u16)> {
     gateway.object["spec"]["servers"]
         .as_array()
         .into_iter()
         .flatten()
-        .flat_map(|server| string_list(&server["hosts"]))
-        .map(|h| h.rsplit_once('/').map_or(h, |(_, host)| host))
+        .flat_map(|server| {
+            let port = port_number(&server["port"]).unwrap_or(443);
+            string_list(&server["hosts"])
+                .map(|h| h.rsplit_once('/').map_or(h, |(_, host)| host))
+                .map(move |host| (host, port))
+        })
         .collect()
+}
+
+/// Whether a Gateway host serves `host`: `*` serves every host, `*.x` every
+/// name below `x` (Istio's host wildcard: one leading `*.`, any subdomain,
+/// not `x` itself), another name only itself
+fn serves(gateway_host: &str, host: &str) -> bool {
+    let (gateway_host, host) = (gateway_host.to_ascii_lowercase(), host.to_ascii_lowercase());
+    if gateway_host == "*" || gateway_host == host {
+        return true;
+    }
+    gateway_host.strip_prefix("*.").is_some_and(|domain| {
+        host.strip_suffix(domain)
+            .is_some_and(|below| below.len() > 1 && below.ends_with('.'))
+    })
 }
 
 fn string_list(value: &Value) -> impl Iterator<Item = &str> {
     value.as_array().into_iter().flatten().filter_map(Value::as_str)
 }
 
-/// A ServiceEntry's first port; a VirtualService names none: TLS on 443,
+fn port_number(port: &Value) -> Option<u16> {
+    port["number"].as_u64().and_then(|n| u16::try_from(n).ok())
+}
+
+/// Every port of a ServiceEntry; a VirtualService names none: TLS on 443,
 /// what egress gateways carry
-fn first_port(m: &Manifest) -> u16 {
-    m.object["spec"]["ports"]
+fn ports(m: &Manifest) -> BTreeSet<u16> {
+    let listed: BTreeSet<u16> = m.object["spec"]["ports"]
         .as_array()
-        .and_then(|ports| ports.first())
-        .and_then(|p| p["number"].as_u64())
-        .and_then(|n| u16::try_from(n).ok())
-        .unwrap_or(443)
+        .into_iter()
+        .flatten()
+        .filter_map(port_number)
+        .collect();
+    if listed.is_empty() {
+        BTreeSet::from([443])
+    } else {
+        listed
+    }
 }
 
 /// The L3/L4 layers linted, read once: their evaluators, and the pods each
@@ -172,25 +277,25 @@ impl<'m> Below<'m> {
         for labels in probes {
             model.add_pod(namespace, "probe", labels, None, Vec::new());
         }
-        let outsides: Vec<External> = SOME_PUBLIC_ADDRESSES
-            .iter()
-            .map(|ip| External {
-                ip: IpAddr::from(*ip),
-                fqdn: (host != "*").then(|| host.to_string()),
-                kube_apiserver: false,
-            })
-            .collect();
+        let outside = |ip: IpAddr| External {
+            ip,
+            fqdn: (host != "*").then(|| host.to_string()),
+            kube_apiserver: false,
+        };
+        let documentation: Vec<External> = DOCUMENTATION_ADDRESSES.map(|ip| outside(IpAddr::from(ip))).to_vec();
+        let public: Vec<External> = PUBLIC_ADDRESSES.map(outside).to_vec();
         model.pods.iter().any(|pod| {
-            outsides.iter().all(|outside| {
+            let reaches = |to: &External| {
                 let conn = Connection {
                     from: Endpoint::Pod(pod),
-                    to: Endpoint::External(outside),
+                    to: Endpoint::External(to),
                     protocol: Protocol::Tcp,
                     port,
                     request: None,
                 };
                 self.evaluators.iter().all(|e| e.allows(&model, &conn))
-            })
+            };
+            documentation.iter().all(reaches) || public.iter().any(reaches)
         })
     }
 }

@@ -1,46 +1,84 @@
 //! PAL002: pods isolated for egress that cannot reach the cluster DNS,
 //! decided by every dialect's evaluator together (they all enforce).
 //!
-//! Which pods are the DNS is the cluster's to say: kubelet's `clusterDNS`
-//! points pods at a Service whose pods are `k8s-app: kube-dns` in
-//! kube-system by convention only (kubeadm, GKE, EKS, AKS); OpenShift runs
-//! them in `openshift-dns` as `dns.operator.openshift.io/daemonset-dns:
-//! default`, NodeLocal DNSCache answers on a link-local address of the node,
-//! and a project may name others. So the servers tried are the conventional
-//! one and every destination the policies themselves allow on udp/53; with a
-//! cluster dump, only the dump's pods among them (a selector that matches no
-//! pod of the cluster is no server).
+//! A pod resolves names through kubelet's `clusterDNS`: the address of the
+//! DNS Service, whose pods are the cluster's DNS, whatever else a policy
+//! lets through on udp/53 (a udp/53 rule to some other pod or to a public
+//! resolver is no way to the names of the cluster). So the servers tried
+//! are the known DNS deployments: `k8s-app: kube-dns` in kube-system (the
+//! convention of kubeadm, GKE, EKS, AKS), OpenShift's
+//! `dns.operator.openshift.io/daemonset-dns` pods in openshift-dns, and
+//! NodeLocal DNSCache on a link-local address of the node (one of each
+//! 169.254.0.0/16 block the policies name on udp/53: its address is the
+//! cluster's choice, 169.254.20.10 by default). With a cluster dump, its
+//! pods of those deployments stand for them, when it holds any.
 
 use super::{Finding, EGRESS_WITHOUT_DNS};
 use crate::{
-    import::{Context, Peer},
+    import::{labels_text, Context, Peer},
     Dialect, Manifest,
 };
+use ipnet::IpNet;
 use palisade_compiler::model::{ClusterModel, Connection, Endpoint, External, Pod};
 use palisade_intents::{syntax::Protocol, types::Labels};
-use std::net::IpAddr;
+use std::{
+    collections::BTreeSet,
+    net::{IpAddr, Ipv4Addr},
+};
+
+/// The DNS deployments known: namespace, the label key that marks their
+/// pods, and its value on the pods a stand-in is made of
+const DNS_DEPLOYMENTS: [(&str, &str, &str); 2] = [
+    ("kube-system", "k8s-app", "kube-dns"),
+    ("openshift-dns", "dns.operator.openshift.io/daemonset-dns", "default"),
+];
+
+/// Where NodeLocal DNSCache and the cloud resolvers on the node listen
+const LINK_LOCAL: IpNet = IpNet::new_assert(IpAddr::V4(Ipv4Addr::new(169, 254, 0, 0)), 16);
+
+/// Pods isolated for egress, with the policy that isolates them
+struct Isolated {
+    namespace: String,
+    selector: Labels,
+    /// index of the manifest in the list linted
+    manifest: usize,
+}
 
 pub(super) fn egress_without_dns(manifests: &[Manifest], cluster: Option<&ClusterModel>) -> Vec<Finding> {
     let context = Context::new(manifests, cluster);
-    let mut groups: Vec<(String, Labels, String)> = Vec::new();
-    let mut named: Vec<Peer> = Vec::new();
+    let mut groups: Vec<Isolated> = Vec::new();
+    let mut named: Vec<(String, Peer)> = Vec::new();
     for d in crate::DIALECTS {
-        if let Some(imported) = d.import(manifests, &context) {
-            groups.extend(
-                imported
-                    .isolations
-                    .into_iter()
-                    .filter(|i| i.egress && i.namespace != "kube-system")
-                    .map(|i| (i.namespace, i.selector, i.origin)),
-            );
-            named.extend(
-                imported
-                    .rules
-                    .into_iter()
-                    .filter(|r| r.ports.iter().any(|p| p == "udp/53"))
-                    .map(|r| r.to),
-            );
+        let Some(imported) = d.import(manifests, &context) else {
+            continue;
+        };
+        for i in imported
+            .isolations
+            .into_iter()
+            .filter(|i| i.egress && i.namespace != "kube-system")
+        {
+            // INVARIANT: an isolation's origin is `Kind ns/name` of a manifest
+            // this dialect reads; the dialect tells apart two kinds of one
+            // name (Kubernetes' and Calico's NetworkPolicy).
+            let Some(manifest) = manifests
+                .iter()
+                .position(|m| d.reads(m) && i.origin == format!("{} {}/{}", m.kind(), m.namespace(), m.name()))
+            else {
+                continue;
+            };
+            groups.push(Isolated {
+                namespace: i.namespace,
+                selector: i.selector,
+                manifest,
+            });
         }
+        named.extend(
+            imported
+                .rules
+                .into_iter()
+                .filter(|r| r.ports.iter().any(|p| p == "udp/53"))
+                .map(|r| (r.home, r.to)),
+        );
     }
     if groups.is_empty() {
         return Vec::new();
@@ -51,8 +89,8 @@ pub(super) fn egress_without_dns(manifests: &[Manifest], cluster: Option<&Cluste
     }
     add_servers(&mut model, &named, cluster);
     let servers = model.pods.len();
-    for (namespace, labels, _) in &groups {
-        model.add_pod(namespace, "probe", labels.clone(), None, Vec::new());
+    for g in &groups {
+        model.add_pod(&g.namespace, "probe", g.selector.clone(), None, Vec::new());
     }
     let evaluators: Vec<Box<dyn crate::Evaluator + '_>> = crate::DIALECTS
         .iter()
@@ -60,11 +98,11 @@ pub(super) fn egress_without_dns(manifests: &[Manifest], cluster: Option<&Cluste
         .map(|d: &&dyn Dialect| d.evaluator(manifests))
         .collect();
     let mut findings = Vec::new();
-    for (namespace, labels, origin) in &groups {
+    for g in &groups {
         let Some(pod) = model
             .pods
             .iter()
-            .find(|p| &p.namespace == namespace && &p.labels == labels)
+            .find(|p| p.namespace == g.namespace && p.labels == g.selector)
         else {
             continue;
         };
@@ -81,77 +119,106 @@ pub(super) fn egress_without_dns(manifests: &[Manifest], cluster: Option<&Cluste
                 };
                 evaluators.iter().all(|e| e.allows(&model, &conn))
             });
-        if reaches {
-            continue;
+        if !reaches {
+            findings.push(finding(g, &named));
         }
-        let Some(index) = manifests
-            .iter()
-            .position(|m| origin == &format!("{} {}/{}", m.kind(), m.namespace(), m.name()))
-        else {
-            continue;
-        };
-        findings.push(Finding::new(
-            &EGRESS_WITHOUT_DNS,
-            index,
-            "/spec",
-            format!(
-                "pods of {namespace} matching {} are isolated for egress and no policy lets them reach a DNS server on udp/53 (kube-system/kube-dns, or a udp/53 destination the policies name)",
-                crate::import::labels_text(labels)
-            ),
-            "allow egress to the DNS pods on udp/53 and tcp/53 (with palisade: `baseline: [dns]`)",
-        ));
     }
     findings
 }
 
-/// The DNS servers to try, first in `model`: the conventional kube-dns
-/// (the dump's, or one standing for it) and each udp/53 destination named
-fn add_servers(model: &mut ClusterModel, named: &[Peer], cluster: Option<&ClusterModel>) {
-    let conventional = Labels::from([("k8s-app".to_string(), "kube-dns".to_string())]);
-    match cluster {
-        Some(c) => {
-            let wanted = |p: &&Pod| {
-                (p.namespace == "kube-system" && p.matches(&conventional))
-                    || named.iter().any(|peer| {
-                        matches!(peer, Peer::Pods { namespace, selector } if &p.namespace == namespace && p.matches(selector))
-                    })
-            };
-            for pod in c.pods.iter().filter(wanted) {
-                model.insert_pod(pod.clone());
-            }
+fn finding(g: &Isolated, named: &[(String, Peer)]) -> Finding {
+    let others: BTreeSet<String> = named
+        .iter()
+        .filter(|(home, peer)| home == &g.namespace && !is_dns(peer))
+        .map(|(_, peer)| peer_text(peer))
+        .collect();
+    let mut message = format!(
+        "pods of {} matching {} are isolated for egress and no policy lets them reach the cluster DNS on udp/53 (kube-system/kube-dns, openshift-dns, or NodeLocal DNSCache)",
+        g.namespace,
+        labels_text(&g.selector)
+    );
+    if !others.is_empty() {
+        message.push_str(&format!(
+            "; udp/53 to {} is no way to it: pods resolve through kubelet's clusterDNS, the DNS Service",
+            others.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Finding::new(
+        &EGRESS_WITHOUT_DNS,
+        g.manifest,
+        "/spec",
+        message,
+        "allow egress to the DNS pods on udp/53 and tcp/53 (with palisade: `baseline: [dns]`)",
+    )
+}
+
+/// Whether a udp/53 destination names a known DNS deployment
+fn is_dns(peer: &Peer) -> bool {
+    match peer {
+        Peer::Pods { namespace, selector } => DNS_DEPLOYMENTS
+            .iter()
+            .any(|(ns, key, _)| namespace == ns && selector.contains_key(*key)),
+        Peer::Cidr { net, .. } => LINK_LOCAL.contains(net),
+        Peer::Fqdn(_) | Peer::Entity(_) => false,
+    }
+}
+
+fn peer_text(peer: &Peer) -> String {
+    match peer {
+        Peer::Pods { namespace, selector } => format!("{namespace}/{}", labels_text(selector)),
+        Peer::Cidr { net, .. } => net.to_string(),
+        Peer::Fqdn(name) => name.clone(),
+        Peer::Entity(entity) => (*entity).to_string(),
+    }
+}
+
+/// The DNS servers to try, first in `model`: the dump's pods of the known
+/// DNS deployments, or (no dump, or none there) one pod standing for each;
+/// then one address of each link-local block named
+fn add_servers(model: &mut ClusterModel, named: &[(String, Peer)], cluster: Option<&ClusterModel>) {
+    let dumped: Vec<&Pod> = cluster
+        .into_iter()
+        .flat_map(|c| &c.pods)
+        .filter(|p| {
+            DNS_DEPLOYMENTS
+                .iter()
+                .any(|(ns, key, _)| &p.namespace == ns && p.labels.contains_key(*key))
+        })
+        .collect();
+    if dumped.is_empty() {
+        for (namespace, key, value) in DNS_DEPLOYMENTS {
+            model.add_pod(
+                namespace,
+                "dns",
+                Labels::from([(key.to_string(), value.to_string())]),
+                None,
+                Vec::new(),
+            );
         }
-        None => {
-            model.insert_pod(Pod {
-                namespace: "kube-system".into(),
-                name: "kube-dns".into(),
-                labels: conventional,
-                service_account: None,
-                ip: IpAddr::from([10, 96, 0, 10]),
-                ports: Vec::new(),
-            });
-            for peer in named {
-                if let Peer::Pods { namespace, selector } = peer {
-                    model.add_pod(namespace, "dns", selector.clone(), None, Vec::new());
-                }
-            }
+    } else {
+        for pod in dumped {
+            model.insert_pod(pod.clone());
         }
     }
-    for peer in named {
+    let mut addresses = Vec::new();
+    for (_, peer) in named {
         let Peer::Cidr { net, except } = peer else {
             continue;
         };
-        // One address of the block that its exceptions leave (a /32 is its address)
-        let Some(ip) = net.hosts().take(256).find(|ip| !except.iter().any(|e| e.contains(ip))) else {
-            continue;
-        };
-        // Every policy of a namespace names the same node-local address: one is enough
-        if model.externals.iter().any(|e| e.ip == ip) {
+        if !LINK_LOCAL.contains(net) {
             continue;
         }
-        model.externals.push(External {
-            ip,
-            fqdn: None,
-            kube_apiserver: false,
-        });
+        // One address of the block that its exceptions leave (a /32 is its address)
+        if let Some(ip) = net.hosts().take(256).find(|ip| !except.iter().any(|e| e.contains(ip))) {
+            addresses.push(ip);
+        }
     }
+    // Every policy of a namespace names the same node-local address: one is enough
+    addresses.sort();
+    addresses.dedup();
+    model.externals.extend(addresses.into_iter().map(|ip| External {
+        ip,
+        fqdn: None,
+        kube_apiserver: false,
+    }));
 }
