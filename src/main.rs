@@ -54,6 +54,8 @@ enum Command {
     Audit(cmd::audit::Args),
     /// Propose intents from observed flows
     Discover(cmd::discover::Args),
+    /// Keep flow logs in a store, aggregated per conversation and hour: ingest, show, prune
+    Evidence(cmd::evidence::Args),
     /// Turn existing policies into intents, and prove they mean the same (exit 2: they do not)
     Import(cmd::import::Args),
     /// Roll out to the cluster: audit, enforce, or auto (enforce when the flows allow it)
@@ -187,6 +189,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => cmd::plan::run(&args, &mut sink),
         Command::Audit(args) => cmd::audit::run(&args, &mut sink),
         Command::Discover(args) => cmd::discover::run(&args, &mut sink),
+        Command::Evidence(args) => cmd::evidence::run(&args, &mut sink),
         Command::Import(args) => cmd::import::run(&args, &mut sink),
         Command::Migrate(args) => cmd::migrate::run(&args, &mut sink),
         Command::Lint(args) => cmd::lint::run(&args, &mut sink, format),

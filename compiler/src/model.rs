@@ -180,7 +180,7 @@ impl Endpoint<'_> {
 }
 
 /// An HTTP request carried by a connection
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Request {
     /// upper-case method
     pub method: String,

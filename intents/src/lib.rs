@@ -22,3 +22,5 @@ pub use diag::{Diag, Diags, Severity};
 pub use load::{load_dir, load_files, RawFile};
 pub use loc::{Loc, SourceFile};
 pub use model::{Located, Repository};
+/// `7d`, `24h`, `90m`: the durations `evidence.minWindow` takes, for flags that take the same
+pub use validate::parse_duration;

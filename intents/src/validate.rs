@@ -86,7 +86,7 @@ fn unknown_waivers(evidence: &types::EvidencePolicy, intents: &[Intents], diags:
 }
 
 /// `90m`, `24h`, `7d`, `1d12h`: whole numbers with a unit (s, m, h, d, w), in seconds
-fn parse_duration(text: &str) -> Option<u64> {
+pub fn parse_duration(text: &str) -> Option<u64> {
     let mut total: u64 = 0;
     let mut digits = String::new();
     for c in text.trim().chars() {

@@ -7,6 +7,7 @@ pub mod completions;
 pub mod controller;
 pub mod crds;
 pub mod discover;
+pub mod evidence;
 pub mod explain;
 pub mod graph;
 pub mod import;

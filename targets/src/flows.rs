@@ -19,7 +19,7 @@ use std::{
 };
 
 /// What kind of thing an end of a flow is
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum EndpointKind {
     /// a pod (its labels, or its address or name, identify it)
     Pod,
@@ -32,7 +32,7 @@ pub enum EndpointKind {
 }
 
 /// One end of an observed flow: whatever the record says about it
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct FlowEndpoint {
     /// what it is
     pub kind: EndpointKind,
@@ -72,7 +72,7 @@ impl FlowEndpoint {
 }
 
 /// What the reporting layer did with the flow
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Observed {
     /// it passed
     Allowed,

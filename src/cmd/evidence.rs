@@ -1,0 +1,311 @@
+//! `palisade evidence ingest|show|prune --store URL`: flow logs kept in a
+//! store, aggregated per conversation and hour, so that evidence outlives
+//! the files and processes that saw it (a week, not Hubble's last minutes).
+
+use crate::{flows::FlowArgs, Exit};
+use clap::ValueEnum;
+use palisade_evidence::{cron::human, Evidence};
+use palisade_intents::{diag::did_you_mean, Diag, Diags};
+use palisade_store::{Store, StoreError, Summary, Window};
+use palisade_targets::flows::{self, format_time, FlowFormat, StreamError};
+use std::path::PathBuf;
+
+/// Arguments of `palisade evidence`
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Add flow logs to a store (aggregated per conversation and hour)
+    Ingest(IngestArgs),
+    /// What a store holds: its window, coverage per namespace and service,
+    /// gaps and the busiest conversations
+    Show(ShowArgs),
+    /// Forget evidence older than `--keep` (retention)
+    Prune(PruneArgs),
+}
+
+/// Arguments of `palisade evidence ingest`
+#[derive(clap::Args)]
+struct IngestArgs {
+    #[command(flatten)]
+    flows: FlowArgs,
+    /// The flow store: `sqlite:PATH` or a file path (created if missing)
+    #[arg(long, value_name = "URL")]
+    store: String,
+}
+
+/// Arguments of `palisade evidence show`
+#[derive(clap::Args)]
+struct ShowArgs {
+    /// The flow store: `sqlite:PATH` or a file path
+    #[arg(long, value_name = "URL")]
+    store: String,
+    /// How far back from the newest stored record to look: `90m`, `24h`, `7d`
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = duration_ms)]
+    since: i64,
+    /// Minutes without any flow of a namespace that count as a gap in its evidence
+    #[arg(long, value_name = "MINUTES", default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..=527_040))]
+    max_gap: i64,
+    /// Output format
+    #[arg(long, short, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+/// Arguments of `palisade evidence prune`
+#[derive(clap::Args)]
+struct PruneArgs {
+    /// The flow store: `sqlite:PATH` or a file path
+    #[arg(long, value_name = "URL")]
+    store: String,
+    /// How much to keep, back from the newest stored record: `30d`, `24h`
+    #[arg(long, value_name = "DURATION", value_parser = duration_ms)]
+    keep: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+/// Run `palisade evidence`
+pub fn run(args: &Args, sink: &mut Diags) -> Exit {
+    let done = match &args.command {
+        Command::Ingest(a) => ingest(a, sink),
+        Command::Show(a) => show(a),
+        Command::Prune(a) => prune(a),
+    };
+    match done {
+        Ok(exit) => exit,
+        Err(e) => {
+            sink.push(Diag::error("store", e.to_string()).help(e.help()));
+            Exit::Input
+        }
+    }
+}
+
+/// `7d` as milliseconds; zero is refused (a window of nothing, or a
+/// retention that keeps nothing, is never what was meant)
+fn duration_ms(text: &str) -> Result<i64, String> {
+    match palisade_intents::parse_duration(text) {
+        Some(0) => Err(format!("`{text}` is zero: write e.g. `24h` or `7d`")),
+        Some(seconds) => Ok(i64::try_from(seconds).unwrap_or(i64::MAX / 1000).saturating_mul(1000)),
+        None => Err(format!(
+            "`{text}` is not a duration: whole numbers with a unit (s, m, h, d, w), e.g. `90m`, `24h`, `7d`"
+        )),
+    }
+}
+
+fn ingest(args: &IngestArgs, sink: &mut Diags) -> Result<Exit, StoreError> {
+    let Some((reader, files)) = inputs(&args.flows, sink) else {
+        return Ok(Exit::Input);
+    };
+    if args.flows.cluster.is_some() {
+        sink.push(
+            Diag::warning(
+                "cluster_not_read",
+                "`ingest` stores flows as they were recorded and does not read `--cluster`",
+            )
+            .help("pass the cluster dump to `audit` or `discover`, which place the stored flows on it"),
+        );
+    }
+    let mut store = Store::open(&args.store)?;
+    let formats = flows::formats();
+    let mut total = 0;
+    for path in &files {
+        let mut ingest = store.ingester();
+        let mut failed = None;
+        let read = flows::read(path, reader, &formats, |record| {
+            if failed.is_none() {
+                failed = ingest.add(record).err();
+            }
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let stats = match read {
+            Ok(stats) => stats,
+            Err(StreamError::Io(message) | StreamError::UnknownFormat(message)) => {
+                sink.push(Diag::error("io", message).help(
+                    "pass `hubble observe -o json` output, Calico Whisker/Goldmane flows or Envoy JSON access logs; --flow-format names the format",
+                ));
+                return Ok(Exit::Input);
+            }
+        };
+        total += ingest.taken();
+        ingest.finish(Some((&path.display().to_string(), &stats)))?;
+        crate::flows::print_reads(&Evidence {
+            reads: vec![stats],
+            ..Evidence::default()
+        });
+    }
+    println!(
+        "stored {} of {} in `{}`",
+        palisade_evidence::plural(total, "flow"),
+        palisade_evidence::plural(files.len(), "stream"),
+        store.path().display()
+    );
+    Ok(Exit::Ok)
+}
+
+/// The format named and the files to read, or the diagnostics of why not
+fn inputs(args: &FlowArgs, sink: &mut Diags) -> Option<(Option<&'static dyn FlowFormat>, Vec<PathBuf>)> {
+    if args.flows.is_empty() {
+        sink.push(
+            Diag::error("no_flows", "`evidence ingest` needs flow logs to store")
+                .help("pass `--flows FILE` (repeatable; `-` is stdin)"),
+        );
+        return None;
+    }
+    let reader = match &args.flow_format {
+        None => None,
+        Some(name) => match flows::format(name) {
+            Some(f) => Some(f),
+            None => {
+                let ids: Vec<&str> = flows::formats().iter().map(|f| f.id()).collect();
+                let help = did_you_mean(name, ids.iter().copied())
+                    .unwrap_or_else(|| format!("palisade reads: {}", ids.join(", ")));
+                sink.push(Diag::error("unknown_flow_format", format!("unknown flow format `{name}`")).help(help));
+                return None;
+            }
+        },
+    };
+    if let Some(dir) = args.flows.iter().find(|p| p.is_dir()) {
+        sink.push(
+            Diag::error(
+                "no_flows",
+                format!("`{}` is a folder: `evidence ingest` takes files", dir.display()),
+            )
+            .help("pass the files themselves (`--flows DIR/*.json`), or `-` for stdin"),
+        );
+        return None;
+    }
+    Some((reader, args.flows.clone()))
+}
+
+fn show(args: &ShowArgs) -> Result<Exit, StoreError> {
+    let store = Store::open_existing(&args.store)?;
+    let Some(last) = store.last_seen_ms()? else {
+        match args.output {
+            Output::Text => println!("`{}` holds no flows yet", store.path().display()),
+            Output::Json => println!("{{\"conversations\":0,\"records\":0}}"),
+        }
+        return Ok(Exit::Ok);
+    };
+    let summary = store.summary(Window::ending(last, args.since), args.max_gap)?;
+    match args.output {
+        Output::Json => match serde_json::to_string_pretty(&summary) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                return Err(StoreError::Corrupt {
+                    path: store.path().to_path_buf(),
+                    why: e.to_string(),
+                })
+            }
+        },
+        Output::Text => print!("{}", text(&summary, args.max_gap)),
+    }
+    Ok(Exit::Ok)
+}
+
+fn span(from_ms: i64, to_ms: i64) -> String {
+    format!(
+        "{} .. {} ({})",
+        format_time(from_ms),
+        format_time(to_ms),
+        human((to_ms - from_ms) / 1000)
+    )
+}
+
+fn gap_list(gaps: &[palisade_store::Gap]) -> String {
+    if gaps.is_empty() {
+        return "no gaps".into();
+    }
+    let longest = gaps.iter().map(|g| g.to_ms - g.from_ms).max().unwrap_or(0);
+    format!(
+        "{}, the longest {}",
+        palisade_evidence::plural(gaps.len(), "gap"),
+        human(longest / 1000)
+    )
+}
+
+/// The summary for a terminal: one line per fact, namespaces and their
+/// services indented, then the busiest conversations
+fn text(s: &Summary, max_gap: i64) -> String {
+    let mut out = String::new();
+    let asked = human((s.window.until_ms - s.window.since_ms) / 1000);
+    match (s.first_ms, s.last_ms) {
+        (Some(first), Some(last)) => out += &format!("window: {} of the {asked} asked\n", span(first, last)),
+        _ => out += &format!("window: nothing in the {asked} asked\n"),
+    }
+    out += &format!(
+        "{} in {}, {} active; {} ingested: {} reported lost, {} unreadable\n",
+        palisade_evidence::plural(s.records, "record"),
+        palisade_evidence::plural(s.conversations, "conversation"),
+        palisade_evidence::plural(s.active_minutes, "minute"),
+        palisade_evidence::plural(s.streams, "stream"),
+        s.lost,
+        s.malformed
+    );
+    out += &format!("silences over {max_gap} minutes: {}\n", gap_list(&s.gaps));
+    out += "\nnamespaces:\n";
+    for c in &s.namespaces {
+        let seen = match (c.first_ms, c.last_ms) {
+            (Some(first), Some(last)) => span(first, last),
+            _ => "no timed record".into(),
+        };
+        out += &format!(
+            "  {}: {} active, {seen}, {}\n",
+            c.namespace,
+            palisade_evidence::plural(c.active_minutes, "minute"),
+            gap_list(&c.gaps)
+        );
+        for service in &c.services {
+            out += &format!(
+                "    {}: {} out, {} in\n",
+                service.name, service.outbound, service.inbound
+            );
+        }
+    }
+    out += "\ntop conversations:\n";
+    for c in &s.top {
+        let verdicts: Vec<String> = c.verdicts.iter().map(|(v, n)| format!("{n} {v}")).collect();
+        let request = c.request.as_ref().map(|r| format!(" {r}")).unwrap_or_default();
+        let last = c
+            .last_ms
+            .map(|t| format!(", last {}", format_time(t)))
+            .unwrap_or_default();
+        out += &format!(
+            "  {} -> {} {}{request}: {} ({}){last}\n",
+            c.source,
+            c.destination,
+            c.port,
+            c.count,
+            verdicts.join(", ")
+        );
+    }
+    out
+}
+
+fn prune(args: &PruneArgs) -> Result<Exit, StoreError> {
+    let mut store = Store::open_existing(&args.store)?;
+    let Some(last) = store.last_seen_ms()? else {
+        println!("`{}` holds no flows: nothing to prune", store.path().display());
+        return Ok(Exit::Ok);
+    };
+    let cutoff = last.saturating_sub(args.keep);
+    let pruned = store.prune(cutoff)?;
+    println!(
+        "kept what was seen since {}: removed {}, {} no longer seen, {} of activity and {}",
+        format_time(cutoff),
+        palisade_evidence::plural(pruned.buckets, "conversation-hour"),
+        palisade_evidence::plural(pruned.conversations, "conversation"),
+        palisade_evidence::plural(pruned.minutes, "minute"),
+        palisade_evidence::plural(pruned.streams, "stream record"),
+    );
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,372 @@
+//! The store against the readers: what goes in comes back as the evidence
+//! `palisade_evidence::read` makes of the same file, windows take the hours
+//! they name, and the file outlives the process
+
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
+use palisade_compiler::model::Request;
+use palisade_evidence::Evidence;
+use palisade_intents::syntax::Protocol;
+use palisade_store::{Store, StoreError, Window};
+use palisade_targets::flows::{self, EndpointKind, FlowEndpoint, FlowRecord, Observed};
+use std::path::{Path, PathBuf};
+
+const WALKTHROUGH: &str = "../examples/zero-trust/flows/hubble.jsonl";
+const DAY_MS: i64 = 86_400_000;
+/// 2026-11-01T00:00:00Z: day 0 of the generated weeks
+const DAY0: i64 = 1_793_491_200_000;
+
+fn store_in(dir: &tempfile::TempDir) -> (Store, String) {
+    let url = format!("sqlite:{}", dir.path().join("evidence.db").display());
+    (Store::open(&url).unwrap(), url)
+}
+
+/// Ingest one file the way `palisade evidence ingest` does
+fn ingest_file(store: &mut Store, path: &Path, flush_every: usize) {
+    let formats = flows::formats();
+    let mut ingest = store.ingester_flushing_every(flush_every);
+    let mut failed = None;
+    let stats = flows::read(path, None, &formats, |record| {
+        if failed.is_none() {
+            failed = ingest.add(record).err();
+        }
+    })
+    .unwrap();
+    assert!(failed.is_none(), "{failed:?}");
+    ingest.finish(Some((&path.display().to_string(), &stats))).unwrap();
+}
+
+fn everything(store: &Store) -> Evidence {
+    store.evidence(i64::MIN / 2, i64::MAX / 2).unwrap()
+}
+
+/// Every part of the evidence the gate and discovery read, compared
+fn assert_same(stored: &Evidence, read: &Evidence, what: &str) {
+    assert_eq!(stored.flows.len(), read.flows.len(), "{what}: conversations");
+    for (key, seen) in &read.flows {
+        assert_eq!(stored.flows.get(key), Some(seen), "{what}: {key:?}");
+    }
+    assert_eq!(stored.lookups, read.lookups, "{what}: lookups");
+    assert_eq!(stored.minutes, read.minutes, "{what}: minutes");
+    assert_eq!(
+        stored.minutes_by_namespace, read.minutes_by_namespace,
+        "{what}: minutes by namespace"
+    );
+    let counts = |e: &Evidence| -> Vec<_> {
+        e.reads
+            .iter()
+            .map(|r| (r.format.clone(), r.lines, r.flows, r.malformed, r.lost))
+            .collect()
+    };
+    assert_eq!(counts(stored), counts(read), "{what}: streams");
+}
+
+fn samples() -> Vec<PathBuf> {
+    let mut files = vec![PathBuf::from(WALKTHROUGH)];
+    let dir = PathBuf::from("../../shared/samples/flows/hubble");
+    match std::fs::read_dir(&dir) {
+        Ok(entries) => {
+            let mut found: Vec<PathBuf> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "json" || x == "jsonl"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        }
+        Err(_) => {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "CI=true but {} is missing",
+                dir.display()
+            );
+            eprintln!("\n!!! SKIPPED: {} not found !!!\n", dir.display());
+        }
+    }
+    files
+}
+
+#[test]
+fn a_window_over_everything_is_what_reading_the_file_gives() {
+    for file in samples() {
+        for flush_every in [1, 7, 100_000] {
+            let dir = tempfile::tempdir().unwrap();
+            let (mut store, _) = store_in(&dir);
+            ingest_file(&mut store, &file, flush_every);
+            let read = palisade_evidence::read(&[file.as_path()], None).unwrap();
+            assert!(!read.flows.is_empty(), "{}: no flows to compare", file.display());
+            assert_same(
+                &everything(&store),
+                &read,
+                &format!("{} flushing every {flush_every}", file.display()),
+            );
+        }
+    }
+}
+
+#[test]
+fn ingesting_twice_doubles_the_counts_and_keeps_first_and_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = store_in(&dir);
+    let file = Path::new(WALKTHROUGH);
+    ingest_file(&mut store, file, 100_000);
+    ingest_file(&mut store, file, 100_000);
+    let once = palisade_evidence::read(&[file], None).unwrap();
+    let twice = everything(&store);
+    assert_eq!(twice.flows.len(), once.flows.len());
+    for (key, seen) in &once.flows {
+        let stored = &twice.flows[key];
+        assert_eq!(stored.count, seen.count * 2, "{key:?}");
+        assert_eq!((stored.first_ms, stored.last_ms), (seen.first_ms, seen.last_ms));
+        for (verdict, n) in &seen.observed {
+            assert_eq!(stored.observed[verdict], n * 2);
+        }
+    }
+    assert_eq!(twice.minutes, once.minutes);
+    assert_eq!(twice.reads.len(), 2, "one stream row per ingest");
+}
+
+fn pod(namespace: &str, app: &str) -> FlowEndpoint {
+    let mut e = FlowEndpoint::of_kind(EndpointKind::Pod);
+    e.namespace = Some(namespace.into());
+    e.labels.insert("app".into(), app.into());
+    e
+}
+
+fn record(time_ms: i64, from: (&str, &str), to: (&str, &str), port: u16) -> FlowRecord {
+    FlowRecord {
+        time_ms: Some(time_ms),
+        source: pod(from.0, from.1),
+        destination: pod(to.0, to.1),
+        protocol: Protocol::Tcp,
+        port,
+        observed: Observed::Allowed,
+        request: None,
+        dns_query: None,
+        count: 1,
+    }
+}
+
+/// A week: web talks to api every ten minutes of every day; the reporting
+/// job talks to the warehouse once, on day 6
+fn week() -> Vec<FlowRecord> {
+    let mut records = Vec::new();
+    for minute in (0..7 * 24 * 60).step_by(10) {
+        records.push(record(DAY0 + minute * 60_000, ("shop", "web"), ("shop", "api"), 8080));
+    }
+    records.push(record(
+        DAY0 + 6 * DAY_MS + 3 * 3_600_000,
+        ("batch", "report"),
+        ("data", "warehouse"),
+        5432,
+    ));
+    records
+}
+
+fn has_rare(evidence: &Evidence) -> bool {
+    evidence
+        .flows
+        .keys()
+        .any(|k| k.destination.labels.get("app").is_some_and(|a| a == "warehouse"))
+}
+
+#[test]
+fn a_conversation_of_day_6_is_in_the_week_and_not_in_the_day_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = store_in(&dir);
+    store.ingest(week()).unwrap();
+    let end = DAY0 + 7 * DAY_MS - 1;
+    let week = store.evidence(end - 7 * DAY_MS + 1, end).unwrap();
+    assert!(has_rare(&week), "a 7-day window holds the day-6 conversation");
+    // The day up to the end of day 5 (hours are whole: end on the hour before).
+    let day5_end = DAY0 + 6 * DAY_MS - 1;
+    let day = store.evidence(day5_end - DAY_MS + 1, day5_end).unwrap();
+    assert!(!has_rare(&day), "a 1-day window ending on day 5 does not");
+    let web = day.flows.values().map(|s| s.count).sum::<u64>();
+    assert_eq!(web, 24 * 6, "that day holds its own 144 web -> api records only");
+    assert!(day
+        .minutes
+        .iter()
+        .all(|m| (m * 60_000) > day5_end - DAY_MS && m * 60_000 <= day5_end));
+}
+
+#[test]
+fn a_window_that_leaves_out_a_day_leaves_out_its_buckets() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = store_in(&dir);
+    store.ingest(week()).unwrap();
+    let days_1_to_6 = store.evidence(DAY0 + DAY_MS, DAY0 + 7 * DAY_MS - 1).unwrap();
+    let seen = &days_1_to_6.flows.values().find(|s| s.count > 1).unwrap();
+    assert_eq!(seen.count, 6 * 144);
+    assert_eq!(seen.first_ms, Some(DAY0 + DAY_MS));
+    assert!(days_1_to_6
+        .minutes
+        .first()
+        .is_some_and(|m| *m == (DAY0 + DAY_MS) / 60_000));
+}
+
+#[test]
+fn a_restart_keeps_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, url) = store_in(&dir);
+    store.ingest(week()).unwrap();
+    let before = everything(&store);
+    drop(store);
+    let reopened = Store::open(&url).unwrap();
+    let after = everything(&reopened);
+    assert_eq!(after.flows, before.flows);
+    assert_eq!(after.minutes_by_namespace, before.minutes_by_namespace);
+    assert_eq!(reopened.last_seen_ms().unwrap(), Some(DAY0 + 7 * DAY_MS - 10 * 60_000));
+}
+
+#[test]
+fn prune_forgets_the_hours_before_the_cutoff_and_keeps_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = store_in(&dir);
+    store.ingest(week()).unwrap();
+    let pruned = store.prune(DAY0 + 6 * DAY_MS).unwrap();
+    assert_eq!(pruned.buckets, 6 * 24, "six days of hourly web -> api buckets");
+    assert_eq!(pruned.conversations, 0, "web -> api still has day 6");
+    assert_eq!(pruned.minutes, 6 * 144, "minutes, not rows per namespace");
+    let left = everything(&store);
+    assert!(has_rare(&left));
+    let web = left.flows.values().find(|s| s.count > 1).unwrap();
+    assert_eq!((web.count, web.first_ms), (144, Some(DAY0 + 6 * DAY_MS)));
+    assert_eq!(left.minutes.first().copied(), Some((DAY0 + 6 * DAY_MS) / 60_000));
+    // Past the rare one's hour, it goes with its conversation row.
+    let pruned = store.prune(DAY0 + 7 * DAY_MS).unwrap();
+    assert_eq!(pruned.conversations, 2);
+    assert!(everything(&store).flows.is_empty());
+}
+
+#[test]
+fn lookups_and_requests_come_back_by_hour() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = store_in(&dir);
+    let mut dns = record(DAY0, ("shop", "web"), ("kube-system", "kube-dns"), 53);
+    dns.protocol = Protocol::Udp;
+    dns.dns_query = Some("api.example.com".into());
+    let mut http = record(DAY0 + 2 * 3_600_000, ("shop", "web"), ("shop", "api"), 8080);
+    http.request = Some(Request::new("get", "/products/1".into()));
+    let records = vec![dns.clone(), dns, http];
+    store.ingest(records.clone()).unwrap();
+    let mut direct = Evidence::default();
+    records.into_iter().for_each(|r| direct.add(r));
+    assert_same(&everything(&store), &direct, "generated");
+    let first_hour = store.evidence(DAY0, DAY0 + 3_600_000 - 1).unwrap();
+    assert_eq!(first_hour.lookups.values().flat_map(|n| n.values()).sum::<u64>(), 2);
+    assert!(first_hour.flows.keys().all(|k| k.request.is_none()));
+}
+
+#[test]
+fn an_empty_file_is_migrated_and_an_existing_one_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.db");
+    std::fs::write(&path, b"").unwrap();
+    let url = path.display().to_string();
+    let mut store = Store::open(&url).unwrap();
+    store.ingest(week()).unwrap();
+    drop(store);
+    let reopened = Store::open(&url).unwrap();
+    assert!(has_rare(&everything(&reopened)));
+    let conn = rusqlite_version(&path);
+    assert_eq!(conn, vec![1], "migration 1 applied once");
+}
+
+fn rusqlite_version(path: &Path) -> Vec<i64> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut statement = conn
+        .prepare("SELECT version FROM schema_version ORDER BY version")
+        .unwrap();
+    let rows = statement.query_map([], |row| row.get(0)).unwrap();
+    rows.collect::<Result<_, _>>().unwrap()
+}
+
+#[test]
+fn a_newer_schema_is_refused_not_downgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, url) = store_in(&dir);
+    drop(store);
+    let path = dir.path().join("evidence.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("INSERT INTO schema_version (version) VALUES (99)", [])
+        .unwrap();
+    let refused = Store::open(&url).unwrap_err();
+    assert!(matches!(refused, StoreError::Newer { found: 99, .. }), "{refused:?}");
+    assert!(
+        refused.to_string().contains("newer than this palisade reads"),
+        "{refused}"
+    );
+    assert_eq!(rusqlite_version(&path), vec![1, 99], "left as it was");
+}
+
+#[test]
+fn a_file_that_is_not_a_store_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("flows.jsonl");
+    std::fs::copy(WALKTHROUGH, &text).unwrap();
+    let refused = Store::open(text.to_str().unwrap()).unwrap_err();
+    assert!(matches!(refused, StoreError::NotAStore { .. }), "{refused:?}");
+    assert!(refused.to_string().contains("not an SQLite database"), "{refused}");
+    let other = dir.path().join("other.db");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute("CREATE TABLE t (x INTEGER)", [])
+        .unwrap();
+    let refused = Store::open(other.to_str().unwrap()).unwrap_err();
+    assert!(refused.to_string().contains("holds other tables (t)"), "{refused}");
+    let refused = Store::open("postgres://db.example/palisade").unwrap_err();
+    assert!(refused.to_string().contains("not supported yet"), "{refused}");
+}
+
+#[test]
+fn a_summary_names_services_gaps_and_the_busiest_conversations() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut store, _) = store_in(&dir);
+    store.ingest(week()).unwrap();
+    let window = Window::ending(DAY0 + 7 * DAY_MS - 1, 7 * DAY_MS);
+    let summary = store.summary(window, 60).unwrap();
+    assert_eq!(summary.conversations, 2);
+    assert_eq!(summary.records, 7 * 144 + 1);
+    assert!(summary.gaps.is_empty(), "every ten minutes is no gap over an hour");
+    let names: Vec<&str> = summary.namespaces.iter().map(|c| c.namespace.as_str()).collect();
+    assert_eq!(names, ["batch", "data", "shop"]);
+    let data = &summary.namespaces[1];
+    assert_eq!(data.active_minutes, 1);
+    assert_eq!(data.services[0].name, "data/warehouse");
+    assert_eq!((data.services[0].inbound, data.services[0].outbound), (1, 0));
+    assert_eq!(summary.top[0].source, "shop/web");
+    assert_eq!(summary.top[0].port, "tcp/8080");
+    let tight = store.summary(window, 5).unwrap();
+    assert_eq!(
+        tight.gaps.len(),
+        7 * 144 - 1,
+        "every ten-minute silence is a gap over five minutes"
+    );
+}
+
+#[test]
+fn two_writers_interleaving_small_batches_both_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("shared.db").display());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let mut store = Store::open(&url).unwrap();
+                let mut ingest = store.ingester_flushing_every(50);
+                for r in week() {
+                    ingest.add(r).unwrap();
+                }
+                ingest.finish(None).unwrap();
+            });
+        }
+    });
+    let store = Store::open_existing(&url).unwrap();
+    assert_eq!(everything(&store).records(), 2 * (7 * 144 + 1));
+}
