@@ -21,7 +21,12 @@ fn import_json(path: &str) -> (Option<i32>, serde_json::Value) {
     // One JSON document on stdout, the intents inside it.
     let report: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
-    assert!(report["contents"]["palisade.yaml"].as_str().is_some_and(|t| t.contains("kind: Project")), "{report}");
+    assert!(
+        report["contents"]["palisade.yaml"]
+            .as_str()
+            .is_some_and(|t| t.contains("kind: Project")),
+        "{report}"
+    );
     (out.status.code(), report)
 }
 

@@ -67,8 +67,12 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
 
 /// Load, resolve and render in memory; `None` when loading stopped
 fn check(args: &Args, diags: &mut Diags) -> Option<Checked> {
-    let (ws, dialects) =
-        workspace::load_with_targets(&args.intents.dir, args.rev.as_deref(), &args.intents.targets.target, diags)?;
+    let (ws, dialects) = workspace::load_with_targets(
+        &args.intents.dir,
+        args.rev.as_deref(),
+        &args.intents.targets.target,
+        diags,
+    )?;
     // A target that cannot express an intent is an error here too.
     let (_, rendered) = workspace::render(&ws, &dialects, palisade_targets::Mode::Enforce);
     diags.extend(rendered);

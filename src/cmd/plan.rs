@@ -43,13 +43,17 @@ const TEMPLATE: &str = include_str!("../templates/plan.md.hbs");
 
 /// Plan and print
 pub fn run(args: &Args, sink: &mut Diags) -> Exit {
-    let Some((base, base_targets)) = workspace::load_base(&args.intents.dir, &args.base, &args.intents.targets.target, sink)
+    let Some((base, base_targets)) =
+        workspace::load_base(&args.intents.dir, &args.base, &args.intents.targets.target, sink)
     else {
         return Exit::Input;
     };
-    let Some((head, head_targets)) =
-        workspace::load_with_targets(&args.intents.dir, args.head.as_deref(), &args.intents.targets.target, sink)
-    else {
+    let Some((head, head_targets)) = workspace::load_with_targets(
+        &args.intents.dir,
+        args.head.as_deref(),
+        &args.intents.targets.target,
+        sink,
+    ) else {
         return Exit::Input;
     };
     let (base_rendered, base_diags) = workspace::render(&base, &base_targets, Mode::Enforce);

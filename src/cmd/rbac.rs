@@ -16,7 +16,8 @@ pub struct Args {
 
 /// Print the Roles and RoleBindings as one YAML stream
 pub fn run(args: &Args, sink: &mut Diags) -> Exit {
-    let Some((ws, targets)) = workspace::load_with_targets(&args.intents.dir, None, &args.intents.targets.target, sink) else {
+    let Some((ws, targets)) = workspace::load_with_targets(&args.intents.dir, None, &args.intents.targets.target, sink)
+    else {
         return Exit::Input;
     };
     let (audit, enforce, _) = match palisade_engine::render::render_both(&ws, &targets) {

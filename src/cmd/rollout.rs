@@ -45,7 +45,9 @@ enum StageArg {
 
 /// Roll out
 pub fn run(args: &Args, sink: &mut Diags) -> Exit {
-    let Some((ws, dialects)) = workspace::load_with_targets(&args.intents.dir, None, &args.intents.targets.target, sink) else {
+    let Some((ws, dialects)) =
+        workspace::load_with_targets(&args.intents.dir, None, &args.intents.targets.target, sink)
+    else {
         return Exit::Input;
     };
     let mut rendered: BTreeMap<&str, Vec<(&'static str, Vec<Manifest>)>> = BTreeMap::new();
