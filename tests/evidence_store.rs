@@ -251,3 +251,32 @@ fn a_store_that_cannot_be_used_is_exit_1_with_the_reason() {
         "a file that is no store is left as it was"
     );
 }
+
+#[test]
+fn an_empty_store_shows_an_empty_window_in_the_same_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let store = dir.path().join("e.db").display().to_string();
+    let (code, stdout, stderr) = run(&[
+        "evidence",
+        "ingest",
+        "--flows",
+        empty.to_str().unwrap(),
+        "--store",
+        &store,
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, format!("stored 0 flows of 1 stream in `{store}`\n"));
+    let (code, text, _) = run(&["evidence", "show", "--store", &store]);
+    assert_eq!(code, Some(0));
+    assert!(
+        text.starts_with("window: nothing in the 7d asked\n0 records in 0 conversations"),
+        "{text}"
+    );
+    let json = show_json(&store, "24h");
+    assert_eq!((json["records"].as_u64(), json["streams"].as_u64()), (Some(0), Some(1)));
+    let (code, stdout, _) = run(&["evidence", "prune", "--store", &store, "--keep", "30d"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(stdout, format!("`{store}` holds no flows: nothing to prune\n"));
+}

@@ -189,12 +189,12 @@ fn inputs(args: &FlowArgs, sink: &mut Diags) -> Option<(Option<&'static dyn Flow
 
 fn show(args: &ShowArgs) -> Result<Exit, StoreError> {
     let store = Store::open_existing(&args.store)?;
-    let Some(last) = store.last_seen_ms()? else {
-        match args.output {
-            Output::Text => println!("`{}` holds no flows yet", store.path().display()),
-            Output::Json => println!("{{\"conversations\":0,\"records\":0}}"),
-        }
-        return Ok(Exit::Ok);
+    // An empty store is an empty window ending now, in the same shape.
+    let last = match store.last_seen_ms()? {
+        Some(last) => last,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
     };
     let summary = store.summary(Window::ending(last, args.since), args.max_gap)?;
     match args.output {
