@@ -7,7 +7,7 @@ use palisade_evidence::observe::{FlowKey, Seen};
 use palisade_evidence::Evidence;
 use palisade_targets::flows::{FlowRecord, Observed, ReadStats};
 use rusqlite::{params, Transaction, TransactionBehavior};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// An ingest under way; [`Ingest::finish`] writes what is left
@@ -85,8 +85,10 @@ impl<'s> Ingest<'s> {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
+        // Within one transaction an id cannot change: look each up once.
+        let mut ids = HashMap::new();
         for (hour, evidence) in &hours {
-            write_hour(&tx, &path, *hour, evidence)?;
+            write_hour(&tx, &path, *hour, evidence, &mut ids)?;
         }
         tx.commit().map_err(db)
     }
@@ -95,14 +97,16 @@ impl<'s> Ingest<'s> {
 const UPSERT_CONVERSATION: &str = "
 INSERT INTO conversations (conversation_key, source_namespace, source_workload, destination_namespace, destination, protocol, port, method, path_class)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-ON CONFLICT (conversation_key) DO UPDATE SET conversation_key = excluded.conversation_key
-RETURNING id";
+ON CONFLICT (conversation_key) DO NOTHING";
+
+// Not `DO UPDATE ... RETURNING`: that rewrites the row on every flush.
+const CONVERSATION_ID: &str = "SELECT id FROM conversations WHERE conversation_key = ?1";
 
 // CASE rather than min()/max(): those are aggregates on other backends.
 const UPSERT_BUCKET: &str = "
 INSERT INTO buckets (conversation, hour, connections, first_ms, last_ms, allowed, dropped, would_drop)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-ON CONFLICT (conversation, hour) DO UPDATE SET
+ON CONFLICT (hour, conversation) DO UPDATE SET
     connections = buckets.connections + excluded.connections,
     first_ms = CASE WHEN buckets.first_ms IS NULL OR excluded.first_ms < buckets.first_ms
         THEN excluded.first_ms ELSE buckets.first_ms END,
@@ -114,33 +118,29 @@ ON CONFLICT (conversation, hour) DO UPDATE SET
 
 const UPSERT_LOOKUP: &str = "
 INSERT INTO lookups (endpoint, name, hour, lookups) VALUES (?1, ?2, ?3, ?4)
-ON CONFLICT (endpoint, name, hour) DO UPDATE SET lookups = lookups.lookups + excluded.lookups";
+ON CONFLICT (hour, endpoint, name) DO UPDATE SET lookups = lookups.lookups + excluded.lookups";
 
 const MARK_ACTIVE: &str =
-    "INSERT INTO activity (namespace, minute) VALUES (?1, ?2) ON CONFLICT (namespace, minute) DO NOTHING";
+    "INSERT INTO activity (namespace, minute) VALUES (?1, ?2) ON CONFLICT (minute, namespace) DO NOTHING";
 
-fn write_hour(tx: &Transaction<'_>, path: &Path, hour: i64, evidence: &Evidence) -> Result<(), StoreError> {
+fn write_hour<'e>(
+    tx: &Transaction<'_>,
+    path: &Path,
+    hour: i64,
+    evidence: &'e Evidence,
+    ids: &mut HashMap<&'e FlowKey, i64>,
+) -> Result<(), StoreError> {
     let db = |e| StoreError::db(path, e);
-    let mut conversation = tx.prepare_cached(UPSERT_CONVERSATION).map_err(db)?;
     let mut bucket = tx.prepare_cached(UPSERT_BUCKET).map_err(db)?;
     for (flow, seen) in &evidence.flows {
-        let row = conversation_row(flow, path)?;
-        let id: i64 = conversation
-            .query_row(
-                params![
-                    row.key,
-                    row.source_namespace,
-                    row.source,
-                    row.destination_namespace,
-                    row.destination,
-                    row.protocol,
-                    row.port,
-                    row.method,
-                    row.path_class,
-                ],
-                |r| r.get(0),
-            )
-            .map_err(db)?;
+        let id = match ids.get(flow) {
+            Some(id) => *id,
+            None => {
+                let id = conversation_id(tx, path, flow)?;
+                ids.insert(flow, id);
+                id
+            }
+        };
         let verdict = |o: Observed| db_count(seen.observed.get(&o).copied().unwrap_or(0));
         bucket
             .execute(params![
@@ -174,6 +174,30 @@ fn write_hour(tx: &Transaction<'_>, path: &Path, hour: i64, evidence: &Evidence)
         }
     }
     Ok(())
+}
+
+/// The id of a conversation's row, which is added if it is new
+fn conversation_id(tx: &Transaction<'_>, path: &Path, flow: &FlowKey) -> Result<i64, StoreError> {
+    let db = |e| StoreError::db(path, e);
+    let row = conversation_row(flow, path)?;
+    tx.prepare_cached(UPSERT_CONVERSATION)
+        .map_err(db)?
+        .execute(params![
+            row.key,
+            row.source_namespace,
+            row.source,
+            row.destination_namespace,
+            row.destination,
+            row.protocol,
+            row.port,
+            row.method,
+            row.path_class,
+        ])
+        .map_err(db)?;
+    tx.prepare_cached(CONVERSATION_ID)
+        .map_err(db)?
+        .query_row([&row.key], |r| r.get(0))
+        .map_err(db)
 }
 
 /// The columns of a conversation's row

@@ -41,7 +41,7 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Records aggregated in memory before they are written: bounds memory by
 /// conversations x hours of one batch, whatever the length of the stream
-pub const FLUSH_EVERY: usize = 200_000;
+pub const FLUSH_EVERY: usize = 50_000;
 
 /// A flow store, opened
 pub struct Store {

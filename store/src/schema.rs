@@ -8,7 +8,11 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Migration 1: the initial schema
+/// Migration 1: the initial schema. Keys lead with the hour (the minute):
+/// an ingest of recent traffic then appends at the end of each tree instead
+/// of rewriting pages all over it, and windows and pruning are key ranges.
+/// `WITHOUT ROWID` keeps each of those tables one tree (SQLite's DDL; the
+/// statements that use them are standard)
 const V1: &str = "
 CREATE TABLE schema_version (version INTEGER NOT NULL);
 CREATE TABLE conversations (
@@ -32,23 +36,20 @@ CREATE TABLE buckets (
     allowed BIGINT NOT NULL,
     dropped BIGINT NOT NULL,
     would_drop BIGINT NOT NULL,
-    PRIMARY KEY (conversation, hour)
-);
-CREATE INDEX buckets_by_hour ON buckets (hour);
+    PRIMARY KEY (hour, conversation)
+) WITHOUT ROWID;
 CREATE TABLE activity (
     namespace TEXT NOT NULL,
     minute BIGINT NOT NULL,
-    PRIMARY KEY (namespace, minute)
-);
-CREATE INDEX activity_by_minute ON activity (minute);
+    PRIMARY KEY (minute, namespace)
+) WITHOUT ROWID;
 CREATE TABLE lookups (
     endpoint TEXT NOT NULL,
     name TEXT NOT NULL,
     hour BIGINT NOT NULL,
     lookups BIGINT NOT NULL,
-    PRIMARY KEY (endpoint, name, hour)
-);
-CREATE INDEX lookups_by_hour ON lookups (hour);
+    PRIMARY KEY (hour, endpoint, name)
+) WITHOUT ROWID;
 CREATE TABLE streams (
     id INTEGER PRIMARY KEY,
     source TEXT NOT NULL,
