@@ -3,7 +3,7 @@
 use palisade_compiler::model::ClusterModel;
 use palisade_evidence::Evidence;
 use palisade_intents::{diag::did_you_mean, Diag, Diags};
-use palisade_targets::flows::StreamError;
+use palisade_targets::flows::{FlowFormat, StreamError};
 use std::path::{Path, PathBuf};
 
 /// Where the flows are, how to read them and how long they may fall silent:
@@ -24,6 +24,14 @@ pub struct FlowArgs {
     /// flows to cover one period of each of its CronJobs.
     #[arg(long, value_name = "FILE", help_heading = "Flows")]
     pub cluster: Option<PathBuf>,
+    /// A flow store (`palisade evidence ingest`): its window of evidence
+    /// instead of flow files, `sqlite:PATH` or a file path
+    #[arg(long, value_name = "URL", help_heading = "Flows")]
+    pub store: Option<String>,
+    /// With --store: how far back from the newest stored record to judge,
+    /// `90m`, `24h`, `7d`
+    #[arg(long, value_name = "DURATION", help_heading = "Flows", default_value = "7d", value_parser = duration_ms)]
+    pub since: i64,
     /// Minutes without any flow of a namespace that count as a gap in its evidence
     #[arg(long, value_name = "MINUTES", help_heading = "Flows", default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..=527_040))]
     pub max_gap: i64,
@@ -47,20 +55,31 @@ impl FlowArgs {
         self.read_streams(sink, true)
     }
 
-    fn read_streams(&self, sink: &mut Diags, gate: bool) -> Option<(Evidence, Option<ClusterModel>)> {
-        let reader = match &self.flow_format {
-            None => None,
-            Some(name) => match palisade_targets::flows::format(name) {
-                Some(f) => Some(f),
-                None => {
-                    let ids: Vec<&str> = palisade_targets::flows::formats().iter().map(|f| f.id()).collect();
-                    let help = did_you_mean(name, ids.iter().copied())
-                        .unwrap_or_else(|| format!("palisade reads: {}", ids.join(", ")));
-                    sink.push(Diag::error("unknown_flow_format", format!("unknown flow format `{name}`")).help(help));
-                    return None;
-                }
-            },
+    /// The format `--flow-format` names (`None`: recognised per stream), or
+    /// the diagnostic of an unknown one
+    pub fn reader(&self, sink: &mut Diags) -> Result<Option<&'static dyn FlowFormat>, ()> {
+        let Some(name) = &self.flow_format else {
+            return Ok(None);
         };
+        match palisade_targets::flows::format(name) {
+            Some(f) => Ok(Some(f)),
+            None => {
+                let ids: Vec<&str> = palisade_targets::flows::formats().iter().map(|f| f.id()).collect();
+                let help = did_you_mean(name, ids.iter().copied())
+                    .unwrap_or_else(|| format!("palisade reads: {}", ids.join(", ")));
+                sink.push(Diag::error("unknown_flow_format", format!("unknown flow format `{name}`")).help(help));
+                Err(())
+            }
+        }
+    }
+
+    /// The files `--flows` names, folders read for theirs
+    pub fn files(&self, sink: &mut Diags) -> Option<Vec<PathBuf>> {
+        flow_files(&self.flows).map_err(|diag| sink.push(diag)).ok()
+    }
+
+    fn read_streams(&self, sink: &mut Diags, gate: bool) -> Option<(Evidence, Option<ClusterModel>)> {
+        let reader = self.reader(sink).ok()?;
         let cluster = match &self.cluster {
             None => None,
             Some(path) => match palisade_engine::manifests::read_cluster(path) {
@@ -71,13 +90,23 @@ impl FlowArgs {
                 }
             },
         };
-        let files = match flow_files(&self.flows) {
-            Ok(files) => files,
-            Err(diag) => {
-                sink.push(diag);
+        if let Some(url) = &self.store {
+            if !self.flows.is_empty() {
+                sink.push(
+                    Diag::error("flows_and_store", "judge the flows of files or of a store, not both")
+                        .help("add the files to the store first: `palisade evidence ingest --flows FILE --store URL`"),
+                );
                 return None;
             }
-        };
+            return match stored(url, self.since) {
+                Ok(evidence) => Some((evidence, cluster)),
+                Err(e) => {
+                    sink.push(Diag::error("store", e.to_string()).help(e.help()));
+                    None
+                }
+            };
+        }
+        let files = self.files(sink)?;
         let paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
         // Where each file starts on one bar over all of them (stdin counts 0).
         let sizes: Vec<u64> = paths
@@ -126,6 +155,28 @@ impl FlowArgs {
                 None
             }
         }
+    }
+}
+
+/// The window of a store: `since_ms` back from its newest record (an empty
+/// store is an empty window, which the gate holds on)
+fn stored(url: &str, since_ms: i64) -> Result<Evidence, palisade_store::StoreError> {
+    let store = palisade_store::Store::open_existing(url)?;
+    match store.last_seen_ms()? {
+        None => Ok(Evidence::default()),
+        Some(last) => store.evidence(last.saturating_sub(since_ms), last),
+    }
+}
+
+/// `7d` as milliseconds; zero is refused (a window of nothing, or a
+/// retention that keeps nothing, is never what was meant)
+pub fn duration_ms(text: &str) -> Result<i64, String> {
+    match palisade_intents::parse_duration(text) {
+        Some(0) => Err(format!("`{text}` is zero: write e.g. `24h` or `7d`")),
+        Some(seconds) => Ok(i64::try_from(seconds).unwrap_or(i64::MAX / 1000).saturating_mul(1000)),
+        None => Err(format!(
+            "`{text}` is not a duration: whole numbers with a unit (s, m, h, d, w), e.g. `90m`, `24h`, `7d`"
+        )),
     }
 }
 

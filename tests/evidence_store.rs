@@ -280,3 +280,95 @@ fn an_empty_store_shows_an_empty_window_in_the_same_shape() {
     assert_eq!(code, Some(0));
     assert_eq!(stdout, format!("`{store}` holds no flows: nothing to prune\n"));
 }
+
+/// `line` with its record's time set to `at`
+fn at_time(line: &str, at: &str) -> String {
+    let time = line
+        .split("\"time\": \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("a Hubble record with a time: {line}"));
+    line.replace(time, at) + "\n"
+}
+
+#[test]
+fn a_conversation_seen_on_day_6_of_7_holds_the_gate_a_short_window_would_open() {
+    let walkthrough = std::fs::read_to_string(FLOWS).unwrap();
+    let lines: Vec<&str> = walkthrough.lines().collect();
+    let rare = lines
+        .iter()
+        .find(|l| l.contains("\"destination\": \"203.0.113.50\""))
+        .unwrap_or_else(|| panic!("the walkthrough's outside database"));
+    // Every allowed conversation of the walkthrough on each of seven days
+    // (2026-11-14 .. 20), the outside database nobody allowed on day 6 only.
+    let allowed: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| {
+            l.contains("\"time\": \"") && l.ends_with('}') && !l.contains("203.0.113.50") && !l.contains("/admin/")
+        })
+        .collect();
+    let mut week = String::new();
+    for day in 14..=20 {
+        for (i, line) in allowed.iter().enumerate() {
+            week += &at_time(line, &format!("2026-11-{day}T10:{:02}:00.000000000Z", i % 60));
+        }
+    }
+    week += &at_time(rare, "2026-11-19T03:00:00.000000000Z");
+    let dir = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("week.jsonl");
+    std::fs::write(&flows, week).unwrap();
+    let store = dir.path().join("e.db").display().to_string();
+    let (code, _, stderr) = run(&[
+        "evidence",
+        "ingest",
+        "--flows",
+        flows.to_str().unwrap(),
+        "--store",
+        &store,
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let audit = |since: &str| {
+        run(&[
+            "audit",
+            "examples/zero-trust",
+            "--store",
+            &store,
+            "--since",
+            since,
+            "-o",
+            "json",
+        ])
+    };
+    let (code, week, stderr) = audit("7d");
+    assert_eq!(code, Some(3), "the week holds the gate: {stderr}");
+    let week: serde_json::Value = serde_json::from_str(&week).unwrap();
+    let dropped: Vec<String> = week["would_drop"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            format!(
+                "{} -> {}",
+                d["source"].as_str().unwrap_or("?"),
+                d["destination"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    assert!(dropped.iter().any(|d| d.contains("203.0.113.50")), "{dropped:?}");
+    let (_, day, _) = audit("1d");
+    let day: serde_json::Value = serde_json::from_str(&day).unwrap();
+    assert!(
+        day["summary"]["observed"]["flows"].as_u64() > Some(0),
+        "the day was judged: {day}"
+    );
+    let seen_in_a_day = day["would_drop"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|d| d.to_string().contains("203.0.113.50"));
+    assert!(
+        !seen_in_a_day,
+        "a one-day window misses it: that is why the gate reads the week"
+    );
+}

@@ -5,7 +5,7 @@
 use crate::{flows::FlowArgs, Exit};
 use clap::ValueEnum;
 use palisade_evidence::{cron::human, Evidence};
-use palisade_intents::{diag::did_you_mean, Diag, Diags};
+use palisade_intents::{Diag, Diags};
 use palisade_store::{Store, StoreError, Summary, Window};
 use palisade_targets::flows::{self, format_time, FlowFormat, StreamError};
 use std::path::PathBuf;
@@ -31,11 +31,10 @@ enum Command {
 /// Arguments of `palisade evidence ingest`
 #[derive(clap::Args)]
 struct IngestArgs {
+    /// The flows to store, and `--store` where (`sqlite:PATH` or a file
+    /// path, created if missing)
     #[command(flatten)]
     flows: FlowArgs,
-    /// The flow store: `sqlite:PATH` or a file path (created if missing)
-    #[arg(long, value_name = "URL")]
-    store: String,
 }
 
 /// Arguments of `palisade evidence show`
@@ -45,7 +44,7 @@ struct ShowArgs {
     #[arg(long, value_name = "URL")]
     store: String,
     /// How far back from the newest stored record to look: `90m`, `24h`, `7d`
-    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = duration_ms)]
+    #[arg(long, value_name = "DURATION", default_value = "7d", value_parser = crate::flows::duration_ms)]
     since: i64,
     /// Minutes without any flow of a namespace that count as a gap in its evidence
     #[arg(long, value_name = "MINUTES", default_value_t = 10, value_parser = clap::value_parser!(i64).range(1..=527_040))]
@@ -62,7 +61,7 @@ struct PruneArgs {
     #[arg(long, value_name = "URL")]
     store: String,
     /// How much to keep, back from the newest stored record: `30d`, `24h`
-    #[arg(long, value_name = "DURATION", value_parser = duration_ms)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::flows::duration_ms)]
     keep: i64,
 }
 
@@ -88,18 +87,6 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     }
 }
 
-/// `7d` as milliseconds; zero is refused (a window of nothing, or a
-/// retention that keeps nothing, is never what was meant)
-fn duration_ms(text: &str) -> Result<i64, String> {
-    match palisade_intents::parse_duration(text) {
-        Some(0) => Err(format!("`{text}` is zero: write e.g. `24h` or `7d`")),
-        Some(seconds) => Ok(i64::try_from(seconds).unwrap_or(i64::MAX / 1000).saturating_mul(1000)),
-        None => Err(format!(
-            "`{text}` is not a duration: whole numbers with a unit (s, m, h, d, w), e.g. `90m`, `24h`, `7d`"
-        )),
-    }
-}
-
 fn ingest(args: &IngestArgs, sink: &mut Diags) -> Result<Exit, StoreError> {
     let Some((reader, files)) = inputs(&args.flows, sink) else {
         return Ok(Exit::Input);
@@ -113,7 +100,14 @@ fn ingest(args: &IngestArgs, sink: &mut Diags) -> Result<Exit, StoreError> {
             .help("pass the cluster dump to `audit` or `discover`, which place the stored flows on it"),
         );
     }
-    let mut store = Store::open(&args.store)?;
+    let Some(url) = &args.flows.store else {
+        sink.push(
+            Diag::error("no_store", "`evidence ingest` needs the store to add to")
+                .help("pass `--store sqlite:PATH` (created if missing)"),
+        );
+        return Ok(Exit::Input);
+    };
+    let mut store = Store::open(url)?;
     let formats = flows::formats();
     let mut total = 0;
     for path in &files {
@@ -154,37 +148,16 @@ fn ingest(args: &IngestArgs, sink: &mut Diags) -> Result<Exit, StoreError> {
 
 /// The format named and the files to read, or the diagnostics of why not
 fn inputs(args: &FlowArgs, sink: &mut Diags) -> Option<(Option<&'static dyn FlowFormat>, Vec<PathBuf>)> {
-    if args.flows.is_empty() {
+    let reader = args.reader(sink).ok()?;
+    let files = args.files(sink)?;
+    if files.is_empty() {
         sink.push(
             Diag::error("no_flows", "`evidence ingest` needs flow logs to store")
-                .help("pass `--flows FILE` (repeatable; `-` is stdin)"),
+                .help("pass `--flows FILE` (repeatable, or a folder; `-` is stdin)"),
         );
         return None;
     }
-    let reader = match &args.flow_format {
-        None => None,
-        Some(name) => match flows::format(name) {
-            Some(f) => Some(f),
-            None => {
-                let ids: Vec<&str> = flows::formats().iter().map(|f| f.id()).collect();
-                let help = did_you_mean(name, ids.iter().copied())
-                    .unwrap_or_else(|| format!("palisade reads: {}", ids.join(", ")));
-                sink.push(Diag::error("unknown_flow_format", format!("unknown flow format `{name}`")).help(help));
-                return None;
-            }
-        },
-    };
-    if let Some(dir) = args.flows.iter().find(|p| p.is_dir()) {
-        sink.push(
-            Diag::error(
-                "no_flows",
-                format!("`{}` is a folder: `evidence ingest` takes files", dir.display()),
-            )
-            .help("pass the files themselves (`--flows DIR/*.json`), or `-` for stdin"),
-        );
-        return None;
-    }
-    Some((reader, args.flows.clone()))
+    Some((reader, files))
 }
 
 fn show(args: &ShowArgs) -> Result<Exit, StoreError> {
