@@ -89,9 +89,13 @@ impl Cli {
     /// The derived tree, with `--flows` required where the flows are the
     /// command's work: one definition of the flow flags, required per command
     fn tree() -> clap::Command {
-        let tree = flows::NEED_FLOWS.iter().fold(<Cli as clap::CommandFactory>::command(), |tree, name| {
-            tree.mut_subcommand(name, |command| command.mut_arg("flows", |arg| arg.required_unless_present("store")))
-        });
+        let tree = flows::NEED_FLOWS
+            .iter()
+            .fold(<Cli as clap::CommandFactory>::command(), |tree, name| {
+                tree.mut_subcommand(name, |command| {
+                    command.mut_arg("flows", |arg| arg.required_unless_present("store"))
+                })
+            });
         // Ingest reads files into a store: both are its work, a window is not.
         tree.mut_subcommand("evidence", |evidence| {
             evidence.mut_subcommand("ingest", |ingest| {
