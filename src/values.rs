@@ -37,3 +37,12 @@ pub fn targets() -> Offered {
 pub fn flow_formats() -> Offered {
     Offered(palisade_targets::flows::formats().iter().map(|f| f.id()).collect())
 }
+
+/// `-o text|json`: the output formats of most commands, defined once
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TextOrJson {
+    /// for people
+    Text,
+    /// one JSON document on stdout, for scripts
+    Json,
+}

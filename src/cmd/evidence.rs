@@ -2,8 +2,8 @@
 //! store, aggregated per conversation and hour, so that evidence outlives
 //! the files and processes that saw it (a week, not Hubble's last minutes).
 
+use crate::values::TextOrJson as Output;
 use crate::{flows::FlowArgs, Exit};
-use clap::ValueEnum;
 use palisade_evidence::{cron::human, Evidence};
 use palisade_intents::{Diag, Diags};
 use palisade_store::{Store, StoreError, Summary, Window};
@@ -63,12 +63,6 @@ struct PruneArgs {
     /// How much to keep, back from the newest stored record: `30d`, `24h`
     #[arg(long, value_name = "DURATION", value_parser = crate::flows::duration_ms)]
     keep: i64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
-    Text,
-    Json,
 }
 
 /// Run `palisade evidence`

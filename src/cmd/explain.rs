@@ -3,6 +3,7 @@
 //! exit code says allowed (0), denied by the intents and every target (5),
 //! or decided otherwise by some target than by the intents (4, as verify).
 
+use crate::values::TextOrJson as Output;
 use crate::{workspace, Exit};
 use palisade_engine::explain::{explain, Explanation, Outcome, Question, Verdict};
 use palisade_intents::Diags;
@@ -29,12 +30,6 @@ pub struct Args {
     /// text, or json (the connection, each layer's verdict and what decided it)
     #[arg(long, short, value_enum, default_value_t = Output::Text)]
     output: Output,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Output {
-    Text,
-    Json,
 }
 
 /// Explain and print

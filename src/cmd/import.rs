@@ -4,8 +4,8 @@
 //! connection of the model alike, or each difference is listed. Exit 2 when
 //! some connection differs.
 
+pub use crate::values::TextOrJson as Output;
 use crate::Exit;
-use clap::ValueEnum;
 use palisade_intents::Diags;
 use palisade_targets::equivalence::{compare, Decider, Difference};
 use std::path::PathBuf;
@@ -37,12 +37,6 @@ pub struct Args {
     /// text or json (the report; the intents go to OUT or stdout)
     #[arg(long, short, value_enum, default_value_t = Output::Text)]
     output: Output,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Text,
-    Json,
 }
 
 /// Import, check and write

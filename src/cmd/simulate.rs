@@ -3,8 +3,8 @@
 //! Where the CNI is not known and NetworkPolicy ipBlocks would decide a pod
 //! differently on Cilium, the answer says it depends on the CNI.
 
+use crate::values::TextOrJson as Output;
 use crate::Exit;
-use clap::ValueEnum;
 use palisade_compiler::model::{ClusterModel, CniProfile, Connection, Endpoint, External, Request};
 use palisade_engine::manifests;
 use palisade_intents::{syntax::Protocol, Diag, Diags};
@@ -52,12 +52,6 @@ pub struct Args {
     /// The cluster's CNI (calico, cilium, antrea, ...); else from the dump
     #[arg(long)]
     cni: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Output {
-    Text,
-    Json,
 }
 
 /// Decide and print

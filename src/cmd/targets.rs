@@ -1,5 +1,6 @@
 //! `palisade targets`: what each dialect can express, as a matrix or JSON.
 
+use crate::values::TextOrJson as Output;
 use crate::Exit;
 
 /// Arguments of `palisade targets`
@@ -8,12 +9,6 @@ pub struct Args {
     /// text (the matrix) or json (each target's capabilities, for scripts)
     #[arg(long, short, value_enum, default_value_t = Output::Text)]
     output: Output,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Output {
-    Text,
-    Json,
 }
 
 /// Print the capability matrix
