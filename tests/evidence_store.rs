@@ -225,11 +225,11 @@ fn a_store_that_cannot_be_used_is_exit_1_with_the_reason() {
                 "evidence",
                 "prune",
                 "--store",
-                "postgres://db/palisade",
+                "mysql://db/palisade",
                 "--keep",
                 "30d",
             ],
-            "is not supported yet",
+            "is not one palisade can use",
         ),
         (
             &["evidence", "prune", "--store", &missing, "--keep", "soon"],

@@ -34,7 +34,13 @@ pub struct Seen {
     pub last_ms: Option<i64>,
     /// connections by what the layer did with them
     pub observed: BTreeMap<Observed, u64>,
+    /// the hours it was seen in (hours since the epoch): how regular it is
+    /// over a long window, which first/last alone cannot tell
+    pub hours: BTreeSet<i64>,
 }
+
+/// Milliseconds in an hour: the grain of [`Seen::hours`] and of the store
+pub const HOUR_MS: i64 = 3_600_000;
 
 impl Seen {
     fn add(&mut self, count: u64, time: Option<i64>, observed: Observed) {
@@ -43,6 +49,7 @@ impl Seen {
         if let Some(t) = time {
             self.first_ms = Some(self.first_ms.map_or(t, |f| f.min(t)));
             self.last_ms = Some(self.last_ms.map_or(t, |l| l.max(t)));
+            self.hours.insert(t.div_euclid(HOUR_MS));
         }
     }
 
@@ -56,6 +63,7 @@ impl Seen {
             self.first_ms = Some(self.first_ms.map_or(t, |f| f.min(t)));
             self.last_ms = Some(self.last_ms.map_or(t, |l| l.max(t)));
         }
+        self.hours.extend(other.hours.iter().copied());
     }
 
     /// Whether any of it works today (so enforcement dropping it would break something)

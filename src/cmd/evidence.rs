@@ -135,7 +135,7 @@ fn ingest(args: &IngestArgs, sink: &mut Diags) -> Result<Exit, StoreError> {
         "stored {} of {} in `{}`",
         palisade_evidence::plural(total, "flow"),
         palisade_evidence::plural(files.len(), "stream"),
-        store.path().display()
+        store.name()
     );
     Ok(Exit::Ok)
 }
@@ -169,7 +169,7 @@ fn show(args: &ShowArgs) -> Result<Exit, StoreError> {
             Ok(text) => println!("{text}"),
             Err(e) => {
                 return Err(StoreError::Corrupt {
-                    path: store.path().to_path_buf(),
+                    store: store.name().to_string(),
                     why: e.to_string(),
                 })
             }
@@ -261,7 +261,7 @@ fn text(s: &Summary, max_gap: i64) -> String {
 fn prune(args: &PruneArgs) -> Result<Exit, StoreError> {
     let mut store = Store::open_existing(&args.store)?;
     let Some(last) = store.last_seen_ms()? else {
-        println!("`{}` holds no flows: nothing to prune", store.path().display());
+        println!("`{}` holds no flows: nothing to prune", store.name());
         return Ok(Exit::Ok);
     };
     let cutoff = last.saturating_sub(args.keep);

@@ -1,13 +1,12 @@
-//! Why a store cannot be used: each names the store and what to do
-
-use std::path::{Path, PathBuf};
+//! Why a store cannot be used: each names the store (its file, or its URL
+//! without the password) and what to do
 
 /// An error of the flow store
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// a URL of a backend this build does not have
-    #[error("the store `{url}` is not supported yet: {}", if scheme.is_empty() { "it names no file" } else { "palisade keeps evidence in SQLite files" })]
+    /// a URL of a backend palisade does not have
+    #[error("the store `{url}` is not one palisade can use: {}", if scheme.is_empty() { "it names no file".to_string() } else { format!("`{scheme}://` is neither `sqlite:` nor `postgres://`") })]
     Unsupported {
         /// as given
         url: String,
@@ -16,99 +15,81 @@ pub enum StoreError {
     },
     /// a store to read that does not exist (a typo must not read as an
     /// empty store)
-    #[error("there is no store at `{}`", path.display())]
+    #[error("there is no store at `{store}`")]
     Missing {
-        /// the file
-        path: PathBuf,
+        /// the file or URL
+        store: String,
     },
-    /// the file could not be opened or is not an SQLite database
-    #[error("cannot open the store `{}`: {message}", path.display())]
+    /// the file or the server could not be opened
+    #[error("cannot open the store `{store}`: {message}")]
     Open {
-        /// the file
-        path: PathBuf,
+        /// the file or URL
+        store: String,
         /// why
         message: String,
     },
-    /// an SQLite database that is not a palisade store
-    #[error("`{}` is not a palisade flow store: {why}", path.display())]
+    /// a database that is not a palisade store
+    #[error("`{store}` is not a palisade flow store: {why}")]
     NotAStore {
-        /// the file
-        path: PathBuf,
+        /// the file or URL
+        store: String,
         /// what it holds instead
         why: String,
     },
     /// written by a newer palisade
-    #[error("the store `{}` has schema version {found}, newer than this palisade reads (up to {known}): use a newer palisade", path.display())]
+    #[error("the store `{store}` has schema version {found}, newer than this palisade reads (up to {known}): use a newer palisade")]
     Newer {
-        /// the file
-        path: PathBuf,
+        /// the file or URL
+        store: String,
         /// the version it has
         found: i64,
         /// the newest this code knows
         known: i64,
     },
     /// a statement failed (disk full, locked past the busy timeout, ...)
-    #[error("the store `{}`: {message}", path.display())]
+    #[error("the store `{store}`: {message}")]
     Database {
-        /// the file
-        path: PathBuf,
+        /// the file or URL
+        store: String,
+        /// the database's message
+        message: String,
+    },
+    /// two writers collided (a deadlock or serialization failure): the
+    /// transaction was retried and collided again
+    #[error("the store `{store}`: another writer kept colliding with this one: {message}")]
+    Conflict {
+        /// the file or URL
+        store: String,
         /// the database's message
         message: String,
     },
     /// a row this code cannot read back
-    #[error("the store `{}` holds a conversation palisade cannot read: {why}", path.display())]
+    #[error("the store `{store}` holds a conversation palisade cannot read: {why}")]
     Corrupt {
-        /// the file
-        path: PathBuf,
+        /// the file or URL
+        store: String,
         /// what is wrong with it
         why: String,
     },
 }
 
 impl StoreError {
-    pub(crate) fn open(path: &Path, e: rusqlite::Error) -> Self {
-        if is_not_a_database(&e) {
-            return Self::NotAStore {
-                path: path.to_path_buf(),
-                why: "the file is not an SQLite database".into(),
-            };
-        }
-        Self::Open {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        }
-    }
-
-    pub(crate) fn db(path: &Path, e: rusqlite::Error) -> Self {
-        if is_not_a_database(&e) {
-            return Self::NotAStore {
-                path: path.to_path_buf(),
-                why: "the file is not an SQLite database".into(),
-            };
-        }
-        Self::Database {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        }
-    }
-
     /// What to do about it, for the command line's help line
     pub fn help(&self) -> &'static str {
         match self {
-            Self::Unsupported { .. } => "pass `--store sqlite:PATH` (or a file path); PostgreSQL is not supported yet",
-            Self::Open { .. } | Self::Database { .. } => "check that the file's folder exists and is writable",
+            Self::Unsupported { .. } => {
+                "pass `--store sqlite:PATH` (or a file path) or `--store postgres://USER@HOST:PORT/DATABASE`"
+            }
+            Self::Open { .. } => {
+                "for a file, check that its folder exists and is writable; for PostgreSQL, that the server is up, the URL's user, password and database are right (TLS is not supported: use a local or tunnelled connection)"
+            }
+            Self::Database { .. } => "check the disk and the database's log; a locked file waits 60 s before this error",
+            Self::Conflict { .. } => "run it again: another palisade process was writing the same hours",
             Self::NotAStore { .. } | Self::Corrupt { .. } => {
-                "pass a file palisade created with `palisade evidence ingest`, or a new file name"
+                "pass a store palisade created with `palisade evidence ingest`, or a new file or an empty database"
             }
             Self::Missing { .. } => "pass the store that `palisade evidence ingest --store` wrote",
             Self::Newer { .. } => "this store was written by a newer palisade; upgrade rather than downgrade it",
         }
     }
-}
-
-fn is_not_a_database(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
-    )
 }

@@ -1,14 +1,18 @@
 //! Records in, buckets out: each record goes through [`Evidence::add`] into
-//! the [`Evidence`] of its hour; every few hundred thousand records the
-//! hours are added to the store in one transaction and memory starts over
+//! the [`Evidence`] of its hour; every [`crate::FLUSH_EVERY`] records (and
+//! at each checkpoint) the hours are added to the store in one transaction
+//! and memory starts over
 
+use crate::sql::{in_transaction, parameter_list, values_list, Sql, Value};
 use crate::{db_count, key, now_ms, Store, StoreError, HOUR_MS};
-use palisade_evidence::observe::{FlowKey, Seen};
+use palisade_evidence::observe::FlowKey;
 use palisade_evidence::Evidence;
 use palisade_targets::flows::{FlowRecord, Observed, ReadStats};
-use rusqlite::{params, Transaction, TransactionBehavior};
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+
+/// Rows per statement: a few hundred rows a round trip, far below both
+/// backends' limits on parameters (SQLite 32,766, PostgreSQL 65,535)
+const ROWS_PER_STATEMENT: usize = 256;
 
 /// An ingest under way; [`Ingest::finish`] writes what is left
 pub struct Ingest<'s> {
@@ -22,6 +26,8 @@ pub struct Ingest<'s> {
     taken: u64,
     first_ms: Option<i64>,
     last_ms: Option<i64>,
+    /// conversation ids written by this ingest's earlier flushes
+    ids: HashMap<FlowKey, i64>,
 }
 
 impl<'s> Ingest<'s> {
@@ -35,6 +41,7 @@ impl<'s> Ingest<'s> {
             taken: 0,
             first_ms: None,
             last_ms: None,
+            ids: HashMap::new(),
         }
     }
 
@@ -49,7 +56,7 @@ impl<'s> Ingest<'s> {
         self.pending += 1;
         self.taken += 1;
         if self.pending >= self.flush_every {
-            self.flush()?;
+            self.write(None)?;
         }
         Ok(())
     }
@@ -59,10 +66,18 @@ impl<'s> Ingest<'s> {
         self.taken
     }
 
+    /// Write what is pending and save `position` as where the stream
+    /// `source` resumes ([`Store::cursor`]), in one transaction: a crash
+    /// after it resumes past exactly what was written, never before or
+    /// after it
+    pub fn checkpoint(&mut self, source: &str, position: &str) -> Result<(), StoreError> {
+        self.write(Some((source, position)))
+    }
+
     /// Write what is left, and the stream's statistics (`source`, how it
     /// read) when the records came from one
     pub fn finish(mut self, stream: Option<(&str, &ReadStats)>) -> Result<(), StoreError> {
-        self.flush()?;
+        self.write(None)?;
         if let Some((source, stats)) = stream {
             let (first, last) = (self.first_ms, self.last_ms);
             self.store.record_stream(source, stats, first, last)?;
@@ -70,42 +85,120 @@ impl<'s> Ingest<'s> {
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<(), StoreError> {
-        if self.hours.is_empty() {
+    fn write(&mut self, cursor: Option<(&str, &str)>) -> Result<(), StoreError> {
+        if self.hours.is_empty() && cursor.is_none() {
             return Ok(());
         }
         let hours = std::mem::take(&mut self.hours);
         self.pending = 0;
-        let path = self.store.path.clone();
-        let db = |e| StoreError::db(&path, e);
-        // IMMEDIATE: take the write lock now, so that two ingests queue on
-        // the busy timeout instead of failing to upgrade a read lock.
-        let tx = self
-            .store
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(db)?;
-        // Within one transaction an id cannot change: look each up once.
-        let mut ids = HashMap::new();
-        for (hour, evidence) in &hours {
-            write_hour(&tx, &path, *hour, evidence, &mut ids)?;
-        }
-        tx.commit().map_err(db)
+        let sql = self.store.sql.get_mut();
+        let written = write_hours(sql.as_mut(), &hours, &self.ids, cursor);
+        let fresh = match written {
+            Ok(fresh) => fresh,
+            // An id of an earlier flush can be gone: a prune in another
+            // process removed its conversation since. Look every one up again.
+            Err(_) if !self.ids.is_empty() => {
+                self.ids.clear();
+                write_hours(sql.as_mut(), &hours, &self.ids, cursor)?
+            }
+            Err(e) => return Err(e),
+        };
+        self.ids.extend(fresh);
+        Ok(())
     }
 }
 
-const UPSERT_CONVERSATION: &str = "
-INSERT INTO conversations (conversation_key, source_namespace, source_workload, destination_namespace, destination, protocol, port, method, path_class)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-ON CONFLICT (conversation_key) DO NOTHING";
+/// Write every hour in one transaction; the conversation ids it added
+/// (kept only once the transaction committed)
+fn write_hours(
+    sql: &mut dyn Sql,
+    hours: &BTreeMap<i64, Evidence>,
+    known: &HashMap<FlowKey, i64>,
+    cursor: Option<(&str, &str)>,
+) -> Result<HashMap<FlowKey, i64>, StoreError> {
+    in_transaction(sql, |sql| {
+        let mut fresh = HashMap::new();
+        for (hour, evidence) in hours {
+            let missing: Vec<&FlowKey> = evidence
+                .flows
+                .keys()
+                .filter(|k| !known.contains_key(*k) && !fresh.contains_key(*k))
+                .collect();
+            for chunk in missing.chunks(ROWS_PER_STATEMENT) {
+                fresh.extend(conversation_ids(sql, chunk)?);
+            }
+            let id_of = |k: &FlowKey| known.get(k).or_else(|| fresh.get(k)).copied();
+            write_buckets(sql, *hour, evidence, &id_of)?;
+            write_lookups(sql, *hour, evidence)?;
+        }
+        write_activity(sql, hours)?;
+        if let Some((source, position)) = cursor {
+            sql.execute(SAVE_CURSOR, &[source.into(), position.into(), now_ms().into()])?;
+        }
+        Ok(fresh)
+    })
+}
 
-// Not `DO UPDATE ... RETURNING`: that rewrites the row on every flush.
-const CONVERSATION_ID: &str = "SELECT id FROM conversations WHERE conversation_key = ?1";
+const SAVE_CURSOR: &str = "
+INSERT INTO cursors (source, position, saved_ms) VALUES ($1, $2, $3)
+ON CONFLICT (source) DO UPDATE SET position = excluded.position, saved_ms = excluded.saved_ms";
 
-// CASE rather than min()/max(): those are aggregates on other backends.
-const UPSERT_BUCKET: &str = "
-INSERT INTO buckets (conversation, hour, connections, first_ms, last_ms, allowed, dropped, would_drop)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+/// The ids of conversations, added if they are new. `DO NOTHING` and a
+/// second look rather than `DO UPDATE ... RETURNING`, which would rewrite
+/// every row on every flush
+fn conversation_ids(sql: &mut dyn Sql, keys: &[&FlowKey]) -> Result<HashMap<FlowKey, i64>, StoreError> {
+    let rows = keys
+        .iter()
+        .map(|k| ConversationRow::new(k, sql.name()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut params = Vec::with_capacity(rows.len() * 9);
+    for row in &rows {
+        params.extend([
+            Value::from(row.key.as_str()),
+            row.source_namespace.as_deref().into(),
+            row.source.as_str().into(),
+            row.destination_namespace.as_deref().into(),
+            row.destination.as_str().into(),
+            row.protocol.into(),
+            i64::from(row.port).into(),
+            row.method.as_deref().into(),
+            row.path_class.as_deref().into(),
+        ]);
+    }
+    let insert = format!(
+        "INSERT INTO conversations (conversation_key, source_namespace, source_workload, destination_namespace, destination, protocol, port, method, path_class) VALUES {} ON CONFLICT (conversation_key) DO NOTHING",
+        values_list(rows.len(), 9)
+    );
+    sql.execute(&insert, &params)?;
+    let by_text: HashMap<&str, &FlowKey> = rows.iter().map(|r| r.key.as_str()).zip(keys.iter().copied()).collect();
+    let texts: Vec<Value<'_>> = rows.iter().map(|r| Value::from(r.key.as_str())).collect();
+    let select = format!(
+        "SELECT id, conversation_key FROM conversations WHERE conversation_key IN ({})",
+        parameter_list(1, texts.len())
+    );
+    let mut ids = HashMap::with_capacity(keys.len());
+    sql.query(&select, &texts, &mut |row| {
+        let text = row.text_required(1)?;
+        if let Some(key) = by_text.get(text.as_str()) {
+            ids.insert((*key).clone(), row.int_required(0)?);
+        }
+        Ok(())
+    })?;
+    if ids.len() != keys.len() {
+        return Err(StoreError::Corrupt {
+            store: sql.name().to_string(),
+            why: format!(
+                "{} of {} conversations written have no id",
+                keys.len() - ids.len(),
+                keys.len()
+            ),
+        });
+    }
+    Ok(ids)
+}
+
+// CASE rather than min()/max(): those are aggregates on PostgreSQL.
+const UPSERT_BUCKETS: &str = "
 ON CONFLICT (hour, conversation) DO UPDATE SET
     connections = buckets.connections + excluded.connections,
     first_ms = CASE WHEN buckets.first_ms IS NULL OR excluded.first_ms < buckets.first_ms
@@ -116,88 +209,97 @@ ON CONFLICT (hour, conversation) DO UPDATE SET
     dropped = buckets.dropped + excluded.dropped,
     would_drop = buckets.would_drop + excluded.would_drop";
 
-const UPSERT_LOOKUP: &str = "
-INSERT INTO lookups (endpoint, name, hour, lookups) VALUES (?1, ?2, ?3, ?4)
-ON CONFLICT (hour, endpoint, name) DO UPDATE SET lookups = lookups.lookups + excluded.lookups";
-
-const MARK_ACTIVE: &str =
-    "INSERT INTO activity (namespace, minute) VALUES (?1, ?2) ON CONFLICT (minute, namespace) DO NOTHING";
-
-fn write_hour<'e>(
-    tx: &Transaction<'_>,
-    path: &Path,
+fn write_buckets(
+    sql: &mut dyn Sql,
     hour: i64,
-    evidence: &'e Evidence,
-    ids: &mut HashMap<&'e FlowKey, i64>,
+    evidence: &Evidence,
+    id_of: &dyn Fn(&FlowKey) -> Option<i64>,
 ) -> Result<(), StoreError> {
-    let db = |e| StoreError::db(path, e);
-    let mut bucket = tx.prepare_cached(UPSERT_BUCKET).map_err(db)?;
-    for (flow, seen) in &evidence.flows {
-        let id = match ids.get(flow) {
-            Some(id) => *id,
-            None => {
-                let id = conversation_id(tx, path, flow)?;
-                ids.insert(flow, id);
-                id
-            }
-        };
-        let verdict = |o: Observed| db_count(seen.observed.get(&o).copied().unwrap_or(0));
-        bucket
-            .execute(params![
-                id,
-                hour,
-                db_count(seen.count),
-                seen.first_ms,
-                seen.last_ms,
-                verdict(Observed::Allowed),
-                verdict(Observed::Dropped),
-                verdict(Observed::WouldDrop),
-            ])
-            .map_err(db)?;
-    }
-    let mut lookup = tx.prepare_cached(UPSERT_LOOKUP).map_err(db)?;
-    for (who, names) in &evidence.lookups {
-        let endpoint = key::endpoint_text(who).map_err(|e| corrupt(path, &e))?;
-        for (name, n) in names {
-            lookup
-                .execute(params![endpoint, name, hour, db_count(*n)])
-                .map_err(db)?;
+    let flows: Vec<_> = evidence.flows.iter().collect();
+    for chunk in flows.chunks(ROWS_PER_STATEMENT) {
+        let mut params = Vec::with_capacity(chunk.len() * 8);
+        for (flow, seen) in chunk {
+            let id = id_of(flow).ok_or_else(|| StoreError::Corrupt {
+                store: sql.name().to_string(),
+                why: "a conversation written has no id".into(),
+            })?;
+            let verdict = |o: Observed| db_count(seen.observed.get(&o).copied().unwrap_or(0));
+            params.extend([
+                Value::from(id),
+                hour.into(),
+                db_count(seen.count).into(),
+                seen.first_ms.into(),
+                seen.last_ms.into(),
+                verdict(Observed::Allowed).into(),
+                verdict(Observed::Dropped).into(),
+                verdict(Observed::WouldDrop).into(),
+            ]);
         }
-    }
-    let mut active = tx.prepare_cached(MARK_ACTIVE).map_err(db)?;
-    for minute in &evidence.minutes {
-        active.execute(params!["", minute]).map_err(db)?;
-    }
-    for (namespace, minutes) in &evidence.minutes_by_namespace {
-        for minute in minutes {
-            active.execute(params![namespace, minute]).map_err(db)?;
-        }
+        let statement = format!(
+            "INSERT INTO buckets (conversation, hour, connections, first_ms, last_ms, allowed, dropped, would_drop) VALUES {} {UPSERT_BUCKETS}",
+            values_list(chunk.len(), 8)
+        );
+        sql.execute(&statement, &params)?;
     }
     Ok(())
 }
 
-/// The id of a conversation's row, which is added if it is new
-fn conversation_id(tx: &Transaction<'_>, path: &Path, flow: &FlowKey) -> Result<i64, StoreError> {
-    let db = |e| StoreError::db(path, e);
-    let row = conversation_row(flow, path)?;
-    tx.prepare_cached(UPSERT_CONVERSATION)
-        .map_err(db)?
-        .execute(params![
-            row.key,
-            row.source_namespace,
-            row.source,
-            row.destination_namespace,
-            row.destination,
-            row.protocol,
-            row.port,
-            row.method,
-            row.path_class,
-        ])
-        .map_err(db)?;
-    tx.prepare_cached(CONVERSATION_ID)
-        .map_err(db)?
-        .query_row([&row.key], |r| r.get(0))
-        .map_err(db)
+fn write_lookups(sql: &mut dyn Sql, hour: i64, evidence: &Evidence) -> Result<(), StoreError> {
+    let mut rows = Vec::new();
+    for (who, names) in &evidence.lookups {
+        let endpoint = key::endpoint_text(who).map_err(|e| corrupt(sql.name(), &e))?;
+        for (name, n) in names {
+            rows.push((endpoint.clone(), name.as_str(), db_count(*n)));
+        }
+    }
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut params = Vec::with_capacity(chunk.len() * 4);
+        for (endpoint, name, n) in chunk {
+            params.extend([Value::from(endpoint.as_str()), (*name).into(), hour.into(), (*n).into()]);
+        }
+        let statement = format!(
+            "INSERT INTO lookups (endpoint, name, hour, lookups) VALUES {} ON CONFLICT (hour, endpoint, name) DO UPDATE SET lookups = lookups.lookups + excluded.lookups",
+            values_list(chunk.len(), 4)
+        );
+        sql.execute(&statement, &params)?;
+    }
+    Ok(())
+}
+
+/// The minutes of activity as `(namespace, hour) -> bits`: the cluster's
+/// (namespace `""`) and each namespace's
+pub(crate) fn activity_bits(hours: &BTreeMap<i64, Evidence>) -> BTreeMap<(&str, i64), i64> {
+    let mut bits: BTreeMap<(&str, i64), i64> = BTreeMap::new();
+    let mut mark = |namespace, minute: i64| {
+        *bits.entry((namespace, minute.div_euclid(60))).or_default() |= 1_i64 << minute.rem_euclid(60);
+    };
+    for evidence in hours.values() {
+        for minute in &evidence.minutes {
+            mark("", *minute);
+        }
+        for (namespace, minutes) in &evidence.minutes_by_namespace {
+            for minute in minutes {
+                mark(namespace.as_str(), *minute);
+            }
+        }
+    }
+    bits
+}
+
+fn write_activity(sql: &mut dyn Sql, hours: &BTreeMap<i64, Evidence>) -> Result<(), StoreError> {
+    let rows: Vec<_> = activity_bits(hours).into_iter().collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut params = Vec::with_capacity(chunk.len() * 3);
+        for ((namespace, hour), bits) in chunk {
+            params.extend([Value::from(*namespace), (*hour).into(), (*bits).into()]);
+        }
+        let statement = format!(
+            "INSERT INTO activity (namespace, hour, minutes) VALUES {} ON CONFLICT (hour, namespace) DO UPDATE SET minutes = activity.minutes | excluded.minutes",
+            values_list(chunk.len(), 3)
+        );
+        sql.execute(&statement, &params)?;
+    }
+    Ok(())
 }
 
 /// The columns of a conversation's row
@@ -213,43 +315,33 @@ struct ConversationRow {
     path_class: Option<String>,
 }
 
-fn conversation_row(flow: &FlowKey, path: &Path) -> Result<ConversationRow, StoreError> {
-    Ok(ConversationRow {
-        key: key::text(flow).map_err(|e| corrupt(path, &e))?,
-        source_namespace: flow.source.namespace.clone(),
-        source: key::party(&flow.source),
-        destination_namespace: flow.destination.namespace.clone(),
-        destination: key::party(&flow.destination),
-        protocol: key::protocol(flow.protocol),
-        port: flow.port,
-        method: flow.request.as_ref().map(|r| r.method.clone()),
-        path_class: flow.request.as_ref().map(|r| r.stands_for.clone()),
-    })
+impl ConversationRow {
+    fn new(flow: &FlowKey, store: &str) -> Result<Self, StoreError> {
+        Ok(Self {
+            key: key::text(flow).map_err(|e| corrupt(store, &e))?,
+            source_namespace: flow.source.namespace.clone(),
+            source: key::party(&flow.source),
+            destination_namespace: flow.destination.namespace.clone(),
+            destination: key::party(&flow.destination),
+            protocol: key::protocol(flow.protocol),
+            port: flow.port,
+            method: flow.request.as_ref().map(|r| r.method.clone()),
+            path_class: flow.request.as_ref().map(|r| r.stands_for.clone()),
+        })
+    }
 }
 
-fn corrupt(path: &Path, e: &serde_json::Error) -> StoreError {
+pub(crate) fn corrupt(store: &str, e: &serde_json::Error) -> StoreError {
     StoreError::Corrupt {
-        path: path.to_path_buf(),
+        store: store.to_string(),
         why: e.to_string(),
     }
 }
 
-/// [`Seen`] is what a bucket holds; kept here so that the read side and the
-/// write side agree on the verdict columns
-pub(crate) fn seen_of(count: i64, first_ms: Option<i64>, last_ms: Option<i64>, verdicts: [i64; 3]) -> Seen {
-    let mut observed = BTreeMap::new();
-    for (o, n) in [Observed::Allowed, Observed::Dropped, Observed::WouldDrop]
-        .into_iter()
-        .zip(verdicts)
-    {
-        if n > 0 {
-            observed.insert(o, crate::count_of(n));
-        }
-    }
-    Seen {
-        count: crate::count_of(count),
-        first_ms,
-        last_ms,
-        observed,
-    }
+/// Minutes of an hour's bits that fall in `[from_minute, to_minute]`
+pub(crate) fn minutes_of(hour: i64, bits: i64, from_minute: i64, to_minute: i64) -> impl Iterator<Item = i64> {
+    (0..60)
+        .filter(move |m| bits & (1_i64 << m) != 0)
+        .map(move |m| hour * 60 + m)
+        .filter(move |minute| (from_minute..=to_minute).contains(minute))
 }

@@ -20,19 +20,23 @@
 mod err;
 mod ingest;
 mod key;
+mod postgres;
 mod schema;
+mod sql;
+mod sqlite;
 mod summary;
 mod window;
 
 pub use err::StoreError;
 pub use ingest::Ingest;
+pub use schema::VERSION as SCHEMA_VERSION;
 pub use summary::{Conversation, Coverage, Gap, ServiceSeen, Summary};
 pub use window::{Pruned, Window};
 
 use palisade_evidence::Evidence;
 use palisade_targets::flows::{FlowRecord, ReadStats};
-use rusqlite::Connection;
-use std::path::{Path, PathBuf};
+use sql::Sql;
+use std::cell::RefCell;
 use std::time::Duration;
 
 /// How long a writer waits for another process's transaction to end
@@ -43,43 +47,85 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 /// conversations x hours of one batch, whatever the length of the stream
 pub const FLUSH_EVERY: usize = 50_000;
 
-/// A flow store, opened
+/// A flow store, opened: an SQLite file or a PostgreSQL database. `Send`,
+/// not `Sync`: one thread uses it at a time (with PostgreSQL, a blocking
+/// thread, never an async task's)
 pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+    sql: RefCell<Box<dyn Sql>>,
+    name: String,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store").field("name", &self.name).finish()
     }
 }
 
 impl Store {
     /// Open (and create, and migrate) the store at `url`: `sqlite:PATH`,
-    /// `sqlite://PATH` or a bare path; any other scheme is refused
+    /// `sqlite://PATH` or a bare path for a file; `postgres://` or
+    /// `postgresql://` for a database (libpq's URL form). Any other scheme
+    /// is refused
     pub fn open(url: &str) -> Result<Self, StoreError> {
-        let path = sqlite_path(url)?;
-        let conn = Connection::open(&path).map_err(|e| StoreError::open(&path, e))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| StoreError::open(&path, e))?;
-        let mut store = Self { conn, path };
-        schema::prepare(&mut store.conn, &store.path)?;
-        Ok(store)
+        Self::open_at(url, schema::VERSION)
     }
 
-    /// [`Self::open`] a store that must exist already (to read or prune)
+    /// [`Self::open`] a store that must exist already (to read or prune):
+    /// a missing file, or a database with no palisade schema, is an error
+    /// rather than an empty store
     pub fn open_existing(url: &str) -> Result<Self, StoreError> {
-        let path = sqlite_path(url)?;
-        if !path.exists() {
-            return Err(StoreError::Missing { path });
+        if !postgres::is_postgres(url) {
+            let path = sqlite_path(url)?;
+            if !path.exists() {
+                return Err(StoreError::Missing {
+                    store: path.display().to_string(),
+                });
+            }
+            return Self::open(url);
         }
-        Self::open(url)
+        let mut sql = connect(url)?;
+        if sql.tables()?.is_empty() {
+            return Err(StoreError::Missing {
+                store: sql.name().to_string(),
+            });
+        }
+        schema::prepare(sql.as_mut())?;
+        Ok(Self::of(sql))
     }
 
-    /// The file the store lives in
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Open a store and migrate it only up to schema `version`: for tests
+    /// of the migrations, which need a store as an older palisade left it
+    #[doc(hidden)]
+    pub fn open_at(url: &str, version: i64) -> Result<Self, StoreError> {
+        let mut sql = connect(url)?;
+        schema::migrate_to(sql.as_mut(), version)?;
+        Ok(Self::of(sql))
+    }
+
+    fn of(sql: Box<dyn Sql>) -> Self {
+        let name = sql.name().to_string();
+        Self {
+            sql: RefCell::new(sql),
+            name,
+        }
+    }
+
+    /// How the store is named in messages: its file, or its URL without
+    /// the password
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The schema versions applied, oldest first
+    pub fn schema_versions(&self) -> Result<Vec<i64>, StoreError> {
+        let mut versions = Vec::new();
+        self.sql
+            .borrow_mut()
+            .query("SELECT version FROM schema_version ORDER BY version", &[], &mut |row| {
+                versions.push(row.int_required(0)?);
+                Ok(())
+            })?;
+        Ok(versions)
     }
 
     /// Take records (of one stream, or of none in particular), written in
@@ -106,10 +152,11 @@ impl Store {
     }
 
     /// The evidence of a window, merged into one [`Evidence`]: conversations
-    /// by the hours the window touches, minutes of activity and lookups
-    /// likewise, and the read statistics of the streams that overlap it
+    /// by the hours the window touches (with the hours each was seen in),
+    /// minutes of activity and lookups likewise, and the read statistics
+    /// of the streams that overlap it
     pub fn evidence(&self, since_ms: i64, until_ms: i64) -> Result<Evidence, StoreError> {
-        window::evidence(&self.conn, &self.path, Window { since_ms, until_ms })
+        window::evidence(self.sql.borrow_mut().as_mut(), Window { since_ms, until_ms })
     }
 
     /// What a window holds, for people: its extent, coverage per namespace
@@ -121,14 +168,20 @@ impl Store {
 
     /// The latest time any stored record was seen, ms since the epoch
     pub fn last_seen_ms(&self) -> Result<Option<i64>, StoreError> {
-        window::last_seen(&self.conn, &self.path)
+        window::last_seen(self.sql.borrow_mut().as_mut())
+    }
+
+    /// Where the followed stream `source` resumes: the position its last
+    /// [`Ingest::checkpoint`] saved
+    pub fn cursor(&self, source: &str) -> Result<Option<String>, StoreError> {
+        window::cursor(self.sql.borrow_mut().as_mut(), source)
     }
 
     /// Forget evidence older than `older_than_ms`: buckets of hours that
     /// ended before it, minutes and streams before it, conversations left
     /// with no bucket
     pub fn prune(&mut self, older_than_ms: i64) -> Result<Pruned, StoreError> {
-        window::prune(&mut self.conn, &self.path, older_than_ms)
+        window::prune(self.sql.get_mut().as_mut(), older_than_ms)
     }
 
     fn record_stream(
@@ -138,30 +191,25 @@ impl Store {
         first_ms: Option<i64>,
         last_ms: Option<i64>,
     ) -> Result<(), StoreError> {
-        window::record_stream(&mut self.conn, &self.path, source, stats, first_ms, last_ms)
+        window::record_stream(self.sql.get_mut().as_mut(), source, stats, first_ms, last_ms)
     }
 }
 
-/// The file a store URL names; PostgreSQL and other servers are refused
-/// (not supported yet) rather than mistaken for a file name
-fn sqlite_path(url: &str) -> Result<PathBuf, StoreError> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    if let Some((scheme, _)) = rest.split_once("://") {
-        return Err(StoreError::Unsupported {
-            url: url.to_string(),
-            scheme: scheme.to_string(),
-        });
+/// The connection a URL names
+fn connect(url: &str) -> Result<Box<dyn Sql>, StoreError> {
+    if postgres::is_postgres(url) {
+        return Ok(Box::new(postgres::Postgres::open(url)?));
     }
-    if rest.is_empty() {
-        return Err(StoreError::Unsupported {
-            url: url.to_string(),
-            scheme: String::new(),
-        });
-    }
-    Ok(PathBuf::from(rest))
+    Ok(Box::new(sqlite::Sqlite::open(&sqlite_path(url)?)?))
+}
+
+/// The file a store URL names; other schemes are refused rather than
+/// mistaken for a file name
+fn sqlite_path(url: &str) -> Result<std::path::PathBuf, StoreError> {
+    sqlite::path_of(url).ok_or_else(|| StoreError::Unsupported {
+        url: url.to_string(),
+        scheme: url.split_once("://").map(|(s, _)| s.to_string()).unwrap_or_default(),
+    })
 }
 
 /// Milliseconds in an hour: the width of a bucket
@@ -197,10 +245,10 @@ mod tests {
         assert_eq!(sqlite_path("sqlite:/tmp/a.db").ok(), Some(PathBuf::from("/tmp/a.db")));
         assert_eq!(sqlite_path("sqlite:///tmp/a.db").ok(), Some(PathBuf::from("/tmp/a.db")));
         assert_eq!(sqlite_path("evidence.db").ok(), Some(PathBuf::from("evidence.db")));
-        let refused = sqlite_path("postgres://db/palisade");
+        let refused = sqlite_path("mysql://db/palisade");
         assert!(matches!(refused, Err(StoreError::Unsupported { .. })), "{refused:?}");
         let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(message.contains("not supported yet"), "{message}");
+        assert!(message.contains("neither `sqlite:` nor `postgres://`"), "{message}");
         assert!(sqlite_path("sqlite:").is_err());
     }
 }

@@ -1,11 +1,13 @@
-//! A window read back, streams recorded, old evidence pruned
+//! A window read back, streams recorded, resume positions, old evidence
+//! pruned
 
-use crate::ingest::seen_of;
+use crate::ingest::{corrupt, minutes_of};
+use crate::sql::{in_snapshot, in_transaction, scalar, Row, Sql, Value};
 use crate::{count_of, db_count, key, now_ms, StoreError, HOUR_MS, MINUTE_MS};
+use palisade_evidence::observe::Seen;
 use palisade_evidence::Evidence;
-use palisade_targets::flows::ReadStats;
-use rusqlite::{params, Connection, TransactionBehavior};
-use std::path::Path;
+use palisade_targets::flows::{Observed, ReadStats};
+use std::collections::HashMap;
 
 /// A stretch of time, ms since the epoch, both ends included. Buckets are
 /// taken whole: a window takes every hour it touches (and every minute of
@@ -27,8 +29,11 @@ impl Window {
         }
     }
 
-    fn hours(self) -> (i64, i64) {
-        (self.since_ms.div_euclid(HOUR_MS), self.until_ms.div_euclid(HOUR_MS))
+    fn hours(self) -> [Value<'static>; 2] {
+        [
+            self.since_ms.div_euclid(HOUR_MS).into(),
+            self.until_ms.div_euclid(HOUR_MS).into(),
+        ]
     }
 
     fn minutes(self) -> (i64, i64) {
@@ -36,127 +41,168 @@ impl Window {
     }
 }
 
-const CONVERSATIONS: &str = "
-SELECT c.conversation_key,
-    CAST(SUM(b.connections) AS BIGINT), MIN(b.first_ms), MAX(b.last_ms),
-    CAST(SUM(b.allowed) AS BIGINT), CAST(SUM(b.dropped) AS BIGINT), CAST(SUM(b.would_drop) AS BIGINT)
-FROM buckets b JOIN conversations c ON c.id = b.conversation
-WHERE b.hour >= ?1 AND b.hour <= ?2
-GROUP BY c.id, c.conversation_key";
+const BUCKETS: &str = "
+SELECT conversation, hour, connections, first_ms, last_ms, allowed, dropped, would_drop
+FROM buckets WHERE hour >= $1 AND hour <= $2";
+
+// The key text once per conversation, not once per hour of it.
+const KEYS: &str = "
+SELECT id, conversation_key FROM conversations
+WHERE id IN (SELECT conversation FROM buckets WHERE hour >= $1 AND hour <= $2)";
 
 const LOOKUPS: &str = "
 SELECT endpoint, name, CAST(SUM(lookups) AS BIGINT) FROM lookups
-WHERE hour >= ?1 AND hour <= ?2 GROUP BY endpoint, name";
+WHERE hour >= $1 AND hour <= $2 GROUP BY endpoint, name";
 
-const ACTIVITY: &str = "SELECT namespace, minute FROM activity WHERE minute >= ?1 AND minute <= ?2";
+const ACTIVITY: &str = "SELECT namespace, hour, minutes FROM activity WHERE hour >= $1 AND hour <= $2";
 
 const STREAMS: &str = "
 SELECT format, lines, flows, malformed, lost FROM streams
-WHERE (last_ms IS NULL OR last_ms >= ?1) AND (first_ms IS NULL OR first_ms <= ?2)
+WHERE (last_ms IS NULL OR last_ms >= $1) AND (first_ms IS NULL OR first_ms <= $2)
 ORDER BY id";
 
-pub(crate) fn evidence(conn: &Connection, path: &Path, window: Window) -> Result<Evidence, StoreError> {
-    let db = |e| StoreError::db(path, e);
-    let corrupt = |e: serde_json::Error| StoreError::Corrupt {
-        path: path.to_path_buf(),
-        why: e.to_string(),
-    };
-    let mut evidence = Evidence::default();
-    let (from_hour, to_hour) = window.hours();
-    let mut statement = conn.prepare_cached(CONVERSATIONS).map_err(db)?;
-    let mut rows = statement.query(params![from_hour, to_hour]).map_err(db)?;
-    while let Some(row) = rows.next().map_err(db)? {
-        let text: String = row.get(0).map_err(db)?;
-        let flow = key::parse(&text).map_err(corrupt)?;
-        let verdicts = [
-            row.get(4).map_err(db)?,
-            row.get(5).map_err(db)?,
-            row.get(6).map_err(db)?,
-        ];
-        let seen = seen_of(
-            row.get(1).map_err(db)?,
-            row.get(2).map_err(db)?,
-            row.get(3).map_err(db)?,
-            verdicts,
-        );
-        evidence.flows.insert(flow, seen);
+pub(crate) fn evidence(sql: &mut dyn Sql, window: Window) -> Result<Evidence, StoreError> {
+    in_snapshot(sql, |sql| {
+        let mut evidence = Evidence::default();
+        read_conversations(sql, window, &mut evidence)?;
+        read_lookups(sql, window, &mut evidence)?;
+        read_activity(sql, window, &mut evidence)?;
+        read_streams(sql, window, &mut evidence)?;
+        Ok(evidence)
+    })
+}
+
+fn read_conversations(sql: &mut dyn Sql, window: Window, evidence: &mut Evidence) -> Result<(), StoreError> {
+    let mut seen: HashMap<i64, Seen> = HashMap::new();
+    sql.query(BUCKETS, &window.hours(), &mut |row| {
+        let tally = seen.entry(row.int_required(0)?).or_default();
+        add_bucket(tally, row)
+    })?;
+    let store = sql.name().to_string();
+    sql.query(KEYS, &window.hours(), &mut |row| {
+        let id = row.int_required(0)?;
+        let flow = key::parse(&row.text_required(1)?).map_err(|e| corrupt(&store, &e))?;
+        if let Some(tally) = seen.remove(&id) {
+            evidence.flows.insert(flow, tally);
+        }
+        Ok(())
+    })?;
+    if !seen.is_empty() {
+        return Err(StoreError::Corrupt {
+            store,
+            why: format!("{} conversations have hours but no row", seen.len()),
+        });
     }
-    let mut statement = conn.prepare_cached(LOOKUPS).map_err(db)?;
-    let mut rows = statement.query(params![from_hour, to_hour]).map_err(db)?;
-    while let Some(row) = rows.next().map_err(db)? {
-        let endpoint: String = row.get(0).map_err(db)?;
-        let who = key::parse_endpoint(&endpoint).map_err(corrupt)?;
-        let n: i64 = row.get(2).map_err(db)?;
+    Ok(())
+}
+
+/// One hour of a conversation added to its tally
+fn add_bucket(tally: &mut Seen, row: &dyn Row) -> Result<(), StoreError> {
+    tally.hours.insert(row.int_required(1)?);
+    tally.count = tally.count.saturating_add(count_of(row.int_required(2)?));
+    if let Some(first) = row.int(3)? {
+        tally.first_ms = Some(tally.first_ms.map_or(first, |f| f.min(first)));
+    }
+    if let Some(last) = row.int(4)? {
+        tally.last_ms = Some(tally.last_ms.map_or(last, |l| l.max(last)));
+    }
+    for (column, verdict) in [(5, Observed::Allowed), (6, Observed::Dropped), (7, Observed::WouldDrop)] {
+        let n = count_of(row.int_required(column)?);
+        if n > 0 {
+            *tally.observed.entry(verdict).or_default() += n;
+        }
+    }
+    Ok(())
+}
+
+fn read_lookups(sql: &mut dyn Sql, window: Window, evidence: &mut Evidence) -> Result<(), StoreError> {
+    let store = sql.name().to_string();
+    sql.query(LOOKUPS, &window.hours(), &mut |row| {
+        let who = key::parse_endpoint(&row.text_required(0)?).map_err(|e| corrupt(&store, &e))?;
         evidence
             .lookups
             .entry(who)
             .or_default()
-            .insert(row.get(1).map_err(db)?, count_of(n));
-    }
+            .insert(row.text_required(1)?, count_of(row.int_required(2)?));
+        Ok(())
+    })
+}
+
+fn read_activity(sql: &mut dyn Sql, window: Window, evidence: &mut Evidence) -> Result<(), StoreError> {
     let (from_minute, to_minute) = window.minutes();
-    let mut statement = conn.prepare_cached(ACTIVITY).map_err(db)?;
-    let mut rows = statement.query(params![from_minute, to_minute]).map_err(db)?;
-    while let Some(row) = rows.next().map_err(db)? {
-        let namespace: String = row.get(0).map_err(db)?;
-        let minute: i64 = row.get(1).map_err(db)?;
+    sql.query(ACTIVITY, &window.hours(), &mut |row| {
+        let namespace = row.text_required(0)?;
+        let minutes = minutes_of(row.int_required(1)?, row.int_required(2)?, from_minute, to_minute);
         if namespace.is_empty() {
-            evidence.minutes.insert(minute);
+            evidence.minutes.extend(minutes);
         } else {
             evidence
                 .minutes_by_namespace
                 .entry(namespace)
                 .or_default()
-                .insert(minute);
+                .extend(minutes);
         }
-    }
-    let mut statement = conn.prepare_cached(STREAMS).map_err(db)?;
-    let mut rows = statement.query(params![window.since_ms, window.until_ms]).map_err(db)?;
-    while let Some(row) = rows.next().map_err(db)? {
-        let count = |i: usize| row.get::<_, i64>(i).map(count_of);
-        evidence.reads.push(ReadStats {
-            format: row.get(0).map_err(db)?,
-            lines: count(1).map_err(db)?,
-            flows: count(2).map_err(db)?,
-            malformed: count(3).map_err(db)?,
-            lost: count(4).map_err(db)?,
-            ..ReadStats::default()
-        });
-    }
-    Ok(evidence)
+        Ok(())
+    })
 }
 
-pub(crate) fn last_seen(conn: &Connection, path: &Path) -> Result<Option<i64>, StoreError> {
-    conn.query_row("SELECT MAX(last_ms) FROM buckets", [], |row| row.get(0))
-        .map_err(|e| StoreError::db(path, e))
+fn read_streams(sql: &mut dyn Sql, window: Window, evidence: &mut Evidence) -> Result<(), StoreError> {
+    let ends = [Value::from(window.since_ms), Value::from(window.until_ms)];
+    sql.query(STREAMS, &ends, &mut |row| {
+        evidence.reads.push(ReadStats {
+            format: row.text_required(0)?,
+            lines: count_of(row.int_required(1)?),
+            flows: count_of(row.int_required(2)?),
+            malformed: count_of(row.int_required(3)?),
+            lost: count_of(row.int_required(4)?),
+            ..ReadStats::default()
+        });
+        Ok(())
+    })
+}
+
+pub(crate) fn last_seen(sql: &mut dyn Sql) -> Result<Option<i64>, StoreError> {
+    scalar(sql, "SELECT MAX(last_ms) FROM buckets", &[])
+}
+
+pub(crate) fn cursor(sql: &mut dyn Sql, source: &str) -> Result<Option<String>, StoreError> {
+    let mut found = None;
+    sql.query(
+        "SELECT position FROM cursors WHERE source = $1",
+        &[source.into()],
+        &mut |row| {
+            found = row.text(0)?;
+            Ok(())
+        },
+    )?;
+    Ok(found)
 }
 
 pub(crate) fn record_stream(
-    conn: &mut Connection,
-    path: &Path,
+    sql: &mut dyn Sql,
     source: &str,
     stats: &ReadStats,
     first_ms: Option<i64>,
     last_ms: Option<i64>,
 ) -> Result<(), StoreError> {
     let skipped: u64 = stats.skipped.values().sum();
-    conn.execute(
+    sql.execute(
         "INSERT INTO streams (source, format, ingested_ms, first_ms, last_ms, lines, flows, malformed, skipped, lost)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
-            source,
-            stats.format,
-            now_ms(),
-            first_ms,
-            last_ms,
-            db_count(stats.lines),
-            db_count(stats.flows),
-            db_count(stats.malformed),
-            db_count(skipped),
-            db_count(stats.lost),
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &[
+            source.into(),
+            stats.format.as_str().into(),
+            now_ms().into(),
+            first_ms.into(),
+            last_ms.into(),
+            db_count(stats.lines).into(),
+            db_count(stats.flows).into(),
+            db_count(stats.malformed).into(),
+            db_count(skipped).into(),
+            db_count(stats.lost).into(),
         ],
     )
     .map(|_| ())
-    .map_err(|e| StoreError::db(path, e))
 }
 
 /// What a prune removed
@@ -166,7 +212,7 @@ pub struct Pruned {
     pub buckets: u64,
     /// conversations with no hour left
     pub conversations: u64,
-    /// minutes of activity (per namespace and overall)
+    /// minutes of activity (of the cluster; each namespace's go with them)
     pub minutes: u64,
     /// name-lookup hours
     pub lookups: u64,
@@ -174,42 +220,54 @@ pub struct Pruned {
     pub streams: u64,
 }
 
-pub(crate) fn prune(conn: &mut Connection, path: &Path, older_than_ms: i64) -> Result<Pruned, StoreError> {
-    let db = |e| StoreError::db(path, e);
+pub(crate) fn prune(sql: &mut dyn Sql, older_than_ms: i64) -> Result<Pruned, StoreError> {
     // Only hours that ended before the cutoff: a bucket that straddles it
     // still holds evidence inside the kept window.
     let hour = older_than_ms.div_euclid(HOUR_MS);
     let minute = older_than_ms.div_euclid(MINUTE_MS);
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db)?;
-    let removed = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-    let pruned = Pruned {
-        buckets: removed(tx.execute("DELETE FROM buckets WHERE hour < ?1", [hour]).map_err(db)?),
-        conversations: removed(
-            tx.execute(
+    in_transaction(sql, |sql| {
+        let pruned = Pruned {
+            buckets: sql.execute("DELETE FROM buckets WHERE hour < $1", &[hour.into()])?,
+            conversations: sql.execute(
                 "DELETE FROM conversations WHERE NOT EXISTS (SELECT 1 FROM buckets WHERE buckets.conversation = conversations.id)",
-                [],
-            )
-            .map_err(db)?,
-        ),
-        // minutes, not rows: each minute has a row per namespace besides
-        minutes: count_of(
-            tx.query_row(
-                "SELECT COUNT(*) FROM activity WHERE namespace = '' AND minute < ?1",
-                [minute],
-                |row| row.get(0),
-            )
-            .map_err(db)?,
-        ),
-        lookups: removed(tx.execute("DELETE FROM lookups WHERE hour < ?1", [hour]).map_err(db)?),
-        streams: removed(
-            tx.execute("DELETE FROM streams WHERE last_ms IS NOT NULL AND last_ms < ?1", [older_than_ms])
-                .map_err(db)?,
-        ),
-    };
-    tx.execute("DELETE FROM activity WHERE minute < ?1", [minute])
-        .map_err(db)?;
-    tx.commit().map_err(db)?;
-    Ok(pruned)
+                &[],
+            )?,
+            minutes: prune_activity(sql, minute)?,
+            lookups: sql.execute("DELETE FROM lookups WHERE hour < $1", &[hour.into()])?,
+            streams: sql.execute(
+                "DELETE FROM streams WHERE last_ms IS NOT NULL AND last_ms < $1",
+                &[older_than_ms.into()],
+            )?,
+        };
+        Ok(pruned)
+    })
+}
+
+/// Forget the minutes before `minute`: whole hours, then the bits of the
+/// hour it falls in; the cluster's minutes forgotten
+fn prune_activity(sql: &mut dyn Sql, minute: i64) -> Result<u64, StoreError> {
+    let hour = minute.div_euclid(60);
+    let below = (1_i64 << minute.rem_euclid(60)) - 1;
+    let mut forgotten = 0_u64;
+    sql.query(
+        "SELECT hour, minutes FROM activity WHERE namespace = '' AND hour <= $1",
+        &[hour.into()],
+        &mut |row| {
+            let bits = row.int_required(1)?;
+            let gone = if row.int_required(0)? < hour {
+                bits
+            } else {
+                bits & below
+            };
+            forgotten += u64::from(gone.count_ones());
+            Ok(())
+        },
+    )?;
+    sql.execute("DELETE FROM activity WHERE hour < $1", &[hour.into()])?;
+    sql.execute(
+        "UPDATE activity SET minutes = minutes & $1 WHERE hour = $2",
+        &[(!below).into(), hour.into()],
+    )?;
+    sql.execute("DELETE FROM activity WHERE minutes = 0", &[])?;
+    Ok(forgotten)
 }

@@ -1,6 +1,8 @@
 //! The store against the readers: what goes in comes back as the evidence
 //! `palisade_evidence::read` makes of the same file, windows take the hours
-//! they name, and the file outlives the process
+//! they name, and the store outlives the process. Every test runs on
+//! each backend: an SQLite file, and a PostgreSQL database when
+//! PALISADE_TEST_POSTGRES names a server (`.ci/postgres-up` starts one)
 
 #![allow(
     clippy::panic,
@@ -21,9 +23,11 @@ const DAY_MS: i64 = 86_400_000;
 /// 2026-11-01T00:00:00Z: day 0 of the generated weeks
 const DAY0: i64 = 1_793_491_200_000;
 
-fn store_in(dir: &tempfile::TempDir) -> (Store, String) {
-    let url = format!("sqlite:{}", dir.path().join("evidence.db").display());
-    (Store::open(&url).unwrap(), url)
+mod backends;
+use backends::{each_backend, Fresh};
+
+fn store_in(fresh: &Fresh) -> (Store, String) {
+    (Store::open(&fresh.url).unwrap(), fresh.url.clone())
 }
 
 /// Ingest one file the way `palisade evidence ingest` does
@@ -95,40 +99,42 @@ fn samples() -> Vec<PathBuf> {
 fn a_window_over_everything_is_what_reading_the_file_gives() {
     for file in samples() {
         for flush_every in [1, 7, 100_000] {
-            let dir = tempfile::tempdir().unwrap();
-            let (mut store, _) = store_in(&dir);
-            ingest_file(&mut store, &file, flush_every);
-            let read = palisade_evidence::read(&[file.as_path()], None).unwrap();
-            assert!(!read.flows.is_empty(), "{}: no flows to compare", file.display());
-            assert_same(
-                &everything(&store),
-                &read,
-                &format!("{} flushing every {flush_every}", file.display()),
-            );
+            each_backend(|fresh| {
+                let (mut store, _) = store_in(fresh);
+                ingest_file(&mut store, &file, flush_every);
+                let read = palisade_evidence::read(&[file.as_path()], None).unwrap();
+                assert!(!read.flows.is_empty(), "{}: no flows to compare", file.display());
+                assert_same(
+                    &everything(&store),
+                    &read,
+                    &format!("{} flushing every {flush_every} in {}", file.display(), fresh.url),
+                );
+            });
         }
     }
 }
 
 #[test]
 fn ingesting_twice_doubles_the_counts_and_keeps_first_and_last() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut store, _) = store_in(&dir);
-    let file = Path::new(WALKTHROUGH);
-    ingest_file(&mut store, file, 100_000);
-    ingest_file(&mut store, file, 100_000);
-    let once = palisade_evidence::read(&[file], None).unwrap();
-    let twice = everything(&store);
-    assert_eq!(twice.flows.len(), once.flows.len());
-    for (key, seen) in &once.flows {
-        let stored = &twice.flows[key];
-        assert_eq!(stored.count, seen.count * 2, "{key:?}");
-        assert_eq!((stored.first_ms, stored.last_ms), (seen.first_ms, seen.last_ms));
-        for (verdict, n) in &seen.observed {
-            assert_eq!(stored.observed[verdict], n * 2);
+    each_backend(|fresh| {
+        let (mut store, _) = store_in(fresh);
+        let file = Path::new(WALKTHROUGH);
+        ingest_file(&mut store, file, 100_000);
+        ingest_file(&mut store, file, 100_000);
+        let once = palisade_evidence::read(&[file], None).unwrap();
+        let twice = everything(&store);
+        assert_eq!(twice.flows.len(), once.flows.len());
+        for (key, seen) in &once.flows {
+            let stored = &twice.flows[key];
+            assert_eq!(stored.count, seen.count * 2, "{key:?}");
+            assert_eq!((stored.first_ms, stored.last_ms), (seen.first_ms, seen.last_ms));
+            for (verdict, n) in &seen.observed {
+                assert_eq!(stored.observed[verdict], n * 2);
+            }
         }
-    }
-    assert_eq!(twice.minutes, once.minutes);
-    assert_eq!(twice.reads.len(), 2, "one stream row per ingest");
+        assert_eq!(twice.minutes, once.minutes);
+        assert_eq!(twice.reads.len(), 2, "one stream row per ingest");
+    });
 }
 
 fn pod(namespace: &str, app: &str) -> FlowEndpoint {
@@ -177,196 +183,291 @@ fn has_rare(evidence: &Evidence) -> bool {
 
 #[test]
 fn a_conversation_of_day_6_is_in_the_week_and_not_in_the_day_before() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut store, _) = store_in(&dir);
-    store.ingest(week()).unwrap();
-    let end = DAY0 + 7 * DAY_MS - 1;
-    let week = store.evidence(end - 7 * DAY_MS + 1, end).unwrap();
-    assert!(has_rare(&week), "a 7-day window holds the day-6 conversation");
-    // The day up to the end of day 5 (hours are whole: end on the hour before).
-    let day5_end = DAY0 + 6 * DAY_MS - 1;
-    let day = store.evidence(day5_end - DAY_MS + 1, day5_end).unwrap();
-    assert!(!has_rare(&day), "a 1-day window ending on day 5 does not");
-    let web = day.flows.values().map(|s| s.count).sum::<u64>();
-    assert_eq!(web, 24 * 6, "that day holds its own 144 web -> api records only");
-    assert!(day
-        .minutes
-        .iter()
-        .all(|m| (m * 60_000) > day5_end - DAY_MS && m * 60_000 <= day5_end));
+    each_backend(|fresh| {
+        let (mut store, _) = store_in(fresh);
+        store.ingest(week()).unwrap();
+        let end = DAY0 + 7 * DAY_MS - 1;
+        let week = store.evidence(end - 7 * DAY_MS + 1, end).unwrap();
+        assert!(has_rare(&week), "a 7-day window holds the day-6 conversation");
+        // The day up to the end of day 5 (hours are whole: end on the hour before).
+        let day5_end = DAY0 + 6 * DAY_MS - 1;
+        let day = store.evidence(day5_end - DAY_MS + 1, day5_end).unwrap();
+        assert!(!has_rare(&day), "a 1-day window ending on day 5 does not");
+        let web = day.flows.values().map(|s| s.count).sum::<u64>();
+        assert_eq!(web, 24 * 6, "that day holds its own 144 web -> api records only");
+        assert!(day
+            .minutes
+            .iter()
+            .all(|m| (m * 60_000) > day5_end - DAY_MS && m * 60_000 <= day5_end));
+    });
 }
 
 #[test]
 fn a_window_that_leaves_out_a_day_leaves_out_its_buckets() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut store, _) = store_in(&dir);
-    store.ingest(week()).unwrap();
-    let days_1_to_6 = store.evidence(DAY0 + DAY_MS, DAY0 + 7 * DAY_MS - 1).unwrap();
-    let seen = &days_1_to_6.flows.values().find(|s| s.count > 1).unwrap();
-    assert_eq!(seen.count, 6 * 144);
-    assert_eq!(seen.first_ms, Some(DAY0 + DAY_MS));
-    assert!(days_1_to_6
-        .minutes
-        .first()
-        .is_some_and(|m| *m == (DAY0 + DAY_MS) / 60_000));
+    each_backend(|fresh| {
+        let (mut store, _) = store_in(fresh);
+        store.ingest(week()).unwrap();
+        let days_1_to_6 = store.evidence(DAY0 + DAY_MS, DAY0 + 7 * DAY_MS - 1).unwrap();
+        let seen = &days_1_to_6.flows.values().find(|s| s.count > 1).unwrap();
+        assert_eq!(seen.count, 6 * 144);
+        assert_eq!(seen.first_ms, Some(DAY0 + DAY_MS));
+        assert!(days_1_to_6
+            .minutes
+            .first()
+            .is_some_and(|m| *m == (DAY0 + DAY_MS) / 60_000));
+    });
 }
 
 #[test]
 fn a_restart_keeps_the_window() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut store, url) = store_in(&dir);
-    store.ingest(week()).unwrap();
-    let before = everything(&store);
-    drop(store);
-    let reopened = Store::open(&url).unwrap();
-    let after = everything(&reopened);
-    assert_eq!(after.flows, before.flows);
-    assert_eq!(after.minutes_by_namespace, before.minutes_by_namespace);
-    assert_eq!(reopened.last_seen_ms().unwrap(), Some(DAY0 + 7 * DAY_MS - 10 * 60_000));
+    each_backend(|fresh| {
+        let (mut store, url) = store_in(fresh);
+        store.ingest(week()).unwrap();
+        let before = everything(&store);
+        drop(store);
+        let reopened = Store::open(&url).unwrap();
+        let after = everything(&reopened);
+        assert_eq!(after.flows, before.flows);
+        assert_eq!(after.minutes_by_namespace, before.minutes_by_namespace);
+        assert_eq!(reopened.last_seen_ms().unwrap(), Some(DAY0 + 7 * DAY_MS - 10 * 60_000));
+    });
 }
 
 #[test]
 fn prune_forgets_the_hours_before_the_cutoff_and_keeps_the_rest() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut store, _) = store_in(&dir);
-    store.ingest(week()).unwrap();
-    let pruned = store.prune(DAY0 + 6 * DAY_MS).unwrap();
-    assert_eq!(pruned.buckets, 6 * 24, "six days of hourly web -> api buckets");
-    assert_eq!(pruned.conversations, 0, "web -> api still has day 6");
-    assert_eq!(pruned.minutes, 6 * 144, "minutes, not rows per namespace");
-    let left = everything(&store);
-    assert!(has_rare(&left));
-    let web = left.flows.values().find(|s| s.count > 1).unwrap();
-    assert_eq!((web.count, web.first_ms), (144, Some(DAY0 + 6 * DAY_MS)));
-    assert_eq!(left.minutes.first().copied(), Some((DAY0 + 6 * DAY_MS) / 60_000));
-    // Past the rare one's hour, it goes with its conversation row.
-    let pruned = store.prune(DAY0 + 7 * DAY_MS).unwrap();
-    assert_eq!(pruned.conversations, 2);
-    assert!(everything(&store).flows.is_empty());
+    each_backend(|fresh| {
+        let (mut store, _) = store_in(fresh);
+        store.ingest(week()).unwrap();
+        let pruned = store.prune(DAY0 + 6 * DAY_MS).unwrap();
+        assert_eq!(pruned.buckets, 6 * 24, "six days of hourly web -> api buckets");
+        assert_eq!(pruned.conversations, 0, "web -> api still has day 6");
+        assert_eq!(pruned.minutes, 6 * 144, "minutes, not rows per namespace");
+        let left = everything(&store);
+        assert!(has_rare(&left));
+        let web = left.flows.values().find(|s| s.count > 1).unwrap();
+        assert_eq!((web.count, web.first_ms), (144, Some(DAY0 + 6 * DAY_MS)));
+        assert_eq!(left.minutes.first().copied(), Some((DAY0 + 6 * DAY_MS) / 60_000));
+        // Past the rare one's hour, it goes with its conversation row.
+        let pruned = store.prune(DAY0 + 7 * DAY_MS).unwrap();
+        assert_eq!(pruned.conversations, 2);
+        assert!(everything(&store).flows.is_empty());
+    });
 }
 
 #[test]
 fn lookups_and_requests_come_back_by_hour() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut store, _) = store_in(&dir);
-    let mut dns = record(DAY0, ("shop", "web"), ("kube-system", "kube-dns"), 53);
-    dns.protocol = Protocol::Udp;
-    dns.dns_query = Some("api.example.com".into());
-    let mut http = record(DAY0 + 2 * 3_600_000, ("shop", "web"), ("shop", "api"), 8080);
-    http.request = Some(Request::new("get", "/products/1".into()));
-    let records = vec![dns.clone(), dns, http];
-    store.ingest(records.clone()).unwrap();
-    let mut direct = Evidence::default();
-    records.into_iter().for_each(|r| direct.add(r));
-    assert_same(&everything(&store), &direct, "generated");
-    let first_hour = store.evidence(DAY0, DAY0 + 3_600_000 - 1).unwrap();
-    assert_eq!(first_hour.lookups.values().flat_map(|n| n.values()).sum::<u64>(), 2);
-    assert!(first_hour.flows.keys().all(|k| k.request.is_none()));
+    each_backend(|fresh| {
+        let (mut store, _) = store_in(fresh);
+        let mut dns = record(DAY0, ("shop", "web"), ("kube-system", "kube-dns"), 53);
+        dns.protocol = Protocol::Udp;
+        dns.dns_query = Some("api.example.com".into());
+        let mut http = record(DAY0 + 2 * 3_600_000, ("shop", "web"), ("shop", "api"), 8080);
+        http.request = Some(Request::new("get", "/products/1".into()));
+        let records = vec![dns.clone(), dns, http];
+        store.ingest(records.clone()).unwrap();
+        let mut direct = Evidence::default();
+        records.into_iter().for_each(|r| direct.add(r));
+        assert_same(&everything(&store), &direct, "generated");
+        let first_hour = store.evidence(DAY0, DAY0 + 3_600_000 - 1).unwrap();
+        assert_eq!(first_hour.lookups.values().flat_map(|n| n.values()).sum::<u64>(), 2);
+        assert!(first_hour.flows.keys().all(|k| k.request.is_none()));
+    });
 }
 
 #[test]
-fn an_empty_file_is_migrated_and_an_existing_one_reopened() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("empty.db");
-    std::fs::write(&path, b"").unwrap();
-    let url = path.display().to_string();
-    let mut store = Store::open(&url).unwrap();
-    store.ingest(week()).unwrap();
-    drop(store);
-    let reopened = Store::open(&url).unwrap();
-    assert!(has_rare(&everything(&reopened)));
-    let conn = rusqlite_version(&path);
-    assert_eq!(conn, vec![1], "migration 1 applied once");
+fn an_empty_store_is_migrated_once_and_an_existing_one_reopened() {
+    each_backend(|fresh| {
+        if let Some(file) = fresh.file() {
+            std::fs::write(file, b"").unwrap(); // a zero-byte file is an empty database
+        }
+        let mut store = Store::open(&fresh.url).unwrap();
+        store.ingest(week()).unwrap();
+        drop(store);
+        let reopened = Store::open(&fresh.url).unwrap();
+        assert!(has_rare(&everything(&reopened)));
+        assert_eq!(
+            reopened.schema_versions().unwrap(),
+            vec![1, 2],
+            "each migration applied once"
+        );
+    });
 }
 
-fn rusqlite_version(path: &Path) -> Vec<i64> {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    let mut statement = conn
-        .prepare("SELECT version FROM schema_version ORDER BY version")
-        .unwrap();
-    let rows = statement.query_map([], |row| row.get(0)).unwrap();
-    rows.collect::<Result<_, _>>().unwrap()
+/// A store as the previous palisade (schema 1) left it: one minute a row
+#[test]
+fn a_store_of_schema_1_keeps_its_evidence_through_the_migration() {
+    each_backend(|fresh| {
+        let hour = DAY0 / 3_600_000;
+        let minutes = [DAY0 / 60_000 + 5, DAY0 / 60_000 + 59, DAY0 / 60_000 + 61];
+        let scratch = fresh.sibling();
+        let key = {
+            let mut store = Store::open(&scratch.url).unwrap();
+            store
+                .ingest([record(DAY0 + 5 * 60_000, ("shop", "web"), ("shop", "api"), 8080)])
+                .unwrap();
+            scratch.texts("SELECT conversation_key FROM conversations").remove(0)
+        };
+        drop(Store::open_at(&fresh.url, 1).unwrap());
+        fresh.execute(
+            "INSERT INTO conversations (id, conversation_key, source_workload, destination, protocol, port) VALUES (7, $1, 'shop/web', 'shop/api', 'tcp', 8080)",
+            &[&key],
+        );
+        fresh.execute(
+            &format!(
+                "INSERT INTO buckets VALUES (7, {hour}, 3, {}, {}, 3, 0, 0)",
+                DAY0 + 5 * 60_000,
+                DAY0 + 61 * 60_000
+            ),
+            &[],
+        );
+        for minute in minutes {
+            for namespace in ["", "shop"] {
+                fresh.execute(
+                    &format!("INSERT INTO activity (namespace, minute) VALUES ($1, {minute})"),
+                    &[namespace],
+                );
+            }
+        }
+        let store = Store::open(&fresh.url).unwrap();
+        assert_eq!(store.schema_versions().unwrap(), vec![1, 2]);
+        let evidence = everything(&store);
+        let seen = evidence.flows.values().next().unwrap();
+        assert_eq!((seen.count, seen.hours.len()), (3, 1), "{seen:?}");
+        assert_eq!(evidence.minutes.iter().copied().collect::<Vec<_>>(), minutes);
+        assert_eq!(
+            evidence.minutes_by_namespace["shop"]
+                .iter()
+                .copied()
+                .collect::<Vec<_>>(),
+            minutes
+        );
+        // And schema 2's own writes land beside the migrated rows.
+        let mut store = store;
+        store
+            .ingest([record(DAY0 + 62 * 60_000, ("shop", "web"), ("shop", "api"), 8080)])
+            .unwrap();
+        let evidence = everything(&store);
+        assert_eq!(evidence.flows.values().next().unwrap().count, 4);
+        assert_eq!(evidence.minutes.len(), 4);
+    });
 }
 
 #[test]
 fn a_newer_schema_is_refused_not_downgraded() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, url) = store_in(&dir);
-    drop(store);
-    let path = dir.path().join("evidence.db");
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute("INSERT INTO schema_version (version) VALUES (99)", [])
-        .unwrap();
-    let refused = Store::open(&url).unwrap_err();
-    assert!(matches!(refused, StoreError::Newer { found: 99, .. }), "{refused:?}");
-    assert!(
-        refused.to_string().contains("newer than this palisade reads"),
-        "{refused}"
-    );
-    assert_eq!(rusqlite_version(&path), vec![1, 99], "left as it was");
+    each_backend(|fresh| {
+        drop(Store::open(&fresh.url).unwrap());
+        fresh.execute("INSERT INTO schema_version (version) VALUES (99)", &[]);
+        let refused = Store::open(&fresh.url).unwrap_err();
+        assert!(matches!(refused, StoreError::Newer { found: 99, .. }), "{refused:?}");
+        assert!(
+            refused.to_string().contains("newer than this palisade reads"),
+            "{refused}"
+        );
+        let versions = fresh.texts("SELECT CAST(version AS TEXT) FROM schema_version ORDER BY version");
+        assert_eq!(versions, ["1", "2", "99"], "left as it was");
+    });
 }
 
 #[test]
-fn a_file_that_is_not_a_store_is_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = dir.path().join("flows.jsonl");
-    std::fs::copy(WALKTHROUGH, &text).unwrap();
-    let refused = Store::open(text.to_str().unwrap()).unwrap_err();
-    assert!(matches!(refused, StoreError::NotAStore { .. }), "{refused:?}");
-    assert!(refused.to_string().contains("not an SQLite database"), "{refused}");
-    let other = dir.path().join("other.db");
-    rusqlite::Connection::open(&other)
-        .unwrap()
-        .execute("CREATE TABLE t (x INTEGER)", [])
-        .unwrap();
-    let refused = Store::open(other.to_str().unwrap()).unwrap_err();
-    assert!(refused.to_string().contains("holds other tables (t)"), "{refused}");
-    let refused = Store::open("postgres://db.example/palisade").unwrap_err();
-    assert!(refused.to_string().contains("not supported yet"), "{refused}");
+fn a_database_that_is_not_a_store_is_a_clear_error() {
+    each_backend(|fresh| {
+        if let Some(file) = fresh.file() {
+            std::fs::copy(WALKTHROUGH, &file).unwrap();
+            let refused = Store::open(&fresh.url).unwrap_err();
+            assert!(matches!(refused, StoreError::NotAStore { .. }), "{refused:?}");
+            assert!(refused.to_string().contains("not an SQLite database"), "{refused}");
+            std::fs::remove_file(&file).unwrap();
+        }
+        let missing = Store::open_existing(&fresh.url).unwrap_err();
+        assert!(matches!(missing, StoreError::Missing { .. }), "{missing:?}");
+        fresh.execute("CREATE TABLE t (x INTEGER)", &[]);
+        let refused = Store::open(&fresh.url).unwrap_err();
+        assert!(refused.to_string().contains("holds other tables (t)"), "{refused}");
+    });
+    let refused = Store::open("mysql://db.example/palisade").unwrap_err();
+    assert!(
+        refused.to_string().contains("neither `sqlite:` nor `postgres://`"),
+        "{refused}"
+    );
+    let unreachable = Store::open("postgres://palisade:secret@127.0.0.1:1/palisade").unwrap_err();
+    assert!(matches!(unreachable, StoreError::Open { .. }), "{unreachable:?}");
+    let message = unreachable.to_string();
+    assert!(
+        message.contains("postgres://palisade:***@127.0.0.1:1/palisade") && !message.contains("secret"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_checkpoint_saves_where_a_stream_resumes_with_its_buckets() {
+    each_backend(|fresh| {
+        let mut store = Store::open(&fresh.url).unwrap();
+        assert_eq!(store.cursor("relay").unwrap(), None);
+        let mut ingest = store.ingester();
+        ingest
+            .add(record(DAY0, ("shop", "web"), ("shop", "api"), 8080))
+            .unwrap();
+        ingest.checkpoint("relay", "1793491200000").unwrap();
+        ingest
+            .add(record(DAY0 + 1, ("shop", "web"), ("shop", "api"), 8080))
+            .unwrap();
+        ingest.checkpoint("relay", "1793491200001").unwrap();
+        drop(ingest);
+        drop(store);
+        let reopened = Store::open_existing(&fresh.url).unwrap();
+        assert_eq!(reopened.cursor("relay").unwrap().as_deref(), Some("1793491200001"));
+        assert_eq!(
+            everything(&reopened).records(),
+            2,
+            "both checkpoints wrote their records"
+        );
+        assert_eq!(reopened.cursor("other").unwrap(), None);
+    });
 }
 
 #[test]
 fn a_summary_names_services_gaps_and_the_busiest_conversations() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mut store, _) = store_in(&dir);
-    store.ingest(week()).unwrap();
-    let window = Window::ending(DAY0 + 7 * DAY_MS - 1, 7 * DAY_MS);
-    let summary = store.summary(window, 60).unwrap();
-    assert_eq!(summary.conversations, 2);
-    assert_eq!(summary.records, 7 * 144 + 1);
-    assert!(summary.gaps.is_empty(), "every ten minutes is no gap over an hour");
-    let names: Vec<&str> = summary.namespaces.iter().map(|c| c.namespace.as_str()).collect();
-    assert_eq!(names, ["batch", "data", "shop"]);
-    let data = &summary.namespaces[1];
-    assert_eq!(data.active_minutes, 1);
-    assert_eq!(data.services[0].name, "data/warehouse");
-    assert_eq!((data.services[0].inbound, data.services[0].outbound), (1, 0));
-    assert_eq!(summary.top[0].source, "shop/web");
-    assert_eq!(summary.top[0].port, "tcp/8080");
-    let tight = store.summary(window, 5).unwrap();
-    assert_eq!(
-        tight.gaps.len(),
-        7 * 144 - 1,
-        "every ten-minute silence is a gap over five minutes"
-    );
+    each_backend(|fresh| {
+        let (mut store, _) = store_in(fresh);
+        store.ingest(week()).unwrap();
+        let window = Window::ending(DAY0 + 7 * DAY_MS - 1, 7 * DAY_MS);
+        let summary = store.summary(window, 60).unwrap();
+        assert_eq!(summary.conversations, 2);
+        assert_eq!(summary.records, 7 * 144 + 1);
+        assert!(summary.gaps.is_empty(), "every ten minutes is no gap over an hour");
+        let names: Vec<&str> = summary.namespaces.iter().map(|c| c.namespace.as_str()).collect();
+        assert_eq!(names, ["batch", "data", "shop"]);
+        let data = &summary.namespaces[1];
+        assert_eq!(data.active_minutes, 1);
+        assert_eq!(data.services[0].name, "data/warehouse");
+        assert_eq!((data.services[0].inbound, data.services[0].outbound), (1, 0));
+        assert_eq!(summary.top[0].source, "shop/web");
+        assert_eq!(summary.top[0].port, "tcp/8080");
+        let tight = store.summary(window, 5).unwrap();
+        assert_eq!(
+            tight.gaps.len(),
+            7 * 144 - 1,
+            "every ten-minute silence is a gap over five minutes"
+        );
+    });
 }
 
 #[test]
 fn two_writers_interleaving_small_batches_both_count() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("shared.db").display());
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                let mut store = Store::open(&url).unwrap();
-                let mut ingest = store.ingester_flushing_every(50);
-                for r in week() {
-                    ingest.add(r).unwrap();
-                }
-                ingest.finish(None).unwrap();
-            });
-        }
+    each_backend(|fresh| {
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    let mut store = Store::open(&fresh.url).unwrap();
+                    let mut ingest = store.ingester_flushing_every(50);
+                    for r in week() {
+                        ingest.add(r).unwrap();
+                    }
+                    ingest.finish(None).unwrap();
+                });
+            }
+        });
+        let store = Store::open_existing(&fresh.url).unwrap();
+        assert_eq!(everything(&store).records(), 2 * (7 * 144 + 1));
     });
-    let store = Store::open_existing(&url).unwrap();
-    assert_eq!(everything(&store).records(), 2 * (7 * 144 + 1));
 }

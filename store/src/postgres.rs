@@ -1,0 +1,227 @@
+//! The shared backend: a PostgreSQL database, for controllers that run
+//! several replicas (a new leader continues the window) or evidence shared
+//! across clusters. The sync `postgres` client runs its own runtime: from
+//! async code, call the store on a blocking thread.
+
+use crate::sql::{Dialect, Row, Sql, Value};
+use crate::StoreError;
+use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Statement};
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub(crate) struct Postgres {
+    client: Client,
+    name: String,
+    prepared: HashMap<String, Statement>,
+}
+
+/// Whether a URL names a PostgreSQL database
+pub(crate) fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+impl Postgres {
+    pub(crate) fn open(url: &str) -> Result<Self, StoreError> {
+        let name = without_password(url);
+        let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| StoreError::Open {
+            store: name.clone(),
+            message: format!("not a PostgreSQL URL: {e}"),
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        config.application_name("palisade");
+        // No TLS in this build: a URL that demands it is refused by the
+        // client rather than sent in the clear.
+        let client = config.connect(NoTls).map_err(|e| StoreError::Open {
+            store: name.clone(),
+            message: message(&e),
+        })?;
+        Ok(Self {
+            client,
+            name,
+            prepared: HashMap::new(),
+        })
+    }
+
+    fn statement(&mut self, text: &str) -> Result<Statement, StoreError> {
+        if let Some(statement) = self.prepared.get(text) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(text).map_err(|e| error(&self.name, &e))?;
+        self.prepared.insert(text.to_string(), statement.clone());
+        Ok(statement)
+    }
+}
+
+/// `postgres://user:secret@host/db` named as `postgres://user:***@host/db`:
+/// errors and reports never print a password
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_string();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+fn parameters<'v>(params: &'v [Value<'_>]) -> Vec<&'v (dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|value| match value {
+            Value::Int(n) => n as &(dyn ToSql + Sync),
+            Value::Text(s) => s as &(dyn ToSql + Sync),
+        })
+        .collect()
+}
+
+struct PgRow<'r> {
+    row: &'r postgres::Row,
+    name: &'r str,
+}
+
+impl Row for PgRow<'_> {
+    fn int(&self, column: usize) -> Result<Option<i64>, StoreError> {
+        self.row.try_get(column).map_err(|e| error(self.name, &e))
+    }
+
+    fn text(&self, column: usize) -> Result<Option<String>, StoreError> {
+        self.row.try_get(column).map_err(|e| error(self.name, &e))
+    }
+
+    fn null(&self, column: usize) -> StoreError {
+        StoreError::Corrupt {
+            store: self.name.to_string(),
+            why: format!("column {column} of a row is empty"),
+        }
+    }
+}
+
+impl Sql for Postgres {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        self.client.batch_execute("BEGIN").map_err(|e| error(&self.name, &e))
+    }
+
+    fn begin_read(&mut self) -> Result<(), StoreError> {
+        self.client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .map_err(|e| error(&self.name, &e))
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.client.batch_execute("COMMIT").map_err(|e| error(&self.name, &e))
+    }
+
+    fn rollback(&mut self) {
+        // Outside a transaction this only warns; the error that led here
+        // is the one to report.
+        let _ = self.client.batch_execute("ROLLBACK");
+    }
+
+    fn batch(&mut self, statements: &str) -> Result<(), StoreError> {
+        self.client.batch_execute(statements).map_err(|e| error(&self.name, &e))
+    }
+
+    fn execute(&mut self, statement: &str, params: &[Value<'_>]) -> Result<u64, StoreError> {
+        let prepared = self.statement(statement)?;
+        self.client
+            .execute(&prepared, &parameters(params))
+            .map_err(|e| error(&self.name, &e))
+    }
+
+    fn query(
+        &mut self,
+        statement: &str,
+        params: &[Value<'_>],
+        each: &mut dyn FnMut(&dyn Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let prepared = self.statement(statement)?;
+        let name = self.name.clone();
+        // Streamed, not collected: a week's buckets need not fit twice.
+        let mut rows = self
+            .client
+            .query_raw(&prepared, parameters(params))
+            .map_err(|e| error(&name, &e))?;
+        while let Some(row) = rows.next().map_err(|e| error(&name, &e))? {
+            each(&PgRow { row: &row, name: &name })?;
+        }
+        Ok(())
+    }
+
+    fn tables(&mut self) -> Result<Vec<String>, StoreError> {
+        let mut tables = Vec::new();
+        self.query(
+            "SELECT CAST(tablename AS TEXT) FROM pg_catalog.pg_tables WHERE schemaname = current_schema() ORDER BY 1",
+            &[],
+            &mut |row| {
+                tables.push(row.text_required(0)?);
+                Ok(())
+            },
+        )?;
+        Ok(tables)
+    }
+
+    fn retryable(&self, error: &StoreError) -> bool {
+        matches!(error, StoreError::Conflict { .. })
+    }
+}
+
+fn message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{}: {detail}", db.message()),
+            None => db.message().to_string(),
+        },
+        None => e.to_string(),
+    }
+}
+
+fn error(name: &str, e: &postgres::Error) -> StoreError {
+    let collided = e
+        .code()
+        .is_some_and(|c| *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE);
+    if collided {
+        return StoreError::Conflict {
+            store: name.to_string(),
+            message: message(e),
+        };
+    }
+    StoreError::Database {
+        store: name.to_string(),
+        message: message(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn a_password_never_names_the_store() {
+        assert_eq!(
+            without_password("postgres://palisade:s3cret@db:5432/evidence"),
+            "postgres://palisade:***@db:5432/evidence"
+        );
+        assert_eq!(
+            without_password("postgresql://palisade@db/evidence"),
+            "postgresql://palisade@db/evidence"
+        );
+        assert_eq!(without_password("postgres://db/evidence"), "postgres://db/evidence");
+    }
+}

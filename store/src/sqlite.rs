@@ -1,0 +1,212 @@
+//! The embedded backend: one SQLite file (rusqlite, bundled, so no system
+//! library is needed), in WAL mode so that readers run beside a writer
+
+use crate::sql::{Dialect, Row, Sql, Value};
+use crate::{StoreError, BUSY_TIMEOUT};
+use rusqlite::{Connection, ErrorCode};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub(crate) struct Sqlite {
+    conn: Connection,
+    name: String,
+}
+
+impl Sqlite {
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        let name = path.display().to_string();
+        let conn = Connection::open(path).map_err(|e| open_error(&name, &e))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| open_error(&name, &e))?;
+        write_ahead_log(&conn, &name)?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            .map_err(|e| error(&name, &e))?;
+        Ok(Self { conn, name })
+    }
+}
+
+/// The file a URL names: `sqlite:PATH`, `sqlite://PATH` or a bare path;
+/// `None` for a URL of another scheme
+pub(crate) fn path_of(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    (!rest.is_empty() && !rest.contains("://")).then(|| PathBuf::from(rest))
+}
+
+/// WAL lets readers (show, audit) run while an ingest writes. Switching to
+/// it takes the file's lock without waiting on the busy timeout, so two
+/// processes opening a new store at once retry here for as long
+fn write_ahead_log(conn: &Connection, name: &str) -> Result<(), StoreError> {
+    let start = Instant::now();
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) && start.elapsed() < BUSY_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(error(name, &e)),
+        }
+    }
+}
+
+/// SQLite numbers parameters `?N`; the store writes `$N` (PostgreSQL's),
+/// which never appears in its statements otherwise
+fn positional(statement: &str) -> String {
+    statement.replace('$', "?")
+}
+
+fn bind(statement: &mut rusqlite::CachedStatement<'_>, params: &[Value<'_>]) -> rusqlite::Result<()> {
+    for (index, value) in params.iter().enumerate() {
+        match value {
+            Value::Int(n) => statement.raw_bind_parameter(index + 1, n)?,
+            Value::Text(s) => statement.raw_bind_parameter(index + 1, s)?,
+        }
+    }
+    Ok(())
+}
+
+struct SqliteRow<'r, 's> {
+    row: &'r rusqlite::Row<'s>,
+    name: &'r str,
+}
+
+impl Row for SqliteRow<'_, '_> {
+    fn int(&self, column: usize) -> Result<Option<i64>, StoreError> {
+        self.row.get(column).map_err(|e| error(self.name, &e))
+    }
+
+    fn text(&self, column: usize) -> Result<Option<String>, StoreError> {
+        self.row.get(column).map_err(|e| error(self.name, &e))
+    }
+
+    fn null(&self, column: usize) -> StoreError {
+        StoreError::Corrupt {
+            store: self.name.to_string(),
+            why: format!("column {column} of a row is empty"),
+        }
+    }
+}
+
+impl Sql for Sqlite {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        // IMMEDIATE: take the write lock now, so that two writers queue on
+        // the busy timeout instead of failing to upgrade a read lock.
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| error(&self.name, &e))
+    }
+
+    fn begin_read(&mut self) -> Result<(), StoreError> {
+        // DEFERRED: the snapshot is taken at the first read, and no lock
+        // keeps a writer out.
+        self.conn
+            .execute_batch("BEGIN DEFERRED")
+            .map_err(|e| error(&self.name, &e))
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch("COMMIT").map_err(|e| error(&self.name, &e))
+    }
+
+    fn rollback(&mut self) {
+        if !self.conn.is_autocommit() {
+            // The error that led here is the one to report.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    fn batch(&mut self, statements: &str) -> Result<(), StoreError> {
+        self.conn.execute_batch(statements).map_err(|e| error(&self.name, &e))
+    }
+
+    fn execute(&mut self, statement: &str, params: &[Value<'_>]) -> Result<u64, StoreError> {
+        let name = &self.name;
+        let mut prepared = self
+            .conn
+            .prepare_cached(&positional(statement))
+            .map_err(|e| error(name, &e))?;
+        bind(&mut prepared, params).map_err(|e| error(name, &e))?;
+        let changed = prepared.raw_execute().map_err(|e| error(name, &e))?;
+        Ok(u64::try_from(changed).unwrap_or(u64::MAX))
+    }
+
+    fn query(
+        &mut self,
+        statement: &str,
+        params: &[Value<'_>],
+        each: &mut dyn FnMut(&dyn Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let name = &self.name;
+        let mut prepared = self
+            .conn
+            .prepare_cached(&positional(statement))
+            .map_err(|e| error(name, &e))?;
+        bind(&mut prepared, params).map_err(|e| error(name, &e))?;
+        let mut rows = prepared.raw_query();
+        while let Some(row) = rows.next().map_err(|e| error(name, &e))? {
+            each(&SqliteRow { row, name })?;
+        }
+        Ok(())
+    }
+
+    fn tables(&mut self) -> Result<Vec<String>, StoreError> {
+        let mut tables = Vec::new();
+        self.query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+            &[],
+            &mut |row| {
+                tables.push(row.text_required(0)?);
+                Ok(())
+            },
+        )?;
+        Ok(tables)
+    }
+
+    fn retryable(&self, _: &StoreError) -> bool {
+        // A busy file was already waited on for the busy timeout.
+        false
+    }
+}
+
+fn open_error(name: &str, e: &rusqlite::Error) -> StoreError {
+    if is_not_a_database(e) {
+        return not_sqlite(name);
+    }
+    StoreError::Open {
+        store: name.to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn error(name: &str, e: &rusqlite::Error) -> StoreError {
+    if is_not_a_database(e) {
+        return not_sqlite(name);
+    }
+    StoreError::Database {
+        store: name.to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn not_sqlite(name: &str) -> StoreError {
+    StoreError::NotAStore {
+        store: name.to_string(),
+        why: "the file is not an SQLite database".into(),
+    }
+}
+
+fn is_not_a_database(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
+    )
+}
