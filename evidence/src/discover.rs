@@ -5,6 +5,8 @@
 //! Nothing broader than what was seen: outside addresses without a DNS name
 //! become /32s, never `world`.
 
+mod watch;
+
 use crate::{
     observe::{Evidence, Seen},
     resolve::{place, Place, Placed},
@@ -15,8 +17,10 @@ use palisade_intents::{
     syntax::{Fqdn, Protocol},
     Diags,
 };
-use palisade_targets::flows::format_time;
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use watch::{seen_report, seen_text, Watched};
+pub use watch::{Brief, SeenReport, WindowReport};
 
 /// Namespaces left out unless asked for: the cluster's own
 pub const SYSTEM_NAMESPACES: [&str; 3] = ["kube-system", "kube-public", "kube-node-lease"];
@@ -37,16 +41,48 @@ pub struct DiscoverOptions {
     pub cluster_cidrs: Vec<ipnet::IpNet>,
 }
 
-/// The proposal: file name → content
-#[derive(Debug, Clone, Default)]
+/// The proposal: file name → content, and what the files rest on
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Proposal {
     /// `palisade.yaml` and one `<namespace>.yaml` per namespace
     pub files: BTreeMap<String, String>,
     /// what was left out and why
     pub notes: Vec<String>,
+    /// the window the flows span (none: no record carries a time)
+    pub window: Option<WindowReport>,
+    /// each proposed allow line, with how often and when it was seen
+    pub lines: Vec<ProposedLine>,
+    /// services the cluster dump knows that no flow of the window shows:
+    /// the proposal cannot vouch for them
+    pub unseen: Vec<Unseen>,
+    /// namespaces seen too briefly to be put on default deny
+    pub brief: Vec<Brief>,
     /// why the files do not load and compile, when even pruning left them
     /// refused (a palisade bug); `None` when they compile
+    #[serde(skip)]
     pub refused: Option<Diags>,
+}
+
+/// One allow line of the proposal
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProposedLine {
+    /// the namespace whose file holds it
+    pub namespace: String,
+    /// the line, without the list dash
+    pub rule: String,
+    /// what was seen of it over the window
+    pub seen: SeenReport,
+}
+
+/// A workload of the cluster dump that no flow of the window shows
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Unseen {
+    /// its namespace
+    pub namespace: String,
+    /// the service name a proposal would give it
+    pub service: String,
+    /// the labels that select it
+    pub selector: BTreeMap<String, String>,
 }
 
 impl Proposal {
@@ -68,6 +104,10 @@ struct NamespacePlan {
     services: BTreeMap<String, Service>,
     /// (from, to) → ports with tallies
     allow: BTreeMap<(String, String), BTreeMap<(Protocol, u16), Seen>>,
+    /// seen too briefly for default deny
+    brief: Option<Brief>,
+    /// workloads of the dump never seen
+    unseen: Vec<Unseen>,
 }
 
 struct Service {
@@ -193,11 +233,7 @@ pub fn discover(evidence: &Evidence, cluster: Option<&ClusterModel>, options: &D
                 _ => format!(
                     "{{ namespace: {}, selector: {{ {} }} }}",
                     quote(&pod.namespace),
-                    workload_selector_by(&pod.labels, &keys)
-                        .iter()
-                        .map(|(k, v)| format!("{}: {}", quote(k), quote(v)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    selector_text(&workload_selector_by(&pod.labels, &keys))
                 ),
             }
         };
@@ -220,6 +256,14 @@ pub fn discover(evidence: &Evidence, cluster: Option<&ClusterModel>, options: &D
             .or_default()
             .merge(seen);
     }
+    let watched = Watched::of(evidence);
+    let unseen = unseen_services(cluster, &placed, &wanted, &keys);
+    for service in &unseen {
+        if let Some(plan) = plans.get_mut(&service.namespace) {
+            plan.unseen.push(service.clone());
+        }
+    }
+    let brief = brief_namespaces(evidence, &placed, watched.as_ref(), &mut plans);
     for (why, count) in unplaced {
         notes.push(format!(
             "{count} connections have an end that could not be placed and are not proposed: {why}"
@@ -230,18 +274,115 @@ pub fn discover(evidence: &Evidence, cluster: Option<&ClusterModel>, options: &D
             "{dropped_only} connections were dropped by the policies in force and are not proposed"
         ));
     }
+    notes.extend(unseen_note(&unseen, watched.as_ref()));
+    notes.extend(brief.iter().map(|b| b.message.clone()));
     let mut files = BTreeMap::new();
-    files.insert("palisade.yaml".to_string(), project(evidence, &infra, options));
+    let mut lines = Vec::new();
+    files.insert(
+        "palisade.yaml".to_string(),
+        project(evidence, &infra, options, watched.as_ref(), &unseen),
+    );
     for (ns, plan) in &plans {
-        files.insert(format!("{ns}.yaml"), intents(ns, plan, evidence));
+        let (text, proposed) = intents(ns, plan, watched.as_ref());
+        files.insert(format!("{ns}.yaml"), text);
+        lines.extend(proposed);
     }
     let mut proposal = Proposal {
         files,
         notes,
+        window: watched.map(|w| w.report()),
+        lines,
+        unseen,
+        brief,
         refused: None,
     };
     proposal.refused = prune(&mut proposal).err();
+    // A line pruning cut is not proposed: the report follows the files.
+    let Proposal { files, lines, .. } = &mut proposal;
+    lines.retain(|l| {
+        files
+            .get(&format!("{}.yaml", l.namespace))
+            .is_some_and(|text| text.lines().any(|t| written_rule(t) == Some(l.rule.as_str())))
+    });
     proposal
+}
+
+/// The rule of an allow line as [`intents`] writes it: `    - RULE  # seen ...`
+fn written_rule(line: &str) -> Option<&str> {
+    let rule = line.strip_prefix("    - ")?;
+    Some(rule.split_once("  # ").map_or(rule, |(rule, _)| rule))
+}
+
+/// The workloads of the dump's pods, in the namespaces proposed for, that
+/// no flow of the window shows: default deny would leave them only what is
+/// allowed, and nothing allowed rests on their traffic
+fn unseen_services(
+    cluster: Option<&ClusterModel>,
+    placed: &Placed,
+    wanted: &impl Fn(&str) -> bool,
+    keys: &[&str],
+) -> Vec<Unseen> {
+    let Some(cluster) = cluster else {
+        return Vec::new();
+    };
+    let seen: Vec<(&str, BTreeMap<String, String>)> = placed
+        .model
+        .pods
+        .iter()
+        .map(|p| (p.namespace.as_str(), workload_selector_by(&p.labels, keys)))
+        .filter(|(_, selector)| !selector.is_empty())
+        .collect();
+    let mut out = BTreeSet::new();
+    for pod in cluster.pods.iter().filter(|p| wanted(&p.namespace)) {
+        if seen.iter().any(|(ns, sel)| *ns == pod.namespace && pod.matches(sel)) {
+            continue;
+        }
+        let selector = workload_selector_by(&pod.labels, keys);
+        out.insert(Unseen {
+            namespace: pod.namespace.clone(),
+            service: service_name(pod, &selector),
+            selector,
+        });
+    }
+    out.into_iter().collect()
+}
+
+fn unseen_note(unseen: &[Unseen], watched: Option<&Watched>) -> Option<String> {
+    if unseen.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = unseen
+        .iter()
+        .map(|u| format!("{}/{}", u.namespace, u.service))
+        .collect();
+    Some(format!(
+        "{} the cluster dump knows no flow shows{}, so the proposal cannot vouch for them (default deny leaves them only what it allows): {}",
+        crate::plural(unseen.len(), "service"),
+        watched.map(Watched::between).unwrap_or_default(),
+        names.join(", ")
+    ))
+}
+
+/// The namespaces proposed for whose traffic spans too little of the
+/// window for default deny; their plans are marked so
+fn brief_namespaces(
+    evidence: &Evidence,
+    placed: &Placed,
+    watched: Option<&Watched>,
+    plans: &mut BTreeMap<String, NamespacePlan>,
+) -> Vec<Brief> {
+    let Some(watched) = watched else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (ns, seen) in watch::by_namespace(evidence, placed) {
+        let Some(plan) = plans.get_mut(&ns) else { continue };
+        if let Some(brief) = watch::brief(&ns, &seen, watched) {
+            plan.brief = Some(brief.clone());
+            out.push(brief);
+        }
+    }
+    out
 }
 
 /// How many times [`prune`] cuts and compiles again (each round cuts at
@@ -414,24 +555,28 @@ impl Infra {
     }
 }
 
-fn window(evidence: &Evidence) -> String {
-    match (evidence.minutes.first(), evidence.minutes.last()) {
-        (Some(a), Some(b)) => format!(
-            " between {} and {}",
-            format_time(a * 60_000),
-            format_time((b + 1) * 60_000)
-        ),
-        _ => String::new(),
-    }
-}
-
-fn project(evidence: &Evidence, infra: &Infra, options: &DiscoverOptions) -> String {
+fn project(
+    evidence: &Evidence,
+    infra: &Infra,
+    options: &DiscoverOptions,
+    watched: Option<&Watched>,
+    unseen: &[Unseen],
+) -> String {
     let mut out = format!(
-        "# Proposed by `palisade discover` from {} connections observed{}.\n# Review it: it allows what was seen, nothing else.\napiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: {{ name: discovered }}\nspec:\n  targets: [{}]\n  cluster:\n",
+        "# Proposed by `palisade discover` from {} connections observed{}.\n# Review it: it allows what was seen, nothing else.\n",
         evidence.records(),
-        window(evidence),
-        options.targets.join(", ")
+        watched.map(Watched::between).unwrap_or_default(),
     );
+    if !unseen.is_empty() {
+        out.push_str("# Never seen in that window, so nothing here vouches for them:\n");
+        for u in unseen {
+            out.push_str(&format!("#   {}/{}\n", u.namespace, u.service));
+        }
+    }
+    out.push_str(&format!(
+        "apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: {{ name: discovered }}\nspec:\n  targets: [{}]\n  cluster:\n",
+        options.targets.join(", ")
+    ));
     let (dns_ns, dns_sel) = infra.dns.clone().unwrap_or_else(|| {
         (
             "kube-system".into(),
@@ -441,11 +586,7 @@ fn project(evidence: &Evidence, infra: &Infra, options: &DiscoverOptions) -> Str
     out.push_str(&format!(
         "    dns: {{ namespace: {}, selector: {{ {} }}, ports: [udp/53, tcp/53] }}\n",
         quote(&dns_ns),
-        dns_sel
-            .iter()
-            .map(|(k, v)| format!("{}: {}", quote(k), quote(v)))
-            .collect::<Vec<_>>()
-            .join(", ")
+        selector_text(&dns_sel)
     ));
     if let Some(ip) = infra.node_local_dns {
         out.push_str(&format!("    nodeLocalDNS: {ip}\n"));
@@ -466,13 +607,28 @@ fn project(evidence: &Evidence, infra: &Infra, options: &DiscoverOptions) -> Str
     out
 }
 
-fn intents(ns: &str, plan: &NamespacePlan, evidence: &Evidence) -> String {
-    let mut out = format!(
-        "# Proposed by `palisade discover`: what namespace {ns} was seen doing{}.\napiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: {{ name: {}, namespace: {} }}\nspec:\n  posture: default-deny\n",
-        window(evidence),
+fn intents(ns: &str, plan: &NamespacePlan, watched: Option<&Watched>) -> (String, Vec<ProposedLine>) {
+    let between = watched.map(Watched::between).unwrap_or_default();
+    let mut out = format!("# Proposed by `palisade discover`: what namespace {ns} was seen doing{between}.\n");
+    if let Some(brief) = &plan.brief {
+        out.push_str(&format!("# Not on default deny: {}\n", brief.message));
+    }
+    if !plan.unseen.is_empty() {
+        out.push_str("# Never seen in that window, so no line here rests on their traffic; default deny\n# leaves them only what is allowed (observe a window in which they work):\n");
+        for u in &plan.unseen {
+            out.push_str(&format!(
+                "#   {}: {{ selector: {{ {} }} }}\n",
+                u.service,
+                selector_text(&u.selector)
+            ));
+        }
+    }
+    let posture = if plan.brief.is_some() { "none" } else { "default-deny" };
+    out.push_str(&format!(
+        "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: {{ name: {}, namespace: {} }}\nspec:\n  posture: {posture}\n",
         quote(ns),
         quote(ns)
-    );
+    ));
     if !plan.baseline.is_empty() {
         out.push_str(&format!(
             "  baseline: [{}]\n",
@@ -481,12 +637,7 @@ fn intents(ns: &str, plan: &NamespacePlan, evidence: &Evidence) -> String {
     }
     out.push_str("  services:\n");
     for (name, s) in &plan.services {
-        let selector: Vec<String> = s
-            .selector
-            .iter()
-            .map(|(k, v)| format!("{}: {}", quote(k), quote(v)))
-            .collect();
-        let mut fields = vec![format!("selector: {{ {} }}", selector.join(", "))];
+        let mut fields = vec![format!("selector: {{ {} }}", selector_text(&s.selector))];
         if let Some(sa) = &s.service_account {
             fields.push(format!("serviceAccount: {}", quote(sa)));
         }
@@ -500,38 +651,38 @@ fn intents(ns: &str, plan: &NamespacePlan, evidence: &Evidence) -> String {
     }
     if plan.allow.is_empty() {
         out.push_str("  allow: []\n");
-        return out;
+        return (out, Vec::new());
     }
     out.push_str("  allow:\n");
+    let mut lines = Vec::new();
     for ((from, to), ports) in &plan.allow {
         let mut total = Seen::default();
         for seen in ports.values() {
             total.merge(seen);
         }
         let port_list: Vec<String> = ports.keys().map(|(p, n)| format!("{}/{n}", p.as_str())).collect();
-        let comment = format!("# {}", seen_text(&total));
         let line = if from.starts_with('{') || to.starts_with('{') {
             format!("{{ from: {from}, to: {to}, ports: [{}] }}", port_list.join(", "))
         } else {
             format!("{from} -> {to} {}", port_list.join(","))
         };
-        out.push_str(&format!("    - {line}  {comment}\n"));
+        out.push_str(&format!("    - {line}  # {}\n", seen_text(&total, watched)));
+        lines.push(ProposedLine {
+            namespace: ns.to_string(),
+            rule: line,
+            seen: seen_report(&total),
+        });
     }
-    out
+    (out, lines)
 }
 
-/// `seen 3 times, 2026-11-01T10:00:00Z .. 2026-11-01T12:00:00Z`
-fn seen_text(seen: &Seen) -> String {
-    let times = if seen.count == 1 {
-        "once".to_string()
-    } else {
-        format!("{} times", seen.count)
-    };
-    match (seen.first_ms, seen.last_ms) {
-        (Some(a), Some(b)) if a / 1000 == b / 1000 => format!("seen {times} at {}", format_time(a)),
-        (Some(a), Some(b)) => format!("seen {times}, {} .. {}", format_time(a), format_time(b)),
-        _ => format!("seen {times}"),
-    }
+/// `"app": "web", "tier": "db"`: a selector as a YAML flow mapping's entries
+fn selector_text(selector: &BTreeMap<String, String>) -> String {
+    selector
+        .iter()
+        .map(|(k, v)| format!("{}: {}", quote(k), quote(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A service name from the workload's labels (its pod's name when it has

@@ -260,3 +260,143 @@ fn a_record_to_port_0_is_counted_and_not_proposed() {
     );
     assert!(reader.read(&zero).unwrap_err().contains("port 0"));
 }
+
+// A week of records (issue 18): what the proposal says of how often and
+// when, of what it never saw, and of a namespace seen for half an hour.
+
+/// `hubble` at a given time
+fn hubble_at(time: &str, namespace: &str, from: &str, to: &str, port: u32) -> String {
+    let line = hubble(
+        pod(namespace, &[&format!("k8s:app={from}")]),
+        pod(namespace, &[&format!("k8s:app={to}")]),
+        port,
+        "TCP",
+        vec![],
+    );
+    line.replace("2026-01-01T10:00:00Z", time)
+}
+
+fn week() -> Evidence {
+    let mut lines = Vec::new();
+    for day in 1..=7 {
+        for hour in [0, 12, 23] {
+            lines.push(hubble_at(
+                &format!("2026-03-{day:02}T{hour:02}:00:00Z"),
+                "shop",
+                "web",
+                "api",
+                8080,
+            ));
+        }
+    }
+    lines.push(hubble_at("2026-03-06T04:00:00Z", "shop", "web", "reports", 9000));
+    lines.push(hubble_at("2026-03-06T04:20:00Z", "shop", "web", "reports", 9000));
+    for minute in [0, 15, 30] {
+        lines.push(hubble_at(
+            &format!("2026-03-03T10:{minute:02}:00Z"),
+            "labs",
+            "trial",
+            "model",
+            8000,
+        ));
+    }
+    evidence(&lines)
+}
+
+#[test]
+fn a_conversation_of_one_day_in_seven_is_proposed_and_said_to_be_so() {
+    let proposal = discover(&week(), None, &options());
+    compiles(&proposal).unwrap();
+    let shop = &proposal.files["shop.yaml"];
+    assert!(
+        shop.contains("- web -> reports tcp/9000  # seen 2 times on 1 of 7 days, first 2026-03-06T04:00:00Z, last 2026-03-06T04:20:00Z\n"),
+        "{shop}"
+    );
+    assert!(
+        shop.contains("- web -> api tcp/8080  # seen 21 times on 7 of 7 days,"),
+        "{shop}"
+    );
+    assert!(shop.contains("posture: default-deny"), "{shop}");
+    let rare = proposal
+        .lines
+        .iter()
+        .find(|l| l.rule == "web -> reports tcp/9000")
+        .unwrap();
+    assert_eq!((rare.seen.connections, rare.seen.days, rare.seen.hours), (2, 1, 1));
+    assert_eq!(proposal.window.as_ref().map(|w| w.days), Some(7));
+}
+
+#[test]
+fn a_namespace_seen_for_half_an_hour_of_a_week_is_flagged_and_left_open() {
+    let proposal = discover(&week(), None, &options());
+    compiles(&proposal).unwrap();
+    let labs = &proposal.files["labs.yaml"];
+    assert!(labs.contains("  posture: none\n"), "{labs}");
+    assert!(
+        labs.contains("- trial -> model tcp/8000"),
+        "what it did is still proposed: {labs}"
+    );
+    let flagged: Vec<&str> = proposal.brief.iter().map(|b| b.namespace.as_str()).collect();
+    assert_eq!(flagged, ["labs"]);
+    let note = proposal
+        .notes
+        .iter()
+        .find(|n| n.starts_with("namespace labs was seen for only 30m of the 6d 23h 1m watched"))
+        .unwrap_or_else(|| panic!("{:?}", proposal.notes));
+    assert!(note.contains("posture none") && note.contains("--since 7d"), "{note}");
+}
+
+#[test]
+fn a_window_short_as_a_whole_flags_no_namespace() {
+    // An hour of shop and a single record of labs: the gate refuses the
+    // window; discovery still proposes default deny where it saw the hour.
+    let lines = vec![
+        hubble_at("2026-03-01T10:00:00Z", "shop", "web", "api", 8080),
+        hubble_at("2026-03-01T11:00:00Z", "shop", "web", "api", 8080),
+        hubble_at("2026-03-01T10:30:00Z", "labs", "trial", "model", 8000),
+    ];
+    let proposal = discover(&evidence(&lines), None, &options());
+    assert!(proposal.files["shop.yaml"].contains("posture: default-deny"));
+    assert!(
+        proposal.files["shop.yaml"].contains("# seen 2 times in 2 of 2 hours, first"),
+        "{}",
+        proposal.files["shop.yaml"]
+    );
+    // labs spans nothing of the hour: less than half of it
+    assert!(proposal.files["labs.yaml"].contains("posture: none"));
+}
+
+#[test]
+fn a_workload_of_the_dump_no_flow_shows_is_listed_not_left_out_silently() {
+    let evidence = week();
+    let pod = |name: &str, app: &str| palisade_compiler::model::Pod {
+        namespace: "shop".into(),
+        name: name.into(),
+        labels: BTreeMap::from([("app".to_string(), app.to_string())]),
+        service_account: None,
+        ip: std::net::IpAddr::from([10, 244, 0, 7]),
+        ports: Vec::new(),
+    };
+    let mut cluster = ClusterModel::default();
+    cluster.insert_pod(pod("web-1", "web"));
+    cluster.insert_pod(pod("batch-1", "batch"));
+    cluster.insert_pod(pod("batch-2", "batch"));
+    let proposal = discover(&evidence, Some(&cluster), &options());
+    compiles(&proposal).unwrap();
+    let listed: Vec<String> = proposal
+        .unseen
+        .iter()
+        .map(|u| format!("{}/{}", u.namespace, u.service))
+        .collect();
+    assert_eq!(listed, ["shop/batch"], "one workload, not one per pod; web was seen");
+    assert!(proposal.files["shop.yaml"].contains("#   batch: { selector: { app: batch } }\n"));
+    assert!(proposal.files["palisade.yaml"].contains("#   shop/batch\n"));
+    assert!(
+        proposal
+            .notes
+            .iter()
+            .any(|n| n.starts_with("1 service the cluster dump knows no flow shows") && n.ends_with(": shop/batch")),
+        "{:?}",
+        proposal.notes
+    );
+}

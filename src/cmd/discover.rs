@@ -3,7 +3,7 @@
 //! loaded and compiled before anything is written, so what lands in DIR
 //! passes `palisade check`.
 
-use crate::{flows::FlowArgs, Exit};
+use crate::{flows::FlowArgs, values::TextOrJson as Output, Exit};
 use palisade_evidence::{discover::DiscoverOptions, suggest::WORKLOAD_LABELS};
 use palisade_intents::{Diag, Diags};
 use std::path::PathBuf;
@@ -32,6 +32,10 @@ pub struct Args {
     /// Replace files already in OUT
     #[arg(long)]
     force: bool,
+    /// `json`: one document on stdout with the files, the window, how often
+    /// and when each line was seen, services never seen, brief namespaces
+    #[arg(long, short, value_enum, default_value_t = Output::Text)]
+    output: Output,
 }
 
 /// Discover and write
@@ -83,7 +87,20 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     for note in &proposal.notes {
         eprintln!("note: {note}");
     }
+    if args.output == Output::Json {
+        match serde_json::to_string_pretty(&proposal) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                sink.push(Diag::error(
+                    "internal",
+                    format!("cannot write the proposal as JSON: {e}"),
+                ));
+                return Exit::Input;
+            }
+        }
+    }
     match &args.out {
+        None if args.output == Output::Json => Exit::Ok,
         None => {
             // The project first, as a reader expects it.
             let mut docs: Vec<&str> = proposal

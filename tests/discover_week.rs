@@ -1,0 +1,187 @@
+//! `discover` over a week (issue 18): each proposed line says how often and
+//! on how many of the window's days it was seen, services the cluster dump
+//! knows but no flow shows are listed, and a namespace seen for half an hour
+//! is flagged and not put on default deny; the same from flow files and from
+//! a flow store's window.
+
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail by panicking"
+)]
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::Path;
+
+#[path = "gate_support/mod.rs"]
+mod gate_support;
+use gate_support::hubble;
+
+fn palisade() -> Command {
+    Command::cargo_bin("palisade").unwrap_or_else(|e| panic!("{e}"))
+}
+
+const DAY: u32 = 1440;
+
+/// 2026-11-20 to 2026-11-26: shop's web calls api every hour of the week,
+/// calls reports only on day 6 (2026-11-25, twice); namespace labs is seen
+/// for 30 minutes on day 3
+fn week() -> String {
+    let mut lines = Vec::new();
+    for minute in (0..7 * DAY).step_by(60) {
+        lines.push(hubble(minute, "shop", "web", "api", 8080));
+    }
+    // The last minute of the week, so that the window is the whole week
+    lines.push(hubble(7 * DAY - 1, "shop", "web", "api", 8080));
+    lines.push(hubble(5 * DAY + 600, "shop", "web", "reports", 9000));
+    lines.push(hubble(5 * DAY + 690, "shop", "web", "reports", 9000));
+    for minute in (2 * DAY + 600..=2 * DAY + 630).step_by(10) {
+        lines.push(hubble(minute, "labs", "trial", "model", 8000));
+    }
+    lines.join("\n") + "\n"
+}
+
+/// The dump knows shop's batch, which never ran in the week
+const CLUSTER: &str = "apiVersion: v1
+kind: List
+items:
+- { apiVersion: v1, kind: Namespace, metadata: { name: shop } }
+- { apiVersion: v1, kind: Namespace, metadata: { name: labs } }
+- { apiVersion: v1, kind: Pod, metadata: { name: web-1, namespace: shop, labels: { app: web } }, spec: { containers: [ { name: main } ] }, status: { podIP: 10.244.0.1 } }
+- { apiVersion: v1, kind: Pod, metadata: { name: api-1, namespace: shop, labels: { app: api } }, spec: { containers: [ { name: main } ] }, status: { podIP: 10.244.0.2 } }
+- { apiVersion: v1, kind: Pod, metadata: { name: batch-1, namespace: shop, labels: { app: batch } }, spec: { containers: [ { name: main } ] }, status: { podIP: 10.244.0.3 } }
+";
+
+struct Run {
+    stdout: String,
+    stderr: String,
+}
+
+fn run(dir: &Path, source: &[&str], extra: &[&str]) -> Run {
+    let out = palisade()
+        .arg("discover")
+        .args(source)
+        .arg("--cluster")
+        .arg(dir.join("cluster.yaml"))
+        .args(extra)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(out.status.success(), "{stderr}\n{stdout}");
+    Run { stdout, stderr }
+}
+
+fn setup() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("week.jsonl");
+    std::fs::write(&flows, week()).unwrap();
+    std::fs::write(dir.path().join("cluster.yaml"), CLUSTER).unwrap();
+    (dir, flows.display().to_string())
+}
+
+/// What a user checks in the written files and the summary
+fn assert_honest(dir: &Path, source: &[&str]) -> String {
+    let out = dir.join(format!("proposed-{}", source.len()));
+    let outs = out.display().to_string();
+    let written = run(dir, source, &["--out", &outs]);
+    let shop = std::fs::read_to_string(out.join("shop.yaml")).unwrap();
+    assert!(shop.contains("posture: default-deny"), "{shop}");
+    assert!(
+        shop.contains(
+            "- web -> reports tcp/9000  # seen 2 times on 1 of 7 days, first 2026-11-25T10:00:00Z, last 2026-11-25T11:30:00Z"
+        ),
+        "the rare conversation is proposed, and said to be rare: {shop}"
+    );
+    assert!(
+        shop.contains("- web -> api tcp/8080  # seen 169 times on 7 of 7 days, first 2026-11-20T00:00:00Z, last 2026-11-26T23:59:00Z"),
+        "{shop}"
+    );
+    assert!(shop.contains("#   batch: { selector: { app: batch } }"), "{shop}");
+    assert!(!shop.contains("    batch:"), "batch is not proposed as seen: {shop}");
+    let labs = std::fs::read_to_string(out.join("labs.yaml")).unwrap();
+    assert!(labs.contains("  posture: none\n"), "{labs}");
+    assert!(!labs.contains("default-deny\n"), "{labs}");
+    assert!(
+        labs.contains("# Not on default deny: namespace labs was seen for only 30m of the 7d watched"),
+        "{labs}"
+    );
+    let project = std::fs::read_to_string(out.join("palisade.yaml")).unwrap();
+    assert!(project.contains("#   shop/batch\n"), "{project}");
+    assert!(
+        written
+            .stderr
+            .contains("note: 1 service the cluster dump knows no flow shows between 2026-11-20T00:00:00Z and 2026-11-27T00:00:00Z, so the proposal cannot vouch for them (default deny leaves them only what it allows): shop/batch"),
+        "{}",
+        written.stderr
+    );
+    assert!(
+        written
+            .stderr
+            .contains("note: namespace labs was seen for only 30m of the 7d watched"),
+        "{}",
+        written.stderr
+    );
+    assert!(written.stderr.contains("--since 7d"), "{}", written.stderr);
+    palisade().arg("check").arg(&out).assert().success();
+    // The same input, the same bytes
+    let first = run(dir, source, &[]).stdout;
+    assert_eq!(first, run(dir, source, &[]).stdout);
+    first
+}
+
+fn assert_json(dir: &Path, source: &[&str]) {
+    let report: Value = serde_json::from_str(&run(dir, source, &["-o", "json"]).stdout).unwrap();
+    assert_eq!(report["window"]["days"], 7, "{report:#}");
+    let rare = report["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rule"] == "web -> reports tcp/9000")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(rare["namespace"], "shop");
+    assert_eq!(rare["seen"]["connections"], 2);
+    assert_eq!(rare["seen"]["days"], 1);
+    assert_eq!(rare["seen"]["first"], "2026-11-25T10:00:00Z");
+    assert_eq!(
+        report["unseen"],
+        serde_json::json!([{ "namespace": "shop", "service": "batch", "selector": { "app": "batch" } }])
+    );
+    let brief: Vec<&str> = report["brief"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(brief, ["labs"], "{report:#}");
+    assert_eq!(report["brief"][0]["seconds"], 1800);
+}
+
+#[test]
+fn a_week_of_flow_files_proposes_the_rare_line_flags_the_brief_namespace_and_lists_the_unseen() {
+    let (dir, flows) = setup();
+    assert_honest(dir.path(), &["--flows", &flows]);
+    assert_json(dir.path(), &["--flows", &flows]);
+}
+
+#[test]
+fn a_week_in_the_store_says_the_same_as_the_files() {
+    let (dir, flows) = setup();
+    let store = format!("sqlite:{}", dir.path().join("flows.db").display());
+    palisade()
+        .args(["evidence", "ingest", "--flows", &flows, "--store", &store])
+        .assert()
+        .success();
+    let source = ["--store", store.as_str(), "--since", "7d"];
+    let from_store = assert_honest(dir.path(), &source);
+    assert_json(dir.path(), &source);
+    let from_files = run(dir.path(), &["--flows", &flows], &[]).stdout;
+    assert_eq!(
+        from_store, from_files,
+        "a store's window proposes what the files propose"
+    );
+}
