@@ -9,7 +9,8 @@
 //! - `engine`: actions to calls, shared by the controller and `palisade rollout`
 //! - `reconcile`: every Intents of the cluster compiled together through palisade-engine
 //! - `rbac`: read-only ClusterRole, write Roles per managed namespace, from the dialects' kinds
-//! - `feed`, `relay`: evidence from a followed flow log or Hubble Relay
+//! - `tail`, `feed`, `relay`: evidence from a followed flow log or Hubble Relay, in memory
+//! - `stored`: the same followed into a flow store, checkpointed, resumed after a restart
 
 /// A client for the cluster of the current kubeconfig (or the in-cluster service account)
 pub async fn connect() -> Result<kube::Client, kube::Error> {
@@ -27,3 +28,5 @@ pub mod reconcile;
 pub mod relay;
 pub mod rollout;
 pub mod run;
+pub mod stored;
+pub mod tail;

@@ -1,5 +1,6 @@
 //! Evidence from Hubble Relay: `observer.Observer/GetFlows` followed over
-//! gRPC, each flow recorded into the [`Feed`] as a followed file's would be.
+//! gRPC, each flow recorded into an [`Intake`] (the controller's [`Feed`] or
+//! a flow store) as a followed file's would be.
 //!
 //! No protoc and no generated code: [`proto`] holds hand-written prost
 //! structs with the subset of Cilium's `flow.proto`/`observer.proto` that
@@ -9,13 +10,17 @@
 //! palisade-targets, so the relay and a flow file share one set of rules
 //! (replies, verdicts, L7 responses, ports, identity labels).
 //!
-//! The window starts at the first connection (`since` = now). A stream that
+//! The window starts at the first connection (`since` = now), or where a
+//! follower that stopped left off ([`RelayOptions::resume_ms`]: its last
+//! record's time) so that a restart leaves no hole. A stream that
 //! ends or fails is reopened with backoff from the moment it went down (the
 //! relay replays what its buffers still hold), and each outage counts one
 //! lost record: nothing proves the buffers held all of it, so the next
 //! report sees a gap rather than a silently thinner window.
 
+#[cfg(doc)]
 use crate::feed::Feed;
+use crate::tail::Intake;
 use palisade_targets::{
     cilium::flows::Hubble,
     flows::{FlowFormat, Line},
@@ -43,6 +48,10 @@ pub struct RelayOptions {
     pub backoff_max: Duration,
     /// how long one connection attempt may take
     pub connect_timeout: Duration,
+    /// the time of the last record a stopped follower took (ms since the
+    /// epoch): the first stream starts there, and what the relay replays
+    /// up to it is not taken twice
+    pub resume_ms: Option<i64>,
 }
 
 impl Default for RelayOptions {
@@ -52,6 +61,7 @@ impl Default for RelayOptions {
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
+            resume_ms: None,
         }
     }
 }
@@ -115,12 +125,19 @@ pub fn check(address: &str, options: &RelayOptions) -> Result<(), RelayError> {
 /// Follow `address` (e.g. `hubble-relay.kube-system.svc.cluster.local:80`)
 /// for as long as the task runs, recording every flow into `feed`; returns
 /// only when the address or TLS options are unusable
-pub async fn follow(address: &str, feed: Arc<Mutex<Feed>>, options: RelayOptions) -> Result<(), RelayError> {
+pub async fn follow<I: Intake + Send>(
+    address: &str,
+    feed: Arc<Mutex<I>>,
+    options: RelayOptions,
+) -> Result<(), RelayError> {
     let endpoint = endpoint(address, &options)?;
-    let mut since = now();
+    let mut since = options.resume_ms.map_or_else(now, Timestamp::from_millis);
+    let taken = Taken {
+        after_ms: options.resume_ms,
+    };
     let mut backoff = options.backoff_min;
     loop {
-        let ended = stream(&endpoint, &feed, since).await;
+        let ended = stream(&endpoint, &feed, since, taken).await;
         match &ended.error {
             None => tracing::warn!(%address, received = ended.received, "Hubble Relay ended the flow stream"),
             Some(e) => {
@@ -132,7 +149,7 @@ pub async fn follow(address: &str, feed: Arc<Mutex<Feed>>, options: RelayOptions
             // the stream that finally opens replays all of it.
             since = now();
             // INVARIANT: every outage is a gap until proved otherwise (see the module doc).
-            feed.lock().await.lost += 1;
+            feed.lock().await.lost(1);
         }
         if ended.received > 0 {
             backoff = options.backoff_min;
@@ -161,8 +178,20 @@ struct Ended {
     error: Option<StreamError>,
 }
 
+/// What a resumed follower took already: records up to its last one's time
+#[derive(Debug, Clone, Copy)]
+struct Taken {
+    after_ms: Option<i64>,
+}
+
+impl Taken {
+    fn already(self, time_ms: Option<i64>) -> bool {
+        matches!((self.after_ms, time_ms), (Some(after), Some(t)) if t <= after)
+    }
+}
+
 /// One GetFlows call, from `since` on, until it ends
-async fn stream(endpoint: &Endpoint, feed: &Mutex<Feed>, since: Timestamp) -> Ended {
+async fn stream<I: Intake>(endpoint: &Endpoint, feed: &Mutex<I>, since: Timestamp, taken: Taken) -> Ended {
     let failed = |e: StreamError| Ended {
         opened: false,
         received: 0,
@@ -193,7 +222,7 @@ async fn stream(endpoint: &Endpoint, feed: &Mutex<Feed>, since: Timestamp) -> En
         match flows.message().await {
             Ok(Some(response)) => {
                 received += 1;
-                record(&mut *feed.lock().await, &response);
+                record(&mut *feed.lock().await, &response, taken);
             }
             Ok(None) => {
                 break Ended {
@@ -214,19 +243,15 @@ async fn stream(endpoint: &Endpoint, feed: &Mutex<Feed>, since: Timestamp) -> En
 }
 
 /// Take one response as [`Feed::poll`] takes one line
-fn record(feed: &mut Feed, response: &proto::GetFlowsResponse) {
+fn record(feed: &mut dyn Intake, response: &proto::GetFlowsResponse, taken: Taken) {
     match line(response) {
-        Ok(Line::Flow(record)) => {
-            if let Some(t) = record.time_ms {
-                feed.last_record_ms = Some(feed.last_record_ms.map_or(t, |l| l.max(t)));
-            }
-            feed.evidence.add(*record);
-        }
-        Ok(Line::Lost(n)) => feed.lost += n,
+        Ok(Line::Flow(record)) if taken.already(record.time_ms) => {}
+        Ok(Line::Flow(record)) => feed.flow(*record),
+        Ok(Line::Lost(n)) => feed.lost(n),
         Ok(Line::Skipped(_)) => {}
         Err(e) => {
             tracing::debug!(error = %e, "unreadable Hubble flow");
-            feed.lost += 1;
+            feed.unreadable();
         }
     }
 }
@@ -384,6 +409,15 @@ pub struct Timestamp {
 }
 
 impl Timestamp {
+    /// The time `ms` milliseconds after the epoch
+    pub fn from_millis(ms: i64) -> Self {
+        Self {
+            seconds: ms.div_euclid(1000),
+            // INVARIANT: below 1e9, as a remainder of 1000 times 1e6.
+            nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+        }
+    }
+
     /// Milliseconds since the epoch
     pub fn millis(self) -> i64 {
         self.seconds

@@ -1,6 +1,8 @@
-//! `palisade evidence ingest|show|prune --store URL`: flow logs kept in a
-//! store, aggregated per conversation and hour, so that evidence outlives
-//! the files and processes that saw it (a week, not Hubble's last minutes).
+//! `palisade evidence ingest|follow|show|prune --store URL`: flow logs kept
+//! in a store, aggregated per conversation and hour, so that evidence
+//! outlives the files and processes that saw it (a week, not Hubble's last
+//! minutes). `follow` takes a growing file or Hubble Relay's stream, with
+//! checkpoints to resume from after a restart.
 
 use crate::values::TextOrJson as Output;
 use crate::{flows::FlowArgs, Exit};
@@ -9,6 +11,8 @@ use palisade_intents::{Diag, Diags};
 use palisade_store::{Store, StoreError, Summary, Window};
 use palisade_targets::flows::{self, format_time, FlowFormat, StreamError};
 use std::path::PathBuf;
+use std::sync::{atomic::AtomicBool, Arc};
+use std::time::Duration;
 
 /// Arguments of `palisade evidence`
 #[derive(clap::Args)]
@@ -21,6 +25,9 @@ pub struct Args {
 enum Command {
     /// Add flow logs to a store (aggregated per conversation and hour)
     Ingest(IngestArgs),
+    /// Follow a growing flow log or Hubble Relay into a store until Ctrl-C
+    /// or SIGTERM; a restart resumes where the last checkpoint stopped
+    Follow(FollowArgs),
     /// What a store holds: its window, coverage per namespace and service,
     /// gaps and the busiest conversations
     Show(ShowArgs),
@@ -35,6 +42,26 @@ struct IngestArgs {
     /// path, created if missing)
     #[command(flatten)]
     flows: FlowArgs,
+}
+
+/// Arguments of `palisade evidence follow`
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("followed").required(true).multiple(false)))]
+struct FollowArgs {
+    /// The flow store: `sqlite:PATH` or a file path, created if missing
+    #[arg(long, value_name = "URL")]
+    store: String,
+    /// A flow log to follow as it grows, like `tail -F` (rotation and
+    /// truncation are followed)
+    #[arg(long, value_name = "FILE", group = "followed")]
+    flows: Option<PathBuf>,
+    /// Hubble Relay's gRPC address to follow (Cilium's:
+    /// hubble-relay.kube-system.svc.cluster.local:80)
+    #[arg(long, value_name = "HOST:PORT", group = "followed")]
+    hubble_relay: Option<String>,
+    /// How often what was taken is written, with the position to resume from
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::flows::duration_ms)]
+    flush_every: i64,
 }
 
 /// Arguments of `palisade evidence show`
@@ -69,6 +96,7 @@ struct PruneArgs {
 pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     let done = match &args.command {
         Command::Ingest(a) => ingest(a, sink),
+        Command::Follow(a) => return follow(a, sink),
         Command::Show(a) => show(a),
         Command::Prune(a) => prune(a),
     };
@@ -138,6 +166,56 @@ fn ingest(args: &IngestArgs, sink: &mut Diags) -> Result<Exit, StoreError> {
         store.name()
     );
     Ok(Exit::Ok)
+}
+
+fn follow(args: &FollowArgs, sink: &mut Diags) -> Exit {
+    use palisade_controller::stored::{self, Checkpoints, FollowError};
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            sink.push(Diag::error("io", format!("cannot start the runtime: {e}")));
+            return Exit::Input;
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let every = Duration::from_millis(u64::try_from(args.flush_every).unwrap_or(u64::MAX));
+    let checkpoints = Checkpoints::new(every, stop.clone());
+    let url = args.store.clone();
+    let followed = runtime.block_on(async move {
+        tokio::spawn(stored::stop_on_signal(stop));
+        let store = stored::blocking(move || Store::open(&url)).await?;
+        match (&args.flows, &args.hubble_relay) {
+            (Some(path), _) => {
+                let path = path.clone();
+                let mut store = store;
+                tokio::task::spawn_blocking(move || stored::follow_file(&mut store, &path, &checkpoints))
+                    .await
+                    .map_err(|e| FollowError::Ended(format!("the follower stopped: {e}")))?
+            }
+            (None, Some(address)) => {
+                let options = palisade_controller::relay::RelayOptions::default();
+                stored::follow_relay(store, address, options, checkpoints).await
+            }
+            (None, None) => Err(FollowError::Ended("nothing to follow".into())),
+        }
+    });
+    match followed {
+        Ok(f) => {
+            println!(
+                "stored {} in `{}`: {} reported lost, {} unreadable, {}",
+                palisade_evidence::plural(f.flows, "flow"),
+                args.store,
+                f.lost,
+                f.unreadable,
+                palisade_evidence::plural(f.checkpoints, "checkpoint")
+            );
+            Exit::Ok
+        }
+        Err(e) => {
+            sink.push(Diag::error("follow", e.to_string()).help(e.help()));
+            Exit::Input
+        }
+    }
 }
 
 /// The format named and the files to read, or the diagnostics of why not
