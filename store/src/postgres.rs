@@ -120,7 +120,10 @@ impl Sql for Postgres {
 
     fn begin_read(&mut self) -> Result<(), StoreError> {
         self.client
-            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            // A week's buckets grouped per conversation and day: with the
+            // default 4 MB the grouping sorts on disk, at twice the time.
+            // LOCAL: for this transaction only.
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL work_mem = '64MB'")
             .map_err(|e| error(&self.name, &e))
     }
 

@@ -41,9 +41,15 @@ impl Window {
     }
 }
 
-const BUCKETS: &str = "
-SELECT conversation, hour, connections, first_ms, last_ms, allowed, dropped, would_drop
-FROM buckets WHERE hour >= $1 AND hour <= $2";
+// Summed per conversation and day by the database, the hours of the day
+// as bits: a week is conversations x 168 bucket rows, too many to carry
+// across a socket one by one, and one grouping is one sort. Hours before
+// 1970 (which no flow log has) would not be bits: they are left out.
+const DAYS: &str = "
+SELECT conversation, hour / 24, CAST(SUM(CAST(1 AS BIGINT) << CAST(hour % 24 AS INTEGER)) AS BIGINT),
+    CAST(SUM(connections) AS BIGINT), MIN(first_ms), MAX(last_ms),
+    CAST(SUM(allowed) AS BIGINT), CAST(SUM(dropped) AS BIGINT), CAST(SUM(would_drop) AS BIGINT)
+FROM buckets WHERE hour >= $1 AND hour <= $2 AND hour >= 0 GROUP BY conversation, hour / 24";
 
 // The key text once per conversation, not once per hour of it.
 const KEYS: &str = "
@@ -73,16 +79,17 @@ pub(crate) fn evidence(sql: &mut dyn Sql, window: Window) -> Result<Evidence, St
 }
 
 fn read_conversations(sql: &mut dyn Sql, window: Window, evidence: &mut Evidence) -> Result<(), StoreError> {
-    let mut seen: HashMap<i64, Seen> = HashMap::new();
-    sql.query(BUCKETS, &window.hours(), &mut |row| {
-        let tally = seen.entry(row.int_required(0)?).or_default();
-        add_bucket(tally, row)
+    let mut seen: HashMap<i64, (Seen, Vec<i64>)> = HashMap::new();
+    sql.query(DAYS, &window.hours(), &mut |row| {
+        let (tally, hours) = seen.entry(row.int_required(0)?).or_default();
+        add_day(tally, hours, row)
     })?;
     let store = sql.name().to_string();
     sql.query(KEYS, &window.hours(), &mut |row| {
         let id = row.int_required(0)?;
         let flow = key::parse(&row.text_required(1)?).map_err(|e| corrupt(&store, &e))?;
-        if let Some(tally) = seen.remove(&id) {
+        if let Some((mut tally, hours)) = seen.remove(&id) {
+            tally.hours = hours.into_iter().collect();
             evidence.flows.insert(flow, tally);
         }
         Ok(())
@@ -96,17 +103,18 @@ fn read_conversations(sql: &mut dyn Sql, window: Window, evidence: &mut Evidence
     Ok(())
 }
 
-/// One hour of a conversation added to its tally
-fn add_bucket(tally: &mut Seen, row: &dyn Row) -> Result<(), StoreError> {
-    tally.hours.insert(row.int_required(1)?);
-    tally.count = tally.count.saturating_add(count_of(row.int_required(2)?));
-    if let Some(first) = row.int(3)? {
+/// One day of a conversation added to its tally
+fn add_day(tally: &mut Seen, hours: &mut Vec<i64>, row: &dyn Row) -> Result<(), StoreError> {
+    let (day, bits) = (row.int_required(1)?, row.int_required(2)?);
+    hours.extend((0..24).filter(|h| bits & (1_i64 << h) != 0).map(|h| day * 24 + h));
+    tally.count = tally.count.saturating_add(count_of(row.int_required(3)?));
+    if let Some(first) = row.int(4)? {
         tally.first_ms = Some(tally.first_ms.map_or(first, |f| f.min(first)));
     }
-    if let Some(last) = row.int(4)? {
+    if let Some(last) = row.int(5)? {
         tally.last_ms = Some(tally.last_ms.map_or(last, |l| l.max(last)));
     }
-    for (column, verdict) in [(5, Observed::Allowed), (6, Observed::Dropped), (7, Observed::WouldDrop)] {
+    for (column, verdict) in [(6, Observed::Allowed), (7, Observed::Dropped), (8, Observed::WouldDrop)] {
         let n = count_of(row.int_required(column)?);
         if n > 0 {
             *tally.observed.entry(verdict).or_default() += n;
@@ -130,20 +138,24 @@ fn read_lookups(sql: &mut dyn Sql, window: Window, evidence: &mut Evidence) -> R
 
 fn read_activity(sql: &mut dyn Sql, window: Window, evidence: &mut Evidence) -> Result<(), StoreError> {
     let (from_minute, to_minute) = window.minutes();
+    // Gathered, then built at once: a week of busy namespaces is millions
+    // of minutes, which one sorted build takes far faster than inserts.
+    let mut by_namespace: HashMap<String, Vec<i64>> = HashMap::new();
     sql.query(ACTIVITY, &window.hours(), &mut |row| {
-        let namespace = row.text_required(0)?;
         let minutes = minutes_of(row.int_required(1)?, row.int_required(2)?, from_minute, to_minute);
+        by_namespace.entry(row.text_required(0)?).or_default().extend(minutes);
+        Ok(())
+    })?;
+    for (namespace, minutes) in by_namespace {
         if namespace.is_empty() {
             evidence.minutes.extend(minutes);
         } else {
             evidence
                 .minutes_by_namespace
-                .entry(namespace)
-                .or_default()
-                .extend(minutes);
+                .insert(namespace, minutes.into_iter().collect());
         }
-        Ok(())
-    })
+    }
+    Ok(())
 }
 
 fn read_streams(sql: &mut dyn Sql, window: Window, evidence: &mut Evidence) -> Result<(), StoreError> {
