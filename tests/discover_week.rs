@@ -185,3 +185,63 @@ fn a_week_in_the_store_says_the_same_as_the_files() {
         "a store's window proposes what the files propose"
     );
 }
+
+/// Intents already written: their service never seen in the week is listed
+/// under its own name, and their project's minimum window decides what is
+/// too brief (30 minutes of labs is enough against a 10-minute minimum)
+#[test]
+fn the_intents_already_written_name_the_unseen_and_set_the_minimum() {
+    let (dir, flows) = setup();
+    let intents = dir.path().join("intents");
+    std::fs::create_dir(&intents).unwrap();
+    std::fs::write(
+        intents.join("palisade.yaml"),
+        "apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: { name: shop }\nspec:\n  targets: [cilium]\n  evidence: { minWindow: 10m }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        intents.join("shop.yaml"),
+        "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: shop, namespace: shop }\nspec:\n  services:\n    web: { selector: { app: web } }\n    nightly: { selector: { app: batch } }\n    ledger: { selector: { app: ledger } }\n  allow: []\n",
+    )
+    .unwrap();
+    let intents = intents.display().to_string();
+    let report: Value =
+        serde_json::from_str(&run(dir.path(), &["--flows", &flows], &["--intents", &intents, "-o", "json"]).stdout)
+            .unwrap();
+    let unseen: Vec<String> = report["unseen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            format!(
+                "{}/{}",
+                u["namespace"].as_str().unwrap(),
+                u["service"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        unseen,
+        ["shop/ledger", "shop/nightly"],
+        "the dump's batch is the intents' nightly: {report:#}"
+    );
+    assert_eq!(report["brief"], serde_json::json!([]), "{report:#}");
+    assert!(
+        report["files"]["labs.yaml"]
+            .as_str()
+            .unwrap()
+            .contains("posture: default-deny"),
+        "{report:#}"
+    );
+    // Without the dump, a service only the intents know is listed too
+    let out = palisade()
+        .args(["discover", "--flows", &flows, "--intents", &intents])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(": shop/ledger"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -10,9 +10,13 @@ mod watch;
 use crate::{
     observe::{Evidence, Seen},
     resolve::{place, Place, Placed},
+    sufficiency::Requirements,
     suggest::{host_cidr, quote, workload_selector_by},
 };
-use palisade_compiler::model::{ClusterModel, Pod};
+use palisade_compiler::{
+    ir::Ir,
+    model::{ClusterModel, Pod},
+};
 use palisade_intents::{
     syntax::{Fqdn, Protocol},
     Diags,
@@ -116,8 +120,29 @@ struct Service {
     baseline: BTreeSet<&'static str>,
 }
 
+/// What discovery knows besides the flows and the dump: intents already
+/// written, whose services it must say it never saw, and the project's
+/// minimum window, below which a namespace's traffic is too brief to deny by
+#[derive(Debug, Clone, Default)]
+pub struct Known<'a> {
+    /// the intents already written, compiled
+    pub ir: Option<&'a Ir>,
+    /// the project's evidence requirements (the defaults without one)
+    pub requirements: Requirements,
+}
+
 /// Propose intents from the evidence
 pub fn discover(evidence: &Evidence, cluster: Option<&ClusterModel>, options: &DiscoverOptions) -> Proposal {
+    discover_knowing(evidence, cluster, &Known::default(), options)
+}
+
+/// [`discover`], knowing what `known` says
+pub fn discover_knowing(
+    evidence: &Evidence,
+    cluster: Option<&ClusterModel>,
+    known: &Known,
+    options: &DiscoverOptions,
+) -> Proposal {
     let placed = place(evidence, None, cluster);
     let keys: Vec<&str> = options.workload_labels.iter().map(String::as_str).collect();
     let wanted = |ns: &str| {
@@ -257,13 +282,13 @@ pub fn discover(evidence: &Evidence, cluster: Option<&ClusterModel>, options: &D
             .merge(seen);
     }
     let watched = Watched::of(evidence);
-    let unseen = unseen_services(cluster, &placed, &wanted, &keys);
+    let unseen = unseen_services(cluster, known.ir, &placed, &wanted, &keys);
     for service in &unseen {
         if let Some(plan) = plans.get_mut(&service.namespace) {
             plan.unseen.push(service.clone());
         }
     }
-    let brief = brief_namespaces(evidence, &placed, watched.as_ref(), &mut plans);
+    let brief = brief_namespaces(evidence, &placed, watched.as_ref(), &known.requirements, &mut plans);
     for (why, count) in unplaced {
         notes.push(format!(
             "{count} connections have an end that could not be placed and are not proposed: {why}"
@@ -313,38 +338,68 @@ fn written_rule(line: &str) -> Option<&str> {
     Some(rule.split_once("  # ").map_or(rule, |(rule, _)| rule))
 }
 
-/// The workloads of the dump's pods, in the namespaces proposed for, that
-/// no flow of the window shows: default deny would leave them only what is
-/// allowed, and nothing allowed rests on their traffic
+/// The workloads of the dump's pods and the services of the intents, in
+/// the namespaces proposed for, that no flow of the window shows: default
+/// deny would leave them only what is allowed, and nothing allowed rests on
+/// their traffic. A workload both know is named as the intents name it.
 fn unseen_services(
     cluster: Option<&ClusterModel>,
+    ir: Option<&Ir>,
     placed: &Placed,
     wanted: &impl Fn(&str) -> bool,
     keys: &[&str],
 ) -> Vec<Unseen> {
-    let Some(cluster) = cluster else {
-        return Vec::new();
+    let seen = |namespace: &str, selector: &BTreeMap<String, String>| {
+        placed
+            .model
+            .pods
+            .iter()
+            .any(|p| p.namespace == namespace && !selector.is_empty() && p.matches(selector))
     };
-    let seen: Vec<(&str, BTreeMap<String, String>)> = placed
-        .model
-        .pods
-        .iter()
-        .map(|p| (p.namespace.as_str(), workload_selector_by(&p.labels, keys)))
-        .filter(|(_, selector)| !selector.is_empty())
-        .collect();
-    let mut out = BTreeSet::new();
-    for pod in cluster.pods.iter().filter(|p| wanted(&p.namespace)) {
-        if seen.iter().any(|(ns, sel)| *ns == pod.namespace && pod.matches(sel)) {
+    let mut out: BTreeMap<(String, BTreeMap<String, String>), String> = BTreeMap::new();
+    let services = ir
+        .into_iter()
+        .flat_map(|ir| ir.namespaces.values())
+        .filter(|ns| wanted(&ns.name))
+        .flat_map(|ns| ns.services.values());
+    for svc in services.filter(|s| !seen(&s.namespace, &s.selector)) {
+        out.insert((svc.namespace.clone(), svc.selector.clone()), svc.name.clone());
+    }
+    let pods = cluster.into_iter().flat_map(|c| &c.pods);
+    for pod in pods.filter(|p| wanted(&p.namespace)) {
+        let selector = workload_selector_by(&pod.labels, keys);
+        let dumped_seen = placed.model.pods.iter().any(|p| {
+            p.namespace == pod.namespace && {
+                let by = workload_selector_by(&p.labels, keys);
+                !by.is_empty() && pod.matches(&by)
+            }
+        });
+        if dumped_seen || ir.is_some_and(|ir| service_of(ir, pod)) {
             continue;
         }
-        let selector = workload_selector_by(&pod.labels, keys);
-        out.insert(Unseen {
-            namespace: pod.namespace.clone(),
-            service: service_name(pod, &selector),
-            selector,
-        });
+        let name = service_name(pod, &selector);
+        out.entry((pod.namespace.clone(), selector)).or_insert(name);
     }
-    out.into_iter().collect()
+    let mut unseen: Vec<Unseen> = out
+        .into_iter()
+        .map(|((namespace, selector), service)| Unseen {
+            namespace,
+            service,
+            selector,
+        })
+        .collect();
+    unseen.sort();
+    unseen
+}
+
+/// Whether the intents name a service of the pod: it is listed under that
+/// name when unseen, and seen with its service otherwise
+fn service_of(ir: &Ir, pod: &Pod) -> bool {
+    ir.namespaces.get(&pod.namespace).is_some_and(|ns| {
+        ns.services
+            .values()
+            .any(|s| !s.selector.is_empty() && pod.matches(&s.selector))
+    })
 }
 
 fn unseen_note(unseen: &[Unseen], watched: Option<&Watched>) -> Option<String> {
@@ -369,6 +424,7 @@ fn brief_namespaces(
     evidence: &Evidence,
     placed: &Placed,
     watched: Option<&Watched>,
+    requirements: &Requirements,
     plans: &mut BTreeMap<String, NamespacePlan>,
 ) -> Vec<Brief> {
     let Some(watched) = watched else {
@@ -377,7 +433,7 @@ fn brief_namespaces(
     let mut out = Vec::new();
     for (ns, seen) in watch::by_namespace(evidence, placed) {
         let Some(plan) = plans.get_mut(&ns) else { continue };
-        if let Some(brief) = watch::brief(&ns, &seen, watched) {
+        if let Some(brief) = watch::brief(&ns, &seen, watched, requirements) {
             plan.brief = Some(brief.clone());
             out.push(brief);
         }

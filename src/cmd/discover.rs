@@ -4,7 +4,11 @@
 //! passes `palisade check`.
 
 use crate::{flows::FlowArgs, values::TextOrJson as Output, Exit};
-use palisade_evidence::{discover::DiscoverOptions, suggest::WORKLOAD_LABELS};
+use palisade_evidence::{
+    discover::{DiscoverOptions, Known},
+    suggest::WORKLOAD_LABELS,
+    Requirements,
+};
 use palisade_intents::{Diag, Diags};
 use std::path::PathBuf;
 
@@ -26,6 +30,11 @@ pub struct Args {
     /// project: NetworkPolicy and Calico address rules except them
     #[arg(long, value_delimiter = ',')]
     cluster_cidrs: Vec<ipnet::IpNet>,
+    /// Intents already written (a project folder): their services that no
+    /// flow shows are listed, and their evidence.minWindow is the minimum
+    /// below which a namespace is too briefly seen for default deny
+    #[arg(long, value_name = "DIR")]
+    intents: Option<PathBuf>,
     /// Write the proposal here (palisade.yaml and one file per namespace); default: stdout
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -59,9 +68,21 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
         palisade_targets::dialect(t)
             .is_some_and(|d| d.capabilities().fqdn == palisade_targets::capabilities::FqdnSupport::Direct)
     });
-    let proposal = palisade_evidence::discover(
+    let written = match &args.intents {
+        None => None,
+        Some(dir) => match crate::workspace::load(dir, None, sink) {
+            Some(ws) => Some(ws),
+            None => return Exit::Input,
+        },
+    };
+    let known = Known {
+        ir: written.as_ref().map(|ws| &ws.ir),
+        requirements: Requirements::new(written.as_ref().and_then(|ws| ws.repository.project.as_ref())),
+    };
+    let proposal = palisade_evidence::discover::discover_knowing(
         &evidence,
         cluster.as_ref(),
+        &known,
         &DiscoverOptions {
             namespaces: args.namespace.clone(),
             workload_labels: args.label.clone(),

@@ -7,7 +7,7 @@ use crate::{
     cron::human,
     observe::{Evidence, Seen, HOUR_MS},
     resolve::{Place, Placed},
-    sufficiency::DEFAULT_MIN_WINDOW_SECONDS,
+    sufficiency::Requirements,
 };
 use palisade_targets::flows::format_time;
 use serde::Serialize;
@@ -211,19 +211,21 @@ pub fn by_namespace(evidence: &Evidence, placed: &Placed) -> BTreeMap<String, Se
 /// the audit gate asks for and less than half of the window watched (a
 /// window that is short as a whole is the gate's to refuse, not a reason to
 /// propose nothing)
-pub fn brief(namespace: &str, seen: &Seen, watched: &Watched) -> Option<Brief> {
+pub fn brief(namespace: &str, seen: &Seen, watched: &Watched, requirements: &Requirements) -> Option<Brief> {
     let (first, last) = (seen.first_ms?, seen.last_ms?);
     let seconds = (last - first) / 1000;
-    if seconds >= DEFAULT_MIN_WINDOW_SECONDS || seconds.saturating_mul(BRIEF_SHARE) >= watched.seconds() {
+    let minimum = requirements.min_window_seconds;
+    if seconds >= minimum || seconds.saturating_mul(BRIEF_SHARE) >= watched.seconds() {
         return None;
     }
     let message = format!(
-        "namespace {namespace} was seen for only {} of the {} watched ({} .. {}), less than the minimum window {}: it is proposed with posture none, not default-deny, as what it does the rest of the time is unknown; observe it longer (`palisade evidence ingest` into a store, then `discover --store URL --since 7d`) and discover again",
+        "namespace {namespace} was seen for only {} of the {} watched ({} .. {}), less than the minimum window {} ({}): it is proposed with posture none, not default-deny, as what it does the rest of the time is unknown; observe it longer (`palisade evidence ingest` into a store, then `discover --store URL --since 7d`) and discover again",
         human(seconds),
         human(watched.seconds()),
         format_time(first),
         format_time(last),
-        human(DEFAULT_MIN_WINDOW_SECONDS)
+        human(minimum),
+        requirements.min_window_from
     );
     Some(Brief {
         namespace: namespace.to_string(),
