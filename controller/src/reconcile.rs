@@ -22,9 +22,10 @@ use crate::{
     apply::{Applier, ApplyError, Owner},
     crd::{Condition, Incomplete, Intents, Project, RolloutStatus},
     engine,
-    feed::Feed,
+    feed::{self, Feed, Judged},
     metrics::{Metrics, NamespaceLabels},
-    rollout::{self, Action, Input, Phase, Policy, State},
+    rollout::{self, Action, EvidenceReport, Input, Phase, Policy, State},
+    stored::{FollowError, Reader},
 };
 use k8s_openapi::chrono::{DateTime, SecondsFormat, Utc};
 use kube::{
@@ -63,6 +64,10 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// the followed flow log, if any
     pub feed: Option<Arc<Mutex<Feed>>>,
+    /// the flow store reports read their window from (the leader ingests
+    /// into it), instead of `feed`: a restart or a new leader reads the
+    /// same window
+    pub store: Option<Arc<Reader>>,
     /// the clock: seconds since the epoch
     pub now: Arc<dyn Fn() -> i64 + Send + Sync>,
     /// send every write with dryRun=All
@@ -86,6 +91,9 @@ pub enum Error {
     /// the finalizer machinery, or the reconcile it wraps
     #[error("{0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// the flow store's window could not be read: no verdict without it
+    #[error("cannot read the flow store: {0}")]
+    Store(#[from] FollowError),
 }
 
 impl Error {
@@ -96,6 +104,7 @@ impl Error {
             Error::Kube(_) => "KubeError",
             Error::Apply(e) => e.reason(),
             Error::Incomplete(_) => "IncompleteResource",
+            Error::Store(_) => "StoreError",
             Error::Finalizer(inner) => match inner.as_ref() {
                 F::ApplyFailed(e) | F::CleanupFailed(e) => e.reason(),
                 F::AddFinalizer(_) | F::RemoveFinalizer(_) => "FinalizerError",
@@ -388,26 +397,7 @@ async fn rollout(intents: &Intents, ctx: &Context) -> Result<Requeue, Error> {
     let mut state = state_of(intents.status.as_ref(), now);
     let mut actions = Vec::new();
     let mut script = inputs(intents, &state);
-    if let Some(feed) = &ctx.feed {
-        // Read before the feed is locked: the API call may take a while.
-        let cron_jobs = cron_jobs(&ctx.client, &namespace).await?;
-        let feed = feed.lock().await;
-        let enforce: Vec<(&dyn Dialect, &[Manifest])> = compiled
-            .targets
-            .iter()
-            .map(|d| (*d, compiled.enforce.as_slice()))
-            .collect();
-        let before = ctx.lost_seen.lock().await.get(&namespace).copied().unwrap_or(0);
-        // The project's minimum window and waivers: the verdict `palisade audit` prints.
-        let requirements = palisade_evidence::Requirements::new(compiled.ws.repository.project.as_ref())
-            .with_max_gap(compiled.policy.max_gap_seconds, "maxGapSeconds")
-            .since(state.window_start.saturating_mul(1000))
-            .with_cron_jobs(Some(&ClusterModel {
-                cron_jobs,
-                ..ClusterModel::default()
-            }));
-        let report = feed.report(&namespace, &compiled.ws.ir, &enforce, now * 1000, before, &requirements);
-        ctx.lost_seen.lock().await.insert(namespace.clone(), feed.lost);
+    if let Some(report) = evidence_report(ctx, &namespace, &compiled, &state, now).await? {
         ctx.metrics
             .would_drop
             .get_or_create(&NamespaceLabels {
@@ -628,6 +618,63 @@ async fn rollout(intents: &Intents, ctx: &Context) -> Result<Requeue, Error> {
 /// The namespace's CronJobs: the evidence window must cover one period of
 /// each. A CronJob API that is not served (404) has none; any other failure
 /// stops the reconcile, since a gate that cannot see the jobs cannot pass.
+/// The namespace's evidence report, from the store's window or the
+/// followed feed; none without either
+async fn evidence_report(
+    ctx: &Context,
+    namespace: &str,
+    compiled: &Compiled,
+    state: &State,
+    now: i64,
+) -> Result<Option<EvidenceReport>, Error> {
+    if ctx.store.is_none() && ctx.feed.is_none() {
+        return Ok(None);
+    }
+    // Read before the feed is locked: the API call may take a while.
+    let cron_jobs = cron_jobs(&ctx.client, namespace).await?;
+    let enforce: Vec<(&dyn Dialect, &[Manifest])> = compiled
+        .targets
+        .iter()
+        .map(|d| (*d, compiled.enforce.as_slice()))
+        .collect();
+    let since_ms = state.window_start.saturating_mul(1000);
+    // The project's minimum window and waivers: the verdict `palisade audit` prints.
+    let requirements = palisade_evidence::Requirements::new(compiled.ws.repository.project.as_ref())
+        .with_max_gap(compiled.policy.max_gap_seconds, "maxGapSeconds")
+        .since(since_ms)
+        .with_cron_jobs(Some(&ClusterModel {
+            cron_jobs,
+            ..ClusterModel::default()
+        }));
+    let judged = Judged {
+        namespace,
+        ir: &compiled.ws.ir,
+        enforce: &enforce,
+        now_ms: now.saturating_mul(1000),
+        requirements: &requirements,
+    };
+    if let Some(store) = &ctx.store {
+        let evidence = store.evidence(since_ms, judged.now_ms).await?;
+        // The window starts again after a gap: what was lost in it is
+        // what was lost since the last one.
+        let lost = evidence.reads.iter().any(|r| r.lost > 0 || r.malformed > 0);
+        return Ok(Some(feed::report(&evidence, lost, &judged)));
+    }
+    let Some(feed) = &ctx.feed else { return Ok(None) };
+    let feed = feed.lock().await;
+    let before = ctx.lost_seen.lock().await.get(namespace).copied().unwrap_or(0);
+    let report = feed.report(
+        namespace,
+        judged.ir,
+        judged.enforce,
+        judged.now_ms,
+        before,
+        judged.requirements,
+    );
+    ctx.lost_seen.lock().await.insert(namespace.to_string(), feed.lost);
+    Ok(Some(report))
+}
+
 async fn cron_jobs(client: &Client, namespace: &str) -> Result<Vec<CronJob>, Error> {
     let api: Api<k8s_openapi::api::batch::v1::CronJob> = Api::namespaced(client.clone(), namespace);
     let listed = match api.list(&ListParams::default()).await {

@@ -2,6 +2,14 @@
 //! wait for the Lease, then reconcile every `Intents` resource until the
 //! lease is lost (the process exits so that the pod restarts as a follower).
 //!
+//! With a flow store (`--store`), evidence is not kept in memory: only the
+//! replica holding the Lease follows the file and the relay into the store
+//! (two would count every flow twice), checkpointed, and each report reads
+//! its window from the store, so that a restart or a new leader continues
+//! the window (the window's start lives in each Intents' status). A leader
+//! that stops on a signal writes a last checkpoint; one that lost the Lease
+//! writes nothing more, and the next resumes from the last checkpoint.
+//!
 //! Every Intents is compiled with all the others and the Project, so a
 //! change of the Project, or a new generation of any Intents (a
 //! cross-namespace reference may resolve differently), reconciles every
@@ -13,6 +21,7 @@ use crate::{
     leader::Elector,
     metrics::{serve, Metrics},
     reconcile::{error_policy, reconcile, reporter, Context},
+    stored::{self, Checkpoints, Reader},
 };
 use futures::StreamExt;
 use k8s_openapi::chrono::Utc;
@@ -23,7 +32,7 @@ use kube::{
 use std::{
     collections::{BTreeMap, HashMap},
     path::PathBuf,
-    sync::Arc,
+    sync::{atomic::Ordering, Arc},
     time::Duration,
 };
 use tokio::sync::Mutex;
@@ -43,6 +52,10 @@ pub struct Options {
     pub lease_namespace: String,
     /// send every write with dryRun=All
     pub dry_run: bool,
+    /// the flow store evidence is kept in (`sqlite:PATH`, `postgres://…`)
+    pub store: Option<String>,
+    /// how often the leader writes what it followed into the store
+    pub flush_every: Duration,
 }
 
 /// Run until the lease is lost or the process is stopped
@@ -71,8 +84,8 @@ pub async fn run(options: Options) -> Result<(), String> {
         // A typo in the address fails the start, not every reconnect.
         crate::relay::check(address, &crate::relay::RelayOptions::default()).map_err(|e| e.to_string())?;
     }
-    let feed = (options.flows.is_some() || options.hubble_relay.is_some())
-        .then(|| Arc::new(Mutex::new(Feed::new(options.flows.clone().unwrap_or_default()))));
+    let in_memory = options.store.is_none() && (options.flows.is_some() || options.hubble_relay.is_some());
+    let feed = in_memory.then(|| Arc::new(Mutex::new(Feed::new(options.flows.clone().unwrap_or_default()))));
     if let (Some(feed), Some(address)) = (feed.clone(), options.hubble_relay.clone()) {
         tokio::spawn(async move {
             if let Err(e) = crate::relay::follow(&address, feed, crate::relay::RelayOptions::default()).await {
@@ -105,11 +118,23 @@ pub async fn run(options: Options) -> Result<(), String> {
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
     tracing::info!(identity = %options.identity, "leading");
+    let store = match &options.store {
+        Some(url) => Some(Arc::new(
+            Reader::open(url).await.map_err(|e| format!("{e}; {}", e.help()))?,
+        )),
+        None => None,
+    };
+    let checkpoints = Checkpoints::new(options.flush_every, Arc::default());
+    let writers = match &options.store {
+        Some(url) => ingest(url, &options, &checkpoints),
+        None => Vec::new(),
+    };
     let context = Arc::new(Context {
         client: client.clone(),
         recorder: Recorder::new(client.clone(), reporter(&options.identity)),
         metrics,
         feed,
+        store,
         now: Arc::new(|| Utc::now().timestamp()),
         dry_run: options.dry_run,
         lost_seen: Mutex::new(BTreeMap::new()),
@@ -163,11 +188,64 @@ pub async fn run(options: Options) -> Result<(), String> {
             }
         }
     };
-    tokio::select! {
+    let ended = tokio::select! {
         () = controller => Ok(()),
         reason = renew => Err(reason),
+    };
+    if ended.is_err() {
+        // INVARIANT: a replica without the Lease writes no evidence.
+        checkpoints.may_write.store(false, Ordering::SeqCst);
     }
+    checkpoints.stop.store(true, Ordering::SeqCst);
+    for writer in writers {
+        // Waited for: the last checkpoint is what the next leader resumes from.
+        let _ = writer.await;
+    }
+    ended
 }
+
+/// The leader's followers of the file and the relay into the store at
+/// `url`, each with a connection of its own, retried until stopped
+fn ingest(url: &str, options: &Options, checkpoints: &Checkpoints) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut writers = Vec::new();
+    if let Some(path) = options.flows.clone() {
+        let (url, checkpoints) = (url.to_string(), checkpoints.clone());
+        writers.push(tokio::task::spawn_blocking(move || {
+            while !checkpoints.stop.load(Ordering::SeqCst) {
+                let followed = palisade_store::Store::open(&url)
+                    .map_err(stored::FollowError::from)
+                    .and_then(|mut store| stored::follow_file(&mut store, &path, &checkpoints));
+                if let Err(e) = followed {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot follow the flow log into the store");
+                    std::thread::sleep(RETRY);
+                }
+            }
+        }));
+    }
+    if let Some(address) = options.hubble_relay.clone() {
+        let (url, checkpoints) = (url.to_string(), checkpoints.clone());
+        writers.push(tokio::spawn(async move {
+            while !checkpoints.stop.load(Ordering::SeqCst) {
+                let url = url.clone();
+                let followed = match stored::blocking(move || palisade_store::Store::open(&url)).await {
+                    Ok(store) => {
+                        let relay = crate::relay::RelayOptions::default();
+                        stored::follow_relay(store, &address, relay, checkpoints.clone()).await
+                    }
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = followed {
+                    tracing::warn!(%address, error = %e, "cannot follow Hubble Relay into the store");
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
+        }));
+    }
+    writers
+}
+
+/// How long a follower that failed waits before it starts again
+const RETRY: Duration = Duration::from_secs(10);
 
 /// Every Intents the controller knows
 fn every(store: &Store<Intents>) -> Vec<ObjectRef<Intents>> {

@@ -1,6 +1,7 @@
 //! `palisade controller`: the in-cluster controller (see controller/ and
 //! deploy/): leader election, the rollout of every Intents resource, evidence
-//! from Hubble Relay or a followed flow log, `/metrics`, `/healthz`, `/readyz`.
+//! from Hubble Relay or a followed flow log (in memory, or in a flow store
+//! with `--store`), `/metrics`, `/healthz`, `/readyz`.
 
 use crate::Exit;
 use palisade_intents::{Diag, Diags};
@@ -28,6 +29,14 @@ pub struct Args {
     /// Send every write with dryRun=All (the API server validates, persists nothing)
     #[arg(long)]
     dry_run: bool,
+    /// Keep evidence in a flow store rather than in memory, so that a
+    /// restart or a new leader continues the window: `sqlite:PATH` (a
+    /// volume) or `postgres://...` (shared by the replicas)
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// How often the leader writes what it followed into the store
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::flows::duration_ms, requires = "store")]
+    flush_every: i64,
 }
 
 /// Run until stopped or the lease is lost
@@ -39,6 +48,8 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
         identity: args.identity.clone(),
         lease_namespace: args.lease_namespace.clone(),
         dry_run: args.dry_run,
+        store: args.store.clone(),
+        flush_every: std::time::Duration::from_millis(u64::try_from(args.flush_every).unwrap_or(u64::MAX)),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

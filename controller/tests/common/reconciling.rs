@@ -8,6 +8,7 @@ use palisade_controller::{
     feed::Feed,
     metrics::Metrics,
     reconcile::{reconcile, reporter, Context},
+    stored::Reader,
 };
 use serde_json::{json, Value};
 use std::{collections::BTreeMap, sync::Arc};
@@ -40,11 +41,21 @@ pub fn ready() -> Value {
 
 /// A context at `now`, with the followed flow log if any
 pub fn context_with(client: Client, now: i64, feed: Option<Arc<Mutex<Feed>>>) -> Arc<Context> {
+    context(client, now, feed, None)
+}
+
+/// A context at `now` whose reports read the window from a flow store
+pub fn context_stored(client: Client, now: i64, store: Arc<Reader>) -> Arc<Context> {
+    context(client, now, None, Some(store))
+}
+
+fn context(client: Client, now: i64, feed: Option<Arc<Mutex<Feed>>>, store: Option<Arc<Reader>>) -> Arc<Context> {
     Arc::new(Context {
         client: client.clone(),
         recorder: Recorder::new(client, reporter("test-0")),
         metrics: Arc::new(Metrics::default()),
         feed,
+        store,
         now: Arc::new(move || now),
         dry_run: false,
         lost_seen: tokio::sync::Mutex::new(BTreeMap::new()),
@@ -55,6 +66,15 @@ pub fn context_with(client: Client, now: i64, feed: Option<Arc<Mutex<Feed>>>) ->
 pub async fn run_with(fake: &Fake, name: &str, now: i64, feed: Option<Arc<Mutex<Feed>>>) -> Result<(), String> {
     let intents: Intents = serde_json::from_value(fake.intents(name)).unwrap();
     reconcile(Arc::new(intents), context_with(fake.client(), now, feed))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Reconcile the Intents `name` with the window read from `store`
+pub async fn run_stored(fake: &Fake, name: &str, now: i64, store: Arc<Reader>) -> Result<(), String> {
+    let intents: Intents = serde_json::from_value(fake.intents(name)).unwrap();
+    reconcile(Arc::new(intents), context_stored(fake.client(), now, store))
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
