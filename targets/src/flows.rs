@@ -9,6 +9,8 @@
 //! is never held in memory: a gzip file of a few kilobytes can inflate to a
 //! line of gigabytes.
 
+mod batch;
+
 use palisade_compiler::model::Request;
 use palisade_intents::{syntax::Protocol, types::Labels};
 use std::{
@@ -247,73 +249,11 @@ pub fn read_with_progress(
     };
     let mut stats = ReadStats::default();
     let mut chosen = format;
-    let mut bytes = Vec::new();
-    loop {
-        match read_line_capped(&mut lines, &mut bytes, MAX_LINE_BYTES) {
-            Ok(Capped::End) => break,
-            Ok(Capped::Line) => {}
-            Ok(Capped::TooLong { length, .. }) => {
-                stats.lines += 1;
-                let line = stats.lines;
-                stats.reject(
-                    &name,
-                    line,
-                    1,
-                    format!("the line is {length} bytes long, over the {MAX_LINE_BYTES}-byte limit of a flow record: not read"),
-                );
-                continue;
-            }
-            Err(e) => {
-                // A truncated gzip member or a broken pipe: keep what was read.
-                let line = stats.lines + 1;
-                stats.reject(&name, line, 1, format!("the stream ends early: {e}"));
-                break;
-            }
-        }
-        stats.lines += 1;
-        let Ok(text) = std::str::from_utf8(&bytes) else {
-            let line = stats.lines;
-            stats.reject(&name, line, 1, "the line is not UTF-8".into());
-            continue;
-        };
-        let indent = text.len() - text.trim_start().len();
-        let text = text.trim();
-        if text.is_empty() {
-            continue;
-        }
-        let reader = match chosen {
-            Some(f) => f,
-            None => match formats.iter().find(|f| f.recognizes(text)) {
-                Some(f) => {
-                    chosen = Some(*f);
-                    *f
-                }
-                None => {
-                    let known: Vec<&str> = formats.iter().map(|f| f.id()).collect();
-                    let line = stats.lines;
-                    stats.reject(
-                        &name,
-                        line,
-                        1,
-                        format!("not a record of any known flow format ({})", known.join(", ")),
-                    );
-                    continue;
-                }
-            },
-        };
-        match reader.read(text) {
-            Ok(Line::Flow(flow)) => {
-                stats.flows += 1;
-                sink(*flow);
-            }
-            Ok(Line::Skipped(why)) => *stats.skipped.entry(why).or_default() += 1,
-            Ok(Line::Lost(n)) => stats.lost += n,
-            Err(message) => {
-                let line = stats.lines;
-                let column = column_of(&message) + indent as u64;
-                stats.reject(&name, line, column, message);
-            }
-        }
+    let read = batch::read_batches(&mut *lines, &mut chosen, formats, |batch, reads| {
+        stats.take(&name, batch, reads, &mut sink)
+    });
+    if let Err(why) = read {
+        return Err(StreamError::Io(format!("cannot read `{name}`: {why}")));
     }
     match chosen {
         Some(f) => stats.format = f.id().to_string(),
@@ -360,6 +300,13 @@ pub enum Capped {
 /// Every line reader of flow logs goes through this.
 pub fn read_line_capped(input: &mut dyn BufRead, buf: &mut Vec<u8>, limit: usize) -> std::io::Result<Capped> {
     buf.clear();
+    append_line_capped(input, buf, limit)
+}
+
+/// [`read_line_capped`] after what `buf` holds already (a batch of lines):
+/// the limit is the line's own, and a line over it leaves `buf` as it was
+fn append_line_capped(input: &mut dyn BufRead, buf: &mut Vec<u8>, limit: usize) -> std::io::Result<Capped> {
+    let start = buf.len();
     let mut length: u64 = 0;
     let mut too_long = false;
     let mut ended = false;
@@ -373,14 +320,14 @@ pub fn read_line_capped(input: &mut dyn BufRead, buf: &mut Vec<u8>, limit: usize
             if available.is_empty() {
                 break;
             }
-            let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
+            let (chunk, done) = match batch::find_newline(available) {
                 Some(end) => (&available[..=end], true),
                 None => (available, false),
             };
-            if !too_long && buf.len() + chunk.len() > limit {
+            if !too_long && buf.len() - start + chunk.len() > limit {
                 too_long = true;
-                buf.clear();
-                buf.shrink_to(limit.min(1 << 16));
+                buf.truncate(start);
+                buf.shrink_to(start + limit.min(1 << 16));
             }
             if !too_long {
                 buf.extend_from_slice(chunk);
@@ -402,6 +349,59 @@ pub fn read_line_capped(input: &mut dyn BufRead, buf: &mut Vec<u8>, limit: usize
 }
 
 impl ReadStats {
+    /// Count the lines of a batch and hand its flows to `sink`, the
+    /// unreadable ones kept at `file:line:column`; false once the stream
+    /// broke
+    fn take(
+        &mut self,
+        file: &str,
+        batch: &batch::Batch,
+        reads: Vec<batch::Read>,
+        sink: &mut impl FnMut(FlowRecord),
+    ) -> bool {
+        for (cut, read) in batch.cuts.iter().zip(reads) {
+            match cut {
+                batch::Cut::Broken(e) => {
+                    // A truncated gzip member or a broken pipe: keep what was read.
+                    let line = self.lines + 1;
+                    self.reject(file, line, 1, format!("the stream ends early: {e}"));
+                    return false;
+                }
+                batch::Cut::TooLong(length) => {
+                    self.lines += 1;
+                    let line = self.lines;
+                    self.reject(
+                        file,
+                        line,
+                        1,
+                        format!("the line is {length} bytes long, over the {MAX_LINE_BYTES}-byte limit of a flow record: not read"),
+                    );
+                }
+                batch::Cut::Text(_) => {
+                    self.lines += 1;
+                    self.tally(file, read, sink);
+                }
+            }
+        }
+        true
+    }
+
+    fn tally(&mut self, file: &str, read: batch::Read, sink: &mut impl FnMut(FlowRecord)) {
+        match read {
+            batch::Read::Nothing => {}
+            batch::Read::Line(Line::Flow(flow)) => {
+                self.flows += 1;
+                sink(*flow);
+            }
+            batch::Read::Line(Line::Skipped(why)) => *self.skipped.entry(why).or_default() += 1,
+            batch::Read::Line(Line::Lost(n)) => self.lost += n,
+            batch::Read::Bad { column, message } => {
+                let line = self.lines;
+                self.reject(file, line, column, message);
+            }
+        }
+    }
+
     /// Count a line that could not be read; keep the first few with their place
     fn reject(&mut self, file: &str, line: u64, column: u64, message: String) {
         self.malformed += 1;
@@ -438,9 +438,14 @@ pub fn format_time(ms: i64) -> String {
 
 /// `k=v` labels (Calico joins them with ` | `; Hubble prefixes a source)
 pub fn parse_label(text: &str) -> Option<(String, String)> {
+    split_label(text).map(|(k, v)| (k.to_string(), v.to_string()))
+}
+
+/// [`parse_label`] borrowing, for a reader that keeps only some labels
+pub fn split_label(text: &str) -> Option<(&str, &str)> {
     let (k, v) = text.split_once('=').unwrap_or((text, ""));
     let k = k.trim();
-    (!k.is_empty()).then(|| (k.to_string(), v.trim().to_string()))
+    (!k.is_empty()).then(|| (k, v.trim()))
 }
 
 /// Every flow format palisade reads, from the dialects that have one

@@ -4,23 +4,30 @@
 //! flow. Replies, L7 responses and non-flow records (node status) are
 //! skipped with a reason; `lost_events` records are gaps in the evidence.
 
-use crate::flows::{parse_label, parse_time, EndpointKind, FlowEndpoint, FlowFormat, FlowRecord, Line, Observed};
+use crate::flows::{parse_time, split_label, EndpointKind, FlowEndpoint, FlowFormat, FlowRecord, Line, Observed};
 use palisade_compiler::model::Request;
 use palisade_intents::syntax::Protocol;
+use serde::de::{Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 /// The Hubble reader
 pub struct Hubble;
 
+// The records are read borrowing from the line ([`Text`]) and only the
+// fields palisade uses are named: every other field is skipped unparsed,
+// and nothing is allocated for a field that is not kept.
+
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Response {
-    flow: Option<Flow>,
+struct Response<'a> {
+    #[serde(borrow)]
+    flow: Option<Flow<'a>>,
     lost_events: Option<LostEvents>,
-    node_status: Option<serde::de::IgnoredAny>,
+    node_status: Option<IgnoredAny>,
     // A bare flow (older `hubble observe -o json`) has these at the top.
-    verdict: Option<serde_json::Value>,
+    verdict: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize, Default)]
@@ -31,26 +38,35 @@ struct LostEvents {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Flow {
-    time: Option<String>,
-    verdict: Option<serde_json::Value>,
-    #[serde(rename = "IP")]
-    ip: Option<Addresses>,
+struct Flow<'a> {
+    #[serde(borrow)]
+    time: Option<Text<'a>>,
+    #[serde(borrow)]
+    verdict: Option<Verdict<'a>>,
+    #[serde(rename = "IP", borrow)]
+    ip: Option<Addresses<'a>>,
     l4: Option<L4>,
-    source: Option<Endpoint>,
-    destination: Option<Endpoint>,
-    source_names: Vec<String>,
-    destination_names: Vec<String>,
+    #[serde(borrow)]
+    source: Option<Endpoint<'a>>,
+    #[serde(borrow)]
+    destination: Option<Endpoint<'a>>,
+    #[serde(borrow)]
+    source_names: Vec<Text<'a>>,
+    #[serde(borrow)]
+    destination_names: Vec<Text<'a>>,
     is_reply: Option<bool>,
     reply: Option<bool>,
-    l7: Option<L7>,
+    #[serde(borrow)]
+    l7: Option<L7<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Addresses {
-    source: Option<String>,
-    destination: Option<String>,
+struct Addresses<'a> {
+    #[serde(borrow)]
+    source: Option<Text<'a>>,
+    #[serde(borrow)]
+    destination: Option<Text<'a>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -72,32 +88,141 @@ struct Ports {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Endpoint {
-    namespace: String,
-    pod_name: String,
-    labels: Vec<String>,
+struct Endpoint<'a> {
+    #[serde(borrow)]
+    namespace: Text<'a>,
+    #[serde(borrow)]
+    pod_name: Text<'a>,
+    #[serde(borrow)]
+    labels: Vec<Text<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct L7 {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    dns: Option<Dns>,
-    http: Option<Http>,
+struct L7<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Option<Text<'a>>,
+    #[serde(borrow)]
+    dns: Option<Dns<'a>>,
+    #[serde(borrow)]
+    http: Option<Http<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Dns {
-    query: String,
+struct Dns<'a> {
+    #[serde(borrow)]
+    query: Text<'a>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Http {
-    method: String,
-    url: String,
+struct Http<'a> {
+    #[serde(borrow)]
+    method: Text<'a>,
+    #[serde(borrow)]
+    url: Text<'a>,
+}
+
+/// A JSON string, borrowed from the line unless it has escapes (serde's
+/// `Cow<str>` always copies outside a field of exactly that type)
+#[derive(Default)]
+struct Text<'a>(Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// Hubble's verdict: its name, or (protobuf JSON of old) its number; any
+/// other value is a flow without a verdict palisade can read
+enum Verdict<'a> {
+    Name(Cow<'a, str>),
+    Unreadable,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Verdict<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(VerdictVisitor)
+    }
+}
+
+struct VerdictVisitor;
+
+impl<'de> Visitor<'de> for VerdictVisitor {
+    type Value = Verdict<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a verdict")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Verdict::Name(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Verdict::Name(Cow::Owned(v.to_string())))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+        const BY_NUMBER: [&str; 8] = [
+            "VERDICT_UNKNOWN",
+            "FORWARDED",
+            "DROPPED",
+            "ERROR",
+            "AUDIT",
+            "REDIRECTED",
+            "TRACED",
+            "TRANSLATED",
+        ];
+        Ok(usize::try_from(n)
+            .ok()
+            .and_then(|n| BY_NUMBER.get(n))
+            .map_or(Verdict::Unreadable, |name| Verdict::Name(Cow::Borrowed(name))))
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
+        match u64::try_from(n) {
+            Ok(n) => self.visit_u64(n),
+            Err(_) => Ok(Verdict::Unreadable),
+        }
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Verdict::Unreadable)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Verdict::Unreadable)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Verdict::Unreadable)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Verdict::Unreadable)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Verdict::Unreadable)
+    }
 }
 
 impl FlowFormat for Hubble {
@@ -131,11 +256,15 @@ impl FlowFormat for Hubble {
     }
 }
 
-fn flow_record(flow: Flow) -> Result<Line, String> {
+fn flow_record(flow: Flow<'_>) -> Result<Line, String> {
     if flow.is_reply.or(flow.reply).unwrap_or(false) {
         return Ok(Line::Skipped("reply"));
     }
-    let observed = match verdict_name(flow.verdict.as_ref()).as_deref() {
+    let verdict = match &flow.verdict {
+        Some(Verdict::Name(name)) => Some(name.as_ref()),
+        Some(Verdict::Unreadable) | None => None,
+    };
+    let observed = match verdict {
         Some("FORWARDED" | "REDIRECTED" | "TRACED" | "TRANSLATED") => Observed::Allowed,
         Some("DROPPED") => Observed::Dropped,
         Some("AUDIT") => Observed::WouldDrop,
@@ -168,21 +297,14 @@ fn flow_record(flow: Flow) -> Result<Line, String> {
         // Hubble writes 0 where the packet carried no port it could read.
         return Err("destination_port is 0: no connection goes to port 0".into());
     }
-    let address = |pick: fn(&Addresses) -> Option<&String>| -> Result<Option<IpAddr>, String> {
-        flow.ip
-            .as_ref()
-            .and_then(pick)
-            .map(|a| a.parse::<IpAddr>().map_err(|_| format!("`{a}` is not an IP address")))
-            .transpose()
-    };
     let source = endpoint(
         flow.source.as_ref(),
-        address(|a| a.source.as_ref())?,
+        address(flow.ip.as_ref().and_then(|a| a.source.as_ref()))?,
         &flow.source_names,
     );
     let destination = endpoint(
         flow.destination.as_ref(),
-        address(|a| a.destination.as_ref())?,
+        address(flow.ip.as_ref().and_then(|a| a.destination.as_ref()))?,
         &flow.destination_names,
     );
     Ok(Line::Flow(Box::new(FlowRecord {
@@ -198,25 +320,12 @@ fn flow_record(flow: Flow) -> Result<Line, String> {
     })))
 }
 
-fn verdict_name(value: Option<&serde_json::Value>) -> Option<String> {
-    const BY_NUMBER: [&str; 8] = [
-        "VERDICT_UNKNOWN",
-        "FORWARDED",
-        "DROPPED",
-        "ERROR",
-        "AUDIT",
-        "REDIRECTED",
-        "TRACED",
-        "TRANSLATED",
-    ];
-    match value? {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => n
-            .as_u64()
-            .and_then(|n| BY_NUMBER.get(usize::try_from(n).ok()?))
-            .map(|s| (*s).to_string()),
-        _ => None,
-    }
+fn address(text: Option<&Text<'_>>) -> Result<Option<IpAddr>, String> {
+    text.map(|a| {
+        a.parse::<IpAddr>()
+            .map_err(|_| format!("`{}` is not an IP address", &**a))
+    })
+    .transpose()
 }
 
 /// Hubble gives the whole URL (`http://backend:8080/products/1?x=y`)
@@ -233,7 +342,7 @@ fn url_path(url: &str) -> String {
 /// Cilium's identity labels: `k8s:app=x`, the namespace's labels under
 /// `io.cilium.k8s.namespace.labels.`, the service account, and `reserved:`
 /// identities for everything that is not a pod
-fn endpoint(raw: Option<&Endpoint>, ip: Option<IpAddr>, names: &[String]) -> FlowEndpoint {
+fn endpoint(raw: Option<&Endpoint<'_>>, ip: Option<IpAddr>, names: &[Text<'_>]) -> FlowEndpoint {
     let mut out = FlowEndpoint::of_kind(EndpointKind::Outside);
     out.ip = ip;
     out.names = names
@@ -241,27 +350,31 @@ fn endpoint(raw: Option<&Endpoint>, ip: Option<IpAddr>, names: &[String]) -> Flo
         .map(|n| n.trim_end_matches('.').to_ascii_lowercase())
         .collect();
     let Some(raw) = raw else { return out };
-    let mut reserved: Vec<&str> = Vec::new();
+    let (mut apiserver, mut node) = (false, false);
     for label in &raw.labels {
+        let label: &str = label;
         let (source, text) = label.split_once(':').unwrap_or(("", label));
         match source {
             "k8s" => {
-                let Some((k, v)) = parse_label(text) else { continue };
+                let Some((k, v)) = split_label(text) else { continue };
                 if let Some(ns_label) = k.strip_prefix("io.cilium.k8s.namespace.labels.") {
-                    out.namespace_labels.insert(ns_label.to_string(), v);
+                    out.namespace_labels.insert(ns_label.to_string(), v.to_string());
                 } else if k == "io.cilium.k8s.policy.serviceaccount" {
-                    out.service_account = Some(v);
+                    out.service_account = Some(v.to_string());
                 } else if !k.starts_with("io.cilium.k8s.policy.") && k != "io.kubernetes.pod.namespace" {
-                    out.labels.insert(k, v);
+                    out.labels.insert(k.to_string(), v.to_string());
                 }
             }
-            "reserved" => reserved.push(text),
+            "reserved" => {
+                apiserver |= text == "kube-apiserver";
+                node |= matches!(text, "host" | "remote-node" | "health");
+            }
             _ => {}
         }
     }
-    out.kind = if reserved.contains(&"kube-apiserver") {
+    out.kind = if apiserver {
         EndpointKind::KubeApiserver
-    } else if reserved.iter().any(|r| matches!(*r, "host" | "remote-node" | "health")) {
+    } else if node {
         EndpointKind::Node
     } else if !raw.namespace.is_empty() {
         EndpointKind::Pod
@@ -269,10 +382,10 @@ fn endpoint(raw: Option<&Endpoint>, ip: Option<IpAddr>, names: &[String]) -> Flo
         EndpointKind::Outside
     };
     if !raw.namespace.is_empty() {
-        out.namespace = Some(raw.namespace.clone());
+        out.namespace = Some(raw.namespace.to_string());
     }
     if !raw.pod_name.is_empty() {
-        out.pod = Some(raw.pod_name.clone());
+        out.pod = Some(raw.pod_name.to_string());
     }
     out
 }
