@@ -39,6 +39,21 @@ pub struct Written {
     /// One pod to pod connection the intents allow, for single-connection
     /// comparisons with other tools
     pub example: Option<Example>,
+    /// With the flows spread over days: the conversation seen on one day only
+    pub rare: Option<Rare>,
+}
+
+/// The conversation of a week seen on one day only (a weekly job): what a
+/// window shorter than the week misses, and the audit of the week must name
+#[derive(Debug, Clone)]
+pub struct Rare {
+    pub from: ExamplePod,
+    pub to: ExamplePod,
+    pub port: u16,
+    /// the day it was seen on, `YYYY-MM-DD`
+    pub day: String,
+    /// its records
+    pub records: usize,
 }
 
 /// One connection along the first edge: both pods with their labels
@@ -229,8 +244,16 @@ fn world(size: &Size) -> World {
 }
 
 /// Write `dir/palisade.yaml`, `dir/intents/*.yaml`, `dir/cluster.yaml` and
-/// `dir/flows/hubble.jsonl`
+/// `dir/flows/hubble.jsonl`, the flows within one hour
 pub fn write(dir: &Path, size: &Size) -> io::Result<Written> {
+    write_over(dir, size, 0)
+}
+
+/// [`write`], the flows spread evenly over `days` days from 2026-11-20
+/// (0: within one hour of it, as [`write`]), with a conversation that no
+/// intent allows seen on one of the days only (the last but one), described
+/// in `dir/rare.json`
+pub fn write_over(dir: &Path, size: &Size, days: usize) -> io::Result<Written> {
     let world = world(size);
     fs::create_dir_all(dir.join("intents"))?;
     fs::create_dir_all(dir.join("flows"))?;
@@ -246,40 +269,148 @@ pub fn write(dir: &Path, size: &Size) -> io::Result<Written> {
         fs::write(dir.join("intents").join(format!("{namespace}.yaml")), text)?;
     }
     write_cluster(&world, &dir.join("cluster.yaml"))?;
-    written.flows = write_flows(&world, size, &dir.join("flows/hubble.jsonl"))?;
-    written.example = world.edges.first().map(|e| {
-        let pod = |s: usize| {
-            let service = &world.services[s];
-            let first = service.pods.first().map_or("", |&p| world.pods[p].name.as_str());
-            let labels: Vec<String> = pod_labels(service, s).iter().map(|(k, v)| format!("{k}={v}")).collect();
-            ExamplePod {
-                namespace: world.namespaces[service.namespace].clone(),
-                name: first.to_string(),
-                labels: labels.join(","),
-            }
-        };
-        Example {
-            from: pod(e.from),
-            to: pod(e.to),
-            port: world.services[e.to].port,
-        }
+    let timeline = Timeline::new(size.flows, days);
+    let rare = (days > 0).then(|| rare_pair(&world)).flatten();
+    let (flows, rare_records) = write_flows(&world, size, &timeline, rare, &dir.join("flows/hubble.jsonl"))?;
+    written.flows = flows;
+    written.example = world.edges.first().map(|e| Example {
+        from: example_pod(&world, e.from),
+        to: example_pod(&world, e.to),
+        port: world.services[e.to].port,
     });
     if let Some(example) = &written.example {
-        let pod = |p: &ExamplePod| {
-            format!(
-                r#"{{"namespace":"{}","name":"{}","labels":"{}"}}"#,
-                p.namespace, p.name, p.labels
-            )
-        };
         let json = format!(
             r#"{{"from":{},"to":{},"port":{}}}"#,
-            pod(&example.from),
-            pod(&example.to),
+            pod_json(&example.from),
+            pod_json(&example.to),
             example.port
         );
         fs::write(dir.join("example.json"), json + "\n")?;
     }
+    written.rare = rare.filter(|_| rare_records > 0).map(|(from, to)| Rare {
+        from: example_pod(&world, from),
+        to: example_pod(&world, to),
+        port: RARE_PORT,
+        day: civil_date(timeline.rare_day()),
+        records: rare_records,
+    });
+    if let Some(rare) = &written.rare {
+        let json = format!(
+            r#"{{"from":{},"to":{},"port":{},"day":"{}","records":{}}}"#,
+            pod_json(&rare.from),
+            pod_json(&rare.to),
+            rare.port,
+            rare.day,
+            rare.records
+        );
+        fs::write(dir.join("rare.json"), json + "\n")?;
+    }
     Ok(written)
+}
+
+/// The first pod of service `s`, as the example files name it
+fn example_pod(world: &World, s: usize) -> ExamplePod {
+    let service = &world.services[s];
+    let first = service.pods.first().map_or("", |&p| world.pods[p].name.as_str());
+    let labels: Vec<String> = pod_labels(service, s).iter().map(|(k, v)| format!("{k}={v}")).collect();
+    ExamplePod {
+        namespace: world.namespaces[service.namespace].clone(),
+        name: first.to_string(),
+        labels: labels.join(","),
+    }
+}
+
+fn pod_json(p: &ExamplePod) -> String {
+    format!(
+        r#"{{"namespace":"{}","name":"{}","labels":"{}"}}"#,
+        p.namespace, p.name, p.labels
+    )
+}
+
+/// The port of the rare conversation: no generated service listens on it,
+/// so no intent allows it and the audit of the week must find it
+const RARE_PORT: u16 = 6543;
+
+/// On the rare day, one record in this many is the rare conversation
+const RARE_EVERY: usize = 1000;
+
+/// The rare conversation's two services: the last and the first, which
+/// differ as soon as there are two
+fn rare_pair(world: &World) -> Option<(usize, usize)> {
+    let last = world.services.len().checked_sub(1)?;
+    (last > 0).then_some((last, 0))
+}
+
+/// Days since 1970-01-01 of 2026-11-20, the day the generated flows start
+const FIRST_DAY: i64 = 20_777;
+
+/// When each record was seen: within one hour, or spread over days
+struct Timeline {
+    flows: usize,
+    days: usize,
+}
+
+impl Timeline {
+    fn new(flows: usize, days: usize) -> Self {
+        Self { flows, days }
+    }
+
+    /// Seconds after midnight of the first day at which record `i` was
+    /// seen, when spread over days
+    fn second(&self, i: usize) -> u64 {
+        let span = self.days as u128 * 86_400;
+        (i as u128 * span / self.flows.max(1) as u128) as u64
+    }
+
+    /// The day (since the epoch) of the rare conversation: the last but one
+    fn rare_day(&self) -> i64 {
+        FIRST_DAY + self.days.saturating_sub(2) as i64
+    }
+
+    /// Record `i`'s time in RFC 3339, as Hubble writes it
+    fn time(&self, i: usize) -> String {
+        if self.days == 0 {
+            // The one-hour shape of old, byte for byte, so figures compare.
+            let minute = i * 60 / self.flows.max(1);
+            return format!(
+                "2026-11-20T{:02}:{:02}:{:02}.000000000Z",
+                10 + minute / 60,
+                minute % 60,
+                i % 60
+            );
+        }
+        let second = self.second(i);
+        let day = FIRST_DAY + (second / 86_400) as i64;
+        let of_day = second % 86_400;
+        format!(
+            "{}T{:02}:{:02}:{:02}.{:09}Z",
+            civil_date(day),
+            of_day / 3600,
+            of_day / 60 % 60,
+            of_day % 60,
+            (i % 1000) * 1_000_000
+        )
+    }
+
+    /// Whether record `i` falls on the rare day
+    fn on_rare_day(&self, i: usize) -> bool {
+        self.days > 0 && FIRST_DAY + (self.second(i) / 86_400) as i64 == self.rare_day()
+    }
+}
+
+/// `YYYY-MM-DD` of a day since the epoch (the civil calendar's algorithm by
+/// Howard Hinnant, days to year, month, day)
+fn civil_date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 const PROJECT: &str = "\
@@ -451,23 +582,44 @@ fn endpoint(world: &World, pod: usize) -> String {
 const DNS: &str = r#"{"namespace":"kube-system","labels":["k8s:k8s-app=kube-dns","k8s:io.kubernetes.pod.namespace=kube-system"],"pod_name":"coredns-0"}"#;
 const WORLD: &str = r#"{"identity":2,"labels":["reserved:world"]}"#;
 
-fn write_flows(world: &World, size: &Size, path: &Path) -> io::Result<usize> {
+/// The flow log; with `rare`, the records and how many of them were the rare
+/// conversation
+fn write_flows(
+    world: &World,
+    size: &Size,
+    timeline: &Timeline,
+    rare: Option<(usize, usize)>,
+    path: &Path,
+) -> io::Result<(usize, usize)> {
     let mut rng = Rng(size.seed ^ 0xF10E);
-    let mut out = BufWriter::new(fs::File::create(path)?);
+    let mut out = BufWriter::with_capacity(1 << 20, fs::File::create(path)?);
     let pod_of = |rng: &mut Rng, service: usize| {
         let pods = &world.services[service].pods;
         pods[rng.below(pods.len())]
     };
+    let (mut on_rare_day, mut rare_records) = (0, 0);
     for i in 0..size.flows {
-        let minute = i * 60 / size.flows.max(1);
-        let time = format!(
-            "2026-11-20T{:02}:{:02}:{:02}.000000000Z",
-            10 + minute / 60,
-            minute % 60,
-            i % 60
-        );
+        let time = timeline.time(i);
         let roll = rng.below(100);
-        let (from, destination, dst_ip, port, proto, extra) = if roll < 10 || world.edges.is_empty() {
+        let rare_now = match rare {
+            Some(pair) if timeline.on_rare_day(i) => {
+                on_rare_day += 1;
+                ((on_rare_day - 1) % RARE_EVERY == 0).then_some(pair)
+            }
+            _ => None,
+        };
+        let (from, destination, dst_ip, port, proto, extra) = if let Some((a, b)) = rare_now {
+            rare_records += 1;
+            let (from, to) = (pod_of(&mut rng, a), pod_of(&mut rng, b));
+            (
+                from,
+                endpoint(world, to),
+                world.pods[to].ip.clone(),
+                RARE_PORT,
+                "TCP",
+                String::new(),
+            )
+        } else if roll < 10 || world.edges.is_empty() {
             // DNS lookups, before most calls
             let service = rng.below(world.services.len());
             let from = pod_of(&mut rng, service);
@@ -516,7 +668,7 @@ fn write_flows(world: &World, size: &Size, path: &Path) -> io::Result<usize> {
         )?;
     }
     out.flush()?;
-    Ok(size.flows)
+    Ok((size.flows, rare_records))
 }
 
 /// A call along an allowed edge, busy edges more often
@@ -535,4 +687,28 @@ fn continue_edge(
         "TCP",
         String::new(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_since_the_epoch_are_civil_dates() {
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(FIRST_DAY), "2026-11-20");
+        assert_eq!(civil_date(FIRST_DAY + 11), "2026-12-01");
+        assert_eq!(civil_date(FIRST_DAY + 42), "2027-01-01");
+        assert_eq!(civil_date(19_782), "2024-02-29");
+    }
+
+    #[test]
+    fn a_week_spreads_over_seven_days_and_the_rare_day_is_the_sixth() {
+        let timeline = Timeline::new(7_000, 7);
+        assert!(timeline.time(0).starts_with("2026-11-20T00:00:00"));
+        assert!(timeline.time(6_999).starts_with("2026-11-26T23:"));
+        assert_eq!(civil_date(timeline.rare_day()), "2026-11-25");
+        let rare: Vec<usize> = (0..7_000).filter(|i| timeline.on_rare_day(*i)).collect();
+        assert_eq!((rare.first(), rare.last()), (Some(&5_000), Some(&5_999)));
+    }
 }

@@ -1,5 +1,5 @@
 //! `cargo run --release -p palisade-bench --bin gen -- --namespaces 20
-//! --services 1000 --edges 5000 --pods 2000 --flows 100000 --out DIR`
+//! --services 1000 --edges 5000 --pods 2000 --flows 100000 [--days 7] --out DIR`
 
 use clap::Parser;
 use std::{path::PathBuf, process::ExitCode};
@@ -20,6 +20,10 @@ struct Args {
     /// Hubble flow records
     #[arg(long, default_value_t = 10_000)]
     flows: usize,
+    /// Days the flows are spread over (0: all within one hour); a
+    /// conversation no intent allows is seen on the last but one only
+    #[arg(long, default_value_t = 0)]
+    days: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     #[arg(long)]
@@ -36,7 +40,7 @@ fn main() -> ExitCode {
         flows: args.flows,
         seed: args.seed,
     };
-    match palisade_bench::write(&args.out, &size) {
+    match palisade_bench::write_over(&args.out, &size, args.days) {
         Ok(w) => {
             println!(
                 "{} services, {} pods, {} edges ({} across namespaces, {} with HTTP rules), {} FQDN and {} CIDR egress, {} flows in {}",
@@ -50,6 +54,12 @@ fn main() -> ExitCode {
                 w.flows,
                 args.out.display()
             );
+            if let Some(r) = &w.rare {
+                println!(
+                    "a conversation seen on {} only ({} records): {}/{} -> {}/{} tcp/{}",
+                    r.day, r.records, r.from.namespace, r.from.name, r.to.namespace, r.to.name, r.port
+                );
+            }
             if let Some(e) = w.example {
                 println!(
                     "an allowed connection: {}/{} -> {}/{} tcp/{}",
