@@ -3,8 +3,14 @@
 //! works today, each with how often and when it was seen), and a Project file
 //! whose cluster profile is what the flows show of DNS and the API server.
 //! Nothing broader than what was seen: outside addresses without a DNS name
-//! become /32s, never `world`.
+//! become /32s, never `world`. Over a long window it says what the proposal
+//! cannot vouch for: on how many of the window's days each line was seen,
+//! the workloads the dump or the intents know that no flow shows, and the
+//! namespaces seen too briefly to deny by default (left on posture none).
 
+mod infra;
+mod prune;
+mod unseen;
 mod watch;
 
 use crate::{
@@ -13,6 +19,7 @@ use crate::{
     sufficiency::Requirements,
     suggest::{host_cidr, quote, workload_selector_by},
 };
+use infra::Infra;
 use palisade_compiler::{
     ir::Ir,
     model::{ClusterModel, Pod},
@@ -21,8 +28,10 @@ use palisade_intents::{
     syntax::{Fqdn, Protocol},
     Diags,
 };
+use prune::{keep_written_lines, prune};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use unseen::{unseen_note, unseen_services};
 use watch::{seen_report, seen_text, Watched};
 pub use watch::{Brief, SeenReport, WindowReport};
 
@@ -322,100 +331,8 @@ pub fn discover_knowing(
         refused: None,
     };
     proposal.refused = prune(&mut proposal).err();
-    // A line pruning cut is not proposed: the report follows the files.
-    let Proposal { files, lines, .. } = &mut proposal;
-    lines.retain(|l| {
-        files
-            .get(&format!("{}.yaml", l.namespace))
-            .is_some_and(|text| text.lines().any(|t| written_rule(t) == Some(l.rule.as_str())))
-    });
+    keep_written_lines(&mut proposal);
     proposal
-}
-
-/// The rule of an allow line as [`intents`] writes it: `    - RULE  # seen ...`
-fn written_rule(line: &str) -> Option<&str> {
-    let rule = line.strip_prefix("    - ")?;
-    Some(rule.split_once("  # ").map_or(rule, |(rule, _)| rule))
-}
-
-/// The workloads of the dump's pods and the services of the intents, in
-/// the namespaces proposed for, that no flow of the window shows: default
-/// deny would leave them only what is allowed, and nothing allowed rests on
-/// their traffic. A workload both know is named as the intents name it.
-fn unseen_services(
-    cluster: Option<&ClusterModel>,
-    ir: Option<&Ir>,
-    placed: &Placed,
-    wanted: &impl Fn(&str) -> bool,
-    keys: &[&str],
-) -> Vec<Unseen> {
-    let seen = |namespace: &str, selector: &BTreeMap<String, String>| {
-        placed
-            .model
-            .pods
-            .iter()
-            .any(|p| p.namespace == namespace && !selector.is_empty() && p.matches(selector))
-    };
-    let mut out: BTreeMap<(String, BTreeMap<String, String>), String> = BTreeMap::new();
-    let services = ir
-        .into_iter()
-        .flat_map(|ir| ir.namespaces.values())
-        .filter(|ns| wanted(&ns.name))
-        .flat_map(|ns| ns.services.values());
-    for svc in services.filter(|s| !seen(&s.namespace, &s.selector)) {
-        out.insert((svc.namespace.clone(), svc.selector.clone()), svc.name.clone());
-    }
-    let pods = cluster.into_iter().flat_map(|c| &c.pods);
-    for pod in pods.filter(|p| wanted(&p.namespace)) {
-        let selector = workload_selector_by(&pod.labels, keys);
-        let dumped_seen = placed.model.pods.iter().any(|p| {
-            p.namespace == pod.namespace && {
-                let by = workload_selector_by(&p.labels, keys);
-                !by.is_empty() && pod.matches(&by)
-            }
-        });
-        if dumped_seen || ir.is_some_and(|ir| service_of(ir, pod)) {
-            continue;
-        }
-        let name = service_name(pod, &selector);
-        out.entry((pod.namespace.clone(), selector)).or_insert(name);
-    }
-    let mut unseen: Vec<Unseen> = out
-        .into_iter()
-        .map(|((namespace, selector), service)| Unseen {
-            namespace,
-            service,
-            selector,
-        })
-        .collect();
-    unseen.sort();
-    unseen
-}
-
-/// Whether the intents name a service of the pod: it is listed under that
-/// name when unseen, and seen with its service otherwise
-fn service_of(ir: &Ir, pod: &Pod) -> bool {
-    ir.namespaces.get(&pod.namespace).is_some_and(|ns| {
-        ns.services
-            .values()
-            .any(|s| !s.selector.is_empty() && pod.matches(&s.selector))
-    })
-}
-
-fn unseen_note(unseen: &[Unseen], watched: Option<&Watched>) -> Option<String> {
-    if unseen.is_empty() {
-        return None;
-    }
-    let names: Vec<String> = unseen
-        .iter()
-        .map(|u| format!("{}/{}", u.namespace, u.service))
-        .collect();
-    Some(format!(
-        "{} the cluster dump knows no flow shows{}, so the proposal cannot vouch for them (default deny leaves them only what it allows): {}",
-        crate::plural(unseen.len(), "service"),
-        watched.map(Watched::between).unwrap_or_default(),
-        names.join(", ")
-    ))
 }
 
 /// The namespaces proposed for whose traffic spans too little of the
@@ -439,176 +356,6 @@ fn brief_namespaces(
         }
     }
     out
-}
-
-/// How many times [`prune`] cuts and compiles again (each round cuts at
-/// least one line, and a cut service takes the lines naming it in the next)
-const PRUNE_ROUNDS: usize = 32;
-
-/// The proposal must load and compile. Placement refuses the parties
-/// Kubernetes could not hold, so nothing should be left to cut here; if the
-/// intents still refuse a line (a value some rule of theirs refuses and the
-/// flows carried), that line is left out with the reason in a note, and a
-/// namespace whose header is refused is left out whole, rather than the
-/// whole proposal failing on one record.
-fn prune(proposal: &mut Proposal) -> Result<(), Diags> {
-    for _ in 0..PRUNE_ROUNDS {
-        let diags = match compiles(proposal) {
-            Ok(()) => return Ok(()),
-            Err(diags) => diags,
-        };
-        let mut lines: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
-        let mut whole: BTreeSet<String> = BTreeSet::new();
-        for diag in diags.iter().filter(|d| d.is_error()) {
-            // Nothing to cut but the project: leave it to the caller to say.
-            let Some(loc) = diag.loc() else {
-                return Err(diags.clone());
-            };
-            let file = loc.file.path.to_string();
-            let Some(text) = proposal.files.get(&file).filter(|_| file != "palisade.yaml") else {
-                return Err(diags.clone());
-            };
-            let line = loc.line();
-            let entry = text
-                .lines()
-                .nth(line.saturating_sub(1))
-                .filter(|l| l.starts_with("    "));
-            match entry {
-                Some(written) if !whole.contains(&file) => {
-                    if lines.entry(file.clone()).or_default().insert(line) {
-                        proposal.notes.push(format!(
-                            "left out of {file}:{line} because the intents refuse it ({}): {}",
-                            diag.message(),
-                            written.trim()
-                        ));
-                    }
-                }
-                Some(_) => {}
-                None => {
-                    if whole.insert(file.clone()) {
-                        proposal.notes.push(format!(
-                            "{file} is left out because the intents refuse it at line {line}: {}",
-                            diag.message()
-                        ));
-                    }
-                }
-            }
-        }
-        if lines.is_empty() && whole.is_empty() {
-            return Err(diags);
-        }
-        for file in &whole {
-            proposal.files.remove(file);
-            lines.remove(file);
-        }
-        for (file, cut) in lines {
-            if let Some(text) = proposal.files.get_mut(&file) {
-                *text = without_lines(text, &cut);
-            }
-        }
-    }
-    compiles(proposal)
-}
-
-/// Whether the proposal loads and compiles, as the commands will read it
-fn compiles(proposal: &Proposal) -> Result<(), Diags> {
-    palisade_intents::load_files(proposal.raw_files()).and_then(|r| palisade_compiler::compile(&r).map(|_| ()))
-}
-
-/// The text without those (1-based) lines; a section left without entries
-/// is written empty (`services: {}`, `allow: []`), as YAML reads a bare key
-/// as null
-fn without_lines(text: &str, cut: &BTreeSet<usize>) -> String {
-    let kept: Vec<&str> = text
-        .lines()
-        .enumerate()
-        .filter(|(i, _)| !cut.contains(&(i + 1)))
-        .map(|(_, l)| l)
-        .collect();
-    let mut out = String::new();
-    for (i, line) in kept.iter().enumerate() {
-        let empty_section = line.ends_with(':')
-            && line.starts_with("  ")
-            && !line.starts_with("   ")
-            && !kept.get(i + 1).is_some_and(|next| next.starts_with("    "));
-        match (empty_section, line.trim()) {
-            (true, "services:") => out.push_str("  services: {}"),
-            (true, "allow:") => out.push_str("  allow: []"),
-            _ => out.push_str(line),
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// What the flows show of the cluster's infrastructure
-struct Infra {
-    /// the DNS workload: namespace and selector
-    dns: Option<(String, BTreeMap<String, String>)>,
-    /// API server addresses and ports
-    api: BTreeSet<(std::net::IpAddr, u16)>,
-    /// node-local DNS address
-    node_local_dns: Option<std::net::IpAddr>,
-}
-
-impl Infra {
-    fn observe(evidence: &Evidence, placed: &Placed) -> Self {
-        let mut dns_counts: BTreeMap<(String, BTreeMap<String, String>), u64> = BTreeMap::new();
-        let mut api = BTreeSet::new();
-        let mut node_local_dns = None;
-        for (key, seen) in evidence.sorted().into_iter().filter(|(k, _)| k.port != 0) {
-            match placed.place(&key.destination) {
-                Place::Pod(j) if key.port == 53 => {
-                    if let Some(p) = placed.model.pods.get(j) {
-                        // The DNS service is the workload most pods send port 53
-                        // to, among those with labels that can select it.
-                        let selector = workload_selector_by(&p.labels, &["k8s-app", "app"]);
-                        if !selector.is_empty() {
-                            *dns_counts.entry((p.namespace.clone(), selector)).or_default() += seen.count;
-                        }
-                    }
-                }
-                Place::External(j) => {
-                    if let Some(e) = placed.model.externals.get(j) {
-                        if e.kube_apiserver {
-                            api.insert((e.ip, key.port));
-                        } else if key.port == 53 && e.ip.to_string().starts_with("169.254.") {
-                            node_local_dns = Some(e.ip);
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        let dns = dns_counts
-            .into_iter()
-            .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
-            .map(|(w, _)| w);
-        Self {
-            dns,
-            api,
-            node_local_dns,
-        }
-    }
-
-    fn is_dns(&self, placed: &Placed, to: Place, protocol: Protocol, port: u16) -> bool {
-        if port != 53 || !matches!(protocol, Protocol::Udp | Protocol::Tcp) {
-            return false;
-        }
-        match to {
-            Place::Pod(j) => placed.model.pods.get(j).is_some_and(|p| {
-                self.dns
-                    .as_ref()
-                    .is_some_and(|(ns, sel)| &p.namespace == ns && p.matches(sel))
-            }),
-            Place::External(j) => placed
-                .model
-                .externals
-                .get(j)
-                .is_some_and(|e| Some(e.ip) == self.node_local_dns),
-            _ => false,
-        }
-    }
 }
 
 fn project(

@@ -152,8 +152,16 @@ fn a_line_the_intents_refuse_is_left_out_with_the_reason() {
         "shop.yaml".into(),
         "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: shop, namespace: shop }\nspec:\n  posture: default-deny\n  services:\n    web: { selector: { app: web } }\n  allow:\n    - web -> nowhere tcp/80  # seen once\n".into(),
     );
+    let line = |rule: &str| ProposedLine {
+        namespace: "shop".into(),
+        rule: rule.into(),
+        seen: seen_report(&Seen::default()),
+    };
+    proposal.lines = vec![line("web -> nowhere tcp/80")];
     assert!(prune(&mut proposal).is_ok(), "prune says the proposal compiles");
     compiles(&proposal).unwrap();
+    keep_written_lines(&mut proposal);
+    assert_eq!(proposal.lines, [], "the report follows the files");
     assert!(
         proposal.files["shop.yaml"].contains("  allow: []"),
         "{}",
