@@ -4,6 +4,7 @@
 //! and memory starts over
 
 use crate::sql::{in_transaction, parameter_list, values_list, Sql, Value};
+use crate::writer::{Gone, Writer};
 use crate::{db_count, key, now_ms, Store, StoreError, HOUR_MS};
 use palisade_evidence::observe::FlowKey;
 use palisade_evidence::Evidence;
@@ -14,9 +15,24 @@ use std::collections::{BTreeMap, HashMap};
 /// backends' limits on parameters (SQLite 32,766, PostgreSQL 65,535)
 const ROWS_PER_STATEMENT: usize = 256;
 
-/// An ingest under way; [`Ingest::finish`] writes what is left
+/// The conversation ids an ingest has written, so that later batches do
+/// not look them up again
+pub(crate) type Ids = HashMap<FlowKey, i64>;
+
+/// A batch of hours to write, and the resume position to save with it
+pub(crate) struct Batch {
+    hours: BTreeMap<i64, Evidence>,
+    cursor: Option<(String, String)>,
+}
+
+/// An ingest under way; [`Ingest::finish`] writes what is left. Batches are
+/// written by a thread of their own while the next is read
+/// ([`crate::writer`]); dropping an ingest waits for what it queued
 pub struct Ingest<'s> {
     store: &'s mut Store,
+    writer: Option<Writer>,
+    /// the ids learned, while no writer holds them
+    ids: Ids,
     flush_every: usize,
     /// the hour records without a time are counted in: the hour they
     /// were taken, the only time known of them
@@ -26,14 +42,14 @@ pub struct Ingest<'s> {
     taken: u64,
     first_ms: Option<i64>,
     last_ms: Option<i64>,
-    /// conversation ids written by this ingest's earlier flushes
-    ids: HashMap<FlowKey, i64>,
 }
 
 impl<'s> Ingest<'s> {
     pub(crate) fn new(store: &'s mut Store, flush_every: usize) -> Self {
         Self {
             store,
+            writer: None,
+            ids: Ids::new(),
             flush_every,
             untimed_hour: now_ms().div_euclid(HOUR_MS),
             hours: BTreeMap::new(),
@@ -41,11 +57,10 @@ impl<'s> Ingest<'s> {
             taken: 0,
             first_ms: None,
             last_ms: None,
-            ids: HashMap::new(),
         }
     }
 
-    /// Take one record; writes the batch when it is full
+    /// Take one record; hands the batch to the writer when it is full
     pub fn add(&mut self, record: FlowRecord) -> Result<(), StoreError> {
         let hour = record.time_ms.map_or(self.untimed_hour, |t| t.div_euclid(HOUR_MS));
         if let Some(t) = record.time_ms {
@@ -56,7 +71,7 @@ impl<'s> Ingest<'s> {
         self.pending += 1;
         self.taken += 1;
         if self.pending >= self.flush_every {
-            self.write(None)?;
+            self.queue(None)?;
         }
         Ok(())
     }
@@ -67,17 +82,19 @@ impl<'s> Ingest<'s> {
     }
 
     /// Write what is pending and save `position` as where the stream
-    /// `source` resumes ([`Store::cursor`]), in one transaction: a crash
-    /// after it resumes past exactly what was written, never before or
-    /// after it
+    /// `source` resumes ([`Store::cursor`]), in one transaction, and wait
+    /// until it is written: a crash after it resumes past exactly what was
+    /// written, never before or after it
     pub fn checkpoint(&mut self, source: &str, position: &str) -> Result<(), StoreError> {
-        self.write(Some((source, position)))
+        self.queue(Some((source.to_string(), position.to_string())))?;
+        self.settle()
     }
 
     /// Write what is left, and the stream's statistics (`source`, how it
     /// read) when the records came from one
     pub fn finish(mut self, stream: Option<(&str, &ReadStats)>) -> Result<(), StoreError> {
-        self.write(None)?;
+        self.queue(None)?;
+        self.settle()?;
         if let Some((source, stats)) = stream {
             let (first, last) = (self.first_ms, self.last_ms);
             self.store.record_stream(source, stats, first, last)?;
@@ -85,27 +102,69 @@ impl<'s> Ingest<'s> {
         Ok(())
     }
 
-    fn write(&mut self, cursor: Option<(&str, &str)>) -> Result<(), StoreError> {
+    /// Hand the pending hours to the writer, starting it if need be
+    fn queue(&mut self, cursor: Option<(String, String)>) -> Result<(), StoreError> {
         if self.hours.is_empty() && cursor.is_none() {
             return Ok(());
         }
-        let hours = std::mem::take(&mut self.hours);
-        self.pending = 0;
-        let sql = self.store.sql.get_mut();
-        let written = write_hours(sql.as_mut(), &hours, &self.ids, cursor);
-        let fresh = match written {
-            Ok(fresh) => fresh,
-            // An id of an earlier flush can be gone: a prune in another
-            // process removed its conversation since. Look every one up again.
-            Err(_) if !self.ids.is_empty() => {
-                self.ids.clear();
-                write_hours(sql.as_mut(), &hours, &self.ids, cursor)?
-            }
-            Err(e) => return Err(e),
+        let batch = Batch {
+            hours: std::mem::take(&mut self.hours),
+            cursor,
         };
-        self.ids.extend(fresh);
-        Ok(())
+        self.pending = 0;
+        let writer = match self.writer.take() {
+            Some(writer) => writer,
+            None => {
+                let gone = Box::new(Gone {
+                    name: self.store.name.clone(),
+                });
+                let sql = std::mem::replace(self.store.sql.get_mut(), gone);
+                Writer::start(sql, std::mem::take(&mut self.ids))
+            }
+        };
+        let sent = writer.send(batch);
+        self.writer = Some(writer);
+        if sent {
+            return Ok(());
+        }
+        // The writer stopped on an error: that error is this call's.
+        self.settle()
     }
+
+    /// Wait for the writer, take the connection back, and report its error
+    fn settle(&mut self) -> Result<(), StoreError> {
+        let Some(writer) = self.writer.take() else {
+            return Ok(());
+        };
+        let lent = writer.stop(&self.store.name);
+        *self.store.sql.get_mut() = lent.sql;
+        self.ids = lent.ids;
+        lent.result
+    }
+}
+
+impl Drop for Ingest<'_> {
+    fn drop(&mut self) {
+        // What was queued is written; the error, if any, had no caller left.
+        let _ = self.settle();
+    }
+}
+
+/// Write one batch; a batch that fails with ids of earlier batches is
+/// tried again with none: a prune in another process may have removed a
+/// conversation since
+pub(crate) fn write_batch(sql: &mut dyn Sql, batch: &Batch, ids: &mut Ids) -> Result<(), StoreError> {
+    let cursor = batch.cursor.as_ref().map(|(s, p)| (s.as_str(), p.as_str()));
+    let fresh = match write_hours(sql, &batch.hours, ids, cursor) {
+        Ok(fresh) => fresh,
+        Err(_) if !ids.is_empty() => {
+            ids.clear();
+            write_hours(sql, &batch.hours, ids, cursor)?
+        }
+        Err(e) => return Err(e),
+    };
+    ids.extend(fresh);
+    Ok(())
 }
 
 /// Write every hour in one transaction; the conversation ids it added

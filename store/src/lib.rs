@@ -26,6 +26,7 @@ mod sql;
 mod sqlite;
 mod summary;
 mod window;
+mod writer;
 
 pub use err::StoreError;
 pub use ingest::Ingest;
@@ -44,8 +45,10 @@ use std::time::Duration;
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Records aggregated in memory before they are written: bounds memory by
-/// conversations x hours of one batch, whatever the length of the stream
-pub const FLUSH_EVERY: usize = 50_000;
+/// conversations x hours of a few batches, whatever the length of the
+/// stream. Large enough that a time-ordered stream writes each bucket about
+/// once (a batch spans hours, not minutes, on a busy cluster)
+pub const FLUSH_EVERY: usize = 200_000;
 
 /// A flow store, opened: an SQLite file or a PostgreSQL database. `Send`,
 /// not `Sync`: one thread uses it at a time (with PostgreSQL, a blocking
