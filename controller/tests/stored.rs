@@ -54,7 +54,14 @@ fn checkpoints() -> Checkpoints {
 
 /// Follow `path` into the store at `url` until all of the file is
 /// checkpointed, then stop, as a controller stopped by a signal does
-fn follow_to_the_end(url: &str, path: &Path) -> Followed {
+async fn follow_to_the_end(url: &str, path: &Path) -> Followed {
+    let (url, path) = (url.to_string(), path.to_path_buf());
+    tokio::task::spawn_blocking(move || follow_file_to_the_end(&url, &path))
+        .await
+        .unwrap()
+}
+
+fn follow_file_to_the_end(url: &str, path: &Path) -> Followed {
     let length = std::fs::metadata(path).unwrap().len();
     let checkpoints = checkpoints();
     let follower = {
@@ -100,12 +107,7 @@ async fn a_restarted_controller_reads_the_window_back_from_the_store_and_judges_
     let url = format!("sqlite:{}", dir.path().join("evidence.db").display());
     let path = dir.path().join("flows.json");
     std::fs::write(&path, an_hour_from(NOW - 3600)).unwrap();
-    let followed = tokio::task::spawn_blocking({
-        let (url, path) = (url.clone(), path.clone());
-        move || follow_to_the_end(&url, &path)
-    })
-    .await
-    .unwrap();
+    let followed = follow_to_the_end(&url, &path).await;
     assert_eq!((followed.flows, followed.lost), (60, 0));
 
     let fake = Fake::new(
@@ -147,21 +149,8 @@ async fn a_restarted_controller_reads_the_window_back_from_the_store_and_judges_
 
     // The follower restarts too: it resumes after the hour it stored.
     std::fs::write(&path, an_hour_from(NOW - 3600) + &an_hour_from(NOW - 7200)).unwrap();
-    let followed = tokio::task::spawn_blocking({
-        let (url, path) = (url.clone(), path.clone());
-        move || follow_to_the_end(&url, &path)
-    })
-    .await
-    .unwrap();
+    let followed = follow_to_the_end(&url, &path).await;
     assert_eq!(followed.flows, 60, "only what was appended");
-    run_stored(
-        &restarted,
-        "shop",
-        NOW + 120,
-        Arc::new(Reader::open(&url).await.unwrap()),
-    )
-    .await
-    .unwrap();
     let evidence = Reader::open(&url)
         .await
         .unwrap()
@@ -239,7 +228,11 @@ async fn a_restarted_relay_follower_asks_from_its_last_record_and_counts_nothing
     ]);
     let (followed, _) = follow_relay_until(&url, &replaying, &address, |url| stored_counts(url).len() == 3).await;
     assert_eq!(followed.flows, 1, "the replayed records were taken already");
-    assert_eq!(stored_counts(&url), [(8080, 1), (6379, 1), (5432, 1)], "backend, cache, db: once each");
+    assert_eq!(
+        stored_counts(&url),
+        [(8080, 1), (6379, 1), (5432, 1)],
+        "backend, cache, db: once each"
+    );
     let asked = replaying.requests.lock().unwrap()[0].1.since;
     assert_eq!(
         asked,
