@@ -107,7 +107,7 @@ fn assert_honest(dir: &Path, source: &[&str]) -> String {
     assert!(labs.contains("  posture: none\n"), "{labs}");
     assert!(!labs.contains("default-deny\n"), "{labs}");
     assert!(
-        labs.contains("# Not on default deny: namespace labs was seen for only 30m of the 7d watched"),
+        labs.contains("# Not on default deny: namespace labs was seen for only 30m (2026-11-22T10:00:00Z .. 2026-11-22T10:30:00Z) in the 7d watched"),
         "{labs}"
     );
     let project = std::fs::read_to_string(out.join("palisade.yaml")).unwrap();
@@ -122,7 +122,7 @@ fn assert_honest(dir: &Path, source: &[&str]) -> String {
     assert!(
         written
             .stderr
-            .contains("note: namespace labs was seen for only 30m of the 7d watched"),
+            .contains("note: namespace labs was seen for only 30m (2026-11-22T10:00:00Z .. 2026-11-22T10:30:00Z) in the 7d watched"),
         "{}",
         written.stderr
     );

@@ -349,7 +349,7 @@ fn a_namespace_seen_for_half_an_hour_of_a_week_is_flagged_and_left_open() {
     let note = proposal
         .notes
         .iter()
-        .find(|n| n.starts_with("namespace labs was seen for only 30m of the 6d 23h 1m watched"))
+        .find(|n| n.starts_with("namespace labs was seen for only 30m (2026-03-03T10:00:00Z .. 2026-03-03T10:30:00Z) in the 6d 23h 1m watched"))
         .unwrap_or_else(|| panic!("{:?}", proposal.notes));
     assert!(note.contains("posture none") && note.contains("--since 7d"), "{note}");
 }
@@ -372,6 +372,12 @@ fn a_window_short_as_a_whole_flags_no_namespace() {
     );
     // labs spans nothing of the hour: less than half of it
     assert!(proposal.files["labs.yaml"].contains("posture: none"));
+    let messages: Vec<&str> = proposal.brief.iter().map(|b| b.message.as_str()).collect();
+    assert!(
+        messages.len() == 1
+            && messages[0].starts_with("namespace labs was seen only at 2026-03-01T10:30:00Z in the 1h 1m watched"),
+        "{messages:?}"
+    );
 }
 
 #[test]

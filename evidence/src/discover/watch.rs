@@ -218,12 +218,20 @@ pub fn brief(namespace: &str, seen: &Seen, watched: &Watched, requirements: &Req
     if seconds >= minimum || seconds.saturating_mul(BRIEF_SHARE) >= watched.seconds() {
         return None;
     }
+    // A namespace of one record was seen at a moment, not "for 0m".
+    let when = if seconds < 60 {
+        format!("only at {}", format_time(first))
+    } else {
+        format!(
+            "for only {} ({} .. {})",
+            human(seconds),
+            format_time(first),
+            format_time(last)
+        )
+    };
     let message = format!(
-        "namespace {namespace} was seen for only {} of the {} watched ({} .. {}), less than the minimum window {} ({}): it is proposed with posture none, not default-deny, as what it does the rest of the time is unknown; observe it longer (`palisade evidence ingest` into a store, then `discover --store URL --since 7d`) and discover again",
-        human(seconds),
+        "namespace {namespace} was seen {when} in the {} watched, less than the minimum window {} ({}): it is proposed with posture none, not default-deny, as what it does the rest of the time is unknown; observe it longer (`palisade evidence ingest` into a store, then `discover --store URL --since 7d`) and discover again",
         human(watched.seconds()),
-        format_time(first),
-        format_time(last),
         human(minimum),
         requirements.min_window_from
     );
