@@ -10,8 +10,10 @@
 //! - the relay's position is the last record's time: the next follower asks
 //!   for flows since then and skips the ones up to it
 //! - lost events, unreadable lines and outages are kept with the stream's
-//!   read statistics, one record per checkpoint that holds timed records,
-//!   so that the window they fall in sees them as a gap
+//!   read statistics, recorded at the first checkpoint with a timed record,
+//!   so that the window they fall in sees them as a gap; the counts of
+//!   checkpoints without either wait for the next record or the last
+//!   checkpoint (a week of checkpoints is not a week of stream records)
 //!
 //! The store's client is synchronous (and PostgreSQL's must not run on a
 //! runtime thread): every store call here runs on a thread of its own; the
@@ -217,9 +219,8 @@ trait Source {
 /// process may no longer write (none), or an error
 fn write(store: &mut Store, source: &mut dyn Source, checkpoints: &Checkpoints) -> Result<Followed, FollowError> {
     let mut followed = Followed::default();
-    // Read statistics of checkpoints without a timed record, kept for the
-    // next one that has: a stream record without times would fall in every
-    // window, and a gap belongs where it happened.
+    // Read statistics not recorded yet: a stream record without times
+    // would fall in every window, and a gap belongs where it happened.
     let mut carried = ReadStats::default();
     loop {
         let stopping = checkpoints.stopped();
@@ -254,8 +255,9 @@ fn write(store: &mut Store, source: &mut dyn Source, checkpoints: &Checkpoints) 
             followed.checkpoints += 1;
         }
         let last = stopping || checkpoints.stopped() || taken.is_err();
+        let gap = stats.lost > 0 || stats.malformed > 0;
         let read_anything = stats.lines > 0 || stats.lost > 0;
-        if read_anything && (timed || last) {
+        if (gap && timed) || (read_anything && last) {
             stats.format = source.format();
             followed.flows += stats.flows;
             followed.lost += stats.lost;
