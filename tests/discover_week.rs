@@ -149,7 +149,7 @@ fn assert_json(dir: &Path, source: &[&str]) {
     assert_eq!(rare["seen"]["first"], "2026-11-25T10:00:00Z");
     assert_eq!(
         report["unseen"],
-        serde_json::json!([{ "namespace": "shop", "service": "batch", "selector": { "app": "batch" } }])
+        serde_json::json!([{ "namespace": "shop", "service": "batch", "selector": { "app": "batch" }, "known_from": "cluster dump" }])
     );
     let brief: Vec<&str> = report["brief"]
         .as_array()
@@ -240,7 +240,7 @@ fn the_intents_already_written_name_the_unseen_and_set_the_minimum() {
         .unwrap();
     assert!(out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains(": shop/ledger"),
+        String::from_utf8_lossy(&out.stderr).contains("note: 2 services the intents know no flow shows between 2026-11-20T00:00:00Z and 2026-11-27T00:00:00Z, so the proposal cannot vouch for them (default deny leaves them only what it allows): shop/ledger, shop/nightly"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -87,7 +87,8 @@ pub struct ProposedLine {
     pub seen: SeenReport,
 }
 
-/// A workload of the cluster dump that no flow of the window shows
+/// A workload of the cluster dump or a service of the intents that no flow
+/// of the window shows
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Unseen {
     /// its namespace
@@ -96,6 +97,8 @@ pub struct Unseen {
     pub service: String,
     /// the labels that select it
     pub selector: BTreeMap<String, String>,
+    /// what knows it: `intents` or `cluster dump`
+    pub known_from: &'static str,
 }
 
 impl Proposal {

@@ -8,7 +8,8 @@ use palisade_compiler::{
     ir::Ir,
     model::{ClusterModel, Pod},
 };
-use std::collections::BTreeMap;
+use palisade_intents::types::Labels;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The workloads of the dump's pods and the services of the intents, in
 /// the namespaces proposed for, that no flow of the window shows: default
@@ -21,48 +22,61 @@ pub(super) fn unseen_services(
     wanted: &impl Fn(&str) -> bool,
     keys: &[&str],
 ) -> Vec<Unseen> {
-    let seen = |namespace: &str, selector: &BTreeMap<String, String>| {
-        placed
-            .model
-            .pods
-            .iter()
-            .any(|p| p.namespace == namespace && !selector.is_empty() && p.matches(selector))
-    };
-    let mut out: BTreeMap<(String, BTreeMap<String, String>), String> = BTreeMap::new();
+    // Per namespace, so that a dump of 20,000 pods is not matched against
+    // every pod the flows show.
+    let mut seen_pods: BTreeMap<&str, Vec<&Pod>> = BTreeMap::new();
+    let mut seen_workloads: BTreeMap<&str, Vec<Labels>> = BTreeMap::new();
+    for pod in &placed.model.pods {
+        seen_pods.entry(&pod.namespace).or_default().push(pod);
+        let workload = workload_selector_by(&pod.labels, keys);
+        if !workload.is_empty() {
+            seen_workloads.entry(&pod.namespace).or_default().push(workload);
+        }
+    }
+    let mut out: BTreeMap<(String, Labels), (String, &'static str)> = BTreeMap::new();
     let services = ir
         .into_iter()
         .flat_map(|ir| ir.namespaces.values())
         .filter(|ns| wanted(&ns.name))
         .flat_map(|ns| ns.services.values());
-    for svc in services.filter(|s| !seen(&s.namespace, &s.selector)) {
-        out.insert((svc.namespace.clone(), svc.selector.clone()), svc.name.clone());
+    for svc in services {
+        let pods = seen_pods.get(svc.namespace.as_str()).map_or(&[][..], Vec::as_slice);
+        if svc.selector.is_empty() || pods.iter().any(|p| p.matches(&svc.selector)) {
+            continue;
+        }
+        out.insert(
+            (svc.namespace.clone(), svc.selector.clone()),
+            (svc.name.clone(), INTENTS),
+        );
     }
     let pods = cluster.into_iter().flat_map(|c| &c.pods);
     for pod in pods.filter(|p| wanted(&p.namespace)) {
-        let selector = workload_selector_by(&pod.labels, keys);
-        let dumped_seen = placed.model.pods.iter().any(|p| {
-            p.namespace == pod.namespace && {
-                let by = workload_selector_by(&p.labels, keys);
-                !by.is_empty() && pod.matches(&by)
-            }
-        });
-        if dumped_seen || ir.is_some_and(|ir| service_of(ir, pod)) {
+        let workloads = seen_workloads
+            .get(pod.namespace.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        if workloads.iter().any(|w| pod.matches(w)) || ir.is_some_and(|ir| service_of(ir, pod)) {
             continue;
         }
+        let selector = workload_selector_by(&pod.labels, keys);
         let name = service_name(pod, &selector);
-        out.entry((pod.namespace.clone(), selector)).or_insert(name);
+        out.entry((pod.namespace.clone(), selector)).or_insert((name, DUMP));
     }
     let mut unseen: Vec<Unseen> = out
         .into_iter()
-        .map(|((namespace, selector), service)| Unseen {
+        .map(|((namespace, selector), (service, known_from))| Unseen {
             namespace,
             service,
             selector,
+            known_from,
         })
         .collect();
     unseen.sort();
     unseen
 }
+
+/// What knew an unseen service, as [`Unseen::known_from`] says it
+const INTENTS: &str = "intents";
+const DUMP: &str = "cluster dump";
 
 /// Whether the intents name a service of the pod: it is listed under that
 /// name when unseen, and seen with its service otherwise
@@ -82,9 +96,17 @@ pub(super) fn unseen_note(unseen: &[Unseen], watched: Option<&Watched>) -> Optio
         .iter()
         .map(|u| format!("{}/{}", u.namespace, u.service))
         .collect();
+    let sources: BTreeSet<&str> = unseen.iter().map(|u| u.known_from).collect();
+    let sources: Vec<String> = sources.into_iter().map(|s| format!("the {s}")).collect();
+    let verb = if unseen.len() == 1 && sources.len() == 1 {
+        "knows"
+    } else {
+        "know"
+    };
     Some(format!(
-        "{} the cluster dump knows no flow shows{}, so the proposal cannot vouch for them (default deny leaves them only what it allows): {}",
+        "{} {} {verb} no flow shows{}, so the proposal cannot vouch for them (default deny leaves them only what it allows): {}",
         crate::plural(unseen.len(), "service"),
+        sources.join(" and "),
         watched.map(Watched::between).unwrap_or_default(),
         names.join(", ")
     ))
