@@ -4,7 +4,9 @@
 //! flow. Replies, L7 responses and non-flow records (node status) are
 //! skipped with a reason; `lost_events` records are gaps in the evidence.
 
-use crate::flows::{parse_time, split_label, EndpointKind, FlowEndpoint, FlowFormat, FlowRecord, Line, Observed};
+use crate::flows::{
+    parse_time, split_at_byte, split_label, EndpointKind, FlowEndpoint, FlowFormat, FlowRecord, Line, Observed,
+};
 use palisade_compiler::model::Request;
 use palisade_intents::syntax::Protocol;
 use serde::de::{Deserializer, IgnoredAny, Visitor};
@@ -353,7 +355,7 @@ fn endpoint(raw: Option<&Endpoint<'_>>, ip: Option<IpAddr>, names: &[Text<'_>]) 
     let (mut apiserver, mut node) = (false, false);
     for label in &raw.labels {
         let label: &str = label;
-        let (source, text) = label.split_once(':').unwrap_or(("", label));
+        let (source, text) = split_at_byte(label, b':').unwrap_or(("", label));
         match source {
             "k8s" => {
                 let Some((k, v)) = split_label(text) else { continue };
