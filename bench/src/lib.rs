@@ -43,7 +43,8 @@ pub struct Written {
     pub rare: Option<Rare>,
 }
 
-/// The conversation of a week seen on one day only (a weekly job): what a
+/// The conversation of a week seen in one hour of one day only (a weekly
+/// job): what a
 /// window shorter than the week misses, and the audit of the week must name
 #[derive(Debug, Clone)]
 pub struct Rare {
@@ -251,7 +252,8 @@ pub fn write(dir: &Path, size: &Size) -> io::Result<Written> {
 
 /// [`write`], the flows spread evenly over `days` days from 2026-11-20
 /// (0: within one hour of it, as [`write`]), with a conversation that no
-/// intent allows seen on one of the days only (the last but one), described
+/// intent allows seen in one hour of one day only (02:00 of the last but
+/// one), described
 /// in `dir/rare.json`
 pub fn write_over(dir: &Path, size: &Size, days: usize) -> io::Result<Written> {
     let world = world(size);
@@ -331,8 +333,11 @@ fn pod_json(p: &ExamplePod) -> String {
 /// so no intent allows it and the audit of the week must find it
 const RARE_PORT: u16 = 6543;
 
-/// On the rare day, one record in this many is the rare conversation
+/// In its hour, one record in this many is the rare conversation
 const RARE_EVERY: usize = 1000;
+
+/// The hour of the rare day the rare conversation is seen in
+const RARE_HOUR: u64 = 2;
 
 /// The rare conversation's two services: the last and the first, which
 /// differ as soon as there are two
@@ -392,9 +397,12 @@ impl Timeline {
         )
     }
 
-    /// Whether record `i` falls on the rare day
-    fn on_rare_day(&self, i: usize) -> bool {
-        self.days > 0 && FIRST_DAY + (self.second(i) / 86_400) as i64 == self.rare_day()
+    /// Whether record `i` falls in the rare conversation's hour: 02:00 of
+    /// the rare day, as a weekly batch job runs, so that a window of the
+    /// last day holds none of it, whole hours or not
+    fn in_rare_hour(&self, i: usize) -> bool {
+        let second = self.second(i);
+        self.days > 0 && FIRST_DAY + (second / 86_400) as i64 == self.rare_day() && second % 86_400 / 3600 == RARE_HOUR
     }
 }
 
@@ -602,7 +610,7 @@ fn write_flows(
         let time = timeline.time(i);
         let roll = rng.below(100);
         let rare_now = match rare {
-            Some(pair) if timeline.on_rare_day(i) => {
+            Some(pair) if timeline.in_rare_hour(i) => {
                 on_rare_day += 1;
                 ((on_rare_day - 1) % RARE_EVERY == 0).then_some(pair)
             }
@@ -708,7 +716,9 @@ mod tests {
         assert!(timeline.time(0).starts_with("2026-11-20T00:00:00"));
         assert!(timeline.time(6_999).starts_with("2026-11-26T23:"));
         assert_eq!(civil_date(timeline.rare_day()), "2026-11-25");
-        let rare: Vec<usize> = (0..7_000).filter(|i| timeline.on_rare_day(*i)).collect();
-        assert_eq!((rare.first(), rare.last()), (Some(&5_000), Some(&5_999)));
+        let rare: Vec<usize> = (0..7_000).filter(|i| timeline.in_rare_hour(*i)).collect();
+        // 1000 records a day: 02:00 to 03:00 of the sixth is 5084 to 5124.
+        assert_eq!((rare.first(), rare.last()), (Some(&5_084), Some(&5_124)));
+        assert!(timeline.time(5_084).starts_with("2026-11-25T02:"));
     }
 }

@@ -21,7 +21,7 @@ struct Args {
     #[arg(long, default_value_t = 10_000)]
     flows: usize,
     /// Days the flows are spread over (0: all within one hour); a
-    /// conversation no intent allows is seen on the last but one only
+    /// conversation no intent allows is seen at 02:00 of the last but one only
     #[arg(long, default_value_t = 0)]
     days: usize,
     #[arg(long, default_value_t = 42)]
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
             );
             if let Some(r) = &w.rare {
                 println!(
-                    "a conversation seen on {} only ({} records): {}/{} -> {}/{} tcp/{}",
+                    "a conversation seen on {} 02:00-03:00 only ({} records): {}/{} -> {}/{} tcp/{}",
                     r.day, r.records, r.from.namespace, r.from.name, r.to.namespace, r.to.name, r.port
                 );
             }
