@@ -26,6 +26,7 @@ use palisade_controller::{
 use palisade_store::Store;
 use serde_json::{json, Value};
 use std::{
+    io::Write,
     path::Path,
     sync::{atomic::Ordering, Arc},
     time::Duration,
@@ -159,6 +160,47 @@ async fn a_restarted_controller_reads_the_window_back_from_the_store_and_judges_
         .unwrap();
     let counts: Vec<u64> = evidence.flows.values().map(|s| s.count).collect();
     assert_eq!(counts, [120], "each record once");
+}
+
+#[tokio::test]
+async fn lost_records_in_the_stored_window_start_it_again_once_not_at_every_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("evidence.db").display());
+    let path = dir.path().join("flows.json");
+    // An hour of allowed traffic, and Hubble saying it lost records.
+    let allowed: String = (0..60)
+        .map(|m| hubble(NOW - 3600 + m * 60, "frontend", "backend", 8080) + "\n")
+        .collect();
+    std::fs::write(&path, allowed + "{\"lost_events\":{\"num_events_lost\":4}}\n").unwrap();
+    assert_eq!(follow_to_the_end(&url, &path).await.lost, 4);
+    let fake = Fake::new(
+        vec![intents_value("shop", "shop", json!({}), auditing())],
+        vec![project("default", json!(["cilium"]))],
+    );
+    run_stored(&fake, "shop", NOW, Arc::new(Reader::open(&url).await.unwrap()))
+        .await
+        .unwrap();
+    let now = k8s_openapi::chrono::DateTime::from_timestamp(NOW, 0)
+        .unwrap()
+        .to_rfc3339_opts(k8s_openapi::chrono::SecondsFormat::Secs, true);
+    let status = last_status(&fake, "shop");
+    assert_eq!(status["windowStart"], now.as_str(), "the loss is a gap: {status}");
+    // Restarted, traffic goes on: the loss is before the window now, and
+    // not a gap again.
+    let mut file = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+    writeln!(file, "{}", hubble(NOW + 30, "frontend", "backend", 8080)).unwrap();
+    assert_eq!(follow_to_the_end(&url, &path).await.flows, 1);
+    let restarted = fake.fork();
+    run_stored(
+        &restarted,
+        "shop",
+        NOW + 60,
+        Arc::new(Reader::open(&url).await.unwrap()),
+    )
+    .await
+    .unwrap();
+    let status = last_status(&restarted, "shop");
+    assert_eq!(status["windowStart"], now.as_str(), "{status}");
 }
 
 /// Connections per conversation in the store, as `port count`
