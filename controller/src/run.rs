@@ -181,10 +181,13 @@ pub async fn run(options: Options) -> Result<(), String> {
     let renew = async {
         loop {
             tokio::time::sleep(Duration::from_secs(5)).await;
-            match elector.lead(Utc::now()).await {
-                Ok(true) => {}
-                Ok(false) => return "lost the lease to another replica".to_string(),
-                Err(e) => return format!("cannot renew the lease: {e}"),
+            // A renewal that hangs past the Lease's 15 s would let another
+            // replica lead (and ingest) while this one still does.
+            match tokio::time::timeout(Duration::from_secs(8), elector.lead(Utc::now())).await {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => return "lost the lease to another replica".to_string(),
+                Ok(Err(e)) => return format!("cannot renew the lease: {e}"),
+                Err(_) => return "cannot renew the lease: the API server did not answer within 8 s".to_string(),
             }
         }
     };
