@@ -115,7 +115,7 @@ fn assert_honest(dir: &Path, source: &[&str]) -> String {
     assert!(
         written
             .stderr
-            .contains("note: 1 service the cluster dump knows no flow shows between 2026-11-20T00:00:00Z and 2026-11-27T00:00:00Z, so the proposal cannot vouch for them (default deny leaves them only what it allows): shop/batch"),
+            .contains("note: 1 service known to the cluster dump is in no flow between 2026-11-20T00:00:00Z and 2026-11-27T00:00:00Z, so the proposal cannot vouch for it (default deny leaves it only what it allows): shop/batch"),
         "{}",
         written.stderr
     );
@@ -240,7 +240,7 @@ fn the_intents_already_written_name_the_unseen_and_set_the_minimum() {
         .unwrap();
     assert!(out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("note: 2 services the intents know no flow shows between 2026-11-20T00:00:00Z and 2026-11-27T00:00:00Z, so the proposal cannot vouch for them (default deny leaves them only what it allows): shop/ledger, shop/nightly"),
+        String::from_utf8_lossy(&out.stderr).contains("note: 2 services known to the intents are in no flow between 2026-11-20T00:00:00Z and 2026-11-27T00:00:00Z, so the proposal cannot vouch for them (default deny leaves them only what it allows): shop/ledger, shop/nightly"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -406,11 +406,33 @@ fn a_workload_of_the_dump_no_flow_shows_is_listed_not_left_out_silently() {
     assert!(proposal.files["shop.yaml"].contains("#   batch: { selector: { app: batch } }\n"));
     assert!(proposal.files["palisade.yaml"].contains("#   shop/batch\n"));
     assert!(
-        proposal
-            .notes
-            .iter()
-            .any(|n| n.starts_with("1 service the cluster dump knows no flow shows") && n.ends_with(": shop/batch")),
+        proposal.notes.iter().any(
+            |n| n.starts_with("1 service known to the cluster dump is in no flow between")
+                && n.ends_with(": shop/batch")
+        ),
         "{:?}",
         proposal.notes
     );
+}
+
+#[test]
+fn the_note_of_thousands_of_unseen_services_names_twenty_and_counts_the_rest() {
+    let unseen: Vec<Unseen> = (0..25)
+        .map(|i| Unseen {
+            namespace: "shop".into(),
+            service: format!("svc{i:02}"),
+            selector: BTreeMap::from([("app".to_string(), format!("svc{i:02}"))]),
+            known_from: "cluster dump",
+        })
+        .collect();
+    let note = unseen_note(&unseen, None).unwrap();
+    assert!(
+        note.starts_with("25 services known to the cluster dump are in no flow, so"),
+        "{note}"
+    );
+    assert!(
+        note.contains("shop/svc19, and 5 more (each Intents file lists its own; `-o json` has them all)"),
+        "{note}"
+    );
+    assert!(!note.contains("shop/svc20"), "{note}");
 }

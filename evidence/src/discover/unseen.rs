@@ -88,23 +88,35 @@ fn service_of(ir: &Ir, pod: &Pod) -> bool {
     })
 }
 
+/// How many unseen services the note names: a cluster of thousands would
+/// bury the other notes
+const NOTE_NAMES: usize = 20;
+
+/// The summary's note of the unseen services
 pub(super) fn unseen_note(unseen: &[Unseen], watched: Option<&Watched>) -> Option<String> {
     if unseen.is_empty() {
         return None;
     }
-    let names: Vec<String> = unseen
+    let mut names: Vec<String> = unseen
         .iter()
+        .take(NOTE_NAMES)
         .map(|u| format!("{}/{}", u.namespace, u.service))
         .collect();
+    if unseen.len() > NOTE_NAMES {
+        names.push(format!(
+            "and {} more (each Intents file lists its own; `-o json` has them all)",
+            unseen.len() - NOTE_NAMES
+        ));
+    }
     let sources: BTreeSet<&str> = unseen.iter().map(|u| u.known_from).collect();
     let sources: Vec<String> = sources.into_iter().map(|s| format!("the {s}")).collect();
-    let verb = if unseen.len() == 1 && sources.len() == 1 {
-        "knows"
+    let (is, them) = if unseen.len() == 1 {
+        ("is", "it")
     } else {
-        "know"
+        ("are", "them")
     };
     Some(format!(
-        "{} {} {verb} no flow shows{}, so the proposal cannot vouch for them (default deny leaves them only what it allows): {}",
+        "{} known to {} {is} in no flow{}, so the proposal cannot vouch for {them} (default deny leaves {them} only what it allows): {}",
         crate::plural(unseen.len(), "service"),
         sources.join(" and "),
         watched.map(Watched::between).unwrap_or_default(),
