@@ -30,9 +30,11 @@ pub struct Args {
     /// project: NetworkPolicy and Calico address rules except them
     #[arg(long, value_delimiter = ',')]
     cluster_cidrs: Vec<ipnet::IpNet>,
-    /// Intents already written (a project folder): their services that no
-    /// flow shows are listed, and their evidence.minWindow is the minimum
-    /// below which a namespace is too briefly seen for default deny
+    /// Intents already written: list their unseen services, use their minWindow
+    ///
+    /// A project folder. Its services that no flow shows are listed, and its
+    /// evidence.minWindow is the minimum below which a namespace is too
+    /// briefly seen to propose default deny for.
     #[arg(long, value_name = "DIR")]
     intents: Option<PathBuf>,
     /// Write the proposal here (palisade.yaml and one file per namespace); default: stdout
@@ -41,8 +43,10 @@ pub struct Args {
     /// Replace files already in OUT
     #[arg(long)]
     force: bool,
-    /// `json`: one document on stdout with the files, the window, how often
-    /// and when each line was seen, services never seen, brief namespaces
+    /// `json`: the files and what they rest on, one document on stdout
+    ///
+    /// The window, how often and when each line was seen, the services no
+    /// flow shows, and the namespaces seen too briefly for default deny.
     #[arg(long, short, value_enum, default_value_t = Output::Text)]
     output: Output,
 }
