@@ -43,7 +43,8 @@ fn week() -> String {
     lines.join("\n") + "\n"
 }
 
-/// The dump knows shop's batch, which never ran in the week
+/// The dump knows shop's batch, which never ran in the week, and billing,
+/// of which nothing was seen
 const CLUSTER: &str = "apiVersion: v1
 kind: List
 items:
@@ -52,6 +53,8 @@ items:
 - { apiVersion: v1, kind: Pod, metadata: { name: web-1, namespace: shop, labels: { app: web } }, spec: { containers: [ { name: main } ] }, status: { podIP: 10.244.0.1 } }
 - { apiVersion: v1, kind: Pod, metadata: { name: api-1, namespace: shop, labels: { app: api } }, spec: { containers: [ { name: main } ] }, status: { podIP: 10.244.0.2 } }
 - { apiVersion: v1, kind: Pod, metadata: { name: batch-1, namespace: shop, labels: { app: batch } }, spec: { containers: [ { name: main } ] }, status: { podIP: 10.244.0.3 } }
+- { apiVersion: v1, kind: Namespace, metadata: { name: billing } }
+- { apiVersion: v1, kind: Pod, metadata: { name: invoicer-1, namespace: billing, labels: { app: invoicer } }, spec: { containers: [ { name: main } ] }, status: { podIP: 10.244.0.4 } }
 ";
 
 struct Run {
@@ -111,11 +114,19 @@ fn assert_honest(dir: &Path, source: &[&str]) -> String {
         "{labs}"
     );
     let project = std::fs::read_to_string(out.join("palisade.yaml")).unwrap();
-    assert!(project.contains("#   shop/batch\n"), "{project}");
+    assert!(
+        project.contains("# Never seen in that window, in namespaces nothing is proposed for:\n#   billing/invoicer\n"),
+        "{project}"
+    );
+    assert!(!project.contains("shop/batch"), "shop.yaml lists its own: {project}");
+    assert!(
+        !out.join("billing.yaml").exists(),
+        "nothing is proposed for what was never seen"
+    );
     assert!(
         written
             .stderr
-            .contains("note: 1 service known to the cluster dump is in no flow between 2026-11-20T00:00:00Z and 2026-11-27T00:00:00Z, so the proposal cannot vouch for it (default deny leaves it only what it allows): shop/batch"),
+            .contains("note: 2 services known to the cluster dump are in no flow between 2026-11-20T00:00:00Z and 2026-11-27T00:00:00Z, so the proposal cannot vouch for them (default deny leaves them only what it allows): billing/invoicer, shop/batch"),
         "{}",
         written.stderr
     );
@@ -149,7 +160,10 @@ fn assert_json(dir: &Path, source: &[&str]) {
     assert_eq!(rare["seen"]["first"], "2026-11-25T10:00:00Z");
     assert_eq!(
         report["unseen"],
-        serde_json::json!([{ "namespace": "shop", "service": "batch", "selector": { "app": "batch" }, "known_from": "cluster dump" }])
+        serde_json::json!([
+            { "namespace": "billing", "service": "invoicer", "selector": { "app": "invoicer" }, "known_from": "cluster dump" },
+            { "namespace": "shop", "service": "batch", "selector": { "app": "batch" }, "known_from": "cluster dump" },
+        ])
     );
     let brief: Vec<&str> = report["brief"]
         .as_array()
@@ -222,7 +236,7 @@ fn the_intents_already_written_name_the_unseen_and_set_the_minimum() {
         .collect();
     assert_eq!(
         unseen,
-        ["shop/ledger", "shop/nightly"],
+        ["billing/invoicer", "shop/ledger", "shop/nightly"],
         "the dump's batch is the intents' nightly: {report:#}"
     );
     assert_eq!(report["brief"], serde_json::json!([]), "{report:#}");

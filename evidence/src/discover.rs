@@ -295,9 +295,13 @@ pub fn discover_knowing(
     }
     let watched = Watched::of(evidence);
     let unseen = unseen_services(cluster, known.ir, &placed, &wanted, &keys);
+    // Each namespace file lists its own; the project those of namespaces
+    // that have no file (nothing of them was seen at all).
+    let mut homeless = Vec::new();
     for service in &unseen {
-        if let Some(plan) = plans.get_mut(&service.namespace) {
-            plan.unseen.push(service.clone());
+        match plans.get_mut(&service.namespace) {
+            Some(plan) => plan.unseen.push(service.clone()),
+            None => homeless.push(service.clone()),
         }
     }
     let brief = brief_namespaces(evidence, &placed, watched.as_ref(), &known.requirements, &mut plans);
@@ -317,7 +321,7 @@ pub fn discover_knowing(
     let mut lines = Vec::new();
     files.insert(
         "palisade.yaml".to_string(),
-        project(evidence, &infra, options, watched.as_ref(), &unseen),
+        project(evidence, &infra, options, watched.as_ref(), &homeless),
     );
     for (ns, plan) in &plans {
         let (text, proposed) = intents(ns, plan, watched.as_ref());
@@ -374,7 +378,7 @@ fn project(
         watched.map(Watched::between).unwrap_or_default(),
     );
     if !unseen.is_empty() {
-        out.push_str("# Never seen in that window, so nothing here vouches for them:\n");
+        out.push_str("# Never seen in that window, in namespaces nothing is proposed for:\n");
         for u in unseen {
             out.push_str(&format!("#   {}/{}\n", u.namespace, u.service));
         }
