@@ -6,7 +6,7 @@
 #[non_exhaustive]
 pub enum StoreError {
     /// a URL of a backend palisade does not have
-    #[error("the store `{url}` is not one palisade can use: {}", if scheme.is_empty() { "it names no file".to_string() } else { format!("`{scheme}://` is neither `sqlite:` nor `postgres://`") })]
+    #[error("the store `{url}` is not one palisade can use: {}", if scheme.is_empty() { "it names no file".to_string() } else { format!("`{scheme}:` is neither `sqlite:` nor `postgres://`") })]
     Unsupported {
         /// as given
         url: String,

@@ -5,7 +5,7 @@
 
 use crate::sql::{in_transaction, parameter_list, values_list, Sql, Value};
 use crate::writer::{Gone, Writer};
-use crate::{db_count, key, now_ms, Store, StoreError, HOUR_MS};
+use crate::{key, now_ms, Store, StoreError, HOUR_MS};
 use palisade_evidence::observe::FlowKey;
 use palisade_evidence::Evidence;
 use palisade_targets::flows::{FlowRecord, Observed, ReadStats};
@@ -15,9 +15,20 @@ use std::collections::{BTreeMap, HashMap};
 /// backends' limits on parameters (SQLite 32,766, PostgreSQL 65,535)
 const ROWS_PER_STATEMENT: usize = 256;
 
-/// The conversation ids an ingest has written, so that later batches do
-/// not look them up again
-pub(crate) type Ids = HashMap<FlowKey, i64>;
+/// The largest count a bucket keeps: a year of hours of them still sums
+/// inside 64 bits, so no window's total overflows on either backend (a
+/// record claiming more connections is held at it)
+pub(crate) const COUNT_CAP: i64 = 1 << 48;
+
+/// How far ahead of this machine's clock a record may be stamped (nodes'
+/// clocks drift) before its time is taken as now: one record from 2099
+/// must not become the end of every window, nor make a prune forget the
+/// real week
+pub(crate) const CLOCK_SKEW_MS: i64 = 5 * 60_000;
+
+/// Untimed records held until the stream's first timed record says where
+/// they belong; past this many, they go to the hour the ingest runs
+const UNTIMED_HELD: usize = 100_000;
 
 /// A batch of hours to write, and the resume position to save with it
 pub(crate) struct Batch {
@@ -31,12 +42,14 @@ pub(crate) struct Batch {
 pub struct Ingest<'s> {
     store: &'s mut Store,
     writer: Option<Writer>,
-    /// the ids learned, while no writer holds them
-    ids: Ids,
     flush_every: usize,
-    /// the hour records without a time are counted in: the hour they
-    /// were taken, the only time known of them
-    untimed_hour: i64,
+    /// when the ingest started: the latest time a record may claim, and
+    /// the hour of untimed records in a stream that has no timed one
+    now_ms: i64,
+    /// untimed records seen before any timed one
+    untimed: Vec<FlowRecord>,
+    /// records whose time was ahead of the clock, taken as now
+    from_the_future: u64,
     hours: BTreeMap<i64, Evidence>,
     pending: usize,
     taken: u64,
@@ -49,9 +62,10 @@ impl<'s> Ingest<'s> {
         Self {
             store,
             writer: None,
-            ids: Ids::new(),
             flush_every,
-            untimed_hour: now_ms().div_euclid(HOUR_MS),
+            now_ms: now_ms(),
+            untimed: Vec::new(),
+            from_the_future: 0,
             hours: BTreeMap::new(),
             pending: 0,
             taken: 0,
@@ -60,13 +74,50 @@ impl<'s> Ingest<'s> {
         }
     }
 
-    /// Take one record; hands the batch to the writer when it is full
-    pub fn add(&mut self, record: FlowRecord) -> Result<(), StoreError> {
-        let hour = record.time_ms.map_or(self.untimed_hour, |t| t.div_euclid(HOUR_MS));
-        if let Some(t) = record.time_ms {
-            self.first_ms = Some(self.first_ms.map_or(t, |f| f.min(t)));
-            self.last_ms = Some(self.last_ms.map_or(t, |l| l.max(t)));
+    /// Take one record; hands the batch to the writer when it is full.
+    /// A record without a time counts in the hour of the stream's newest
+    /// timed record so far (the window that ends there holds it), or, if
+    /// none came yet, of the first that comes
+    pub fn add(&mut self, mut record: FlowRecord) -> Result<(), StoreError> {
+        record.count = record.count.min(COUNT_CAP.unsigned_abs());
+        let Some(mut time) = record.time_ms else {
+            return self.add_untimed(record);
+        };
+        if time > self.now_ms + CLOCK_SKEW_MS {
+            time = self.now_ms;
+            record.time_ms = Some(time);
+            self.from_the_future += 1;
         }
+        self.first_ms = Some(self.first_ms.map_or(time, |f| f.min(time)));
+        self.last_ms = Some(self.last_ms.map_or(time, |l| l.max(time)));
+        self.put(time.div_euclid(HOUR_MS), record)?;
+        if !self.untimed.is_empty() {
+            self.place_untimed(time.div_euclid(HOUR_MS))?;
+        }
+        Ok(())
+    }
+
+    fn add_untimed(&mut self, record: FlowRecord) -> Result<(), StoreError> {
+        match self.last_ms {
+            Some(last) => self.put(last.div_euclid(HOUR_MS), record),
+            None => {
+                self.untimed.push(record);
+                if self.untimed.len() >= UNTIMED_HELD {
+                    self.place_untimed(self.now_ms.div_euclid(HOUR_MS))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn place_untimed(&mut self, hour: i64) -> Result<(), StoreError> {
+        for record in std::mem::take(&mut self.untimed) {
+            self.put(hour, record)?;
+        }
+        Ok(())
+    }
+
+    fn put(&mut self, hour: i64, record: FlowRecord) -> Result<(), StoreError> {
         self.hours.entry(hour).or_default().add(record);
         self.pending += 1;
         self.taken += 1;
@@ -76,9 +127,15 @@ impl<'s> Ingest<'s> {
         Ok(())
     }
 
+    /// Records whose time was more than [`CLOCK_SKEW_MS`] ahead of the
+    /// clock, counted as taken now (a node's clock is wrong)
+    pub fn from_the_future(&self) -> u64 {
+        self.from_the_future
+    }
+
     /// Records taken so far
     pub fn taken(&self) -> u64 {
-        self.taken
+        self.taken + self.untimed.len() as u64
     }
 
     /// Write what is pending and save `position` as where the stream
@@ -86,6 +143,7 @@ impl<'s> Ingest<'s> {
     /// until it is written: a crash after it resumes past exactly what was
     /// written, never before or after it
     pub fn checkpoint(&mut self, source: &str, position: &str) -> Result<(), StoreError> {
+        self.place_untimed(self.now_ms.div_euclid(HOUR_MS))?;
         self.queue(Some((source.to_string(), position.to_string())))?;
         self.settle()
     }
@@ -93,11 +151,16 @@ impl<'s> Ingest<'s> {
     /// Write what is left, and the stream's statistics (`source`, how it
     /// read) when the records came from one
     pub fn finish(mut self, stream: Option<(&str, &ReadStats)>) -> Result<(), StoreError> {
+        self.place_untimed(self.now_ms.div_euclid(HOUR_MS))?;
         self.queue(None)?;
         self.settle()?;
         if let Some((source, stats)) = stream {
-            let (first, last) = (self.first_ms, self.last_ms);
-            self.store.record_stream(source, stats, first, last)?;
+            // A stream with no timed record (all unreadable, say) is placed
+            // at the ingest: in the windows that end there, and pruned
+            // with them, not in every window forever.
+            let first = self.first_ms.unwrap_or(self.now_ms);
+            let last = self.last_ms.unwrap_or(self.now_ms);
+            self.store.record_stream(source, stats, Some(first), Some(last))?;
         }
         Ok(())
     }
@@ -119,7 +182,7 @@ impl<'s> Ingest<'s> {
                     name: self.store.name.clone(),
                 });
                 let sql = std::mem::replace(self.store.sql.get_mut(), gone);
-                Writer::start(sql, std::mem::take(&mut self.ids))
+                Writer::start(sql)
             }
         };
         let sent = writer.send(batch);
@@ -138,7 +201,6 @@ impl<'s> Ingest<'s> {
         };
         let lent = writer.stop(&self.store.name);
         *self.store.sql.get_mut() = lent.sql;
-        self.ids = lent.ids;
         lent.result
     }
 }
@@ -150,51 +212,25 @@ impl Drop for Ingest<'_> {
     }
 }
 
-/// Write one batch; a batch that fails with ids of earlier batches is
-/// tried again with none: a prune in another process may have removed a
-/// conversation since
-pub(crate) fn write_batch(sql: &mut dyn Sql, batch: &Batch, ids: &mut Ids) -> Result<(), StoreError> {
+/// Write one batch in one transaction. Conversation ids are looked up in
+/// it, never kept from an earlier one: a prune in another process may have
+/// removed a conversation and its id been given to another since. Rows go
+/// in one order (conversations by key hash, buckets by hour and id) in
+/// every process, so that two writers wait for each other instead of
+/// deadlocking
+pub(crate) fn write_batch(sql: &mut dyn Sql, batch: &Batch) -> Result<(), StoreError> {
     let cursor = batch.cursor.as_ref().map(|(s, p)| (s.as_str(), p.as_str()));
-    let fresh = match write_hours(sql, &batch.hours, ids, cursor) {
-        Ok(fresh) => fresh,
-        Err(_) if !ids.is_empty() => {
-            ids.clear();
-            write_hours(sql, &batch.hours, ids, cursor)?
-        }
-        Err(e) => return Err(e),
-    };
-    ids.extend(fresh);
-    Ok(())
-}
-
-/// Write every hour in one transaction; the conversation ids it added
-/// (kept only once the transaction committed)
-fn write_hours(
-    sql: &mut dyn Sql,
-    hours: &BTreeMap<i64, Evidence>,
-    known: &HashMap<FlowKey, i64>,
-    cursor: Option<(&str, &str)>,
-) -> Result<HashMap<FlowKey, i64>, StoreError> {
     in_transaction(sql, |sql| {
-        let mut fresh = HashMap::new();
-        for (hour, evidence) in hours {
-            let missing: Vec<&FlowKey> = evidence
-                .flows
-                .keys()
-                .filter(|k| !known.contains_key(*k) && !fresh.contains_key(*k))
-                .collect();
-            for chunk in missing.chunks(ROWS_PER_STATEMENT) {
-                fresh.extend(conversation_ids(sql, chunk)?);
-            }
-            let id_of = |k: &FlowKey| known.get(k).or_else(|| fresh.get(k)).copied();
-            write_buckets(sql, *hour, evidence, &id_of)?;
+        let ids = conversation_ids(sql, &batch.hours)?;
+        for (hour, evidence) in &batch.hours {
+            write_buckets(sql, *hour, evidence, &ids)?;
             write_lookups(sql, *hour, evidence)?;
         }
-        write_activity(sql, hours)?;
+        write_activity(sql, &batch.hours)?;
         if let Some((source, position)) = cursor {
             sql.execute(SAVE_CURSOR, &[source.into(), position.into(), now_ms().into()])?;
         }
-        Ok(fresh)
+        Ok(())
     })
 }
 
@@ -202,18 +238,54 @@ const SAVE_CURSOR: &str = "
 INSERT INTO cursors (source, position, saved_ms) VALUES ($1, $2, $3)
 ON CONFLICT (source) DO UPDATE SET position = excluded.position, saved_ms = excluded.saved_ms";
 
-/// The ids of conversations, added if they are new. `DO NOTHING` and a
-/// second look rather than `DO UPDATE ... RETURNING`, which would rewrite
-/// every row on every flush
-fn conversation_ids(sql: &mut dyn Sql, keys: &[&FlowKey]) -> Result<HashMap<FlowKey, i64>, StoreError> {
-    let rows = keys
-        .iter()
-        .map(|k| ConversationRow::new(k, sql.name()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut params = Vec::with_capacity(rows.len() * 9);
-    for row in &rows {
+/// The ids of every conversation of the batch, added if they are new.
+/// `DO NOTHING` and a second look rather than `DO UPDATE ... RETURNING`,
+/// which would rewrite every row on every batch
+fn conversation_ids<'b>(
+    sql: &mut dyn Sql,
+    hours: &'b BTreeMap<i64, Evidence>,
+) -> Result<HashMap<&'b FlowKey, i64>, StoreError> {
+    let mut rows: BTreeMap<String, (&FlowKey, ConversationRow)> = BTreeMap::new();
+    for flow in hours.values().flat_map(|e| e.flows.keys()) {
+        let row = ConversationRow::new(flow, sql.name())?;
+        rows.entry(row.hash.clone()).or_insert((flow, row));
+    }
+    let rows: Vec<_> = rows.into_values().collect();
+    let mut ids = HashMap::with_capacity(rows.len());
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        insert_conversations(sql, chunk)?;
+        let hashes: Vec<Value<'_>> = chunk.iter().map(|(_, r)| Value::from(r.hash.as_str())).collect();
+        let by_hash: HashMap<&str, &FlowKey> = chunk.iter().map(|(k, r)| (r.hash.as_str(), *k)).collect();
+        let select = format!(
+            "SELECT id, key_hash FROM conversations WHERE key_hash IN ({})",
+            parameter_list(1, hashes.len())
+        );
+        sql.query(&select, &hashes, &mut |row| {
+            if let Some(key) = by_hash.get(row.text_required(1)?.as_str()) {
+                ids.insert(*key, row.int_required(0)?);
+            }
+            Ok(())
+        })?;
+    }
+    if ids.len() != rows.len() {
+        return Err(StoreError::Corrupt {
+            store: sql.name().to_string(),
+            why: format!(
+                "{} of {} conversations written have no id",
+                rows.len() - ids.len(),
+                rows.len()
+            ),
+        });
+    }
+    Ok(ids)
+}
+
+fn insert_conversations(sql: &mut dyn Sql, chunk: &[(&FlowKey, ConversationRow)]) -> Result<(), StoreError> {
+    let mut params = Vec::with_capacity(chunk.len() * 10);
+    for (_, row) in chunk {
         params.extend([
             Value::from(row.key.as_str()),
+            row.hash.as_str().into(),
             row.source_namespace.as_deref().into(),
             row.source.as_str().into(),
             row.destination_namespace.as_deref().into(),
@@ -225,68 +297,64 @@ fn conversation_ids(sql: &mut dyn Sql, keys: &[&FlowKey]) -> Result<HashMap<Flow
         ]);
     }
     let insert = format!(
-        "INSERT INTO conversations (conversation_key, source_namespace, source_workload, destination_namespace, destination, protocol, port, method, path_class) VALUES {} ON CONFLICT (conversation_key) DO NOTHING",
-        values_list(rows.len(), 9)
+        "INSERT INTO conversations (conversation_key, key_hash, source_namespace, source_workload, destination_namespace, destination, protocol, port, method, path_class) VALUES {} ON CONFLICT (key_hash) DO NOTHING",
+        values_list(chunk.len(), 10)
     );
-    sql.execute(&insert, &params)?;
-    let by_text: HashMap<&str, &FlowKey> = rows.iter().map(|r| r.key.as_str()).zip(keys.iter().copied()).collect();
-    let texts: Vec<Value<'_>> = rows.iter().map(|r| Value::from(r.key.as_str())).collect();
-    let select = format!(
-        "SELECT id, conversation_key FROM conversations WHERE conversation_key IN ({})",
-        parameter_list(1, texts.len())
-    );
-    let mut ids = HashMap::with_capacity(keys.len());
-    sql.query(&select, &texts, &mut |row| {
-        let text = row.text_required(1)?;
-        if let Some(key) = by_text.get(text.as_str()) {
-            ids.insert((*key).clone(), row.int_required(0)?);
-        }
-        Ok(())
-    })?;
-    if ids.len() != keys.len() {
-        return Err(StoreError::Corrupt {
-            store: sql.name().to_string(),
-            why: format!(
-                "{} of {} conversations written have no id",
-                keys.len() - ids.len(),
-                keys.len()
-            ),
-        });
-    }
-    Ok(ids)
+    sql.execute(&insert, &params).map(|_| ())
+}
+
+/// `column` of an upsert: the stored count plus the new one, held at
+/// [`COUNT_CAP`]
+fn capped_sum(table: &str, column: &str) -> String {
+    format!(
+        "{column} = CASE WHEN {table}.{column} > {COUNT_CAP} - excluded.{column} THEN {COUNT_CAP} ELSE {table}.{column} + excluded.{column} END"
+    )
+}
+
+/// A count as a bucket keeps it
+fn capped(n: u64) -> i64 {
+    i64::try_from(n).map_or(COUNT_CAP, |n| n.min(COUNT_CAP))
 }
 
 // CASE rather than min()/max(): those are aggregates on PostgreSQL.
-const UPSERT_BUCKETS: &str = "
-ON CONFLICT (hour, conversation) DO UPDATE SET
-    connections = buckets.connections + excluded.connections,
+fn upsert_buckets() -> String {
+    format!(
+        "ON CONFLICT (hour, conversation) DO UPDATE SET {}, {}, {}, {},
     first_ms = CASE WHEN buckets.first_ms IS NULL OR excluded.first_ms < buckets.first_ms
         THEN excluded.first_ms ELSE buckets.first_ms END,
     last_ms = CASE WHEN buckets.last_ms IS NULL OR excluded.last_ms > buckets.last_ms
-        THEN excluded.last_ms ELSE buckets.last_ms END,
-    allowed = buckets.allowed + excluded.allowed,
-    dropped = buckets.dropped + excluded.dropped,
-    would_drop = buckets.would_drop + excluded.would_drop";
+        THEN excluded.last_ms ELSE buckets.last_ms END",
+        capped_sum("buckets", "connections"),
+        capped_sum("buckets", "allowed"),
+        capped_sum("buckets", "dropped"),
+        capped_sum("buckets", "would_drop"),
+    )
+}
 
 fn write_buckets(
     sql: &mut dyn Sql,
     hour: i64,
     evidence: &Evidence,
-    id_of: &dyn Fn(&FlowKey) -> Option<i64>,
+    ids: &HashMap<&FlowKey, i64>,
 ) -> Result<(), StoreError> {
-    let flows: Vec<_> = evidence.flows.iter().collect();
+    let mut flows = Vec::with_capacity(evidence.flows.len());
+    for (flow, seen) in &evidence.flows {
+        let id = ids.get(flow).copied().ok_or_else(|| StoreError::Corrupt {
+            store: sql.name().to_string(),
+            why: "a conversation written has no id".into(),
+        })?;
+        flows.push((id, seen));
+    }
+    flows.sort_unstable_by_key(|(id, _)| *id);
+    let upsert = upsert_buckets();
     for chunk in flows.chunks(ROWS_PER_STATEMENT) {
         let mut params = Vec::with_capacity(chunk.len() * 8);
-        for (flow, seen) in chunk {
-            let id = id_of(flow).ok_or_else(|| StoreError::Corrupt {
-                store: sql.name().to_string(),
-                why: "a conversation written has no id".into(),
-            })?;
-            let verdict = |o: Observed| db_count(seen.observed.get(&o).copied().unwrap_or(0));
+        for (id, seen) in chunk {
+            let verdict = |o: Observed| capped(seen.observed.get(&o).copied().unwrap_or(0));
             params.extend([
-                Value::from(id),
+                Value::from(*id),
                 hour.into(),
-                db_count(seen.count).into(),
+                capped(seen.count).into(),
                 seen.first_ms.into(),
                 seen.last_ms.into(),
                 verdict(Observed::Allowed).into(),
@@ -295,7 +363,7 @@ fn write_buckets(
             ]);
         }
         let statement = format!(
-            "INSERT INTO buckets (conversation, hour, connections, first_ms, last_ms, allowed, dropped, would_drop) VALUES {} {UPSERT_BUCKETS}",
+            "INSERT INTO buckets (conversation, hour, connections, first_ms, last_ms, allowed, dropped, would_drop) VALUES {} {upsert}",
             values_list(chunk.len(), 8)
         );
         sql.execute(&statement, &params)?;
@@ -308,16 +376,18 @@ fn write_lookups(sql: &mut dyn Sql, hour: i64, evidence: &Evidence) -> Result<()
     for (who, names) in &evidence.lookups {
         let endpoint = key::endpoint_text(who).map_err(|e| corrupt(sql.name(), &e))?;
         for (name, n) in names {
-            rows.push((endpoint.clone(), name.as_str(), db_count(*n)));
+            rows.push((endpoint.clone(), name.as_str(), capped(*n)));
         }
     }
+    rows.sort_unstable();
+    let upsert = capped_sum("lookups", "lookups");
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut params = Vec::with_capacity(chunk.len() * 4);
         for (endpoint, name, n) in chunk {
             params.extend([Value::from(endpoint.as_str()), (*name).into(), hour.into(), (*n).into()]);
         }
         let statement = format!(
-            "INSERT INTO lookups (endpoint, name, hour, lookups) VALUES {} ON CONFLICT (hour, endpoint, name) DO UPDATE SET lookups = lookups.lookups + excluded.lookups",
+            "INSERT INTO lookups (endpoint, name, hour, lookups) VALUES {} ON CONFLICT (hour, endpoint, name) DO UPDATE SET {upsert}",
             values_list(chunk.len(), 4)
         );
         sql.execute(&statement, &params)?;
@@ -330,6 +400,11 @@ fn write_lookups(sql: &mut dyn Sql, hour: i64, evidence: &Evidence) -> Result<()
 pub(crate) fn activity_bits(hours: &BTreeMap<i64, Evidence>) -> BTreeMap<(&str, i64), i64> {
     let mut bits: BTreeMap<(&str, i64), i64> = BTreeMap::new();
     let mut mark = |namespace, minute: i64| {
+        // Before 1970 a minute is no bit of the schema's hours (and no
+        // flow log has one): left out, as the conversations' days leave it
+        if minute < 0 {
+            return;
+        }
         *bits.entry((namespace, minute.div_euclid(60))).or_default() |= 1_i64 << minute.rem_euclid(60);
     };
     for evidence in hours.values() {
@@ -364,6 +439,7 @@ fn write_activity(sql: &mut dyn Sql, hours: &BTreeMap<i64, Evidence>) -> Result<
 /// The columns of a conversation's row
 struct ConversationRow {
     key: String,
+    hash: String,
     source_namespace: Option<String>,
     source: String,
     destination_namespace: Option<String>,
@@ -376,8 +452,10 @@ struct ConversationRow {
 
 impl ConversationRow {
     fn new(flow: &FlowKey, store: &str) -> Result<Self, StoreError> {
+        let key = key::text(flow).map_err(|e| corrupt(store, &e))?;
         Ok(Self {
-            key: key::text(flow).map_err(|e| corrupt(store, &e))?,
+            hash: key::hash(&key),
+            key,
             source_namespace: flow.source.namespace.clone(),
             source: key::party(&flow.source),
             destination_namespace: flow.destination.namespace.clone(),

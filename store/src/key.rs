@@ -30,6 +30,19 @@ pub(crate) fn text(key: &FlowKey) -> Result<String, serde_json::Error> {
     })
 }
 
+/// The SHA-256 of a canonical text, in hex: the conversation's unique key
+/// in the database (a text can outgrow an index entry; its hash cannot)
+pub(crate) fn hash(text: &str) -> String {
+    use sha2::Digest;
+    use std::fmt::Write;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    let mut hex = String::with_capacity(64);
+    for byte in digest.iter() {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
 /// The conversation a canonical text names
 pub(crate) fn parse(text: &str) -> Result<FlowKey, serde_json::Error> {
     let stored: Stored = serde_json::from_str(text)?;

@@ -209,9 +209,9 @@ fn connect(url: &str) -> Result<Box<dyn Sql>, StoreError> {
 /// The file a store URL names; other schemes are refused rather than
 /// mistaken for a file name
 fn sqlite_path(url: &str) -> Result<std::path::PathBuf, StoreError> {
-    sqlite::path_of(url).ok_or_else(|| StoreError::Unsupported {
+    sqlite::path_of(url).map_err(|scheme| StoreError::Unsupported {
         url: url.to_string(),
-        scheme: url.split_once("://").map(|(s, _)| s.to_string()).unwrap_or_default(),
+        scheme,
     })
 }
 
@@ -248,6 +248,9 @@ mod tests {
         assert_eq!(sqlite_path("sqlite:/tmp/a.db").ok(), Some(PathBuf::from("/tmp/a.db")));
         assert_eq!(sqlite_path("sqlite:///tmp/a.db").ok(), Some(PathBuf::from("/tmp/a.db")));
         assert_eq!(sqlite_path("evidence.db").ok(), Some(PathBuf::from("evidence.db")));
+        assert!(sqlite_path("postgres:evidence").is_err(), "a typo, not a file");
+        assert_eq!(sqlite_path("C:/data/e.db").ok(), Some(PathBuf::from("C:/data/e.db")));
+        assert!(sqlite_path("sqlite://").is_err());
         let refused = sqlite_path("mysql://db/palisade");
         assert!(matches!(refused, Err(StoreError::Unsupported { .. })), "{refused:?}");
         let message = refused.err().map(|e| e.to_string()).unwrap_or_default();

@@ -25,11 +25,11 @@ pub(crate) fn is_postgres(url: &str) -> bool {
 
 impl Postgres {
     pub(crate) fn open(url: &str) -> Result<Self, StoreError> {
-        let name = without_password(url);
         let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| StoreError::Open {
-            store: name.clone(),
+            store: unparsed_name(url),
             message: format!("not a PostgreSQL URL: {e}"),
         })?;
+        let name = display_name(&config);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
@@ -57,20 +57,41 @@ impl Postgres {
     }
 }
 
-/// `postgres://user:secret@host/db` named as `postgres://user:***@host/db`:
-/// errors and reports never print a password
-fn without_password(url: &str) -> String {
+/// How the store is named in messages: rebuilt from the parsed URL with
+/// only the user, hosts, ports and database, so that no form of password
+/// (`user:secret@`, `?password=`) is ever printed
+fn display_name(config: &postgres::Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .zip(config.get_ports().iter().chain(std::iter::repeat(&5432)))
+        .map(|(host, port)| match host {
+            postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+            postgres::config::Host::Unix(dir) => format!("[{}]:{port}", dir.display()),
+        })
+        .collect();
+    let user = config.get_user().map(|u| format!("{u}@")).unwrap_or_default();
+    let password = if config.get_password().is_some() { ":***" } else { "" };
+    let user = match user.strip_suffix('@') {
+        Some(name) => format!("{name}{password}@"),
+        None => user,
+    };
+    format!(
+        "postgres://{user}{}/{}",
+        hosts.join(","),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+/// A URL that does not parse, named without anything after the scheme's
+/// authority that might hold a password
+fn unparsed_name(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+        return "a postgres:// URL".to_string();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_string();
-    };
-    match rest[..at].split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
-        None => url.to_string(),
-    }
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let host = host.split(['/', '?']).next().unwrap_or("");
+    format!("{scheme}://{host}/...")
 }
 
 fn parameters<'v>(params: &'v [Value<'_>]) -> Vec<&'v (dyn ToSql + Sync)> {
@@ -213,18 +234,24 @@ fn error(name: &str, e: &postgres::Error) -> StoreError {
 
 #[cfg(test)]
 mod tests {
-    use super::without_password;
+    use super::{display_name, unparsed_name};
+
+    fn name(url: &str) -> String {
+        display_name(&url.parse().unwrap_or_else(|e| panic!("{url}: {e}")))
+    }
 
     #[test]
     fn a_password_never_names_the_store() {
         assert_eq!(
-            without_password("postgres://palisade:s3cret@db:5432/evidence"),
-            "postgres://palisade:***@db:5432/evidence"
+            name("postgres://palisade:s3cret@db:5433/evidence"),
+            "postgres://palisade:***@db:5433/evidence"
         );
         assert_eq!(
-            without_password("postgresql://palisade@db/evidence"),
-            "postgresql://palisade@db/evidence"
+            name("postgresql://palisade@db/evidence"),
+            "postgres://palisade@db:5432/evidence"
         );
-        assert_eq!(without_password("postgres://db/evidence"), "postgres://db/evidence");
+        assert_eq!(name("postgres://u@h/db?password=s3cret"), "postgres://u:***@h:5432/db");
+        assert_eq!(name("postgres://u:s3c%2Fret@h/db"), "postgres://u:***@h:5432/db");
+        assert!(!unparsed_name("postgres://u:s3c/ret@h/db?x").contains("s3c"));
     }
 }

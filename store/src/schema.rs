@@ -89,8 +89,52 @@ CREATE TABLE cursors (
 );
 ";
 
+/// Migration 3: conversations are found by a SHA-256 of their key, not by
+/// the key: PostgreSQL cannot index a text over 2,704 bytes, which a pod
+/// with many labels reaches, and one such pod must not stop every ingest.
+/// The hashes of existing rows are computed by [`hash_existing_keys`].
+const V3: &str = "ALTER TABLE conversations ADD COLUMN key_hash TEXT;";
+
+/// Work of a migration that statements alone cannot do
+type Step = fn(&mut dyn Sql) -> Result<(), StoreError>;
+
+/// A step of the schema: statements, then the work they cannot do
+struct Migration {
+    sql: &'static str,
+    then: Option<Step>,
+}
+
 /// Every migration, oldest first
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[Migration] = &[
+    Migration { sql: V1, then: None },
+    Migration { sql: V2, then: None },
+    Migration {
+        sql: V3,
+        then: Some(hash_existing_keys),
+    },
+];
+
+/// Fill `key_hash` of the rows written before migration 3, make it the
+/// conversations' unique key, and (PostgreSQL) drop the index on the text
+fn hash_existing_keys(sql: &mut dyn Sql) -> Result<(), StoreError> {
+    let mut rows = Vec::new();
+    sql.query("SELECT id, conversation_key FROM conversations", &[], &mut |row| {
+        rows.push((row.int_required(0)?, row.text_required(1)?));
+        Ok(())
+    })?;
+    for (id, key) in rows {
+        let hash = crate::key::hash(&key);
+        sql.execute(
+            "UPDATE conversations SET key_hash = $1 WHERE id = $2",
+            &[hash.as_str().into(), id.into()],
+        )?;
+    }
+    sql.batch("CREATE UNIQUE INDEX conversations_by_hash ON conversations (key_hash)")?;
+    if sql.dialect() == Dialect::Postgres {
+        sql.batch("ALTER TABLE conversations DROP CONSTRAINT IF EXISTS conversations_conversation_key_key")?;
+    }
+    Ok(())
+}
 
 /// The newest schema version this code knows
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
@@ -118,6 +162,19 @@ pub(crate) fn prepare(sql: &mut dyn Sql) -> Result<(), StoreError> {
 /// Bring the schema to `target` (older than [`VERSION`] only in tests of
 /// the migrations themselves)
 pub(crate) fn migrate_to(sql: &mut dyn Sql, target: i64) -> Result<(), StoreError> {
+    // Looked at first without a write transaction: a store that is up to
+    // date is only read, so a user who may only read it can.
+    let found = version(sql)?;
+    if found > VERSION {
+        return Err(StoreError::Newer {
+            store: sql.name().to_string(),
+            found,
+            known: VERSION,
+        });
+    }
+    if found >= target {
+        return Ok(());
+    }
     in_transaction(sql, |sql| {
         if sql.dialect() == Dialect::Postgres {
             // Two processes opening a new database at once migrate it once
@@ -133,8 +190,11 @@ pub(crate) fn migrate_to(sql: &mut dyn Sql, target: i64) -> Result<(), StoreErro
             });
         }
         for version in found + 1..=target.min(VERSION) {
-            let migration = MIGRATIONS[usize::try_from(version - 1).unwrap_or(0)];
-            sql.batch(&render(migration, sql.dialect()))?;
+            let migration = &MIGRATIONS[usize::try_from(version - 1).unwrap_or(0)];
+            sql.batch(&render(migration.sql, sql.dialect()))?;
+            if let Some(then) = migration.then {
+                then(sql)?;
+            }
             sql.execute(
                 "INSERT INTO schema_version (version) VALUES ($1)",
                 &[Value::from(version)],

@@ -123,7 +123,7 @@ pub(crate) fn in_transaction<T>(
     sql: &mut dyn Sql,
     mut work: impl FnMut(&mut dyn Sql) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    const ATTEMPTS: usize = 4;
+    const ATTEMPTS: u32 = 6;
     let mut attempt = 1;
     loop {
         let done = sql.begin().and_then(|()| work(sql)).and_then(|value| {
@@ -137,10 +137,23 @@ pub(crate) fn in_transaction<T>(
                 if attempt >= ATTEMPTS || !sql.retryable(&e) {
                     return Err(e);
                 }
+                // Apart, and a little differently each time: two writers
+                // that collided once must not collide again in step.
+                std::thread::sleep(backoff(attempt));
                 attempt += 1;
             }
         }
     }
+}
+
+/// 20 ms, 40 ms, 80 ms, ... with up to as much again of jitter
+fn backoff(attempt: u32) -> std::time::Duration {
+    let base = 20_u64 << attempt.min(6);
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()))
+        % base;
+    std::time::Duration::from_millis(base + jitter)
 }
 
 /// Run `work` on one snapshot of the store

@@ -26,20 +26,46 @@ impl Sqlite {
     }
 }
 
-/// The file a URL names: `sqlite:PATH`, `sqlite://PATH` or a bare path;
-/// `None` for a URL of another scheme
-pub(crate) fn path_of(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    (!rest.is_empty() && !rest.contains("://")).then(|| PathBuf::from(rest))
+/// The file a URL names: `sqlite:PATH`, `sqlite://PATH` or a bare path.
+/// `Err(scheme)` for a URL of another scheme (`""` for one that names no
+/// file), and for a bare name that starts like one (`postgres:evidence`
+/// is a typo, not a file to create)
+pub(crate) fn path_of(url: &str) -> Result<PathBuf, String> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"));
+    if let Some(rest) = rest {
+        return if rest.is_empty() {
+            Err(String::new())
+        } else {
+            Ok(PathBuf::from(rest))
+        };
+    }
+    if let Some((scheme, _)) = url.split_once("://") {
+        return Err(scheme.to_string());
+    }
+    let prefix = url.split('/').next().unwrap_or("");
+    if let Some((scheme, _)) = prefix.split_once(':') {
+        // Two letters at least: `C:` of a Windows path is a drive.
+        if scheme.len() > 1 && scheme.chars().all(|c| c.is_ascii_alphabetic()) {
+            return Err(scheme.to_string());
+        }
+    }
+    if url.is_empty() {
+        return Err(String::new());
+    }
+    Ok(PathBuf::from(url))
 }
 
 /// WAL lets readers (show, audit) run while an ingest writes. Switching to
 /// it takes the file's lock without waiting on the busy timeout, so two
 /// processes opening a new store at once retry here for as long
 fn write_ahead_log(conn: &Connection, name: &str) -> Result<(), StoreError> {
+    // Asked first: a store already in WAL mode is read without writing,
+    // so a user who may only read it can.
+    if let Ok(mode) = conn.query_row("PRAGMA journal_mode", [], |row| row.get::<_, String>(0)) {
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+    }
     let start = Instant::now();
     loop {
         match conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0)) {

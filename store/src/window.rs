@@ -1,7 +1,7 @@
 //! A window read back, streams recorded, resume positions, old evidence
 //! pruned
 
-use crate::ingest::{corrupt, minutes_of};
+use crate::ingest::{corrupt, minutes_of, CLOCK_SKEW_MS};
 use crate::sql::{in_snapshot, in_transaction, scalar, Row, Sql, Value};
 use crate::{count_of, db_count, key, now_ms, StoreError, HOUR_MS, MINUTE_MS};
 use palisade_evidence::observe::Seen;
@@ -64,7 +64,7 @@ const ACTIVITY: &str = "SELECT namespace, hour, minutes FROM activity WHERE hour
 
 const STREAMS: &str = "
 SELECT format, lines, flows, malformed, lost FROM streams
-WHERE (last_ms IS NULL OR last_ms >= $1) AND (first_ms IS NULL OR first_ms <= $2)
+WHERE COALESCE(last_ms, ingested_ms) >= $1 AND COALESCE(first_ms, ingested_ms) <= $2
 ORDER BY id";
 
 pub(crate) fn evidence(sql: &mut dyn Sql, window: Window) -> Result<Evidence, StoreError> {
@@ -117,7 +117,8 @@ fn add_day(tally: &mut Seen, hours: &mut Vec<i64>, row: &dyn Row) -> Result<(), 
     for (column, verdict) in [(6, Observed::Allowed), (7, Observed::Dropped), (8, Observed::WouldDrop)] {
         let n = count_of(row.int_required(column)?);
         if n > 0 {
-            *tally.observed.entry(verdict).or_default() += n;
+            let total = tally.observed.entry(verdict).or_default();
+            *total = total.saturating_add(n);
         }
     }
     Ok(())
@@ -173,8 +174,17 @@ fn read_streams(sql: &mut dyn Sql, window: Window, evidence: &mut Evidence) -> R
     })
 }
 
+/// The newest time of the store: the latest record, or the end of the
+/// latest hour that holds only untimed records; never later than the clock
+/// allows (a store written before records from the future were held at
+/// the ingest's time may still have them)
 pub(crate) fn last_seen(sql: &mut dyn Sql) -> Result<Option<i64>, StoreError> {
-    scalar(sql, "SELECT MAX(last_ms) FROM buckets", &[])
+    let newest = scalar(
+        sql,
+        "SELECT MAX(COALESCE(last_ms, hour * 3600000 + 3599999)) FROM buckets",
+        &[],
+    )?;
+    Ok(newest.map(|t| t.min(now_ms() + CLOCK_SKEW_MS)))
 }
 
 pub(crate) fn cursor(sql: &mut dyn Sql, source: &str) -> Result<Option<String>, StoreError> {
@@ -247,7 +257,7 @@ pub(crate) fn prune(sql: &mut dyn Sql, older_than_ms: i64) -> Result<Pruned, Sto
             minutes: prune_activity(sql, minute)?,
             lookups: sql.execute("DELETE FROM lookups WHERE hour < $1", &[hour.into()])?,
             streams: sql.execute(
-                "DELETE FROM streams WHERE last_ms IS NOT NULL AND last_ms < $1",
+                "DELETE FROM streams WHERE COALESCE(last_ms, ingested_ms) < $1",
                 &[older_than_ms.into()],
             )?,
         };

@@ -4,7 +4,7 @@
 //! SQLite, the other core). One batch waits at most: memory stays at a few
 //! batches, whatever the stream's length.
 
-use crate::ingest::{write_batch, Batch, Ids};
+use crate::ingest::{write_batch, Batch};
 use crate::sql::{Dialect, Row, Sql, Value};
 use crate::StoreError;
 use std::sync::mpsc::{sync_channel, SyncSender};
@@ -16,32 +16,23 @@ pub(crate) struct Writer {
     thread: JoinHandle<Lent>,
 }
 
-/// What the thread gives back: the connection, the ids it learned, and the
-/// first error (after which it took no more batches)
+/// What the thread gives back: the connection and the first error (after
+/// which it took no more batches)
 pub(crate) struct Lent {
     pub sql: Box<dyn Sql>,
-    pub ids: Ids,
     pub result: Result<(), StoreError>,
 }
 
 impl Writer {
-    pub(crate) fn start(mut sql: Box<dyn Sql>, mut ids: Ids) -> Self {
+    pub(crate) fn start(mut sql: Box<dyn Sql>) -> Self {
         let (batches, queue) = sync_channel::<Batch>(1);
         let thread = std::thread::spawn(move || {
             for batch in queue {
-                if let Err(e) = write_batch(sql.as_mut(), &batch, &mut ids) {
-                    return Lent {
-                        sql,
-                        ids,
-                        result: Err(e),
-                    };
+                if let Err(e) = write_batch(sql.as_mut(), &batch) {
+                    return Lent { sql, result: Err(e) };
                 }
             }
-            Lent {
-                sql,
-                ids,
-                result: Ok(()),
-            }
+            Lent { sql, result: Ok(()) }
         });
         Self { batches, thread }
     }
@@ -57,7 +48,6 @@ impl Writer {
         drop(self.batches);
         self.thread.join().unwrap_or_else(|_| Lent {
             sql: Box::new(Gone { name: name.to_string() }),
-            ids: Ids::new(),
             result: Err(StoreError::Database {
                 store: name.to_string(),
                 message: "the thread writing the store stopped unexpectedly".into(),

@@ -16,6 +16,7 @@ use palisade_evidence::Evidence;
 use palisade_intents::syntax::Protocol;
 use palisade_store::{Store, StoreError, Window};
 use palisade_targets::flows::{self, EndpointKind, FlowEndpoint, FlowRecord, Observed};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const WALKTHROUGH: &str = "../examples/zero-trust/flows/hubble.jsonl";
@@ -287,7 +288,7 @@ fn an_empty_store_is_migrated_once_and_an_existing_one_reopened() {
         assert!(has_rare(&everything(&reopened)));
         assert_eq!(
             reopened.schema_versions().unwrap(),
-            vec![1, 2],
+            vec![1, 2, 3],
             "each migration applied once"
         );
     });
@@ -329,7 +330,7 @@ fn a_store_of_schema_1_keeps_its_evidence_through_the_migration() {
             }
         }
         let store = Store::open(&fresh.url).unwrap();
-        assert_eq!(store.schema_versions().unwrap(), vec![1, 2]);
+        assert_eq!(store.schema_versions().unwrap(), vec![1, 2, 3]);
         let evidence = everything(&store);
         let seen = evidence.flows.values().next().unwrap();
         assert_eq!((seen.count, seen.hours.len()), (3, 1), "{seen:?}");
@@ -364,7 +365,7 @@ fn a_newer_schema_is_refused_not_downgraded() {
             "{refused}"
         );
         let versions = fresh.texts("SELECT CAST(version AS TEXT) FROM schema_version ORDER BY version");
-        assert_eq!(versions, ["1", "2", "99"], "left as it was");
+        assert_eq!(versions, ["1", "2", "3", "99"], "left as it was");
     });
 }
 
@@ -469,5 +470,178 @@ fn two_writers_interleaving_small_batches_both_count() {
         });
         let store = Store::open_existing(&fresh.url).unwrap();
         assert_eq!(everything(&store).records(), 2 * (7 * 144 + 1));
+    });
+}
+
+fn untimed(from: (&str, &str), to: (&str, &str), port: u16) -> FlowRecord {
+    FlowRecord {
+        time_ms: None,
+        ..record(0, from, to, port)
+    }
+}
+
+/// A record with no time in a file of last week is in last week's window
+/// (the one that ends at the store's newest record), not in the hour the
+/// ingest ran: a flow enforcement would drop must not fall out of every
+/// window for lack of a timestamp
+#[test]
+fn a_record_without_time_is_in_the_window_of_its_stream() {
+    each_backend(|fresh| {
+        let (mut store, _) = store_in(fresh);
+        let mut records = week();
+        records.insert(0, untimed(("shop", "web"), ("data", "admin"), 9000));
+        records.push(untimed(("shop", "web"), ("data", "secrets"), 9001));
+        store.ingest(records).unwrap();
+        let end = store.last_seen_ms().unwrap().unwrap();
+        assert_eq!(
+            end,
+            DAY0 + 7 * DAY_MS - 1,
+            "the end of the newest timed record's hour, where the untimed one counts; not the ingest's"
+        );
+        let window = store.evidence(end - 7 * DAY_MS, end).unwrap();
+        for app in ["admin", "secrets"] {
+            assert!(
+                window
+                    .flows
+                    .keys()
+                    .any(|k| k.destination.labels.get("app").is_some_and(|a| a == app)),
+                "{app} is in the week"
+            );
+        }
+        // A stream of untimed records only is placed at the ingest's hour,
+        // and the store's newest time is that hour's end.
+        let other = fresh.sibling();
+        let mut store = Store::open(&other.url).unwrap();
+        store
+            .ingest([untimed(("shop", "web"), ("data", "admin"), 9000)])
+            .unwrap();
+        let end = store
+            .last_seen_ms()
+            .unwrap()
+            .expect("an untimed-only store has a newest time");
+        assert_eq!(everything(&store).records(), 1);
+        assert_eq!(store.evidence(end - DAY_MS, end).unwrap().records(), 1);
+    });
+}
+
+/// Pruning between two batches of one ingest frees a conversation's id,
+/// which SQLite gives to the next new one: the ingest must not keep
+/// writing the old conversation's counts under it
+#[test]
+fn a_prune_between_batches_never_moves_counts_to_another_conversation() {
+    each_backend(|fresh| {
+        let (mut store, url) = store_in(fresh);
+        let mut ingest = store.ingester();
+        ingest.add(record(DAY0, ("shop", "web"), ("shop", "old"), 80)).unwrap();
+        ingest.checkpoint("test", "1").unwrap();
+        let mut pruner = Store::open(&url).unwrap();
+        assert_eq!(pruner.prune(DAY0 + DAY_MS).unwrap().conversations, 1);
+        ingest
+            .add(record(DAY0 + 2 * DAY_MS, ("shop", "web"), ("shop", "new"), 80))
+            .unwrap();
+        ingest.checkpoint("test", "2").unwrap();
+        ingest
+            .add(record(DAY0 + 2 * DAY_MS, ("shop", "web"), ("shop", "old"), 80))
+            .unwrap();
+        ingest
+            .add(record(DAY0 + 2 * DAY_MS, ("shop", "web"), ("shop", "old"), 80))
+            .unwrap();
+        ingest.finish(None).unwrap();
+        let counts: BTreeMap<String, u64> = everything(&store)
+            .flows
+            .iter()
+            .map(|(k, s)| (k.destination.labels["app"].clone(), s.count))
+            .collect();
+        assert_eq!(counts, BTreeMap::from([("new".into(), 1), ("old".into(), 2)]));
+    });
+}
+
+/// One node with its clock in 2099 must not end every window there, nor
+/// make a prune forget the real week
+#[test]
+fn a_record_from_the_future_is_taken_as_now() {
+    each_backend(|fresh| {
+        let (mut store, _) = store_in(fresh);
+        let mut ingest = store.ingester();
+        for r in week() {
+            ingest.add(r).unwrap();
+        }
+        ingest
+            .add(record(4_070_908_800_000, ("shop", "web"), ("shop", "api"), 8080))
+            .unwrap();
+        assert_eq!(ingest.from_the_future(), 1);
+        ingest.finish(None).unwrap();
+        let newest = store.last_seen_ms().unwrap().unwrap();
+        assert!(newest < 4_000_000_000_000, "the newest time is about now: {newest}");
+        let pruned = store.prune(DAY0).unwrap();
+        assert_eq!(pruned.buckets, 0, "nothing of the week is older than its start");
+        assert_eq!(everything(&store).records(), 7 * 144 + 2);
+    });
+}
+
+/// A pod with many labels makes a conversation key longer than a
+/// PostgreSQL index entry may be; it is stored like any other
+#[test]
+fn a_conversation_with_a_very_long_key_is_stored() {
+    each_backend(|fresh| {
+        let (mut store, _) = store_in(fresh);
+        let mut big = record(DAY0, ("shop", "web"), ("shop", "api"), 8080);
+        for n in 0..80 {
+            big.source
+                .labels
+                .insert(format!("team.example.com/label-{n}"), "x".repeat(60));
+        }
+        store.ingest([big.clone(), big]).unwrap();
+        let stored = everything(&store);
+        assert_eq!(stored.flows.len(), 1);
+        assert_eq!(stored.flows.values().next().unwrap().count, 2);
+    });
+}
+
+/// A record that claims more connections than a counter holds is held at
+/// a cap, and every window still reads, on both backends
+#[test]
+fn huge_counts_are_held_not_wrapped() {
+    each_backend(|fresh| {
+        let (mut store, _) = store_in(fresh);
+        let mut huge = record(DAY0, ("shop", "web"), ("shop", "api"), 8080);
+        huge.count = u64::MAX;
+        for hour in 0..3 {
+            let mut r = huge.clone();
+            r.time_ms = Some(DAY0 + hour * 3_600_000);
+            store.ingest([r.clone(), r]).unwrap();
+        }
+        let seen = everything(&store).flows.into_values().next().unwrap();
+        assert!(seen.count >= 3 << 48 && seen.count < u64::MAX / 2, "{}", seen.count);
+        assert_eq!(seen.observed[&Observed::Allowed], seen.count);
+    });
+}
+
+/// A stream with no timed record (a file of junk) counts at the time it
+/// was ingested: in the windows around then, and pruned with them
+#[test]
+fn a_stream_without_times_is_placed_at_its_ingest() {
+    each_backend(|fresh| {
+        let (mut store, _) = store_in(fresh);
+        let stats = flows::ReadStats {
+            format: "hubble".into(),
+            lines: 1,
+            malformed: 1,
+            ..flows::ReadStats::default()
+        };
+        store.ingester().finish(Some(("junk.jsonl", &stats))).unwrap();
+        assert!(
+            store.evidence(DAY0, DAY0 + 7 * DAY_MS).unwrap().reads.is_empty(),
+            "not in last year's week"
+        );
+        let now = i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
+        .unwrap();
+        assert_eq!(store.evidence(now - DAY_MS, now + DAY_MS).unwrap().reads.len(), 1);
+        assert_eq!(store.prune(now + DAY_MS).unwrap().streams, 1);
     });
 }

@@ -54,7 +54,9 @@ impl Fresh {
         let mut client = postgres::Client::connect(admin, postgres::NoTls).unwrap();
         // One statement a call: a multi-statement string is one transaction,
         // which CREATE DATABASE refuses.
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS {database}")).unwrap();
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {database}"))
+            .unwrap();
         client.batch_execute(&format!("CREATE DATABASE {database}")).unwrap();
         let base = admin.rsplit_once('/').map_or(admin, |(base, _)| base);
         Self {
