@@ -34,7 +34,7 @@ pub enum EndpointKind {
 }
 
 /// One end of an observed flow: whatever the record says about it
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct FlowEndpoint {
     /// what it is
     pub kind: EndpointKind,
@@ -54,6 +54,23 @@ pub struct FlowEndpoint {
     pub ip: Option<IpAddr>,
     /// DNS names the address was looked up as
     pub names: Vec<String>,
+}
+
+/// Every record's conversation key is hashed (twice, with the store's map),
+/// so the hash leaves out what follows from the rest: the namespace's labels
+/// (from the namespace) and the service account (from the workload). Equal
+/// endpoints still hash equal; endpoints that differ only there share a hash
+/// and are told apart by equality.
+impl std::hash::Hash for FlowEndpoint {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.kind.hash(state);
+        self.namespace.hash(state);
+        self.pod.hash(state);
+        self.service.hash(state);
+        self.labels.hash(state);
+        self.ip.hash(state);
+        self.names.hash(state);
+    }
 }
 
 impl FlowEndpoint {
