@@ -164,14 +164,7 @@ pub(crate) fn prepare(sql: &mut dyn Sql) -> Result<(), StoreError> {
 pub(crate) fn migrate_to(sql: &mut dyn Sql, target: i64) -> Result<(), StoreError> {
     // Looked at first without a write transaction: a store that is up to
     // date is only read, so a user who may only read it can.
-    let found = version(sql)?;
-    if found > VERSION {
-        return Err(StoreError::Newer {
-            store: sql.name().to_string(),
-            found,
-            known: VERSION,
-        });
-    }
+    let found = known_version(sql)?;
     if found >= target {
         return Ok(());
     }
@@ -181,14 +174,7 @@ pub(crate) fn migrate_to(sql: &mut dyn Sql, target: i64) -> Result<(), StoreErro
             // (SQLite's BEGIN IMMEDIATE does the same for a file).
             sql.query("SELECT pg_advisory_xact_lock(7061746572)", &[], &mut |_| Ok(()))?;
         }
-        let found = version(sql)?;
-        if found > VERSION {
-            return Err(StoreError::Newer {
-                store: sql.name().to_string(),
-                found,
-                known: VERSION,
-            });
-        }
+        let found = known_version(sql)?;
         for version in found + 1..=target.min(VERSION) {
             let migration = &MIGRATIONS[usize::try_from(version - 1).unwrap_or(0)];
             sql.batch(&render(migration.sql, sql.dialect()))?;
@@ -202,6 +188,19 @@ pub(crate) fn migrate_to(sql: &mut dyn Sql, target: i64) -> Result<(), StoreErro
         }
         Ok(())
     })
+}
+
+/// [`version`], refused when it is newer than this code
+fn known_version(sql: &mut dyn Sql) -> Result<i64, StoreError> {
+    let found = version(sql)?;
+    if found > VERSION {
+        return Err(StoreError::Newer {
+            store: sql.name().to_string(),
+            found,
+            known: VERSION,
+        });
+    }
+    Ok(found)
 }
 
 /// The version of the schema in the database: 0 for an empty one; an

@@ -206,12 +206,9 @@ impl Sql for Sqlite {
 }
 
 fn open_error(name: &str, e: &rusqlite::Error) -> StoreError {
-    if is_not_a_database(e) {
-        return not_sqlite(name);
-    }
-    StoreError::Open {
-        store: name.to_string(),
-        message: e.to_string(),
+    match error(name, e) {
+        StoreError::Database { store, message } => StoreError::Open { store, message },
+        other => other,
     }
 }
 
