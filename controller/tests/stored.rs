@@ -14,7 +14,7 @@ mod common;
 mod fake_relay;
 
 use common::{
-    reconciling::{intents_value, last_status, project, run_stored, run_with, NOW},
+    reconciling::{intents_value, last_status, project, run_stored, run_with},
     Fake,
 };
 use fake_relay::{flow, lost, serve_at, FakeRelay};
@@ -31,6 +31,10 @@ use std::{
     sync::{atomic::Ordering, Arc},
     time::Duration,
 };
+
+/// The time of these tests: in the past, as the store takes a record from
+/// the future (a node with a wrong clock) as seen now
+const NOW: i64 = 1_790_000_000;
 
 fn hubble(seconds: i64, from: &str, to: &str, port: u16) -> String {
     let time = k8s_openapi::chrono::DateTime::from_timestamp(seconds, 0)
@@ -252,8 +256,8 @@ async fn a_restarted_relay_follower_asks_from_its_last_record_and_counts_nothing
     let url = format!("sqlite:{}", dir.path().join("evidence.db").display());
     let relay = FakeRelay::default();
     relay.scripts.lock().unwrap().push_back(vec![
-        flow(1_800_000_000, "frontend", "backend", 8080, 1, Some(false)),
-        flow(1_800_000_001, "frontend", "db", 5432, 2, Some(false)),
+        flow(1_790_000_000, "frontend", "backend", 8080, 1, Some(false)),
+        flow(1_790_000_001, "frontend", "db", 5432, 2, Some(false)),
         lost(3),
     ]);
     let (followed, address) =
@@ -264,9 +268,9 @@ async fn a_restarted_relay_follower_asks_from_its_last_record_and_counts_nothing
     // the position.
     let replaying = FakeRelay::default();
     replaying.scripts.lock().unwrap().push_back(vec![
-        flow(1_800_000_000, "frontend", "backend", 8080, 1, Some(false)),
-        flow(1_800_000_001, "frontend", "db", 5432, 2, Some(false)),
-        flow(1_800_000_002, "frontend", "cache", 6379, 1, Some(false)),
+        flow(1_790_000_000, "frontend", "backend", 8080, 1, Some(false)),
+        flow(1_790_000_001, "frontend", "db", 5432, 2, Some(false)),
+        flow(1_790_000_002, "frontend", "cache", 6379, 1, Some(false)),
     ]);
     let (followed, _) = follow_relay_until(&url, &replaying, &address, |url| stored_counts(url).len() == 3).await;
     assert_eq!(followed.flows, 1, "the replayed records were taken already");
@@ -279,7 +283,7 @@ async fn a_restarted_relay_follower_asks_from_its_last_record_and_counts_nothing
     assert_eq!(
         asked,
         Some(Timestamp {
-            seconds: 1_800_000_001,
+            seconds: 1_790_000_001,
             nanos: 500_000_000
         }),
         "from the last stored record's time"
