@@ -88,6 +88,13 @@ fn follow_file_to_the_end(url: &str, path: &Path) -> Followed {
     follower.join().unwrap().unwrap()
 }
 
+/// Reconcile the Intents `shop` at `now` as a controller process that
+/// opened the store at `url` (its own connection, nothing in memory) does
+async fn judge(fake: &Fake, now: i64, url: &str) {
+    let reader = Arc::new(Reader::open(url).await.unwrap());
+    run_stored(fake, "shop", now, reader).await.unwrap();
+}
+
 fn auditing() -> Value {
     let start = k8s_openapi::chrono::DateTime::from_timestamp(NOW - 7200, 0)
         .unwrap()
@@ -127,9 +134,7 @@ async fn a_restarted_controller_reads_the_window_back_from_the_store_and_judges_
         .await
         .unwrap();
     let first = fake.fork();
-    run_stored(&first, "shop", NOW, Arc::new(Reader::open(&url).await.unwrap()))
-        .await
-        .unwrap();
+    judge(&first, NOW, &url).await;
     let judged = verdict(&last_status(&first, "shop"));
     assert_eq!(judged["phase"], "Blocked", "{judged}");
     assert_eq!(judged["wouldDrop"][0]["count"], 60, "{judged}");
@@ -142,14 +147,7 @@ async fn a_restarted_controller_reads_the_window_back_from_the_store_and_judges_
     // A new process (a restart, or another replica taking the Lease): its
     // own connection, the status the first wrote, nothing in memory.
     let restarted = first.fork();
-    run_stored(
-        &restarted,
-        "shop",
-        NOW + 60,
-        Arc::new(Reader::open(&url).await.unwrap()),
-    )
-    .await
-    .unwrap();
+    judge(&restarted, NOW + 60, &url).await;
     assert_eq!(verdict(&last_status(&restarted, "shop")), judged);
 
     // The follower restarts too: it resumes after the hour it stored.
@@ -181,9 +179,7 @@ async fn lost_records_in_the_stored_window_start_it_again_once_not_at_every_rest
         vec![intents_value("shop", "shop", json!({}), auditing())],
         vec![project("default", json!(["cilium"]))],
     );
-    run_stored(&fake, "shop", NOW, Arc::new(Reader::open(&url).await.unwrap()))
-        .await
-        .unwrap();
+    judge(&fake, NOW, &url).await;
     let now = k8s_openapi::chrono::DateTime::from_timestamp(NOW, 0)
         .unwrap()
         .to_rfc3339_opts(k8s_openapi::chrono::SecondsFormat::Secs, true);
@@ -195,14 +191,7 @@ async fn lost_records_in_the_stored_window_start_it_again_once_not_at_every_rest
     writeln!(file, "{}", hubble(NOW + 30, "frontend", "backend", 8080)).unwrap();
     assert_eq!(follow_to_the_end(&url, &path).await.flows, 1);
     let restarted = fake.fork();
-    run_stored(
-        &restarted,
-        "shop",
-        NOW + 60,
-        Arc::new(Reader::open(&url).await.unwrap()),
-    )
-    .await
-    .unwrap();
+    judge(&restarted, NOW + 60, &url).await;
     let status = last_status(&restarted, "shop");
     assert_eq!(status["windowStart"], now.as_str(), "{status}");
 }
