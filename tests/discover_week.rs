@@ -259,3 +259,21 @@ fn the_intents_already_written_name_the_unseen_and_set_the_minimum() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// No conversation seen is no proposal: an empty store (or a window with
+/// nothing in it) must not put every namespace on default deny
+#[test]
+fn an_empty_store_proposes_nothing_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("empty.db").display());
+    drop(palisade_store::Store::open(&store).unwrap());
+    let out = palisade()
+        .args(["discover", "--store", &store, "--since", "7d", "--out"])
+        .arg(dir.path().join("proposed"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!dir.path().join("proposed").exists(), "nothing written");
+}

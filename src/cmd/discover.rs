@@ -56,6 +56,15 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     let Some((evidence, cluster)) = args.flows.read(sink) else {
         return Exit::Input;
     };
+    if evidence.flows.is_empty() {
+        // Nothing seen is no evidence of a cluster without traffic: a
+        // proposal from it would put every namespace on default deny.
+        sink.push(
+            Diag::error("no_flows", "no conversation was observed: there is nothing to propose intents from")
+                .help("pass flow logs that hold records, or a longer `--since` for a store"),
+        );
+        return Exit::Input;
+    }
     if let Err(diag) = namespaces_seen(&evidence, &args.namespace) {
         sink.push(diag);
         return Exit::Input;
