@@ -221,14 +221,7 @@ fn a_store_that_cannot_be_used_is_exit_1_with_the_reason() {
         ),
         (&["evidence", "show", "--store", &missing], "there is no store at"),
         (
-            &[
-                "evidence",
-                "prune",
-                "--store",
-                "mysql://db/palisade",
-                "--keep",
-                "30d",
-            ],
+            &["evidence", "prune", "--store", "mysql://db/palisade", "--keep", "30d"],
             "is not one palisade can use",
         ),
         (
@@ -371,4 +364,44 @@ fn a_conversation_seen_on_day_6_of_7_holds_the_gate_a_short_window_would_open() 
         !seen_in_a_day,
         "a one-day window misses it: that is why the gate reads the week"
     );
+}
+
+#[test]
+fn the_same_file_twice_is_refused_unless_asked_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite:{}", dir.path().join("e.db").display());
+    let ingest = |extra: &[&str]| {
+        let mut args = vec!["evidence", "ingest", "--flows", FLOWS, "--store", &store];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let (code, _, stderr) = ingest(&[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let once = show_json(&store, "7d")["records"].as_u64();
+    let (code, stdout, stderr) = ingest(&[]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("was ingested into") && stderr.contains("--again"),
+        "{stderr}"
+    );
+    assert_eq!(
+        show_json(&store, "7d")["records"].as_u64(),
+        once,
+        "nothing counted twice"
+    );
+    let (code, _, stderr) = ingest(&["--again"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(show_json(&store, "7d")["records"].as_u64(), once.map(|n| 2 * n));
+    // A copy elsewhere is another file (the user said to store it).
+    let copy = dir.path().join("copy.jsonl");
+    std::fs::copy(FLOWS, &copy).unwrap();
+    let (code, _, stderr) = run(&[
+        "evidence",
+        "ingest",
+        "--flows",
+        copy.to_str().unwrap(),
+        "--store",
+        &store,
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
 }

@@ -167,7 +167,7 @@ pub async fn follow_relay(
 ) -> Result<Followed, FollowError> {
     relay::check(address, &options)?;
     let stream = relay_stream(address);
-    let (sender, received) = mpsc::channel();
+    let (sender, received) = mpsc::sync_channel(RELAYED_QUEUE);
     let (resume_sender, resume) = tokio::sync::oneshot::channel();
     let writer = tokio::task::spawn_blocking(move || {
         let mut store = store;
@@ -188,7 +188,10 @@ pub async fn follow_relay(
     let resume_ms = resume.await.unwrap_or(None);
     let address = address.to_string();
     let relay = tokio::spawn(async move {
-        let intake = Arc::new(tokio::sync::Mutex::new(Sender(sender)));
+        let intake = Arc::new(tokio::sync::Mutex::new(Sender {
+            channel: sender,
+            overflowed: 0,
+        }));
         relay::follow(&address, intake, RelayOptions { resume_ms, ..options }).await
     });
     let written = writer.await;
@@ -367,22 +370,59 @@ enum Relayed {
     Unreadable,
 }
 
-/// The relay's end of the channel
-struct Sender(mpsc::Sender<Relayed>);
+/// Records on their way from the relay to the store's thread at most:
+/// memory stays bounded when the store is slower than the cluster
+const RELAYED_QUEUE: usize = 50_000;
+
+/// The relay's end of the channel. A record that finds the queue full is
+/// not waited for (that would stall the async relay task) but counted as
+/// lost, and the loss reaches the store as soon as there is room: the gate
+/// sees a gap rather than an evidence that is quietly thinner
+struct Sender {
+    channel: mpsc::SyncSender<Relayed>,
+    overflowed: u64,
+}
+
+impl Sender {
+    fn send(&mut self, item: Relayed) {
+        if self.overflowed > 0 {
+            match self.channel.try_send(Relayed::Lost(self.overflowed)) {
+                Ok(()) => self.overflowed = 0,
+                Err(_) => {
+                    self.overflowed = self.overflowed.saturating_add(item.records());
+                    return;
+                }
+            }
+        }
+        // A closed channel is a writer that stopped: the records are left
+        // to the next follower, which resumes from the last checkpoint.
+        if let Err(mpsc::TrySendError::Full(item)) = self.channel.try_send(item) {
+            self.overflowed = self.overflowed.saturating_add(item.records());
+        }
+    }
+}
+
+impl Relayed {
+    /// How many records it stands for, when it has to be counted as lost
+    fn records(&self) -> u64 {
+        match self {
+            Self::Flow(_) | Self::Unreadable => 1,
+            Self::Lost(n) => *n,
+        }
+    }
+}
 
 impl Intake for Sender {
-    // A closed channel is a writer that stopped: the records are left to
-    // the next follower, which resumes from the last checkpoint.
     fn flow(&mut self, record: FlowRecord) {
-        let _ = self.0.send(Relayed::Flow(Box::new(record)));
+        self.send(Relayed::Flow(Box::new(record)));
     }
 
     fn lost(&mut self, records: u64) {
-        let _ = self.0.send(Relayed::Lost(records));
+        self.send(Relayed::Lost(records));
     }
 
     fn unreadable(&mut self) {
-        let _ = self.0.send(Relayed::Unreadable);
+        self.send(Relayed::Unreadable);
     }
 }
 

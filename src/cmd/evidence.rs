@@ -8,7 +8,7 @@ use crate::values::TextOrJson as Output;
 use crate::{flows::FlowArgs, Exit};
 use palisade_evidence::{cron::human, Evidence};
 use palisade_intents::{Diag, Diags};
-use palisade_store::{Store, StoreError, Summary, Window};
+use palisade_store::{FileMark, Store, StoreError, Summary, Window};
 use palisade_targets::flows::{self, format_time, FlowFormat, StreamError};
 use std::path::PathBuf;
 use std::sync::{atomic::AtomicBool, Arc};
@@ -42,6 +42,10 @@ struct IngestArgs {
     /// path, created if missing)
     #[command(flatten)]
     flows: FlowArgs,
+    /// Ingest a file even if this store took it before (its flows then
+    /// count twice)
+    #[arg(long)]
+    again: bool,
 }
 
 /// Arguments of `palisade evidence follow`
@@ -132,7 +136,38 @@ fn ingest(args: &IngestArgs, sink: &mut Diags) -> Result<Exit, StoreError> {
     let mut store = Store::open(url)?;
     let formats = flows::formats();
     let mut total = 0;
-    for path in &files {
+    let marks = files
+        .iter()
+        .map(|path| FileMark::of(path))
+        .collect::<std::io::Result<Vec<_>>>();
+    let marks = match marks {
+        Ok(marks) => marks,
+        Err(e) => {
+            sink.push(Diag::error("io", format!("cannot read the flow logs: {e}")));
+            return Ok(Exit::Input);
+        }
+    };
+    for (path, mark) in files.iter().zip(&marks) {
+        let taken = match mark {
+            Some(mark) => store.already_ingested(mark)?,
+            None => false,
+        };
+        if taken && !args.again {
+            sink.push(
+                Diag::error(
+                    "already_ingested",
+                    format!(
+                        "`{}` was ingested into `{}` before: its flows would count twice",
+                        path.display(),
+                        store.name()
+                    ),
+                )
+                .help("ingest only the files that are new, or pass --again to count this one again"),
+            );
+            return Ok(Exit::Input);
+        }
+    }
+    for (path, mark) in files.iter().zip(&marks) {
         let mut ingest = store.ingester();
         let mut failed = None;
         let read = flows::read(path, reader, &formats, |record| {
@@ -153,6 +188,9 @@ fn ingest(args: &IngestArgs, sink: &mut Diags) -> Result<Exit, StoreError> {
             }
         };
         total += ingest.taken();
+        if let Some(mark) = mark {
+            ingest.mark_ingested(mark)?;
+        }
         ingest.finish(Some((&path.display().to_string(), &stats)))?;
         crate::flows::print_reads(&Evidence {
             reads: vec![stats],
@@ -184,7 +222,9 @@ fn follow(args: &FollowArgs, sink: &mut Diags) -> Exit {
     let followed = runtime.block_on(async move {
         tokio::spawn(stored::stop_on_signal(stop));
         let store = stored::blocking(move || Store::open(&url)).await?;
-        match (&args.flows, &args.hubble_relay) {
+        // Named as the store names itself: never with the URL's password.
+        let name = store.name().to_string();
+        let followed = match (&args.flows, &args.hubble_relay) {
             (Some(path), _) => {
                 let path = path.clone();
                 let mut store = store;
@@ -197,14 +237,15 @@ fn follow(args: &FollowArgs, sink: &mut Diags) -> Exit {
                 stored::follow_relay(store, address, options, checkpoints).await
             }
             (None, None) => Err(FollowError::Ended("nothing to follow".into())),
-        }
+        };
+        followed.map(|f| (name, f))
     });
     match followed {
-        Ok(f) => {
+        Ok((name, f)) => {
             println!(
                 "stored {} in `{}`: {} reported lost, {} unreadable, {}",
                 palisade_evidence::plural(f.flows, "flow"),
-                args.store,
+                name,
                 f.lost,
                 f.unreadable,
                 palisade_evidence::plural(f.checkpoints, "checkpoint")

@@ -18,6 +18,7 @@
 //!   or downgraded
 
 mod err;
+mod files;
 mod ingest;
 mod key;
 mod postgres;
@@ -29,6 +30,7 @@ mod window;
 mod writer;
 
 pub use err::StoreError;
+pub use files::FileMark;
 pub use ingest::Ingest;
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use summary::{Conversation, Coverage, Gap, ServiceSeen, Summary};
