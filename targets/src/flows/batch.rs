@@ -218,31 +218,32 @@ fn spawn<'s, 'f: 's>(scope: &'s std::thread::Scope<'s, '_>) -> Worker<'f> {
 /// Where the next `\n` is: eight bytes at a time, since a flow log's lines
 /// are a kilobyte long and this runs over every byte of the file
 pub(super) fn find_newline(bytes: &[u8]) -> Option<usize> {
+    find_byte(bytes, b'\n')
+}
+
+/// Where the first `byte` is, eight bytes at a time
+pub(super) fn find_byte(bytes: &[u8], byte: u8) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    const NEWLINES: u64 = ONES * b'\n' as u64;
+    let wanted: u64 = ONES * u64::from(byte);
     let mut words = bytes.chunks_exact(8);
     let mut offset = 0;
     for word in &mut words {
         let mut eight = [0u8; 8];
         eight.copy_from_slice(word);
-        let x = u64::from_le_bytes(eight) ^ NEWLINES;
-        // A zero byte of x is a `\n` of the word.
+        let x = u64::from_le_bytes(eight) ^ wanted;
+        // A zero byte of x is a `byte` of the word.
         if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
             break;
         }
         offset += 8;
     }
-    bytes
-        .get(offset..)?
-        .iter()
-        .position(|b| *b == b'\n')
-        .map(|i| offset + i)
+    bytes.get(offset..)?.iter().position(|b| *b == byte).map(|i| offset + i)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::find_newline;
+    use super::{find_byte, find_newline};
 
     #[test]
     fn the_first_newline_is_found_wherever_it_is() {
@@ -256,6 +257,7 @@ mod tests {
                 assert_eq!(find_newline(&bytes), Some(at), "{length} {at}");
             }
             assert_eq!(find_newline(&vec![0x8a; length]), None);
+            assert_eq!(find_byte(&vec![b'='; length], b'='), (length > 0).then_some(0));
         }
     }
 }
