@@ -160,7 +160,16 @@ fn two_processes_ingesting_into_one_database_both_count() {
     let mut children: Vec<_> = (0..2)
         .map(|_| {
             std::process::Command::new(assert_cmd::cargo::cargo_bin("palisade"))
-                .args(["evidence", "ingest", "--flows", FLOWS, "--store", &database.url])
+                // the same file on purpose: two writers at once
+                .args([
+                    "evidence",
+                    "ingest",
+                    "--flows",
+                    FLOWS,
+                    "--store",
+                    &database.url,
+                    "--again",
+                ])
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap()

@@ -190,6 +190,8 @@ fn two_processes_ingest_into_one_store_at_once() {
                 flows.to_str().unwrap(),
                 "--store",
                 &store,
+                // the same file on purpose: two writers at once
+                "--again",
             ])
             .output()
     };
@@ -381,7 +383,7 @@ fn the_same_file_twice_is_refused_unless_asked_again() {
     let (code, stdout, stderr) = ingest(&[]);
     assert_eq!(code, Some(1), "{stdout}{stderr}");
     assert!(
-        stderr.contains("was ingested into") && stderr.contains("--again"),
+        stderr.contains("already: its flows would count twice") && stderr.contains("--again"),
         "{stderr}"
     );
     assert_eq!(

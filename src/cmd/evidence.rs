@@ -8,7 +8,7 @@ use crate::values::TextOrJson as Output;
 use crate::{flows::FlowArgs, Exit};
 use palisade_evidence::{cron::human, Evidence};
 use palisade_intents::{Diag, Diags};
-use palisade_store::{FileMark, Store, StoreError, Summary, Window};
+use palisade_store::{FileMark, Ingested, Store, StoreError, Summary, Window};
 use palisade_targets::flows::{self, format_time, FlowFormat, StreamError};
 use std::path::PathBuf;
 use std::sync::{atomic::AtomicBool, Arc};
@@ -148,27 +148,37 @@ fn ingest(args: &IngestArgs, sink: &mut Diags) -> Result<Exit, StoreError> {
         }
     };
     for (path, mark) in files.iter().zip(&marks) {
-        let taken = match mark {
+        let held = match mark {
             Some(mark) => store.already_ingested(mark)?,
-            None => false,
+            None => Ingested::No,
         };
-        if taken && !args.again {
+        if held != Ingested::No && !args.again {
+            let (what, help) = match held {
+                Ingested::Part => (
+                    "the first part of",
+                    "an earlier ingest of it stopped midway: prune the store back to before it (`evidence prune --keep`), or pass --again to count that part twice",
+                ),
+                _ => ("", "ingest only the files that are new, or pass --again to count this one again"),
+            };
             sink.push(
                 Diag::error(
                     "already_ingested",
                     format!(
-                        "`{}` was ingested into `{}` before: its flows would count twice",
+                        "`{}` holds {what}`{}` already: its flows would count twice",
+                        store.name(),
                         path.display(),
-                        store.name()
                     ),
                 )
-                .help("ingest only the files that are new, or pass --again to count this one again"),
+                .help(help),
             );
             return Ok(Exit::Input);
         }
     }
     for (path, mark) in files.iter().zip(&marks) {
         let mut ingest = store.ingester();
+        if let Some(mark) = mark {
+            ingest.mark_begun(mark)?;
+        }
         let mut failed = None;
         let read = flows::read(path, reader, &formats, |record| {
             if failed.is_none() {

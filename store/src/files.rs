@@ -48,15 +48,44 @@ impl FileMark {
     }
 }
 
+/// What a store holds of a file
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingested {
+    /// nothing: a new file
+    No,
+    /// all of it
+    Whole,
+    /// the first part: an ingest of it stopped (killed, or an error)
+    /// after some batches were written
+    Part,
+}
+
+/// The position a file's ingest saves while it runs
+fn begun(mark: &str) -> String {
+    format!("begun:{mark}")
+}
+
 impl Store {
     /// Whether this very file (same path and content mark) was ingested
-    /// into the store before
-    pub fn already_ingested(&self, file: &FileMark) -> Result<bool, StoreError> {
-        Ok(self.cursor(&file.source)?.as_deref() == Some(file.mark.as_str()))
+    /// into the store before, whole or in part
+    pub fn already_ingested(&self, file: &FileMark) -> Result<Ingested, StoreError> {
+        let saved = self.cursor(&file.source)?;
+        Ok(match saved {
+            Some(saved) if saved == file.mark => Ingested::Whole,
+            Some(saved) if saved == begun(&file.mark) => Ingested::Part,
+            _ => Ingested::No,
+        })
     }
 }
 
 impl Ingest<'_> {
+    /// Note that `file` is being ingested, before any of it is written: an
+    /// ingest that stops midway leaves its first part stored, and a second
+    /// one must be told, or that part counts twice
+    pub fn mark_begun(&mut self, file: &FileMark) -> Result<(), StoreError> {
+        self.checkpoint(&file.source, &begun(&file.mark))
+    }
+
     /// Write what is pending and note `file` as ingested, in one transaction
     pub fn mark_ingested(&mut self, file: &FileMark) -> Result<(), StoreError> {
         self.checkpoint(&file.source, &file.mark)

@@ -30,7 +30,7 @@ mod window;
 mod writer;
 
 pub use err::StoreError;
-pub use files::FileMark;
+pub use files::{FileMark, Ingested};
 pub use ingest::Ingest;
 pub use schema::VERSION as SCHEMA_VERSION;
 pub use summary::{Conversation, Coverage, Gap, ServiceSeen, Summary};

@@ -14,7 +14,7 @@
 use palisade_compiler::model::Request;
 use palisade_evidence::Evidence;
 use palisade_intents::syntax::Protocol;
-use palisade_store::{Store, StoreError, Window};
+use palisade_store::{FileMark, Ingested, Store, StoreError, Window};
 use palisade_targets::flows::{self, EndpointKind, FlowEndpoint, FlowRecord, Observed};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -643,5 +643,46 @@ fn a_stream_without_times_is_placed_at_its_ingest() {
         .unwrap();
         assert_eq!(store.evidence(now - DAY_MS, now + DAY_MS).unwrap().reads.len(), 1);
         assert_eq!(store.prune(now + DAY_MS).unwrap().streams, 1);
+    });
+}
+
+/// A file is known again by its path and content: whole once its ingest
+/// finished, in part when one stopped midway (its first batches stored)
+#[test]
+fn a_file_is_known_whole_or_in_part() {
+    each_backend(|fresh| {
+        let (mut store, _) = store_in(fresh);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("flows.jsonl");
+        std::fs::copy(WALKTHROUGH, &file).unwrap();
+        let mark = FileMark::of(&file).unwrap().unwrap();
+        assert_eq!(store.already_ingested(&mark).unwrap(), Ingested::No);
+        {
+            let mut stopped = store.ingester_flushing_every(1);
+            stopped.mark_begun(&mark).unwrap();
+            stopped
+                .add(record(DAY0, ("shop", "web"), ("shop", "api"), 8080))
+                .unwrap();
+            // dropped without finish: killed, or an error of the reader
+        }
+        assert_eq!(store.already_ingested(&mark).unwrap(), Ingested::Part);
+        assert_eq!(everything(&store).records(), 1, "the first part is stored");
+        let mut whole = store.ingester();
+        whole.mark_begun(&mark).unwrap();
+        whole.mark_ingested(&mark).unwrap();
+        whole.finish(None).unwrap();
+        assert_eq!(store.already_ingested(&mark).unwrap(), Ingested::Whole);
+        std::fs::write(&file, "{}\n").unwrap();
+        let changed = FileMark::of(&file).unwrap().unwrap();
+        assert_eq!(
+            store.already_ingested(&changed).unwrap(),
+            Ingested::No,
+            "new content, new file"
+        );
+        assert_eq!(
+            FileMark::of(Path::new("-")).unwrap(),
+            None,
+            "stdin is never known again"
+        );
     });
 }
