@@ -9,7 +9,8 @@ use crate::{key, now_ms, Store, StoreError, HOUR_MS};
 use palisade_evidence::observe::FlowKey;
 use palisade_evidence::Evidence;
 use palisade_targets::flows::{FlowRecord, Observed, ReadStats};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
 
 /// Rows per statement: a few hundred rows a round trip, far below both
 /// backends' limits on parameters (SQLite 32,766, PostgreSQL 65,535)
@@ -25,6 +26,11 @@ pub(crate) const COUNT_CAP: i64 = 1 << 48;
 /// must not become the end of every window, nor make a prune forget the
 /// real week
 pub(crate) const CLOCK_SKEW_MS: i64 = 5 * 60_000;
+
+/// Conversation-hours a batch holds at most: a week's records spread thin
+/// over many hours make every record a new bucket, and memory follows the
+/// buckets (a conversation's key is kilobytes), not the records
+const FLUSH_BUCKETS: usize = 20_000;
 
 /// Untimed records held until the stream's first timed record says where
 /// they belong; past this many, they go to the hour the ingest runs
@@ -52,6 +58,8 @@ pub struct Ingest<'s> {
     from_the_future: u64,
     hours: BTreeMap<i64, Evidence>,
     pending: usize,
+    /// conversation-hours held: what a batch's memory grows with
+    buckets: usize,
     taken: u64,
     first_ms: Option<i64>,
     last_ms: Option<i64>,
@@ -68,6 +76,7 @@ impl<'s> Ingest<'s> {
             from_the_future: 0,
             hours: BTreeMap::new(),
             pending: 0,
+            buckets: 0,
             taken: 0,
             first_ms: None,
             last_ms: None,
@@ -118,10 +127,13 @@ impl<'s> Ingest<'s> {
     }
 
     fn put(&mut self, hour: i64, record: FlowRecord) -> Result<(), StoreError> {
-        self.hours.entry(hour).or_default().add(record);
+        let evidence = self.hours.entry(hour).or_default();
+        let before = evidence.flows.len();
+        evidence.add(record);
+        self.buckets += evidence.flows.len() - before;
         self.pending += 1;
         self.taken += 1;
-        if self.pending >= self.flush_every {
+        if self.pending >= self.flush_every || self.buckets >= FLUSH_BUCKETS {
             self.queue(None)?;
         }
         Ok(())
@@ -175,6 +187,7 @@ impl<'s> Ingest<'s> {
             cursor,
         };
         self.pending = 0;
+        self.buckets = 0;
         let writer = match self.writer.take() {
             Some(writer) => writer,
             None => {
@@ -218,10 +231,10 @@ impl Drop for Ingest<'_> {
 /// in one order (conversations by key hash, buckets by hour and id) in
 /// every process, so that two writers wait for each other instead of
 /// deadlocking
-pub(crate) fn write_batch(sql: &mut dyn Sql, batch: &Batch) -> Result<(), StoreError> {
+pub(crate) fn write_batch(sql: &mut dyn Sql, batch: &Batch, rows: &mut RowCache) -> Result<(), StoreError> {
     let cursor = batch.cursor.as_ref().map(|(s, p)| (s.as_str(), p.as_str()));
     in_transaction(sql, |sql| {
-        let ids = conversation_ids(sql, &batch.hours)?;
+        let ids = conversation_ids(sql, &batch.hours, rows)?;
         for (hour, evidence) in &batch.hours {
             write_buckets(sql, *hour, evidence, &ids)?;
             write_lookups(sql, *hour, evidence)?;
@@ -238,34 +251,53 @@ const SAVE_CURSOR: &str = "
 INSERT INTO cursors (source, position, saved_ms) VALUES ($1, $2, $3)
 ON CONFLICT (source) DO UPDATE SET position = excluded.position, saved_ms = excluded.saved_ms";
 
-/// The ids of every conversation of the batch, added if they are new.
-/// `DO NOTHING` and a second look rather than `DO UPDATE ... RETURNING`,
-/// which would rewrite every row on every batch
+/// The rows of conversations met in earlier batches of one writer: a
+/// conversation's text and hash are the same every time (ids are not, and
+/// are looked up again). Held to [`RowCache::MOST`] conversations
+#[derive(Default)]
+pub(crate) struct RowCache {
+    rows: HashMap<FlowKey, Rc<ConversationRow>>,
+}
+
+impl RowCache {
+    const MOST: usize = 50_000;
+
+    fn row(&mut self, flow: &FlowKey, store: &str) -> Result<Rc<ConversationRow>, StoreError> {
+        if let Some(row) = self.rows.get(flow) {
+            return Ok(row.clone());
+        }
+        if self.rows.len() >= Self::MOST {
+            self.rows.clear();
+        }
+        let row = Rc::new(ConversationRow::new(flow, store)?);
+        self.rows.insert(flow.clone(), row.clone());
+        Ok(row)
+    }
+}
+
+/// The ids of every conversation of the batch, added if they are new:
+/// looked up first, and only the new ones written (`DO NOTHING` for one
+/// that another writer adds meanwhile), then looked up
 fn conversation_ids<'b>(
     sql: &mut dyn Sql,
     hours: &'b BTreeMap<i64, Evidence>,
+    cache: &mut RowCache,
 ) -> Result<HashMap<&'b FlowKey, i64>, StoreError> {
-    let mut rows: BTreeMap<String, (&FlowKey, ConversationRow)> = BTreeMap::new();
+    let mut rows: BTreeMap<String, (&FlowKey, Rc<ConversationRow>)> = BTreeMap::new();
     for flow in hours.values().flat_map(|e| e.flows.keys()) {
-        let row = ConversationRow::new(flow, sql.name())?;
+        let row = cache.row(flow, sql.name())?;
         rows.entry(row.hash.clone()).or_insert((flow, row));
     }
     let rows: Vec<_> = rows.into_values().collect();
     let mut ids = HashMap::with_capacity(rows.len());
+    let mut new = Vec::new();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let found = select_ids(sql, chunk, &mut ids)?;
+        new.extend(chunk.iter().filter(|(k, _)| !found.contains(*k)).cloned());
+    }
+    for chunk in new.chunks(ROWS_PER_STATEMENT) {
         insert_conversations(sql, chunk)?;
-        let hashes: Vec<Value<'_>> = chunk.iter().map(|(_, r)| Value::from(r.hash.as_str())).collect();
-        let by_hash: HashMap<&str, &FlowKey> = chunk.iter().map(|(k, r)| (r.hash.as_str(), *k)).collect();
-        let select = format!(
-            "SELECT id, key_hash FROM conversations WHERE key_hash IN ({})",
-            parameter_list(1, hashes.len())
-        );
-        sql.query(&select, &hashes, &mut |row| {
-            if let Some(key) = by_hash.get(row.text_required(1)?.as_str()) {
-                ids.insert(*key, row.int_required(0)?);
-            }
-            Ok(())
-        })?;
+        select_ids(sql, chunk, &mut ids)?;
     }
     if ids.len() != rows.len() {
         return Err(StoreError::Corrupt {
@@ -280,7 +312,30 @@ fn conversation_ids<'b>(
     Ok(ids)
 }
 
-fn insert_conversations(sql: &mut dyn Sql, chunk: &[(&FlowKey, ConversationRow)]) -> Result<(), StoreError> {
+/// The ids of a chunk's conversations that the store has; which those are
+fn select_ids<'b>(
+    sql: &mut dyn Sql,
+    chunk: &[(&'b FlowKey, Rc<ConversationRow>)],
+    ids: &mut HashMap<&'b FlowKey, i64>,
+) -> Result<HashSet<&'b FlowKey>, StoreError> {
+    let hashes: Vec<Value<'_>> = chunk.iter().map(|(_, r)| Value::from(r.hash.as_str())).collect();
+    let by_hash: HashMap<&str, &FlowKey> = chunk.iter().map(|(k, r)| (r.hash.as_str(), *k)).collect();
+    let select = format!(
+        "SELECT id, key_hash FROM conversations WHERE key_hash IN ({})",
+        parameter_list(1, hashes.len())
+    );
+    let mut found = HashSet::new();
+    sql.query(&select, &hashes, &mut |row| {
+        if let Some(key) = by_hash.get(row.text_required(1)?.as_str()) {
+            ids.insert(*key, row.int_required(0)?);
+            found.insert(*key);
+        }
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+fn insert_conversations(sql: &mut dyn Sql, chunk: &[(&FlowKey, Rc<ConversationRow>)]) -> Result<(), StoreError> {
     let mut params = Vec::with_capacity(chunk.len() * 10);
     for (_, row) in chunk {
         params.extend([

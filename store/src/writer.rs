@@ -4,7 +4,7 @@
 //! SQLite, the other core). One batch waits at most: memory stays at a few
 //! batches, whatever the stream's length.
 
-use crate::ingest::{write_batch, Batch};
+use crate::ingest::{write_batch, Batch, RowCache};
 use crate::sql::{Dialect, Row, Sql, Value};
 use crate::StoreError;
 use std::sync::mpsc::{sync_channel, SyncSender};
@@ -27,8 +27,9 @@ impl Writer {
     pub(crate) fn start(mut sql: Box<dyn Sql>) -> Self {
         let (batches, queue) = sync_channel::<Batch>(1);
         let thread = std::thread::spawn(move || {
+            let mut rows = RowCache::default();
             for batch in queue {
-                if let Err(e) = write_batch(sql.as_mut(), &batch) {
+                if let Err(e) = write_batch(sql.as_mut(), &batch, &mut rows) {
                     return Lent { sql, result: Err(e) };
                 }
             }
