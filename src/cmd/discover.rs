@@ -60,8 +60,11 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
         // Nothing seen is no evidence of a cluster without traffic: a
         // proposal from it would put every namespace on default deny.
         sink.push(
-            Diag::error("no_flows", "no conversation was observed: there is nothing to propose intents from")
-                .help("pass flow logs that hold records, or a longer `--since` for a store"),
+            Diag::error(
+                "no_flows",
+                "no conversation was observed: there is nothing to propose intents from",
+            )
+            .help("pass flow logs that hold records, or a longer `--since` for a store"),
         );
         return Exit::Input;
     }
