@@ -10,7 +10,7 @@ use palisade_evidence::observe::FlowKey;
 use palisade_evidence::Evidence;
 use palisade_targets::flows::{FlowRecord, Observed, ReadStats};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Rows per statement: a few hundred rows a round trip, far below both
 /// backends' limits on parameters (SQLite 32,766, PostgreSQL 65,535)
@@ -48,6 +48,8 @@ pub(crate) struct Batch {
 pub struct Ingest<'s> {
     store: &'s mut Store,
     writer: Option<Writer>,
+    /// what the writer knows of conversations, while no writer runs
+    cache: RowCache,
     flush_every: usize,
     /// when the ingest started: the latest time a record may claim, and
     /// the hour of untimed records in a stream that has no timed one
@@ -70,6 +72,7 @@ impl<'s> Ingest<'s> {
         Self {
             store,
             writer: None,
+            cache: RowCache::default(),
             flush_every,
             now_ms: now_ms(),
             untimed: Vec::new(),
@@ -195,7 +198,7 @@ impl<'s> Ingest<'s> {
                     name: self.store.name.clone(),
                 });
                 let sql = std::mem::replace(self.store.sql.get_mut(), gone);
-                Writer::start(sql)
+                Writer::start(sql, std::mem::take(&mut self.cache))
             }
         };
         let sent = writer.send(batch);
@@ -214,6 +217,7 @@ impl<'s> Ingest<'s> {
         };
         let lent = writer.stop(&self.store.name);
         *self.store.sql.get_mut() = lent.sql;
+        self.cache = lent.cache;
         lent.result
     }
 }
@@ -225,16 +229,14 @@ impl Drop for Ingest<'_> {
     }
 }
 
-/// Write one batch in one transaction. Conversation ids are looked up in
-/// it, never kept from an earlier one: a prune in another process may have
-/// removed a conversation and its id been given to another since. Rows go
-/// in one order (conversations by key hash, buckets by hour and id) in
-/// every process, so that two writers wait for each other instead of
-/// deadlocking
-pub(crate) fn write_batch(sql: &mut dyn Sql, batch: &Batch, rows: &mut RowCache) -> Result<(), StoreError> {
+/// Write one batch in one transaction. Rows go in one order
+/// (conversations by key hash, buckets by hour and id) in every process,
+/// so that two writers wait for each other instead of deadlocking
+pub(crate) fn write_batch(sql: &mut dyn Sql, batch: &Batch, cache: &mut RowCache) -> Result<(), StoreError> {
     let cursor = batch.cursor.as_ref().map(|(s, p)| (s.as_str(), p.as_str()));
-    in_transaction(sql, |sql| {
-        let ids = conversation_ids(sql, &batch.hours, rows)?;
+    let (pruned, learned) = in_transaction(sql, |sql| {
+        let pruned = crate::window::cursor(sql, PRUNED)?;
+        let ids = conversation_ids(sql, &batch.hours, cache, &pruned)?;
         for (hour, evidence) in &batch.hours {
             write_buckets(sql, *hour, evidence, &ids)?;
             write_lookups(sql, *hour, evidence)?;
@@ -243,35 +245,63 @@ pub(crate) fn write_batch(sql: &mut dyn Sql, batch: &Batch, rows: &mut RowCache)
         if let Some((source, position)) = cursor {
             sql.execute(SAVE_CURSOR, &[source.into(), position.into(), now_ms().into()])?;
         }
-        Ok(())
-    })
+        let learned: Vec<(FlowKey, i64)> = ids.into_iter().map(|(k, id)| (k.clone(), id)).collect();
+        Ok((pruned, learned))
+    })?;
+    // Kept only now that they committed: ids of a transaction rolled back
+    // may be given to other conversations.
+    cache.learn(pruned, learned);
+    Ok(())
 }
 
-const SAVE_CURSOR: &str = "
+pub(crate) const SAVE_CURSOR: &str = "
 INSERT INTO cursors (source, position, saved_ms) VALUES ($1, $2, $3)
 ON CONFLICT (source) DO UPDATE SET position = excluded.position, saved_ms = excluded.saved_ms";
 
-/// The rows of conversations met in earlier batches of one writer: a
-/// conversation's text and hash are the same every time (ids are not, and
-/// are looked up again). Held to [`RowCache::MOST`] conversations
+/// The resume position a prune changes: a writer's ids are good only while
+/// it holds what it held when they were learned (a prune may free an id,
+/// which SQLite gives to the next conversation)
+pub(crate) const PRUNED: &str = "palisade/store/pruned";
+
+/// What a writer knows of conversations from its earlier batches: their
+/// rows (a conversation's text and hash never change) and their ids, as
+/// of the last prune it saw. Held to [`RowCache::MOST`] conversations
 #[derive(Default)]
 pub(crate) struct RowCache {
-    rows: HashMap<FlowKey, Rc<ConversationRow>>,
+    rows: HashMap<FlowKey, Arc<ConversationRow>>,
+    ids: HashMap<FlowKey, i64>,
+    pruned: Option<String>,
 }
 
 impl RowCache {
     const MOST: usize = 50_000;
 
-    fn row(&mut self, flow: &FlowKey, store: &str) -> Result<Rc<ConversationRow>, StoreError> {
+    fn row(&mut self, flow: &FlowKey, store: &str) -> Result<Arc<ConversationRow>, StoreError> {
         if let Some(row) = self.rows.get(flow) {
             return Ok(row.clone());
         }
         if self.rows.len() >= Self::MOST {
             self.rows.clear();
         }
-        let row = Rc::new(ConversationRow::new(flow, store)?);
+        let row = Arc::new(ConversationRow::new(flow, store)?);
         self.rows.insert(flow.clone(), row.clone());
         Ok(row)
+    }
+
+    /// The id of `flow`, if known as of the prune `pruned`
+    fn id(&self, flow: &FlowKey, pruned: &Option<String>) -> Option<i64> {
+        if &self.pruned != pruned {
+            return None;
+        }
+        self.ids.get(flow).copied()
+    }
+
+    fn learn(&mut self, pruned: Option<String>, ids: Vec<(FlowKey, i64)>) {
+        if self.pruned != pruned || self.ids.len() + ids.len() > Self::MOST {
+            self.ids.clear();
+            self.pruned = pruned;
+        }
+        self.ids.extend(ids);
     }
 }
 
@@ -282,14 +312,20 @@ fn conversation_ids<'b>(
     sql: &mut dyn Sql,
     hours: &'b BTreeMap<i64, Evidence>,
     cache: &mut RowCache,
+    pruned: &Option<String>,
 ) -> Result<HashMap<&'b FlowKey, i64>, StoreError> {
-    let mut rows: BTreeMap<String, (&FlowKey, Rc<ConversationRow>)> = BTreeMap::new();
+    let mut ids = HashMap::new();
+    let mut rows: BTreeMap<String, (&FlowKey, Arc<ConversationRow>)> = BTreeMap::new();
     for flow in hours.values().flat_map(|e| e.flows.keys()) {
+        if let Some(id) = cache.id(flow, pruned) {
+            ids.insert(flow, id);
+            continue;
+        }
         let row = cache.row(flow, sql.name())?;
         rows.entry(row.hash.clone()).or_insert((flow, row));
     }
     let rows: Vec<_> = rows.into_values().collect();
-    let mut ids = HashMap::with_capacity(rows.len());
+    let known = ids.len();
     let mut new = Vec::new();
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let found = select_ids(sql, chunk, &mut ids)?;
@@ -299,12 +335,12 @@ fn conversation_ids<'b>(
         insert_conversations(sql, chunk)?;
         select_ids(sql, chunk, &mut ids)?;
     }
-    if ids.len() != rows.len() {
+    if ids.len() != known + rows.len() {
         return Err(StoreError::Corrupt {
             store: sql.name().to_string(),
             why: format!(
                 "{} of {} conversations written have no id",
-                rows.len() - ids.len(),
+                (known + rows.len()).saturating_sub(ids.len()),
                 rows.len()
             ),
         });
@@ -315,7 +351,7 @@ fn conversation_ids<'b>(
 /// The ids of a chunk's conversations that the store has; which those are
 fn select_ids<'b>(
     sql: &mut dyn Sql,
-    chunk: &[(&'b FlowKey, Rc<ConversationRow>)],
+    chunk: &[(&'b FlowKey, Arc<ConversationRow>)],
     ids: &mut HashMap<&'b FlowKey, i64>,
 ) -> Result<HashSet<&'b FlowKey>, StoreError> {
     let hashes: Vec<Value<'_>> = chunk.iter().map(|(_, r)| Value::from(r.hash.as_str())).collect();
@@ -335,7 +371,7 @@ fn select_ids<'b>(
     Ok(found)
 }
 
-fn insert_conversations(sql: &mut dyn Sql, chunk: &[(&FlowKey, Rc<ConversationRow>)]) -> Result<(), StoreError> {
+fn insert_conversations(sql: &mut dyn Sql, chunk: &[(&FlowKey, Arc<ConversationRow>)]) -> Result<(), StoreError> {
     let mut params = Vec::with_capacity(chunk.len() * 10);
     for (_, row) in chunk {
         params.extend([

@@ -219,7 +219,13 @@ fn message(e: &postgres::Error) -> String {
 fn error(name: &str, e: &postgres::Error) -> StoreError {
     let collided = e
         .code()
-        .is_some_and(|c| *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE);
+        // A foreign key that fails: a prune removed a conversation this
+        // writer knew between its look and its write; the retry looks again.
+        .is_some_and(|c| {
+            *c == SqlState::T_R_DEADLOCK_DETECTED
+                || *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::FOREIGN_KEY_VIOLATION
+        });
     if collided {
         return StoreError::Conflict {
             store: name.to_string(),

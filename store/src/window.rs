@@ -1,7 +1,7 @@
 //! A window read back, streams recorded, resume positions, old evidence
 //! pruned
 
-use crate::ingest::{corrupt, minutes_of, CLOCK_SKEW_MS};
+use crate::ingest::{corrupt, minutes_of, CLOCK_SKEW_MS, PRUNED, SAVE_CURSOR};
 use crate::sql::{in_snapshot, in_transaction, scalar, Row, Sql, Value};
 use crate::{count_of, db_count, key, now_ms, StoreError, HOUR_MS, MINUTE_MS};
 use palisade_evidence::observe::Seen;
@@ -248,6 +248,9 @@ pub(crate) fn prune(sql: &mut dyn Sql, older_than_ms: i64) -> Result<Pruned, Sto
     let hour = older_than_ms.div_euclid(HOUR_MS);
     let minute = older_than_ms.div_euclid(MINUTE_MS);
     in_transaction(sql, |sql| {
+        // Writers' ids learned before this prune are no longer to be trusted.
+        let mark = format!("{}.{}", now_ms(), std::process::id());
+        sql.execute(SAVE_CURSOR, &[PRUNED.into(), mark.as_str().into(), now_ms().into()])?;
         let pruned = Pruned {
             buckets: sql.execute("DELETE FROM buckets WHERE hour < $1", &[hour.into()])?,
             conversations: sql.execute(

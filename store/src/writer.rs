@@ -20,20 +20,28 @@ pub(crate) struct Writer {
 /// which it took no more batches)
 pub(crate) struct Lent {
     pub sql: Box<dyn Sql>,
+    pub cache: RowCache,
     pub result: Result<(), StoreError>,
 }
 
 impl Writer {
-    pub(crate) fn start(mut sql: Box<dyn Sql>) -> Self {
+    pub(crate) fn start(mut sql: Box<dyn Sql>, mut cache: RowCache) -> Self {
         let (batches, queue) = sync_channel::<Batch>(1);
         let thread = std::thread::spawn(move || {
-            let mut rows = RowCache::default();
             for batch in queue {
-                if let Err(e) = write_batch(sql.as_mut(), &batch, &mut rows) {
-                    return Lent { sql, result: Err(e) };
+                if let Err(e) = write_batch(sql.as_mut(), &batch, &mut cache) {
+                    return Lent {
+                        sql,
+                        cache,
+                        result: Err(e),
+                    };
                 }
             }
-            Lent { sql, result: Ok(()) }
+            Lent {
+                sql,
+                cache,
+                result: Ok(()),
+            }
         });
         Self { batches, thread }
     }
@@ -49,6 +57,7 @@ impl Writer {
         drop(self.batches);
         self.thread.join().unwrap_or_else(|_| Lent {
             sql: Box::new(Gone { name: name.to_string() }),
+            cache: RowCache::default(),
             result: Err(StoreError::Database {
                 store: name.to_string(),
                 message: "the thread writing the store stopped unexpectedly".into(),
