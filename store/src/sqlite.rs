@@ -84,6 +84,20 @@ fn positional(statement: &str) -> String {
     statement.replace('$', "?")
 }
 
+/// A cached statement with its parameters bound
+fn prepare<'c>(
+    conn: &'c Connection,
+    name: &str,
+    statement: &str,
+    params: &[Value<'_>],
+) -> Result<rusqlite::CachedStatement<'c>, StoreError> {
+    let mut prepared = conn
+        .prepare_cached(&positional(statement))
+        .map_err(|e| error(name, &e))?;
+    bind(&mut prepared, params).map_err(|e| error(name, &e))?;
+    Ok(prepared)
+}
+
 fn bind(statement: &mut rusqlite::CachedStatement<'_>, params: &[Value<'_>]) -> rusqlite::Result<()> {
     for (index, value) in params.iter().enumerate() {
         match value {
@@ -157,13 +171,8 @@ impl Sql for Sqlite {
     }
 
     fn execute(&mut self, statement: &str, params: &[Value<'_>]) -> Result<u64, StoreError> {
-        let name = &self.name;
-        let mut prepared = self
-            .conn
-            .prepare_cached(&positional(statement))
-            .map_err(|e| error(name, &e))?;
-        bind(&mut prepared, params).map_err(|e| error(name, &e))?;
-        let changed = prepared.raw_execute().map_err(|e| error(name, &e))?;
+        let mut prepared = prepare(&self.conn, &self.name, statement, params)?;
+        let changed = prepared.raw_execute().map_err(|e| error(&self.name, &e))?;
         Ok(u64::try_from(changed).unwrap_or(u64::MAX))
     }
 
@@ -174,11 +183,7 @@ impl Sql for Sqlite {
         each: &mut dyn FnMut(&dyn Row) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let name = &self.name;
-        let mut prepared = self
-            .conn
-            .prepare_cached(&positional(statement))
-            .map_err(|e| error(name, &e))?;
-        bind(&mut prepared, params).map_err(|e| error(name, &e))?;
+        let mut prepared = prepare(&self.conn, name, statement, params)?;
         let mut rows = prepared.raw_query();
         while let Some(row) = rows.next().map_err(|e| error(name, &e))? {
             each(&SqliteRow { row, name })?;
