@@ -6,7 +6,7 @@
 use crate::sql::{in_transaction, parameter_list, values_list, Sql, Value};
 use crate::writer::{Gone, Writer};
 use crate::{key, now_ms, Store, StoreError, HOUR_MS};
-use palisade_evidence::observe::FlowKey;
+use palisade_evidence::observe::{FlowKey, KeyHashing};
 use palisade_evidence::Evidence;
 use palisade_targets::flows::{FlowRecord, Observed, ReadStats};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -258,6 +258,10 @@ pub(crate) const SAVE_CURSOR: &str = "
 INSERT INTO cursors (source, position, saved_ms) VALUES ($1, $2, $3)
 ON CONFLICT (source) DO UPDATE SET position = excluded.position, saved_ms = excluded.saved_ms";
 
+/// Maps keyed by conversations hash them as [`Evidence`] does: SipHash of
+/// a key of a dozen strings was a tenth of an ingest
+type KeyMap<K, V> = HashMap<K, V, KeyHashing>;
+
 /// The resume position a prune changes: a writer's ids are good only while
 /// it holds what it held when they were learned (a prune may free an id,
 /// which SQLite gives to the next conversation)
@@ -268,8 +272,8 @@ pub(crate) const PRUNED: &str = "palisade/store/pruned";
 /// of the last prune it saw. Held to [`RowCache::MOST`] conversations
 #[derive(Default)]
 pub(crate) struct RowCache {
-    rows: HashMap<FlowKey, Arc<ConversationRow>>,
-    ids: HashMap<FlowKey, i64>,
+    rows: KeyMap<FlowKey, Arc<ConversationRow>>,
+    ids: KeyMap<FlowKey, i64>,
     pruned: Option<String>,
 }
 
@@ -313,8 +317,8 @@ fn conversation_ids<'b>(
     hours: &'b BTreeMap<i64, Evidence>,
     cache: &mut RowCache,
     pruned: &Option<String>,
-) -> Result<HashMap<&'b FlowKey, i64>, StoreError> {
-    let mut ids = HashMap::new();
+) -> Result<KeyMap<&'b FlowKey, i64>, StoreError> {
+    let mut ids = KeyMap::default();
     let mut rows: BTreeMap<String, (&FlowKey, Arc<ConversationRow>)> = BTreeMap::new();
     for flow in hours.values().flat_map(|e| e.flows.keys()) {
         if let Some(id) = cache.id(flow, pruned) {
@@ -352,7 +356,7 @@ fn conversation_ids<'b>(
 fn select_ids<'b>(
     sql: &mut dyn Sql,
     chunk: &[(&'b FlowKey, Arc<ConversationRow>)],
-    ids: &mut HashMap<&'b FlowKey, i64>,
+    ids: &mut KeyMap<&'b FlowKey, i64>,
 ) -> Result<HashSet<&'b FlowKey>, StoreError> {
     let hashes: Vec<Value<'_>> = chunk.iter().map(|(_, r)| Value::from(r.hash.as_str())).collect();
     let by_hash: HashMap<&str, &FlowKey> = chunk.iter().map(|(k, r)| (r.hash.as_str(), *k)).collect();
@@ -426,7 +430,7 @@ fn write_buckets(
     sql: &mut dyn Sql,
     hour: i64,
     evidence: &Evidence,
-    ids: &HashMap<&FlowKey, i64>,
+    ids: &KeyMap<&FlowKey, i64>,
 ) -> Result<(), StoreError> {
     let mut flows = Vec::with_capacity(evidence.flows.len());
     for (flow, seen) in &evidence.flows {
