@@ -11,6 +11,9 @@
 )]
 
 use assert_cmd::Command;
+
+#[path = "gate_support/mod.rs"]
+mod gate_support;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const FLOWS: &str = "examples/zero-trust/flows/hubble.jsonl";
@@ -64,16 +67,6 @@ impl Drop for Database {
     }
 }
 
-/// A Hubble record moved to another time
-fn retimed(line: &str, at: &str) -> String {
-    let time = line
-        .split("\"time\": \"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("a Hubble record with a time: {line}"));
-    line.replace(time, at) + "\n"
-}
-
 /// The walkthrough's first minute of records once an hour for a week
 /// (2026-11-14 .. 20), and the outside database nobody allowed once, on
 /// day 6
@@ -91,11 +84,11 @@ fn a_week_with_a_rare_conversation() -> String {
     for day in 14..=20 {
         for hour in 0..24 {
             for line in &usual {
-                week += &retimed(line, &format!("2026-11-{day}T{hour:02}:00:00.000000000Z"));
+                week += &gate_support::retimed(line, &format!("2026-11-{day}T{hour:02}:00:00.000000000Z"));
             }
         }
     }
-    week + &retimed(rare, "2026-11-19T03:00:00.000000000Z")
+    week + &gate_support::retimed(rare, "2026-11-19T03:00:00.000000000Z")
 }
 
 /// `palisade audit ... -o json` of a store, without what names the store

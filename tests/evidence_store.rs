@@ -10,6 +10,9 @@
 
 use assert_cmd::Command;
 use palisade_store::Store;
+
+#[path = "gate_support/mod.rs"]
+mod gate_support;
 use std::path::{Path, PathBuf};
 
 const FLOWS: &str = "examples/zero-trust/flows/hubble.jsonl";
@@ -122,6 +125,25 @@ fn show_gives_the_window_coverage_and_top_conversations() {
     );
 }
 
+/// `flows` written to a file and ingested into a new store: the folder
+/// they live in, the store, and what ingest printed
+fn ingested(flows: &str) -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("week.jsonl");
+    std::fs::write(&file, flows).unwrap();
+    let store = dir.path().join("e.db").display().to_string();
+    let (code, stdout, stderr) = run(&[
+        "evidence",
+        "ingest",
+        "--flows",
+        file.to_str().unwrap(),
+        "--store",
+        &store,
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    (dir, store, stdout)
+}
+
 /// The walkthrough's first lines, moved `days` back from its own day
 fn shifted(lines: &[&str], days: u32) -> String {
     let day = 20 - days;
@@ -141,19 +163,7 @@ fn a_week_is_kept_and_prune_keeps_only_what_keep_says() {
         week += &shifted(&lines[..1], days);
     }
     week += &shifted(&[lines[0], lines[4]], 0);
-    let dir = tempfile::tempdir().unwrap();
-    let flows = dir.path().join("week.jsonl");
-    std::fs::write(&flows, week).unwrap();
-    let store = dir.path().join("e.db").display().to_string();
-    let (code, stdout, stderr) = run(&[
-        "evidence",
-        "ingest",
-        "--flows",
-        flows.to_str().unwrap(),
-        "--store",
-        &store,
-    ]);
-    assert_eq!(code, Some(0), "{stderr}");
+    let (_dir, store, stdout) = ingested(&week);
     assert_eq!(stdout, format!("stored 8 flows of 1 stream in `{store}`\n"));
     let week = show_json(&store, "7d");
     assert_eq!(
@@ -277,14 +287,6 @@ fn an_empty_store_shows_an_empty_window_in_the_same_shape() {
 }
 
 /// `line` with its record's time set to `at`
-fn at_time(line: &str, at: &str) -> String {
-    let time = line
-        .split("\"time\": \"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("a Hubble record with a time: {line}"));
-    line.replace(time, at) + "\n"
-}
 
 #[test]
 fn a_conversation_seen_on_day_6_of_7_holds_the_gate_a_short_window_would_open() {
@@ -306,23 +308,11 @@ fn a_conversation_seen_on_day_6_of_7_holds_the_gate_a_short_window_would_open() 
     let mut week = String::new();
     for day in 14..=20 {
         for (i, line) in allowed.iter().enumerate() {
-            week += &at_time(line, &format!("2026-11-{day}T10:{:02}:00.000000000Z", i % 60));
+            week += &gate_support::retimed(line, &format!("2026-11-{day}T10:{:02}:00.000000000Z", i % 60));
         }
     }
-    week += &at_time(rare, "2026-11-19T03:00:00.000000000Z");
-    let dir = tempfile::tempdir().unwrap();
-    let flows = dir.path().join("week.jsonl");
-    std::fs::write(&flows, week).unwrap();
-    let store = dir.path().join("e.db").display().to_string();
-    let (code, _, stderr) = run(&[
-        "evidence",
-        "ingest",
-        "--flows",
-        flows.to_str().unwrap(),
-        "--store",
-        &store,
-    ]);
-    assert_eq!(code, Some(0), "{stderr}");
+    week += &gate_support::retimed(rare, "2026-11-19T03:00:00.000000000Z");
+    let (_dir, store, _) = ingested(&week);
     let audit = |since: &str| {
         run(&[
             "audit",

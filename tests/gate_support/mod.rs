@@ -1,5 +1,6 @@
 //! The repositories and Hubble records the gate tests of `audit`
-//! (tests/evidence.rs) and `rollout --stage auto` (tests/rollout.rs) share
+//! (tests/evidence.rs), `rollout --stage auto` (tests/rollout.rs) and the
+//! flow store (tests/evidence_store.rs, tests/evidence_postgres.rs) share
 
 #![allow(
     dead_code,
@@ -56,4 +57,14 @@ pub fn traffic_between(namespace: &str, from: u32, to: u32, step: u32, payments:
         }
     }
     out
+}
+
+/// A Hubble record of the walkthrough moved to another time `at`, as a line
+pub fn retimed(line: &str, at: &str) -> String {
+    let time = line
+        .split("\"time\": \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("a Hubble record with a time: {line}"));
+    line.replace(time, at) + "\n"
 }
