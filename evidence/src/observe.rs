@@ -101,41 +101,29 @@ impl Evidence {
         if let Some(t) = record.time_ms {
             let minute = t.div_euclid(60_000);
             self.minutes.insert(minute);
-            for namespace in [&record.source.namespace, &record.destination.namespace]
-                .into_iter()
-                .flatten()
-            {
+            for namespace in named_namespaces(&record) {
                 match self.minutes_by_namespace.get_mut(namespace) {
                     Some(minutes) => {
                         minutes.insert(minute);
                     }
                     None => {
                         self.minutes_by_namespace
-                            .insert(namespace.clone(), BTreeSet::from([minute]));
+                            .insert(namespace.to_string(), BTreeSet::from([minute]));
                     }
                 }
             }
         }
-        let source = workload(record.source);
-        if let Some(query) = record.dns_query {
+        let (count, time, observed) = (record.count, record.time_ms, record.observed);
+        let (key, dns_query) = conversation(record);
+        if let Some(query) = dns_query {
             *self
                 .lookups
-                .entry(source.clone())
+                .entry(key.source.clone())
                 .or_default()
                 .entry(query)
-                .or_default() += record.count;
+                .or_default() += count;
         }
-        let key = FlowKey {
-            source,
-            destination: workload(record.destination),
-            protocol: record.protocol,
-            port: record.port,
-            request: record.request,
-        };
-        self.flows
-            .entry(key)
-            .or_default()
-            .add(record.count, record.time_ms, record.observed);
+        self.flows.entry(key).or_default().add(count, time, observed);
     }
 
     /// Conversations in a stable order
@@ -247,6 +235,30 @@ impl Hasher for KeyHasher {
         h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
         h ^ (h >> 33)
     }
+}
+
+/// The namespaces a record names on either side, as it names them (an
+/// address outside the cluster that a layer placed in a namespace counts
+/// there, though its conversation does not keep the namespace)
+pub fn named_namespaces(record: &FlowRecord) -> impl Iterator<Item = &str> {
+    [&record.source.namespace, &record.destination.namespace]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+}
+
+/// The conversation a record belongs to, and the name it looked up (DNS
+/// requests): every aggregation of records (an [`Evidence`], the store's
+/// buckets) keys them by this
+pub fn conversation(record: FlowRecord) -> (FlowKey, Option<String>) {
+    let key = FlowKey {
+        source: workload(record.source),
+        destination: workload(record.destination),
+        protocol: record.protocol,
+        port: record.port,
+        request: record.request,
+    };
+    (key, record.dns_query)
 }
 
 /// Reduce an endpoint to what identifies its workload: a pod with labels is

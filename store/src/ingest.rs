@@ -1,20 +1,19 @@
-//! Records in, buckets out: each record goes through [`Evidence::add`] into
-//! the [`Evidence`] of its hour; every [`crate::FLUSH_EVERY`] records (and
-//! at each checkpoint) the hours are added to the store in one transaction
-//! and memory starts over
+//! Records in, batches out: each record is reduced to its conversation
+//! ([`conversation`], as an [`palisade_evidence::Evidence`] reduces it),
+//! numbered once per ingest, and counted in the bucket of its hour; every
+//! [`crate::FLUSH_EVERY`] records (and at each checkpoint) the buckets go
+//! to the writer thread ([`crate::writer`]) as one [`Batch`] and memory
+//! starts over. A record costs one hash of its conversation; a bucket is a
+//! few integers, so a batch's memory follows its buckets, not its keys.
 
-use crate::sql::{in_transaction, parameter_list, values_list, Sql, Value};
 use crate::writer::{Gone, Writer};
-use crate::{key, now_ms, Store, StoreError, HOUR_MS};
-use palisade_evidence::observe::{FlowKey, KeyHashing};
-use palisade_evidence::Evidence;
+use crate::{now_ms, Store, StoreError, HOUR_MS};
+use palisade_evidence::observe::{conversation, named_namespaces, FlowKey, KeyHashing};
 use palisade_targets::flows::{FlowRecord, Observed, ReadStats};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// Rows per statement: a few hundred rows a round trip, far below both
-/// backends' limits on parameters (SQLite 32,766, PostgreSQL 65,535)
-const ROWS_PER_STATEMENT: usize = 256;
+pub(crate) use crate::write::{RowCache, PRUNED, SAVE_CURSOR};
 
 /// The largest count a bucket keeps: a year of hours of them still sums
 /// inside 64 bits, so no window's total overflows on either backend (a
@@ -28,18 +27,132 @@ pub(crate) const COUNT_CAP: i64 = 1 << 48;
 pub(crate) const CLOCK_SKEW_MS: i64 = 5 * 60_000;
 
 /// Conversation-hours a batch holds at most: a week's records spread thin
-/// over many hours make every record a new bucket, and memory follows the
-/// buckets (a conversation's key is kilobytes), not the records
-const FLUSH_BUCKETS: usize = 20_000;
+/// over many hours make every record a new bucket (a bucket is under a
+/// hundred bytes)
+const FLUSH_BUCKETS: usize = 400_000;
+
+/// Conversations an ingest numbers before it starts its numbering over
+/// (at a batch's end): their keys are what its memory grows with
+const MOST_CONVERSATIONS: usize = 100_000;
 
 /// Untimed records held until the stream's first timed record says where
 /// they belong; past this many, they go to the hour the ingest runs
 const UNTIMED_HELD: usize = 100_000;
 
-/// A batch of hours to write, and the resume position to save with it
+/// Maps keyed by conversations (or their numbers) hash as [`Evidence`]
+/// does: SipHash of a key of a dozen strings was a tenth of an ingest
+///
+/// [`Evidence`]: palisade_evidence::Evidence
+pub(crate) type KeyMap<K, V> = HashMap<K, V, KeyHashing>;
+
+/// What a conversation did in one hour
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub connections: u64,
+    pub first_ms: Option<i64>,
+    pub last_ms: Option<i64>,
+    pub allowed: u64,
+    pub dropped: u64,
+    pub would_drop: u64,
+}
+
+impl Tally {
+    fn add(&mut self, count: u64, time: Option<i64>, observed: Observed) {
+        self.connections = self.connections.saturating_add(count);
+        let verdict = match observed {
+            Observed::Allowed => &mut self.allowed,
+            Observed::Dropped => &mut self.dropped,
+            Observed::WouldDrop => &mut self.would_drop,
+        };
+        *verdict = verdict.saturating_add(count);
+        if let Some(t) = time {
+            self.first_ms = Some(self.first_ms.map_or(t, |f| f.min(t)));
+            self.last_ms = Some(self.last_ms.map_or(t, |l| l.max(t)));
+        }
+    }
+}
+
+/// A batch to write, and the resume position to save with it.
+/// Conversations are named by their number in the ingest's `numbering`;
+/// `fresh` are the keys numbered since the last batch (the writer knows
+/// the ones before)
 pub(crate) struct Batch {
-    hours: BTreeMap<i64, Evidence>,
-    cursor: Option<(String, String)>,
+    pub numbering: u64,
+    pub fresh: Vec<Arc<FlowKey>>,
+    /// (hour, conversation) -> what it did, in that order
+    pub buckets: Vec<((i64, u32), Tally)>,
+    /// (hour, conversation whose source looked them up) -> names, lookups
+    pub lookups: BTreeMap<(i64, u32), BTreeMap<String, u64>>,
+    /// (namespace, `""` for the cluster's; hour) -> the hour's minutes
+    /// with records, one bit each
+    pub activity: BTreeMap<(String, i64), i64>,
+    pub cursor: Option<(String, String)>,
+}
+
+/// The conversations of an ingest, each numbered once
+#[derive(Default)]
+struct Numbers {
+    of: KeyMap<Arc<FlowKey>, u32>,
+    keys: Vec<Arc<FlowKey>>,
+    /// keys the writer was given
+    sent: usize,
+    /// how many times the numbering started over
+    numbering: u64,
+}
+
+impl Numbers {
+    fn number(&mut self, key: FlowKey) -> u32 {
+        if let Some(n) = self.of.get(&key) {
+            return *n;
+        }
+        // Below MOST_CONVERSATIONS plus one batch of records: fits.
+        let n = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
+        let key = Arc::new(key);
+        self.keys.push(key.clone());
+        self.of.insert(key, n);
+        n
+    }
+
+    /// The keys numbered since the last call; the numbering starts over
+    /// after it when it holds too many
+    fn hand_over(&mut self) -> (u64, Vec<Arc<FlowKey>>) {
+        let fresh = self.keys.get(self.sent..).unwrap_or_default().to_vec();
+        let numbering = self.numbering;
+        self.sent = self.keys.len();
+        if self.keys.len() >= MOST_CONVERSATIONS {
+            *self = Self {
+                numbering: numbering + 1,
+                ..Self::default()
+            };
+        }
+        (numbering, fresh)
+    }
+}
+
+/// Namespaces numbered, so that marking a record's minutes hashes a
+/// number; `u32::MAX` is the cluster
+#[derive(Default)]
+struct Namespaces {
+    of: KeyMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Namespaces {
+    const CLUSTER: u32 = u32::MAX;
+
+    fn number(&mut self, name: &str) -> u32 {
+        if let Some(n) = self.of.get(name) {
+            return *n;
+        }
+        let n = u32::try_from(self.names.len()).unwrap_or(Self::CLUSTER - 1);
+        self.names.push(name.to_string());
+        self.of.insert(name.to_string(), n);
+        n
+    }
+
+    fn name(&self, n: u32) -> &str {
+        self.names.get(n as usize).map_or("", String::as_str)
+    }
 }
 
 /// An ingest under way; [`Ingest::finish`] writes what is left. Batches are
@@ -58,10 +171,13 @@ pub struct Ingest<'s> {
     untimed: Vec<FlowRecord>,
     /// records whose time was ahead of the clock, taken as now
     from_the_future: u64,
-    hours: BTreeMap<i64, Evidence>,
+    numbers: Numbers,
+    namespaces: Namespaces,
+    buckets: KeyMap<(i64, u32), Tally>,
+    lookups: BTreeMap<(i64, u32), BTreeMap<String, u64>>,
+    /// (namespace number, hour) -> minute bits
+    activity: KeyMap<(u32, i64), i64>,
     pending: usize,
-    /// conversation-hours held: what a batch's memory grows with
-    buckets: usize,
     taken: u64,
     first_ms: Option<i64>,
     last_ms: Option<i64>,
@@ -77,9 +193,12 @@ impl<'s> Ingest<'s> {
             now_ms: now_ms(),
             untimed: Vec::new(),
             from_the_future: 0,
-            hours: BTreeMap::new(),
+            numbers: Numbers::default(),
+            namespaces: Namespaces::default(),
+            buckets: KeyMap::default(),
+            lookups: BTreeMap::new(),
+            activity: KeyMap::default(),
             pending: 0,
-            buckets: 0,
             taken: 0,
             first_ms: None,
             last_ms: None,
@@ -130,16 +249,43 @@ impl<'s> Ingest<'s> {
     }
 
     fn put(&mut self, hour: i64, record: FlowRecord) -> Result<(), StoreError> {
-        let evidence = self.hours.entry(hour).or_default();
-        let before = evidence.flows.len();
-        evidence.add(record);
-        self.buckets += evidence.flows.len() - before;
+        if let Some(time) = record.time_ms {
+            self.mark_minute(&record, time.div_euclid(60_000));
+        }
+        let (count, time, observed) = (record.count, record.time_ms, record.observed);
+        let (key, dns_query) = conversation(record);
+        let number = self.numbers.number(key);
+        if let Some(query) = dns_query {
+            let names = self.lookups.entry((hour, number)).or_default();
+            let looked = names.entry(query).or_default();
+            *looked = looked.saturating_add(count);
+        }
+        self.buckets
+            .entry((hour, number))
+            .or_default()
+            .add(count, time, observed);
         self.pending += 1;
         self.taken += 1;
-        if self.pending >= self.flush_every || self.buckets >= FLUSH_BUCKETS {
+        if self.pending >= self.flush_every || self.buckets.len() >= FLUSH_BUCKETS {
             self.queue(None)?;
         }
         Ok(())
+    }
+
+    /// Count the record's minute as active for the cluster and for each
+    /// namespace it names. Before 1970 a minute is no bit of the schema's
+    /// hours (and no flow log has one): left out, as the conversations'
+    /// days leave it
+    fn mark_minute(&mut self, record: &FlowRecord, minute: i64) {
+        if minute < 0 {
+            return;
+        }
+        let (hour, bit) = (minute.div_euclid(60), 1_i64 << minute.rem_euclid(60));
+        *self.activity.entry((Namespaces::CLUSTER, hour)).or_default() |= bit;
+        for namespace in named_namespaces(record) {
+            let n = self.namespaces.number(namespace);
+            *self.activity.entry((n, hour)).or_default() |= bit;
+        }
     }
 
     /// Records whose time was more than [`CLOCK_SKEW_MS`] ahead of the
@@ -180,17 +326,32 @@ impl<'s> Ingest<'s> {
         Ok(())
     }
 
-    /// Hand the pending hours to the writer, starting it if need be
+    /// What is pending, as a batch; memory starts over
+    fn take_batch(&mut self, cursor: Option<(String, String)>) -> Batch {
+        let mut buckets: Vec<_> = std::mem::take(&mut self.buckets).into_iter().collect();
+        buckets.sort_unstable_by_key(|(at, _)| *at);
+        let activity = std::mem::take(&mut self.activity)
+            .into_iter()
+            .map(|((n, hour), bits)| ((self.namespaces.name(n).to_string(), hour), bits))
+            .collect();
+        let (numbering, fresh) = self.numbers.hand_over();
+        self.pending = 0;
+        Batch {
+            numbering,
+            fresh,
+            buckets,
+            lookups: std::mem::take(&mut self.lookups),
+            activity,
+            cursor,
+        }
+    }
+
+    /// Hand the pending buckets to the writer, starting it if need be
     fn queue(&mut self, cursor: Option<(String, String)>) -> Result<(), StoreError> {
-        if self.hours.is_empty() && cursor.is_none() {
+        if self.buckets.is_empty() && self.activity.is_empty() && cursor.is_none() {
             return Ok(());
         }
-        let batch = Batch {
-            hours: std::mem::take(&mut self.hours),
-            cursor,
-        };
-        self.pending = 0;
-        self.buckets = 0;
+        let batch = self.take_batch(cursor);
         let writer = match self.writer.take() {
             Some(writer) => writer,
             None => {
@@ -229,338 +390,12 @@ impl Drop for Ingest<'_> {
     }
 }
 
-/// Write one batch in one transaction. Rows go in one order
-/// (conversations by key hash, buckets by hour and id) in every process,
-/// so that two writers wait for each other instead of deadlocking
-pub(crate) fn write_batch(sql: &mut dyn Sql, batch: &Batch, cache: &mut RowCache) -> Result<(), StoreError> {
-    let cursor = batch.cursor.as_ref().map(|(s, p)| (s.as_str(), p.as_str()));
-    let (pruned, learned) = in_transaction(sql, |sql| {
-        let pruned = crate::window::cursor(sql, PRUNED)?;
-        let ids = conversation_ids(sql, &batch.hours, cache, &pruned)?;
-        for (hour, evidence) in &batch.hours {
-            write_buckets(sql, *hour, evidence, &ids)?;
-            write_lookups(sql, *hour, evidence)?;
-        }
-        write_activity(sql, &batch.hours)?;
-        if let Some((source, position)) = cursor {
-            sql.execute(SAVE_CURSOR, &[source.into(), position.into(), now_ms().into()])?;
-        }
-        let learned: Vec<(FlowKey, i64)> = ids.into_iter().map(|(k, id)| (k.clone(), id)).collect();
-        Ok((pruned, learned))
-    })?;
-    // Kept only now that they committed: ids of a transaction rolled back
-    // may be given to other conversations.
-    cache.learn(pruned, learned);
-    Ok(())
-}
-
-pub(crate) const SAVE_CURSOR: &str = "
-INSERT INTO cursors (source, position, saved_ms) VALUES ($1, $2, $3)
-ON CONFLICT (source) DO UPDATE SET position = excluded.position, saved_ms = excluded.saved_ms";
-
-/// Maps keyed by conversations hash them as [`Evidence`] does: SipHash of
-/// a key of a dozen strings was a tenth of an ingest
-type KeyMap<K, V> = HashMap<K, V, KeyHashing>;
-
-/// The resume position a prune changes: a writer's ids are good only while
-/// it holds what it held when they were learned (a prune may free an id,
-/// which SQLite gives to the next conversation)
-pub(crate) const PRUNED: &str = "palisade/store/pruned";
-
-/// What a writer knows of conversations from its earlier batches: their
-/// rows (a conversation's text and hash never change) and their ids, as
-/// of the last prune it saw. Held to [`RowCache::MOST`] conversations
-#[derive(Default)]
-pub(crate) struct RowCache {
-    rows: KeyMap<FlowKey, Arc<ConversationRow>>,
-    ids: KeyMap<FlowKey, i64>,
-    pruned: Option<String>,
-}
-
-impl RowCache {
-    const MOST: usize = 50_000;
-
-    fn row(&mut self, flow: &FlowKey, store: &str) -> Result<Arc<ConversationRow>, StoreError> {
-        if let Some(row) = self.rows.get(flow) {
-            return Ok(row.clone());
-        }
-        if self.rows.len() >= Self::MOST {
-            self.rows.clear();
-        }
-        let row = Arc::new(ConversationRow::new(flow, store)?);
-        self.rows.insert(flow.clone(), row.clone());
-        Ok(row)
-    }
-
-    /// The id of `flow`, if known as of the prune `pruned`
-    fn id(&self, flow: &FlowKey, pruned: &Option<String>) -> Option<i64> {
-        if &self.pruned != pruned {
-            return None;
-        }
-        self.ids.get(flow).copied()
-    }
-
-    fn learn(&mut self, pruned: Option<String>, ids: Vec<(FlowKey, i64)>) {
-        if self.pruned != pruned || self.ids.len() + ids.len() > Self::MOST {
-            self.ids.clear();
-            self.pruned = pruned;
-        }
-        self.ids.extend(ids);
-    }
-}
-
-/// The ids of every conversation of the batch, added if they are new:
-/// looked up first, and only the new ones written (`DO NOTHING` for one
-/// that another writer adds meanwhile), then looked up
-fn conversation_ids<'b>(
-    sql: &mut dyn Sql,
-    hours: &'b BTreeMap<i64, Evidence>,
-    cache: &mut RowCache,
-    pruned: &Option<String>,
-) -> Result<KeyMap<&'b FlowKey, i64>, StoreError> {
-    let mut ids = KeyMap::default();
-    let mut rows: BTreeMap<String, (&FlowKey, Arc<ConversationRow>)> = BTreeMap::new();
-    for flow in hours.values().flat_map(|e| e.flows.keys()) {
-        if let Some(id) = cache.id(flow, pruned) {
-            ids.insert(flow, id);
-            continue;
-        }
-        let row = cache.row(flow, sql.name())?;
-        rows.entry(row.hash.clone()).or_insert((flow, row));
-    }
-    let rows: Vec<_> = rows.into_values().collect();
-    let known = ids.len();
-    let mut new = Vec::new();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let found = select_ids(sql, chunk, &mut ids)?;
-        new.extend(chunk.iter().filter(|(k, _)| !found.contains(*k)).cloned());
-    }
-    for chunk in new.chunks(ROWS_PER_STATEMENT) {
-        insert_conversations(sql, chunk)?;
-        select_ids(sql, chunk, &mut ids)?;
-    }
-    if ids.len() != known + rows.len() {
-        return Err(StoreError::Corrupt {
-            store: sql.name().to_string(),
-            why: format!(
-                "{} of {} conversations written have no id",
-                (known + rows.len()).saturating_sub(ids.len()),
-                rows.len()
-            ),
-        });
-    }
-    Ok(ids)
-}
-
-/// The ids of a chunk's conversations that the store has; which those are
-fn select_ids<'b>(
-    sql: &mut dyn Sql,
-    chunk: &[(&'b FlowKey, Arc<ConversationRow>)],
-    ids: &mut KeyMap<&'b FlowKey, i64>,
-) -> Result<HashSet<&'b FlowKey>, StoreError> {
-    let hashes: Vec<Value<'_>> = chunk.iter().map(|(_, r)| Value::from(r.hash.as_str())).collect();
-    let by_hash: HashMap<&str, &FlowKey> = chunk.iter().map(|(k, r)| (r.hash.as_str(), *k)).collect();
-    let select = format!(
-        "SELECT id, key_hash FROM conversations WHERE key_hash IN ({})",
-        parameter_list(1, hashes.len())
-    );
-    let mut found = HashSet::new();
-    sql.query(&select, &hashes, &mut |row| {
-        if let Some(key) = by_hash.get(row.text_required(1)?.as_str()) {
-            ids.insert(*key, row.int_required(0)?);
-            found.insert(*key);
-        }
-        Ok(())
-    })?;
-    Ok(found)
-}
-
-fn insert_conversations(sql: &mut dyn Sql, chunk: &[(&FlowKey, Arc<ConversationRow>)]) -> Result<(), StoreError> {
-    let mut params = Vec::with_capacity(chunk.len() * 10);
-    for (_, row) in chunk {
-        params.extend([
-            Value::from(row.key.as_str()),
-            row.hash.as_str().into(),
-            row.source_namespace.as_deref().into(),
-            row.source.as_str().into(),
-            row.destination_namespace.as_deref().into(),
-            row.destination.as_str().into(),
-            row.protocol.into(),
-            i64::from(row.port).into(),
-            row.method.as_deref().into(),
-            row.path_class.as_deref().into(),
-        ]);
-    }
-    let insert = format!(
-        "INSERT INTO conversations (conversation_key, key_hash, source_namespace, source_workload, destination_namespace, destination, protocol, port, method, path_class) VALUES {} ON CONFLICT (key_hash) DO NOTHING",
-        values_list(chunk.len(), 10)
-    );
-    sql.execute(&insert, &params).map(|_| ())
-}
-
-/// `column` of an upsert: the stored count plus the new one, held at
-/// [`COUNT_CAP`]
-fn capped_sum(table: &str, column: &str) -> String {
-    format!(
-        "{column} = CASE WHEN {table}.{column} > {COUNT_CAP} - excluded.{column} THEN {COUNT_CAP} ELSE {table}.{column} + excluded.{column} END"
-    )
-}
-
-/// A count as a bucket keeps it
-fn capped(n: u64) -> i64 {
-    i64::try_from(n).map_or(COUNT_CAP, |n| n.min(COUNT_CAP))
-}
-
-// CASE rather than min()/max(): those are aggregates on PostgreSQL.
-fn upsert_buckets() -> String {
-    format!(
-        "ON CONFLICT (hour, conversation) DO UPDATE SET {}, {}, {}, {},
-    first_ms = CASE WHEN buckets.first_ms IS NULL OR excluded.first_ms < buckets.first_ms
-        THEN excluded.first_ms ELSE buckets.first_ms END,
-    last_ms = CASE WHEN buckets.last_ms IS NULL OR excluded.last_ms > buckets.last_ms
-        THEN excluded.last_ms ELSE buckets.last_ms END",
-        capped_sum("buckets", "connections"),
-        capped_sum("buckets", "allowed"),
-        capped_sum("buckets", "dropped"),
-        capped_sum("buckets", "would_drop"),
-    )
-}
-
-fn write_buckets(
-    sql: &mut dyn Sql,
-    hour: i64,
-    evidence: &Evidence,
-    ids: &KeyMap<&FlowKey, i64>,
-) -> Result<(), StoreError> {
-    let mut flows = Vec::with_capacity(evidence.flows.len());
-    for (flow, seen) in &evidence.flows {
-        let id = ids.get(flow).copied().ok_or_else(|| StoreError::Corrupt {
-            store: sql.name().to_string(),
-            why: "a conversation written has no id".into(),
-        })?;
-        flows.push((id, seen));
-    }
-    flows.sort_unstable_by_key(|(id, _)| *id);
-    let upsert = upsert_buckets();
-    for chunk in flows.chunks(ROWS_PER_STATEMENT) {
-        let mut params = Vec::with_capacity(chunk.len() * 8);
-        for (id, seen) in chunk {
-            let verdict = |o: Observed| capped(seen.observed.get(&o).copied().unwrap_or(0));
-            params.extend([
-                Value::from(*id),
-                hour.into(),
-                capped(seen.count).into(),
-                seen.first_ms.into(),
-                seen.last_ms.into(),
-                verdict(Observed::Allowed).into(),
-                verdict(Observed::Dropped).into(),
-                verdict(Observed::WouldDrop).into(),
-            ]);
-        }
-        let statement = format!(
-            "INSERT INTO buckets (conversation, hour, connections, first_ms, last_ms, allowed, dropped, would_drop) VALUES {} {upsert}",
-            values_list(chunk.len(), 8)
-        );
-        sql.execute(&statement, &params)?;
-    }
-    Ok(())
-}
-
-fn write_lookups(sql: &mut dyn Sql, hour: i64, evidence: &Evidence) -> Result<(), StoreError> {
-    let mut rows = Vec::new();
-    for (who, names) in &evidence.lookups {
-        let endpoint = key::endpoint_text(who).map_err(|e| corrupt(sql.name(), &e))?;
-        for (name, n) in names {
-            rows.push((endpoint.clone(), name.as_str(), capped(*n)));
-        }
-    }
-    rows.sort_unstable();
-    let upsert = capped_sum("lookups", "lookups");
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut params = Vec::with_capacity(chunk.len() * 4);
-        for (endpoint, name, n) in chunk {
-            params.extend([Value::from(endpoint.as_str()), (*name).into(), hour.into(), (*n).into()]);
-        }
-        let statement = format!(
-            "INSERT INTO lookups (endpoint, name, hour, lookups) VALUES {} ON CONFLICT (hour, endpoint, name) DO UPDATE SET {upsert}",
-            values_list(chunk.len(), 4)
-        );
-        sql.execute(&statement, &params)?;
-    }
-    Ok(())
-}
-
-/// The minutes of activity as `(namespace, hour) -> bits`: the cluster's
-/// (namespace `""`) and each namespace's
-pub(crate) fn activity_bits(hours: &BTreeMap<i64, Evidence>) -> BTreeMap<(&str, i64), i64> {
-    let mut bits: BTreeMap<(&str, i64), i64> = BTreeMap::new();
-    let mut mark = |namespace, minute: i64| {
-        // Before 1970 a minute is no bit of the schema's hours (and no
-        // flow log has one): left out, as the conversations' days leave it
-        if minute < 0 {
-            return;
-        }
-        *bits.entry((namespace, minute.div_euclid(60))).or_default() |= 1_i64 << minute.rem_euclid(60);
-    };
-    for evidence in hours.values() {
-        for minute in &evidence.minutes {
-            mark("", *minute);
-        }
-        for (namespace, minutes) in &evidence.minutes_by_namespace {
-            for minute in minutes {
-                mark(namespace.as_str(), *minute);
-            }
-        }
-    }
-    bits
-}
-
-fn write_activity(sql: &mut dyn Sql, hours: &BTreeMap<i64, Evidence>) -> Result<(), StoreError> {
-    let rows: Vec<_> = activity_bits(hours).into_iter().collect();
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut params = Vec::with_capacity(chunk.len() * 3);
-        for ((namespace, hour), bits) in chunk {
-            params.extend([Value::from(*namespace), (*hour).into(), (*bits).into()]);
-        }
-        let statement = format!(
-            "INSERT INTO activity (namespace, hour, minutes) VALUES {} ON CONFLICT (hour, namespace) DO UPDATE SET minutes = activity.minutes | excluded.minutes",
-            values_list(chunk.len(), 3)
-        );
-        sql.execute(&statement, &params)?;
-    }
-    Ok(())
-}
-
-/// The columns of a conversation's row
-struct ConversationRow {
-    key: String,
-    hash: String,
-    source_namespace: Option<String>,
-    source: String,
-    destination_namespace: Option<String>,
-    destination: String,
-    protocol: &'static str,
-    port: u16,
-    method: Option<String>,
-    path_class: Option<String>,
-}
-
-impl ConversationRow {
-    fn new(flow: &FlowKey, store: &str) -> Result<Self, StoreError> {
-        let key = key::text(flow).map_err(|e| corrupt(store, &e))?;
-        Ok(Self {
-            hash: key::hash(&key),
-            key,
-            source_namespace: flow.source.namespace.clone(),
-            source: key::party(&flow.source),
-            destination_namespace: flow.destination.namespace.clone(),
-            destination: key::party(&flow.destination),
-            protocol: key::protocol(flow.protocol),
-            port: flow.port,
-            method: flow.request.as_ref().map(|r| r.method.clone()),
-            path_class: flow.request.as_ref().map(|r| r.stands_for.clone()),
-        })
-    }
+/// Minutes of an hour's bits that fall in `[from_minute, to_minute]`
+pub(crate) fn minutes_of(hour: i64, bits: i64, from_minute: i64, to_minute: i64) -> impl Iterator<Item = i64> {
+    (0..60)
+        .filter(move |m| bits & (1_i64 << m) != 0)
+        .map(move |m| hour * 60 + m)
+        .filter(move |minute| (from_minute..=to_minute).contains(minute))
 }
 
 pub(crate) fn corrupt(store: &str, e: &serde_json::Error) -> StoreError {
@@ -568,12 +403,4 @@ pub(crate) fn corrupt(store: &str, e: &serde_json::Error) -> StoreError {
         store: store.to_string(),
         why: e.to_string(),
     }
-}
-
-/// Minutes of an hour's bits that fall in `[from_minute, to_minute]`
-pub(crate) fn minutes_of(hour: i64, bits: i64, from_minute: i64, to_minute: i64) -> impl Iterator<Item = i64> {
-    (0..60)
-        .filter(move |m| bits & (1_i64 << m) != 0)
-        .map(move |m| hour * 60 + m)
-        .filter(move |minute| (from_minute..=to_minute).contains(minute))
 }

@@ -8,8 +8,10 @@
 //! hours (and active minutes per namespace), not by flows.
 //!
 //! Architecture invariants:
-//! - the aggregation of records is [`Evidence::add`], one [`Evidence`] per
-//!   hour; the store adds no second reading of a record
+//! - a record belongs to the conversation that
+//!   [`conversation`](palisade_evidence::observe::conversation) names, the
+//!   key an [`Evidence`] counts it under: the store and a flow file read
+//!   in memory agree on what a conversation is
 //! - SQL is standard (`INSERT ... ON CONFLICT ... DO UPDATE`, `CASE`,
 //!   `CAST(SUM(..) AS BIGINT)`, integer columns) so that a second backend
 //!   can run the same statements; only the opening and the DDL of row ids
@@ -27,6 +29,7 @@ mod sql;
 mod sqlite;
 mod summary;
 mod window;
+mod write;
 mod writer;
 
 pub use err::StoreError;

@@ -4,8 +4,9 @@
 //! SQLite, the other core). One batch waits at most: memory stays at a few
 //! batches, whatever the stream's length.
 
-use crate::ingest::{write_batch, Batch, RowCache};
+use crate::ingest::Batch;
 use crate::sql::{Dialect, Row, Sql, Value};
+use crate::write::{write_batch, RowCache};
 use crate::StoreError;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::thread::JoinHandle;
