@@ -484,6 +484,218 @@ fn trim(text: &str) -> &str {
     }
 }
 
+/// A strict JSON scanner for a reader's fast path: it reads the usual shape
+/// of a record without serde's machinery, borrowing every string from the
+/// line. Each step returns `None` wherever serde_json could read the text
+/// otherwise or not at all (an escape, a control character, an exponent, a
+/// nesting too deep, bad syntax): the reader then reads the line again with
+/// serde_json, whose result, and error with its column, stands.
+pub(crate) struct Scan<'a> {
+    text: &'a str,
+    at: usize,
+    depth: u32,
+}
+
+/// Deeper than any flow record, and under serde_json's own limit (128)
+const SCAN_DEPTH: u32 = 64;
+
+/// Digits a skipped number may have before its point: fewer than any that
+/// serde_json could find out of range
+const SCAN_DIGITS: usize = 18;
+
+impl<'a> Scan<'a> {
+    /// A scan from the start of `text`
+    pub(crate) fn new(text: &'a str) -> Self {
+        Self { text, at: 0, depth: 0 }
+    }
+
+    fn byte(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    /// The next byte after blanks, not taken
+    pub(crate) fn peek(&mut self) -> Option<u8> {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.byte() {
+            self.at += 1;
+        }
+        self.byte()
+    }
+
+    fn eat(&mut self, wanted: u8) -> Option<()> {
+        (self.peek()? == wanted).then(|| self.at += 1)
+    }
+
+    /// Whether nothing but blanks is left
+    pub(crate) fn at_end(&mut self) -> bool {
+        self.peek().is_none()
+    }
+
+    /// A string without escapes, borrowed
+    pub(crate) fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let rest = self.text.as_bytes().get(start..)?;
+        let length = string_end(rest)?;
+        // INVARIANT: the bytes before a `"` that ends the string are its text.
+        (rest.get(length) == Some(&b'"')).then_some(())?;
+        self.at = start + length + 1;
+        self.text.get(start..start + length)
+    }
+
+    /// `true` or `false`
+    pub(crate) fn boolean(&mut self) -> Option<bool> {
+        match self.peek()? {
+            b't' => self.word("true").map(|()| true),
+            b'f' => self.word("false").map(|()| false),
+            _ => None,
+        }
+    }
+
+    /// A whole number without sign, point or exponent
+    pub(crate) fn unsigned(&mut self) -> Option<u64> {
+        self.peek()?;
+        let digits = self.integer_digits()?;
+        if matches!(self.byte(), Some(b'.' | b'e' | b'E')) {
+            return None;
+        }
+        digits
+            .bytes()
+            .try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    }
+
+    /// `{"key": value, ...}`, `field` taking each value after its key
+    pub(crate) fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        self.nest()?;
+        if self.peek()? == b'}' {
+            self.at += 1;
+        } else {
+            loop {
+                let key = self.string()?;
+                self.eat(b':')?;
+                field(self, key)?;
+                if self.close(b'}')? {
+                    break;
+                }
+            }
+        }
+        self.depth -= 1;
+        Some(())
+    }
+
+    /// `[item, ...]`
+    pub(crate) fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        self.nest()?;
+        if self.peek()? == b']' {
+            self.at += 1;
+        } else {
+            loop {
+                item(self)?;
+                if self.close(b']')? {
+                    break;
+                }
+            }
+        }
+        self.depth -= 1;
+        Some(())
+    }
+
+    /// Any value, read only to pass it
+    pub(crate) fn skip(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' => self.object(|scan, _| scan.skip()),
+            b'[' => self.array(Self::skip),
+            b't' => self.word("true"),
+            b'f' => self.word("false"),
+            b'n' => self.word("null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn nest(&mut self) -> Option<()> {
+        self.depth += 1;
+        (self.depth <= SCAN_DEPTH).then_some(())
+    }
+
+    /// After an item: true at `end`, false at a `,` (another item follows)
+    fn close(&mut self, end: u8) -> Option<bool> {
+        let next = self.peek()?;
+        self.at += 1;
+        match next {
+            b',' => Some(false),
+            b if b == end => Some(true),
+            _ => None,
+        }
+    }
+
+    fn word(&mut self, word: &str) -> Option<()> {
+        let rest = self.text.get(self.at..)?;
+        rest.starts_with(word).then(|| self.at += word.len())
+    }
+
+    /// `0` or a digit other than 0 and more digits, as serde_json reads them
+    fn integer_digits(&mut self) -> Option<&'a str> {
+        let rest = self.text.get(self.at..)?;
+        let length = rest.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest.get(..length)?;
+        let well_formed = match digits.as_bytes() {
+            [] => false,
+            [b'0', _, ..] => false,
+            _ => length <= SCAN_DIGITS,
+        };
+        self.at += length;
+        well_formed.then_some(digits)
+    }
+
+    /// A number that serde_json reads without fault
+    fn number(&mut self) -> Option<()> {
+        if self.byte() == Some(b'-') {
+            self.at += 1;
+        }
+        self.integer_digits()?;
+        if self.byte() == Some(b'.') {
+            self.at += 1;
+            let rest = self.text.get(self.at..)?;
+            let length = rest.bytes().position(|b| !b.is_ascii_digit()).unwrap_or(rest.len());
+            if length == 0 {
+                return None;
+            }
+            self.at += length;
+        }
+        (!matches!(self.byte(), Some(b'e' | b'E'))).then_some(())
+    }
+}
+
+/// Where the first `"`, `\` or control character is: eight bytes at a
+/// time, since most of a flow record's bytes are in its strings
+fn string_end(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte below `n`; the lowest such bit is exact
+    // (a borrow only runs upwards), and the lowest is all that is used.
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
+    let mut words = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for word in &mut words {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(word);
+        let x = u64::from_le_bytes(eight);
+        let found = below(x ^ (ONES * u64::from(b'"')), 1) | below(x ^ (ONES * u64::from(b'\\')), 1) | below(x, 0x20);
+        if found != 0 {
+            return Some(offset + found.trailing_zeros() as usize / 8);
+        }
+        offset += 8;
+    }
+    let tail = words
+        .remainder()
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    Some(offset + tail)
+}
+
 /// Every flow format palisade reads, from the dialects that have one
 pub fn formats() -> Vec<&'static dyn FlowFormat> {
     crate::DIALECTS.iter().filter_map(|d| d.flows()).collect()

@@ -5,7 +5,7 @@
 //! skipped with a reason; `lost_events` records are gaps in the evidence.
 
 use crate::flows::{
-    parse_time, split_at_byte, split_label, EndpointKind, FlowEndpoint, FlowFormat, FlowRecord, Line, Observed,
+    parse_time, split_at_byte, split_label, EndpointKind, FlowEndpoint, FlowFormat, FlowRecord, Line, Observed, Scan,
 };
 use palisade_compiler::model::Request;
 use palisade_intents::syntax::Protocol;
@@ -240,22 +240,272 @@ impl FlowFormat for Hubble {
     }
 
     fn read(&self, line: &str) -> Result<Line, String> {
-        let response: Response = serde_json::from_str(line).map_err(|e| format!("invalid Hubble JSON: {e}"))?;
-        if let Some(lost) = response.lost_events {
-            return Ok(Line::Lost(lost.num_events_lost.max(1)));
+        match scan_record(line) {
+            Some(flow) => flow_record(flow),
+            None => read_with_serde(line),
         }
-        if response.node_status.is_some() {
-            return Ok(Line::Skipped("node status"));
-        }
-        let flow = match response.flow {
-            Some(flow) => flow,
-            None if response.verdict.is_some() => {
-                serde_json::from_str(line).map_err(|e| format!("invalid Hubble flow: {e}"))?
-            }
-            None => return Err("a Hubble record without `flow`, `lost_events` or `node_status`".into()),
-        };
-        flow_record(flow)
     }
+}
+
+/// The reference reading of a line, and the only one for what the fast path
+/// leaves: lost events, node status, escapes, and every error
+fn read_with_serde(line: &str) -> Result<Line, String> {
+    let response: Response = serde_json::from_str(line).map_err(|e| format!("invalid Hubble JSON: {e}"))?;
+    if let Some(lost) = response.lost_events {
+        return Ok(Line::Lost(lost.num_events_lost.max(1)));
+    }
+    if response.node_status.is_some() {
+        return Ok(Line::Skipped("node status"));
+    }
+    let flow = match response.flow {
+        Some(flow) => flow,
+        None if response.verdict.is_some() => {
+            serde_json::from_str(line).map_err(|e| format!("invalid Hubble flow: {e}"))?
+        }
+        None => return Err("a Hubble record without `flow`, `lost_events` or `node_status`".into()),
+    };
+    flow_record(flow)
+}
+
+/// Which fields of an object were read already: serde rejects a field named
+/// twice, so the fast path leaves such a record to it
+#[derive(Default)]
+struct Seen(u32);
+
+impl Seen {
+    fn first(&mut self, field: u32) -> Option<()> {
+        let bit = 1 << field;
+        let first = self.0 & bit == 0;
+        self.0 |= bit;
+        first.then_some(())
+    }
+}
+
+/// The fast path of [`Hubble::read`]: the flow of a record read with
+/// [`Scan`], as serde reads it, or `None` for serde to read the record
+fn scan_record(line: &str) -> Option<Flow<'_>> {
+    let mut scan = Scan::new(line);
+    let (mut wrapped, mut bare) = (None, Flow::default());
+    let (mut seen, mut seen_bare) = (Seen::default(), Seen::default());
+    scan.object(|scan, key| match key {
+        "flow" => {
+            seen.first(0)?;
+            wrapped = Some(scan_flow(scan)?);
+            Some(())
+        }
+        "lost_events" | "node_status" => None,
+        // A bare flow (older clients) has its fields at the top.
+        _ => flow_field(scan, key, &mut bare, &mut seen_bare),
+    })?;
+    if !scan.at_end() {
+        return None;
+    }
+    match wrapped {
+        Some(flow) => Some(flow),
+        None => bare.verdict.is_some().then_some(bare),
+    }
+}
+
+fn scan_flow<'a>(scan: &mut Scan<'a>) -> Option<Flow<'a>> {
+    let (mut flow, mut seen) = (Flow::default(), Seen::default());
+    scan.object(|scan, key| flow_field(scan, key, &mut flow, &mut seen))?;
+    Some(flow)
+}
+
+fn flow_field<'a>(scan: &mut Scan<'a>, key: &str, flow: &mut Flow<'a>, seen: &mut Seen) -> Option<()> {
+    match key {
+        "time" => {
+            seen.first(0)?;
+            flow.time = Some(text(scan)?);
+        }
+        "verdict" => {
+            seen.first(1)?;
+            flow.verdict = Some(Verdict::Name(Cow::Borrowed(scan.string()?)));
+        }
+        "IP" => {
+            seen.first(2)?;
+            flow.ip = Some(scan_addresses(scan)?);
+        }
+        "l4" => {
+            seen.first(3)?;
+            flow.l4 = Some(scan_l4(scan)?);
+        }
+        "source" => {
+            seen.first(4)?;
+            flow.source = Some(scan_endpoint(scan)?);
+        }
+        "destination" => {
+            seen.first(5)?;
+            flow.destination = Some(scan_endpoint(scan)?);
+        }
+        "source_names" => {
+            seen.first(6)?;
+            flow.source_names = texts(scan)?;
+        }
+        "destination_names" => {
+            seen.first(7)?;
+            flow.destination_names = texts(scan)?;
+        }
+        "is_reply" => {
+            seen.first(8)?;
+            flow.is_reply = Some(scan.boolean()?);
+        }
+        "reply" => {
+            seen.first(9)?;
+            flow.reply = Some(scan.boolean()?);
+        }
+        "l7" => {
+            seen.first(10)?;
+            flow.l7 = Some(scan_l7(scan)?);
+        }
+        _ => scan.skip()?,
+    }
+    Some(())
+}
+
+fn text<'a>(scan: &mut Scan<'a>) -> Option<Text<'a>> {
+    scan.string().map(|s| Text(Cow::Borrowed(s)))
+}
+
+fn texts<'a>(scan: &mut Scan<'a>) -> Option<Vec<Text<'a>>> {
+    let mut all = Vec::new();
+    scan.array(|scan| {
+        all.push(text(scan)?);
+        Some(())
+    })?;
+    Some(all)
+}
+
+fn scan_addresses<'a>(scan: &mut Scan<'a>) -> Option<Addresses<'a>> {
+    let (mut out, mut seen) = (Addresses::default(), Seen::default());
+    scan.object(|scan, key| {
+        match key {
+            "source" => {
+                seen.first(0)?;
+                out.source = Some(text(scan)?);
+            }
+            "destination" => {
+                seen.first(1)?;
+                out.destination = Some(text(scan)?);
+            }
+            _ => scan.skip()?,
+        }
+        Some(())
+    })?;
+    Some(out)
+}
+
+fn scan_l4(scan: &mut Scan<'_>) -> Option<L4> {
+    let (mut out, mut seen) = (L4::default(), Seen::default());
+    scan.object(|scan, key| {
+        match key {
+            "TCP" => {
+                seen.first(0)?;
+                out.tcp = Some(scan_ports(scan)?);
+            }
+            "UDP" => {
+                seen.first(1)?;
+                out.udp = Some(scan_ports(scan)?);
+            }
+            "SCTP" => {
+                seen.first(2)?;
+                out.sctp = Some(scan_ports(scan)?);
+            }
+            _ => scan.skip()?,
+        }
+        Some(())
+    })?;
+    Some(out)
+}
+
+fn scan_ports(scan: &mut Scan<'_>) -> Option<Ports> {
+    let (mut out, mut seen) = (Ports::default(), Seen::default());
+    scan.object(|scan, key| {
+        match key {
+            "destination_port" => {
+                seen.first(0)?;
+                out.destination_port = u32::try_from(scan.unsigned()?).ok()?;
+            }
+            _ => scan.skip()?,
+        }
+        Some(())
+    })?;
+    Some(out)
+}
+
+fn scan_endpoint<'a>(scan: &mut Scan<'a>) -> Option<Endpoint<'a>> {
+    let (mut out, mut seen) = (Endpoint::default(), Seen::default());
+    scan.object(|scan, key| {
+        match key {
+            "namespace" => {
+                seen.first(0)?;
+                out.namespace = text(scan)?;
+            }
+            "pod_name" => {
+                seen.first(1)?;
+                out.pod_name = text(scan)?;
+            }
+            "labels" => {
+                seen.first(2)?;
+                out.labels = texts(scan)?;
+            }
+            _ => scan.skip()?,
+        }
+        Some(())
+    })?;
+    Some(out)
+}
+
+fn scan_l7<'a>(scan: &mut Scan<'a>) -> Option<L7<'a>> {
+    let (mut out, mut seen) = (L7::default(), Seen::default());
+    scan.object(|scan, key| {
+        match key {
+            "type" => {
+                seen.first(0)?;
+                out.kind = Some(text(scan)?);
+            }
+            "dns" => {
+                seen.first(1)?;
+                let mut dns = Dns::default();
+                let mut seen_dns = Seen::default();
+                scan.object(|scan, key| match key {
+                    "query" => {
+                        seen_dns.first(0)?;
+                        dns.query = text(scan)?;
+                        Some(())
+                    }
+                    _ => scan.skip(),
+                })?;
+                out.dns = Some(dns);
+            }
+            "http" => {
+                seen.first(2)?;
+                out.http = Some(scan_http(scan)?);
+            }
+            _ => scan.skip()?,
+        }
+        Some(())
+    })?;
+    Some(out)
+}
+
+fn scan_http<'a>(scan: &mut Scan<'a>) -> Option<Http<'a>> {
+    let (mut out, mut seen) = (Http::default(), Seen::default());
+    scan.object(|scan, key| {
+        match key {
+            "method" => {
+                seen.first(0)?;
+                out.method = text(scan)?;
+            }
+            "url" => {
+                seen.first(1)?;
+                out.url = text(scan)?;
+            }
+            _ => scan.skip()?,
+        }
+        Some(())
+    })?;
+    Some(out)
 }
 
 fn flow_record(flow: Flow<'_>) -> Result<Line, String> {
@@ -401,5 +651,63 @@ mod tests {
         assert_eq!(url_path("http://backend:8080/products/1?x=y"), "/products/1");
         assert_eq!(url_path("http://backend:8080"), "/");
         assert_eq!(url_path("/a/b"), "/a/b");
+    }
+
+    const FLOW: &str = r#"{"flow":{"time":"2026-11-20T00:00:00.000000000Z","verdict":"FORWARDED","IP":{"source":"10.100.3.61","destination":"10.100.7.199","ipVersion":"IPv4"},"l4":{"TCP":{"source_port":30000,"destination_port":8080}},"source":{"namespace":"ops-029","labels":["k8s:app=catalog-20","k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name=ops-029","k8s:io.cilium.k8s.policy.serviceaccount=catalog-20"],"pod_name":"catalog-20-623d-0","workloads":[{"name":"catalog-20","kind":"Deployment"}]},"destination":{"namespace":"ops-029","labels":["reserved:world"],"pod_name":"","workloads":[]},"destination_names":["API.example.com."],"Type":"L3_L4","event_type":{"type":4,"sub_type":-1.5},"is_reply":false,"l7":{"type":"REQUEST","http":{"method":"GET","url":"http://a/b?c"},"dns":{"query":"x."}}},"node_name":"node-5","time":"2026-11-20T00:00:00.000000000Z"}"#;
+
+    fn agree(line: &str) {
+        assert_eq!(Hubble.read(line), read_with_serde(line), "{line}");
+    }
+
+    #[test]
+    fn the_usual_record_is_read_without_serde() {
+        assert!(scan_record(FLOW).is_some());
+        let bare = r#"{"verdict":"DROPPED","l4":{"UDP":{"destination_port":53}},"source":{"namespace":"a"}}"#;
+        assert!(scan_record(bare).is_some());
+        agree(FLOW);
+        agree(bare);
+    }
+
+    /// Whatever the fast path reads, serde_json reads alike; whatever it
+    /// leaves (escapes, odd numbers, bad syntax) serde_json reads, errors
+    /// and their columns included
+    #[test]
+    fn every_line_reads_as_serde_json_reads_it() {
+        let odd = [
+            r#"{"flow":{"verdict":"FORWARDED","verdict":"DROPPED"}}"#,
+            r#"{"flow":null,"verdict":"FORWARDED","l4":{"TCP":{"destination_port":1}}}"#,
+            r#"{"flow":3}"#,
+            r#"{"flow":{}} x"#,
+            r#"{"flow":{"verdict":"FORWARDED","l4":{"TCP":{"destination_port":70000}}}}"#,
+            r#"{"flow":{"verdict":"FORWARDED","l4":{"TCP":{"destination_port":8080.0}}}}"#,
+            r#"{"flow":{"verdict":"FORWARDED","l4":{"TCP":{"destination_port":-1}}}}"#,
+            r#"{"flow":{"verdict":"FORWARDED","l4":{"TCP":{"destination_port":01}}}}"#,
+            r#"{"flow":{"verdict":2,"x":1e400,"l4":{"TCP":{"destination_port":1}}}}"#,
+            r#"{"flow":{"verdict":"FORWARDED","x":123456789012345678901234567890}}"#,
+            r#"{"flow":{"verdict":"FORWARDED","source":{"labels":["k8s:app=a\"b","k8s:x=\u00e9"]}}}"#,
+            "{\"flow\":{\"verdict\":\"FORWARDED\",\"time\":\"a\tb\"}}",
+            r#"{"lost_events":{"num_events_lost":7},"flow":{}}"#,
+            r#"{"node_status":{}}"#,
+            r#"{"flow":{"verdict":"FORWARDED","is_reply":"no"}}"#,
+            r#"{"flow":{"verdict":"FORWARDED","x":[1,2,],"l4":{}}}"#,
+            r#" { "flow" : { "verdict" : "AUDIT" , "l4" : { "SCTP" : { "destination_port" : 9 } } } } "#,
+            "",
+        ];
+        for line in odd {
+            agree(line);
+        }
+        agree(&format!(
+            r#"{{"flow":{{"verdict":"FORWARDED","x":{}1{}}}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        ));
+        for at in 0..FLOW.len() {
+            agree(&FLOW[..at]);
+            for byte in ["\"", "\\", ",", "}", "]", " ", "1", "-", ".", "e", "x", "\u{1}", "é"] {
+                if let (Some(head), Some(tail)) = (FLOW.get(..at), FLOW.get(at + 1..)) {
+                    agree(&format!("{head}{byte}{tail}"));
+                }
+            }
+        }
     }
 }
