@@ -2,9 +2,9 @@
 //! pruned
 
 use crate::ingest::{corrupt, minutes_of, CLOCK_SKEW_MS, PRUNED, SAVE_CURSOR};
-use crate::sql::{in_snapshot, in_transaction, scalar, Row, Sql, Value};
+use crate::sql::{in_snapshot, in_transaction, scalar, Dialect, Row, Sql, Value};
 use crate::{count_of, db_count, key, now_ms, StoreError, HOUR_MS, MINUTE_MS};
-use palisade_evidence::observe::Seen;
+use palisade_evidence::observe::{KeyHashing, Seen};
 use palisade_evidence::Evidence;
 use palisade_targets::flows::{Observed, ReadStats};
 use std::collections::HashMap;
@@ -78,12 +78,31 @@ pub(crate) fn evidence(sql: &mut dyn Sql, window: Window) -> Result<Evidence, St
     })
 }
 
+// SQLite reads the hours themselves, in the order of its key: grouping
+// them by conversation and day took the database a sort of every hour of
+// the window, several times the reading, and in the same process there is
+// no socket to spare.
+const HOURS: &str = "
+SELECT conversation, hour, connections, first_ms, last_ms, allowed, dropped, would_drop
+FROM buckets WHERE hour >= $1 AND hour <= $2 AND hour >= 0";
+
+/// Each conversation's tally and the hours it was seen in, by its id
+type Tallies = HashMap<i64, (Seen, Vec<i64>), KeyHashing>;
+
 fn read_conversations(sql: &mut dyn Sql, window: Window, evidence: &mut Evidence) -> Result<(), StoreError> {
-    let mut seen: HashMap<i64, (Seen, Vec<i64>)> = HashMap::new();
-    sql.query(DAYS, &window.hours(), &mut |row| {
-        let (tally, hours) = seen.entry(row.int_required(0)?).or_default();
-        add_day(tally, hours, row)
-    })?;
+    let mut seen = Tallies::default();
+    match sql.dialect() {
+        Dialect::Sqlite => sql.query(HOURS, &window.hours(), &mut |row| {
+            let (tally, hours) = seen.entry(row.int_required(0)?).or_default();
+            hours.push(row.int_required(1)?);
+            add_counts(tally, row, 2)
+        })?,
+        Dialect::Postgres => sql.query(DAYS, &window.hours(), &mut |row| {
+            let (tally, hours) = seen.entry(row.int_required(0)?).or_default();
+            add_day(tally, hours, row)
+        })?,
+    }
+    evidence.flows.reserve(seen.len());
     let store = sql.name().to_string();
     sql.query(KEYS, &window.hours(), &mut |row| {
         let id = row.int_required(0)?;
@@ -107,14 +126,21 @@ fn read_conversations(sql: &mut dyn Sql, window: Window, evidence: &mut Evidence
 fn add_day(tally: &mut Seen, hours: &mut Vec<i64>, row: &dyn Row) -> Result<(), StoreError> {
     let (day, bits) = (row.int_required(1)?, row.int_required(2)?);
     hours.extend((0..24).filter(|h| bits & (1_i64 << h) != 0).map(|h| day * 24 + h));
-    tally.count = tally.count.saturating_add(count_of(row.int_required(3)?));
-    if let Some(first) = row.int(4)? {
-        tally.first_ms = Some(tally.first_ms.map_or(first, |f| f.min(first)));
+    add_counts(tally, row, 3)
+}
+
+/// The counts of a row added to a tally: connections, first and last
+/// seen, then allowed, dropped and would-drop, from column `first` on
+fn add_counts(tally: &mut Seen, row: &dyn Row, first: usize) -> Result<(), StoreError> {
+    tally.count = tally.count.saturating_add(count_of(row.int_required(first)?));
+    if let Some(earliest) = row.int(first + 1)? {
+        tally.first_ms = Some(tally.first_ms.map_or(earliest, |f| f.min(earliest)));
     }
-    if let Some(last) = row.int(5)? {
-        tally.last_ms = Some(tally.last_ms.map_or(last, |l| l.max(last)));
+    if let Some(latest) = row.int(first + 2)? {
+        tally.last_ms = Some(tally.last_ms.map_or(latest, |l| l.max(latest)));
     }
-    for (column, verdict) in [(6, Observed::Allowed), (7, Observed::Dropped), (8, Observed::WouldDrop)] {
+    let verdicts = [Observed::Allowed, Observed::Dropped, Observed::WouldDrop];
+    for (column, verdict) in (first + 3..).zip(verdicts) {
         let n = count_of(row.int_required(column)?);
         if n > 0 {
             let total = tally.observed.entry(verdict).or_default();
