@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// A rule of a manifest: `NetworkPolicy shop/backend-ingress ingress[0]`
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RuleRef {
     /// `Kind namespace/name`
     pub policy: String,

@@ -30,12 +30,12 @@
 use super::objects::{self, Action, Entity, NetworkSet, Objects, Policy, PortMatch, Problem, Rule};
 use super::selector::Scope;
 use crate::{
-    memo::Selection,
+    memo::{PerPod, Selection},
     verdict::{both_sides, Direction},
     Evaluator, Manifest, RuleRef, Verdict,
 };
 use palisade_compiler::model::{ClusterModel, Connection, Endpoint, Pod};
-use std::{collections::BTreeMap, net::IpAddr};
+use std::{collections::BTreeMap, net::IpAddr, rc::Rc};
 
 /// The label Calico puts on every workload endpoint (value `k8s` for pods)
 pub(super) const ORCHESTRATOR: &str = "projectcalico.org/orchestrator";
@@ -46,6 +46,9 @@ pub(super) struct Policies<'m> {
     /// (tier, policy) of every policy, tier by tier, in evaluation order
     pub(super) flat: Vec<(usize, usize)>,
     selection: Selection,
+    /// each pod's workload endpoint labels: rule selectors ask for them per
+    /// rule and connection
+    labels: PerPod<Rc<BTreeMap<String, String>>>,
     manifests: &'m [Manifest],
 }
 
@@ -67,6 +70,7 @@ impl<'m> Policies<'m> {
             objects,
             flat,
             selection: Selection::default(),
+            labels: PerPod::default(),
             manifests,
         }
     }
@@ -131,30 +135,31 @@ pub(super) fn account_labels(name: Option<&str>) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// Something a rule's selectors can pick: a pod, or a network set
+/// Something a rule's selectors can pick: a pod (with its endpoint's
+/// labels, [`pod_labels`]), or a network set
 pub(super) enum Candidate<'a> {
-    Pod(&'a Pod),
+    Pod(&'a Pod, &'a BTreeMap<String, String>),
     Set(&'a NetworkSet),
 }
 
 impl Candidate<'_> {
     fn namespace(&self) -> Option<&str> {
         match self {
-            Candidate::Pod(p) => Some(&p.namespace),
+            Candidate::Pod(p, _) => Some(&p.namespace),
             Candidate::Set(s) => s.namespace.as_deref(),
         }
     }
 
-    fn labels(&self) -> std::borrow::Cow<'_, BTreeMap<String, String>> {
+    fn labels(&self) -> &BTreeMap<String, String> {
         match self {
-            Candidate::Pod(p) => std::borrow::Cow::Owned(pod_labels(p)),
-            Candidate::Set(s) => std::borrow::Cow::Borrowed(set_labels(s)),
+            Candidate::Pod(_, labels) => labels,
+            Candidate::Set(s) => set_labels(s),
         }
     }
 
     fn account(&self) -> Option<&str> {
         match self {
-            Candidate::Pod(p) => p.service_account.as_deref(),
+            Candidate::Pod(p, _) => p.service_account.as_deref(),
             Candidate::Set(_) => None,
         }
     }
@@ -163,7 +168,7 @@ impl Candidate<'_> {
 impl Policies<'_> {
     /// Whether `policy` applies to `pod` (direction aside)
     fn applies(&self, model: &ClusterModel, policy: &Policy, pod: &Pod) -> bool {
-        let labels = pod_labels(pod);
+        let labels = self.labels_of(model, pod);
         let in_scope = match (policy.namespace, &policy.namespace_selector) {
             (Some(ns), _) => pod.namespace == ns,
             // GlobalNetworkPolicy: namespaceSelector's all() is has(namespace), true for a pod;
@@ -180,6 +185,11 @@ impl Policies<'_> {
             s.matches_in(&account_labels(pod.service_account.as_deref()), scope)
         });
         in_scope && account_ok && policy.selector.matches(&labels)
+    }
+
+    /// [`pod_labels`], built once per pod of the model
+    fn labels_of(&self, model: &ClusterModel, pod: &Pod) -> Rc<BTreeMap<String, String>> {
+        self.labels.get_or(model, pod, || Rc::new(pod_labels(pod)))
     }
 
     fn side(
@@ -316,13 +326,13 @@ impl Policies<'_> {
         let (positive, confined) = confinement(entity, policy);
         if positive || confined {
             let picks = |c: &Candidate| picks(entity, policy, model, confined, c);
-            if !self.in_ip_set(endpoint, ip, &picks, domains_count) {
+            if !self.in_ip_set(model, endpoint, ip, &picks, domains_count) {
                 return false;
             }
         }
         if let Some(not) = &entity.not_selector {
-            let picks = |c: &Candidate| not.matches(&c.labels());
-            if self.in_ip_set(endpoint, ip, &picks, domains_count) {
+            let picks = |c: &Candidate| not.matches(c.labels());
+            if self.in_ip_set(model, endpoint, ip, &picks, domains_count) {
                 return false;
             }
         }
@@ -342,13 +352,14 @@ impl Policies<'_> {
     /// (or, on an egress Allow destination, its Enterprise domains)
     fn in_ip_set(
         &self,
+        model: &ClusterModel,
         endpoint: &Endpoint,
         ip: Option<IpAddr>,
         picks: &dyn Fn(&Candidate) -> bool,
         domains_count: bool,
     ) -> bool {
         if let Endpoint::Pod(pod) = endpoint {
-            if picks(&Candidate::Pod(pod)) {
+            if picks(&Candidate::Pod(pod, &self.labels_of(model, pod))) {
                 return true;
             }
         }
@@ -385,7 +396,7 @@ pub(super) fn picks(entity: &Entity, policy: &Policy, model: &ClusterModel, conf
     in_own_namespace
         && {
             let labels = c.labels();
-            entity.selector.as_ref().is_none_or(|s| s.matches(&labels))
+            entity.selector.as_ref().is_none_or(|s| s.matches(labels))
                 && entity.accounts.as_ref().is_none_or(|a| {
                     (a.names.is_empty() || c.account().is_some_and(|n| a.names.iter().any(|x| x == n)))
                         && a.selector

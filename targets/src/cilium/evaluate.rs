@@ -223,20 +223,22 @@ impl Policies<'_> {
 /// An endpoint selector: `k8s:`/`any:` prefixes are sources; the namespace
 /// label is the pod's namespace; without it, the policy's namespace is meant
 fn selects(selector: &Value, policy_namespace: &str, model: &ClusterModel, pod: &Pod) -> bool {
-    let label = |key: &str| -> Option<String> {
+    // Borrowed, not copied: this runs per selector, rule and connection.
+    let label = |key: &str| -> Option<&str> {
         let key = key
             .strip_prefix("k8s:")
             .or_else(|| key.strip_prefix("any:"))
             .unwrap_or(key);
         if key == "io.kubernetes.pod.namespace" {
-            return Some(pod.namespace.clone());
+            return Some(pod.namespace.as_str());
         }
         if let Some(ns_key) = key.strip_prefix("io.cilium.k8s.namespace.labels.") {
             return model
                 .namespace(&pod.namespace)
-                .and_then(|ns| ns.labels.get(ns_key).cloned());
+                .and_then(|ns| ns.labels.get(ns_key))
+                .map(String::as_str);
         }
-        pod.labels.get(key).cloned()
+        pod.labels.get(key).map(String::as_str)
     };
     let names_namespace = |key: &str| key.ends_with("io.kubernetes.pod.namespace");
     let match_labels = selector["matchLabels"].as_object();
@@ -249,10 +251,7 @@ fn selects(selector: &Value, policy_namespace: &str, model: &ClusterModel, pod: 
     if !mentions_namespace && pod.namespace != policy_namespace {
         return false;
     }
-    let labels_ok = match_labels
-        .into_iter()
-        .flatten()
-        .all(|(k, v)| label(k).as_deref() == v.as_str());
+    let labels_ok = match_labels.into_iter().flatten().all(|(k, v)| label(k) == v.as_str());
     let expressions_ok = expressions.into_iter().flatten().all(|e| {
         let value = e["key"].as_str().and_then(label);
         let values: Vec<&str> = e["values"]
@@ -262,8 +261,8 @@ fn selects(selector: &Value, policy_namespace: &str, model: &ClusterModel, pod: 
             .filter_map(Value::as_str)
             .collect();
         match e["operator"].as_str() {
-            Some("In") => value.is_some_and(|v| values.contains(&v.as_str())),
-            Some("NotIn") => value.is_none_or(|v| !values.contains(&v.as_str())),
+            Some("In") => value.is_some_and(|v| values.contains(&v)),
+            Some("NotIn") => value.is_none_or(|v| !values.contains(&v)),
             Some("Exists") => value.is_some(),
             Some("DoesNotExist") => value.is_none(),
             _ => false,
