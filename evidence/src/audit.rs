@@ -14,14 +14,19 @@ use crate::{
 };
 use palisade_compiler::{
     ir::Ir,
-    model::{ClusterModel, Connection, Endpoint},
+    model::{ClusterModel, Connection, Endpoint, Request},
 };
+use palisade_intents::syntax::Protocol;
 use palisade_targets::{
     flows::{format_time, Observed},
     Dialect, Manifest, RuleRef,
 };
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    rc::Rc,
+    sync::Arc,
+};
 
 /// One port (and request) of a group that enforcement would drop
 #[derive(Debug, Clone, Serialize)]
@@ -96,10 +101,18 @@ pub struct Blocker {
     pub name: String,
     /// the rule inside it (`egress[0]`), or what decided (`default deny (egress)`)
     pub rule: String,
-    /// the ids of the intents the object came from (its `palisade.dev/source`)
-    pub sources: Vec<String>,
+    /// the ids of the intents the object came from (its `palisade.dev/source`);
+    /// shared: a default deny names every intent of its namespace, and
+    /// thousands of pairs name the same object
+    #[serde(serialize_with = "shared_list")]
+    pub sources: Arc<[String]>,
     /// the ports (and requests) of the pair it drops: `tcp/8080`, `tcp/8080 POST /admin`
     pub ports: Vec<String>,
+}
+
+/// A shared list, written as the list it holds
+fn shared_list<S: serde::Serializer>(list: &Arc<[String]>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(list.iter())
 }
 
 /// One pair enforcement would drop, in fields a program reads: what drops
@@ -217,15 +230,99 @@ impl Default for AuditOptions {
     }
 }
 
-/// Per target that drops a conversation, the rules that decided
-type Drops = Vec<(String, Vec<RuleRef>)>;
+/// Per target that drops a conversation (its index among the targets
+/// asked), the rules that decided, as indices into [`Rules`]
+type Drops = Vec<(usize, Vec<usize>)>;
+
+/// Every rule that decided a drop, each kept once with its text: a week of
+/// conversations repeats a few hundred rules tens of thousands of times
+#[derive(Default)]
+struct Rules {
+    /// as [`Dropped::dropped_by`] lists it
+    texts: Vec<String>,
+    /// taken apart as a [`Blocker`] (no target, no ports yet)
+    parts: Vec<Blocker>,
+    /// which [`Blocker`] a rule joins within a pair (its policy and rule,
+    /// not its sources); `None`: a policy [`reference`] cannot give back,
+    /// which joins none
+    joins: Vec<Option<usize>>,
+    index: HashMap<RuleRef, usize>,
+    by_policy_rule: HashMap<(String, String), usize>,
+}
+
+impl Rules {
+    fn intern(&mut self, rule: RuleRef) -> usize {
+        if let Some(&id) = self.index.get(&rule) {
+            return id;
+        }
+        let id = self.texts.len();
+        let mut parts = blocker("", &rule, String::new());
+        parts.ports.clear();
+        let joins = (reference(&parts) == rule.policy).then(|| {
+            let next = self.by_policy_rule.len();
+            *self
+                .by_policy_rule
+                .entry((rule.policy.clone(), rule.rule.clone()))
+                .or_insert(next)
+        });
+        self.texts.push(rule.to_string());
+        self.parts.push(parts);
+        self.joins.push(joins);
+        self.index.insert(rule, id);
+        id
+    }
+}
+
+/// Each party's name, worked out once per place: naming a pod looks
+/// through its namespace's services. Equal names share one id, so pairs
+/// of ids are pairs of names.
+struct Names<'s> {
+    suggester: &'s Suggester<'s>,
+    by_place: HashMap<Place, usize>,
+    by_name: HashMap<String, usize>,
+    names: Vec<String>,
+}
+
+impl<'s> Names<'s> {
+    fn new(suggester: &'s Suggester<'s>) -> Self {
+        Self {
+            suggester,
+            by_place: HashMap::new(),
+            by_name: HashMap::new(),
+            names: Vec::new(),
+        }
+    }
+
+    fn id(&mut self, place: Place) -> usize {
+        if let Some(&id) = self.by_place.get(&place) {
+            return id;
+        }
+        let name = self.suggester.name(place);
+        let next = self.names.len();
+        let id = *self.by_name.entry(name.clone()).or_insert(next);
+        if id == next {
+            self.names.push(name);
+        }
+        self.by_place.insert(place, id);
+        id
+    }
+
+    fn name(&self, id: usize) -> &str {
+        self.names.get(id).map_or("?", String::as_str)
+    }
+}
 
 /// The dropped conversations of one workload pair, and where the pair sits
 struct Pending<'e> {
-    entries: Vec<(&'e FlowKey, &'e Seen, Drops)>,
+    entries: Vec<(&'e FlowKey, &'e Seen, Rc<Drops>)>,
     from: Place,
     to: Place,
 }
+
+/// A connection as the evaluators see it: the places of its ends, not
+/// their records, so conversations between the same two placed parties
+/// are decided once
+type Asked<'e> = (Place, Place, Protocol, u16, Option<&'e Request>);
 
 /// Decide every conversation by each target's manifests
 pub fn audit(
@@ -237,15 +334,19 @@ pub fn audit(
     options: AuditOptions,
 ) -> AuditReport {
     let placed = place(evidence, Some(ir), cluster);
-    let evaluators: Vec<(&str, Box<dyn palisade_targets::Evaluator + '_>)> =
-        rendered.iter().map(|(d, m)| (d.id(), d.evaluator(m))).collect();
+    let evaluators: Vec<Box<dyn palisade_targets::Evaluator + '_>> =
+        rendered.iter().map(|(d, m)| d.evaluator(m)).collect();
+    let targets: Vec<String> = rendered.iter().map(|(d, _)| d.id().to_string()).collect();
     let suggester = Suggester::new(ir, repository_files, &placed);
+    let mut names = Names::new(&suggester);
+    let mut rules = Rules::default();
+    let mut decided: HashMap<Asked, Rc<Drops>> = HashMap::new();
     let mut judged = 0u64;
     let mut not_judged: BTreeMap<String, u64> = BTreeMap::new();
-    // (source, destination) -> ports
-    let mut groups: BTreeMap<(String, String), Pending> = BTreeMap::new();
-    let mut admitted: BTreeMap<(String, String, String), u64> = BTreeMap::new();
-    let mut pairs: BTreeSet<(String, String)> = BTreeSet::new();
+    // (source, destination) names -> ports
+    let mut groups: HashMap<(usize, usize), Pending> = HashMap::new();
+    let mut admitted: HashMap<(usize, usize, Protocol, u16), u64> = HashMap::new();
+    let mut pairs: HashSet<(usize, usize)> = HashSet::new();
     for (key, seen) in evidence.sorted() {
         let (from_place, to_place) = (placed.place(&key.source), placed.place(&key.destination));
         let (from, to) = match (placed.endpoint(from_place), placed.endpoint(to_place)) {
@@ -267,28 +368,28 @@ pub fn audit(
             continue;
         }
         judged += seen.count;
-        let conn = Connection {
-            from,
-            to,
-            protocol: key.protocol,
-            port: key.port,
-            request: key.request.as_ref(),
-        };
-        let drops: Drops = evaluators
-            .iter()
-            // Deciding is cheap, naming the rules is not: only drops are explained.
-            .filter(|(_, ev)| !ev.allows(&placed.model, &conn))
-            .map(|(id, ev)| (id.to_string(), ev.evaluate(&placed.model, &conn).decided_by))
-            .collect();
-        let names = (suggester.name(from_place), suggester.name(to_place));
-        pairs.insert(names.clone());
+        let asked = (from_place, to_place, key.protocol, key.port, key.request.as_ref());
+        let drops = decided
+            .entry(asked)
+            .or_insert_with(|| {
+                let conn = Connection {
+                    from,
+                    to,
+                    protocol: key.protocol,
+                    port: key.port,
+                    request: key.request.as_ref(),
+                };
+                Rc::new(drops(&evaluators, &placed.model, &conn, &mut rules))
+            })
+            .clone();
+        let pair = (names.id(from_place), names.id(to_place));
+        pairs.insert(pair);
         if drops.is_empty() {
-            let port = format!("{}/{}", key.protocol.as_str(), key.port);
-            *admitted.entry((names.0, names.1, port)).or_default() += seen.count;
+            *admitted.entry((pair.0, pair.1, key.protocol, key.port)).or_default() += seen.count;
             continue;
         }
         groups
-            .entry(names)
+            .entry(pair)
             .or_insert_with(|| Pending {
                 entries: Vec::new(),
                 from: from_place,
@@ -297,34 +398,67 @@ pub fn audit(
             .entries
             .push((key, seen, drops));
     }
+    let mut groups: Vec<((usize, usize), Pending)> = groups.into_iter().collect();
+    groups.sort_by(|(a, _), (b, _)| (names.name(a.0), names.name(a.1)).cmp(&(names.name(b.0), names.name(b.1))));
+    let report = Report {
+        suggester: &suggester,
+        rules: &rules,
+        targets: &targets,
+        suggest_dropped: options.suggest_dropped,
+    };
     let mut judged_pairs = Vec::new();
     let mut would_drop = Vec::new();
     let mut offenders = Vec::new();
-    for (names, pending) in groups {
-        let (group, drop, offender) = judge_pair(&suggester, names, pending, options.suggest_dropped);
+    for ((source, destination), pending) in groups {
+        let pair = (names.name(source).to_string(), names.name(destination).to_string());
+        let (group, drop, offender) = report.judge_pair(pair, pending);
         judged_pairs.push(group);
         would_drop.push(drop);
         offenders.extend(offender);
     }
-    let groups = judged_pairs;
+    let mut allowed: Vec<Admitted> = admitted
+        .into_iter()
+        .map(|((source, destination, protocol, port), count)| Admitted {
+            source: names.name(source).to_string(),
+            destination: names.name(destination).to_string(),
+            port: format!("{}/{port}", protocol.as_str()),
+            count,
+        })
+        .collect();
+    allowed.sort_by(|a, b| (&a.source, &a.destination, &a.port).cmp(&(&b.source, &b.destination, &b.port)));
     AuditReport {
         summary: summarise(pairs.len(), judged, &would_drop, offenders),
         would_drop,
-        targets: rendered.iter().map(|(d, _)| d.id().to_string()).collect(),
+        targets,
         judged,
         not_judged,
-        groups,
-        allowed: admitted
-            .into_iter()
-            .map(|((source, destination, port), count)| Admitted {
-                source,
-                destination,
-                port,
-                count,
-            })
-            .collect(),
+        groups: judged_pairs,
+        allowed,
         warnings: evidence_warnings(evidence, options),
     }
+}
+
+/// The targets that drop a connection, with the rules that decided. One
+/// evaluation each, explained: most conversations an audit lists are
+/// dropped somewhere, and asking first whether it passes would decide
+/// those twice.
+fn drops(
+    evaluators: &[Box<dyn palisade_targets::Evaluator + '_>],
+    model: &ClusterModel,
+    conn: &Connection,
+    rules: &mut Rules,
+) -> Drops {
+    evaluators
+        .iter()
+        .enumerate()
+        .filter_map(|(target, ev)| {
+            let verdict = ev.evaluate(model, conn);
+            (!verdict.allowed).then(|| {
+                let decided = verdict.decided_by.into_iter().map(|r| rules.intern(r)).collect();
+                (target, decided)
+            })
+        })
+        .collect()
 }
 
 /// `tcp/8080`, `tcp/8080 GET /path`: a port and its request
@@ -340,99 +474,133 @@ fn dropped_today(seen: &Seen) -> u64 {
     seen.observed.get(&Observed::Dropped).copied().unwrap_or(0)
 }
 
-/// One pair's drops, for people (the group, per port) and for programs,
-/// and the pair as an offender when some of it works today
-fn judge_pair(
-    suggester: &Suggester,
-    (source, destination): (String, String),
-    Pending { entries, from, to }: Pending,
+/// What judging a pair reads besides the pair
+struct Report<'r> {
+    suggester: &'r Suggester<'r>,
+    rules: &'r Rules,
+    targets: &'r [String],
     suggest_dropped: bool,
-) -> (Group, WouldDrop, Option<Offender>) {
-    let mut total = Seen::default();
-    for (_, seen, _) in &entries {
-        total.merge(seen);
-    }
-    let working = total.count.saturating_sub(dropped_today(&total));
-    let offender = (working > 0).then(|| Offender {
-        source: source.clone(),
-        destination: destination.clone(),
-        flows: working,
-        ports: entries
-            .iter()
-            .filter(|(_, seen, _)| seen.works_today())
-            .map(|(key, _, _)| port_label(key))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect(),
-    });
-    // What the layer drops today is often dropped on purpose: suggesting to
-    // allow it is for who asks.
-    let keys: Vec<&FlowKey> = entries
-        .iter()
-        .filter(|(_, seen, _)| suggest_dropped || seen.works_today())
-        .map(|(k, _, _)| *k)
-        .collect();
-    let allow = (!keys.is_empty()).then(|| suggester.allow_line(from, to, &keys));
-    let would_drop = WouldDrop {
-        source: source.clone(),
-        destination: destination.clone(),
-        flows: total.count,
-        works_today: total.works_today(),
-        dropped_today: dropped_today(&total),
-        dropped_by: blockers(&entries),
-        add_to: allow.clone(),
-    };
-    let group = Group {
-        source,
-        destination,
-        count: total.count,
-        first_seen: total.first_ms.map(format_time),
-        last_seen: total.last_ms.map(format_time),
-        works_today: total.works_today(),
-        add_to: allow.as_ref().map(AllowLine::place).unwrap_or_default(),
-        intent: allow.map(|a| a.rule).unwrap_or_default(),
-        dropped: entries
-            .into_iter()
-            .map(|(key, seen, drops)| Dropped {
-                port: format!("{}/{}", key.protocol.as_str(), key.port),
-                request: key.request.as_ref().map(|r| format!("{} {}", r.method, r.path)),
-                count: seen.count,
-                first_seen: seen.first_ms.map(format_time),
-                last_seen: seen.last_ms.map(format_time),
-                observed: seen
-                    .observed
-                    .iter()
-                    .map(|(o, n)| (o.as_str().to_string(), *n))
-                    .collect(),
-                dropped_by: drops
-                    .into_iter()
-                    .map(|(id, rules)| (id, rules.iter().map(ToString::to_string).collect()))
-                    .collect(),
-            })
-            .collect(),
-    };
-    (group, would_drop, offender)
 }
 
-/// The rules that drop a pair's conversations, each once with the ports it drops
-fn blockers(entries: &[(&FlowKey, &Seen, Drops)]) -> Vec<Blocker> {
-    let mut out: Vec<Blocker> = Vec::new();
-    for (key, _, drops) in entries {
-        let port = port_label(key);
-        for (target, rules) in drops {
-            for rule in rules {
-                let found = out
-                    .iter_mut()
-                    .find(|b| b.target == *target && b.rule == rule.rule && reference(b) == rule.policy);
-                match found {
-                    Some(b) if !b.ports.contains(&port) => b.ports.push(port.clone()),
-                    Some(_) => {}
-                    None => out.push(blocker(target, rule, port.clone())),
+impl Report<'_> {
+    fn target(&self, index: usize) -> &str {
+        self.targets.get(index).map_or("", String::as_str)
+    }
+
+    /// One pair's drops, for people (the group, per port) and for programs,
+    /// and the pair as an offender when some of it works today
+    fn judge_pair(
+        &self,
+        (source, destination): (String, String),
+        Pending { entries, from, to }: Pending,
+    ) -> (Group, WouldDrop, Option<Offender>) {
+        let mut total = Seen::default();
+        for (_, seen, _) in &entries {
+            total.merge(seen);
+        }
+        let working = total.count.saturating_sub(dropped_today(&total));
+        let offender = (working > 0).then(|| Offender {
+            source: source.clone(),
+            destination: destination.clone(),
+            flows: working,
+            ports: entries
+                .iter()
+                .filter(|(_, seen, _)| seen.works_today())
+                .map(|(key, _, _)| port_label(key))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        });
+        // What the layer drops today is often dropped on purpose: suggesting to
+        // allow it is for who asks.
+        let keys: Vec<&FlowKey> = entries
+            .iter()
+            .filter(|(_, seen, _)| self.suggest_dropped || seen.works_today())
+            .map(|(k, _, _)| *k)
+            .collect();
+        let allow = (!keys.is_empty()).then(|| self.suggester.allow_line(from, to, &keys));
+        let would_drop = WouldDrop {
+            source: source.clone(),
+            destination: destination.clone(),
+            flows: total.count,
+            works_today: total.works_today(),
+            dropped_today: dropped_today(&total),
+            dropped_by: self.blockers(&entries),
+            add_to: allow.clone(),
+        };
+        let group = Group {
+            source,
+            destination,
+            count: total.count,
+            first_seen: total.first_ms.map(format_time),
+            last_seen: total.last_ms.map(format_time),
+            works_today: total.works_today(),
+            add_to: allow.as_ref().map(AllowLine::place).unwrap_or_default(),
+            intent: allow.map(|a| a.rule).unwrap_or_default(),
+            dropped: entries
+                .iter()
+                .map(|(key, seen, drops)| self.dropped(key, seen, drops))
+                .collect(),
+        };
+        (group, would_drop, offender)
+    }
+
+    /// One port (and request) of a pair, with what drops it
+    fn dropped(&self, key: &FlowKey, seen: &Seen, drops: &Drops) -> Dropped {
+        Dropped {
+            port: format!("{}/{}", key.protocol.as_str(), key.port),
+            request: key.request.as_ref().map(|r| format!("{} {}", r.method, r.path)),
+            count: seen.count,
+            first_seen: seen.first_ms.map(format_time),
+            last_seen: seen.last_ms.map(format_time),
+            observed: seen
+                .observed
+                .iter()
+                .map(|(o, n)| (o.as_str().to_string(), *n))
+                .collect(),
+            dropped_by: drops
+                .iter()
+                .map(|(target, ids)| {
+                    let texts = ids.iter().filter_map(|&id| self.rules.texts.get(id).cloned()).collect();
+                    (self.target(*target).to_string(), texts)
+                })
+                .collect(),
+        }
+    }
+
+    /// The rules that drop a pair's conversations, each once (by target,
+    /// policy and rule) with the ports it drops
+    fn blockers(&self, entries: &[(&FlowKey, &Seen, Rc<Drops>)]) -> Vec<Blocker> {
+        let mut out: Vec<Blocker> = Vec::new();
+        let mut at: HashMap<(usize, usize), usize> = HashMap::new();
+        for (key, _, drops) in entries {
+            let port = port_label(key);
+            for (target, ids) in drops.iter() {
+                for &id in ids {
+                    let joins = self.rules.joins.get(id).copied().flatten();
+                    let found = joins.and_then(|j| at.get(&(*target, j))).and_then(|&i| out.get_mut(i));
+                    match found {
+                        Some(b) if !b.ports.contains(&port) => b.ports.push(port.clone()),
+                        Some(_) => {}
+                        None => {
+                            let Some(parts) = self.rules.parts.get(id) else {
+                                continue;
+                            };
+                            if let Some(j) = joins {
+                                at.insert((*target, j), out.len());
+                            }
+                            out.push(Blocker {
+                                target: self.target(*target).to_string(),
+                                ports: vec![port.clone()],
+                                ..parts.clone()
+                            });
+                        }
+                    }
                 }
             }
         }
+        out
     }
-    out
 }
 
 /// `Kind namespace/name`, as [`Manifest::reference`] writes it
@@ -465,7 +633,8 @@ fn blocker(target: &str, rule: &RuleRef, port: String) -> Blocker {
             .flat_map(|s| s.split(", "))
             .filter(|id| !id.is_empty())
             .map(str::to_string)
-            .collect(),
+            .collect::<Vec<_>>()
+            .into(),
         ports: vec![port],
     }
 }
@@ -542,7 +711,7 @@ mod tests {
             (b.kind.as_str(), b.namespace.as_deref(), b.name.as_str()),
             ("CiliumNetworkPolicy", Some("shop"), "backend")
         );
-        assert_eq!(b.sources, ["intents/shop.yaml#a-1", "intents/shop.yaml#b-2"]);
+        assert_eq!(&b.sources[..], ["intents/shop.yaml#a-1", "intents/shop.yaml#b-2"]);
         assert_eq!(reference(&b), namespaced.policy);
         let cluster_wide = RuleRef {
             policy: "GlobalNetworkPolicy palisade-default-deny".into(),

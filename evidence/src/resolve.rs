@@ -4,7 +4,7 @@
 //! up in the cluster dump, then in the intents' services. What cannot be
 //! placed is reported with the reason, never guessed.
 
-use crate::observe::{Evidence, FlowKey};
+use crate::observe::{Evidence, FlowKey, KeyHashing};
 use palisade_compiler::{
     ir::Ir,
     model::{ClusterModel, ContainerPort, Endpoint, External, Pod},
@@ -17,7 +17,7 @@ use palisade_targets::flows::{EndpointKind, FlowEndpoint};
 use std::{collections::HashMap, net::IpAddr};
 
 /// Where a party of the flows sits in the model
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Place {
     /// `model.pods[i]`
     Pod(usize),
@@ -33,7 +33,9 @@ pub enum Place {
 pub struct Placed {
     /// pods and addresses of the flows
     pub model: ClusterModel,
-    places: HashMap<FlowEndpoint, Place>,
+    // Hashed as the evidence hashes its keys: an audit asks twice per
+    // conversation, and SipHash over an endpoint's labels was most of it.
+    places: HashMap<FlowEndpoint, Place, KeyHashing>,
 }
 
 impl Placed {
@@ -61,8 +63,8 @@ pub fn place(evidence: &Evidence, ir: Option<&Ir>, cluster: Option<&ClusterModel
     }
     let mut keys: Vec<&FlowKey> = evidence.flows.keys().collect();
     keys.sort();
-    let mut places: HashMap<FlowEndpoint, Place> = HashMap::new();
-    let mut pods_by_workload: HashMap<(String, Labels), usize> = HashMap::new();
+    let mut places: HashMap<FlowEndpoint, Place, KeyHashing> = HashMap::default();
+    let mut pods_by_workload: HashMap<(String, Labels), usize, KeyHashing> = HashMap::default();
     let mut externals_by: HashMap<(IpAddr, Option<String>, bool), usize> = HashMap::new();
     for party in keys.iter().flat_map(|k| [&k.source, &k.destination]) {
         if places.contains_key(party) {

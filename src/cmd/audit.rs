@@ -17,7 +17,7 @@ use palisade_evidence::{
 };
 use palisade_intents::{Diag, Diags};
 use palisade_targets::{Dialect, Manifest, Mode};
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, io::Write};
 
 /// Arguments of `palisade audit`
 #[derive(clap::Args)]
@@ -239,10 +239,10 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
     };
     let result = gate_with(&ws, &rendered, &evidence, cluster.as_ref(), options);
     let text = match args.output {
-        Output::Text => text(&result, args.suggest_dropped) + "\n" + &verdict_text(&result.evidence),
-        Output::Json => serde_json::to_string_pretty(&result).unwrap_or_default() + "\n",
+        Output::Text => Some(text(&result, args.suggest_dropped) + "\n" + &verdict_text(&result.evidence)),
+        Output::Json => None,
         Output::Markdown => match markdown(&result, args.suggest_dropped) {
-            Ok(text) => text,
+            Ok(text) => Some(text),
             Err(e) => {
                 sink.push(Diag::error(
                     "bad_template",
@@ -252,11 +252,25 @@ pub fn run(args: &Args, sink: &mut Diags) -> Exit {
             }
         },
     };
-    print!("{text}");
-    if result.passes {
-        Exit::Ok
-    } else {
-        Exit::WouldDrop
+    // The JSON of a week is hundreds of megabytes: written as it is
+    // serialised, never held whole.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let written = match &text {
+        Some(text) => out.write_all(text.as_bytes()),
+        None => serde_json::to_writer_pretty(&mut out, &result)
+            .map_err(std::io::Error::from)
+            .and_then(|()| out.write_all(b"\n")),
+    }
+    .and_then(|()| out.flush());
+    match written {
+        // A closed pipe (`| head`) is the reader's choice, not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::ClosedPipe,
+        Err(e) => {
+            sink.push(Diag::error("io", format!("cannot write the audit report: {e}")));
+            Exit::Input
+        }
+        Ok(()) if result.passes => Exit::Ok,
+        Ok(()) => Exit::WouldDrop,
     }
 }
 
@@ -423,7 +437,7 @@ fn blocker_text(b: &Blocker) -> String {
         Some(ns) => format!("{} {ns}/{}", b.kind, b.name),
         None => format!("{} {}", b.kind, b.name),
     };
-    let from = match b.sources.as_slice() {
+    let from = match &b.sources[..] {
         [] => String::new(),
         [one] => format!(" (from {one})"),
         [first, rest @ ..] => format!(" (from {first} and {} more)", rest.len()),
