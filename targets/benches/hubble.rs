@@ -1,8 +1,9 @@
 //! Hubble reading speed on one thread: text to `FlowRecord`, nothing else.
 //! Run with `cargo bench -p palisade-targets --bench hubble [-- FILE]`.
 //! FILE is a Hubble JSONL log (default: `HUBBLE_FLOWS`, else 200,000
-//! generated records shaped like a cluster's). Pin it to one core with
-//! `taskset -c 0` to keep the figures steady.
+//! generated records shaped like a cluster's), read `HUBBLE_ROUNDS` times
+//! (3). Pin it to one core with `taskset -c 0`; on a busy machine count its
+//! cycles instead (`perf stat -e cycles:u`, less those of `HUBBLE_ROUNDS=0`).
 
 #![allow(
     clippy::unwrap_used,
@@ -15,7 +16,6 @@ use palisade_targets::flows::{format, Line};
 use std::{hint::black_box, time::Instant};
 
 const GENERATED: usize = 200_000;
-const ROUNDS: usize = 3;
 
 /// Records like a cluster's: a few hundred workloads, each pair talking in
 /// bursts, so consecutive records often share their endpoints
@@ -64,7 +64,8 @@ fn main() {
         text.len() as f64 / lines.len().max(1) as f64,
         path.as_deref().unwrap_or("generated records")
     );
-    for round in 1..=ROUNDS {
+    let rounds: usize = std::env::var("HUBBLE_ROUNDS").map_or(3, |r| r.parse().unwrap());
+    for round in 1..=rounds {
         let (mut flows, mut other) = (0u64, 0u64);
         let start = Instant::now();
         for line in &lines {

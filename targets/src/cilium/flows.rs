@@ -370,6 +370,11 @@ fn text<'a>(scan: &mut Scan<'a>) -> Option<Text<'a>> {
 fn texts<'a>(scan: &mut Scan<'a>) -> Option<Vec<Text<'a>>> {
     let mut all = Vec::new();
     scan.array(|scan| {
+        // Labels, mostly: a pod has a handful, and a list grown from
+        // nothing takes an allocation for each doubling.
+        if all.capacity() == 0 {
+            all.reserve(8);
+        }
         all.push(text(scan)?);
         Some(())
     })?;
