@@ -624,34 +624,28 @@ impl<'a> Scan<'a> {
 
     /// `{"key": value, ...}`, `field` taking each value after its key
     pub(crate) fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
-        self.eat(b'{')?;
-        self.nest()?;
-        if self.peek()? == b'}' {
-            self.at += 1;
-        } else {
-            loop {
-                let key = self.string()?;
-                self.eat(b':')?;
-                field(self, key)?;
-                if self.close(b'}')? {
-                    break;
-                }
-            }
-        }
-        self.depth -= 1;
-        Some(())
+        self.delimited(b'{', b'}', |scan| {
+            let key = scan.string()?;
+            scan.eat(b':')?;
+            field(scan, key)
+        })
     }
 
     /// `[item, ...]`
-    pub(crate) fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
-        self.eat(b'[')?;
+    pub(crate) fn array(&mut self, item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.delimited(b'[', b']', item)
+    }
+
+    /// `open item, ... close`, one level deeper
+    fn delimited(&mut self, open: u8, close: u8, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(open)?;
         self.nest()?;
-        if self.peek()? == b']' {
+        if self.peek()? == close {
             self.at += 1;
         } else {
             loop {
                 item(self)?;
-                if self.close(b']')? {
+                if self.close(close)? {
                     break;
                 }
             }
