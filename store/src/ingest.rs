@@ -13,7 +13,7 @@ use palisade_targets::flows::{FlowRecord, Observed, ReadStats};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-pub(crate) use crate::write::{RowCache, PRUNED, SAVE_CURSOR};
+use crate::write::RowCache;
 
 /// The largest count a bucket keeps: a year of hours of them still sums
 /// inside 64 bits, so no window's total overflows on either backend (a

@@ -1,8 +1,9 @@
 //! A window read back, streams recorded, resume positions, old evidence
 //! pruned
 
-use crate::ingest::{corrupt, minutes_of, CLOCK_SKEW_MS, PRUNED, SAVE_CURSOR};
+use crate::ingest::{corrupt, minutes_of, CLOCK_SKEW_MS};
 use crate::sql::{in_snapshot, in_transaction, scalar, Dialect, Row, Sql, Value};
+use crate::write::{PRUNED, SAVE_CURSOR};
 use crate::{count_of, db_count, key, now_ms, StoreError, HOUR_MS, MINUTE_MS};
 use palisade_evidence::observe::{KeyHashing, Seen};
 use palisade_evidence::Evidence;
