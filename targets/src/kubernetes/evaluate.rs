@@ -11,8 +11,21 @@
 //! pods by their `status.podIP` where the CNI does so (the e2e suite expects
 //! it; Cilium does not: see `CniProfile`); a pod without an address matches
 //! no ipBlock.
+//!
+//! ClusterNetworkPolicies compose with NetworkPolicy per direction as their
+//! `Tier` godoc says (apis/v1alpha2/clusternetworkpolicy_types.go @v0.2.0):
+//! the Admin tier first (Accept and Deny final, Pass or no match goes on),
+//! then NetworkPolicy when it isolates the pod in that direction (it then
+//! decides), then the Baseline tier, then the default: allow. While any
+//! ClusterNetworkPolicy cannot be evaluated exactly (`cluster::read`'s
+//! problems), every connection is denied and the verdict names the problem.
 
-use super::{namespace_of, policy_types, selector::selects, spec_of};
+use super::{
+    cluster::{self, Action, ClusterPolicies, Tier},
+    namespace_of, policy_types,
+    selector::selects,
+    spec_of,
+};
 use crate::{
     memo::Selection,
     verdict::{both_sides, Direction},
@@ -39,6 +52,9 @@ pub(super) struct Policy<'m> {
 pub(super) struct Policies<'m> {
     by_namespace: BTreeMap<&'m str, Vec<Policy<'m>>>,
     selection: Selection,
+    /// the ClusterNetworkPolicies, tier by tier
+    pub(super) cluster: ClusterPolicies<'m>,
+    manifests: &'m [Manifest],
 }
 
 impl<'m> Policies<'m> {
@@ -61,6 +77,8 @@ impl<'m> Policies<'m> {
         Self {
             by_namespace,
             selection: Selection::default(),
+            cluster: cluster::read(manifests),
+            manifests,
         }
     }
 
@@ -90,14 +108,91 @@ impl<'m> Policies<'m> {
 
 impl Evaluator for Policies<'_> {
     fn decide(&self, model: &ClusterModel, conn: &Connection, explain: bool) -> Verdict {
-        both_sides(conn, |pod, direction| {
-            side(&self.selecting(model, pod), model, conn, direction, explain)
-        })
+        if self.cluster.is_empty() {
+            return both_sides(conn, |pod, direction| {
+                side(&self.selecting(model, pod), model, conn, direction, explain)
+            });
+        }
+        if let Some(problem) = self.cluster.problems.first() {
+            let policy = self
+                .manifests
+                .get(problem.manifest)
+                .map(Manifest::reference)
+                .unwrap_or_default();
+            return Verdict {
+                allowed: false,
+                decided_by: vec![RuleRef {
+                    policy,
+                    rule: format!("not evaluated: {} ({})", problem.message, problem.pointer),
+                    source: None,
+                }],
+            };
+        }
+        both_sides(conn, |pod, direction| self.tiers(model, pod, conn, direction, explain))
     }
 
+    /// The symbolic form knows NetworkPolicy only: with any
+    /// ClusterNetworkPolicy, callers enumerate connections
     fn sides(&self, universe: &palisade_relation::Universe) -> Option<palisade_relation::Sides> {
+        if !self.cluster.is_empty() {
+            return None;
+        }
         super::symbolic::sides(self, universe)
     }
+}
+
+impl Policies<'_> {
+    /// One side decided tier by tier: Admin, NetworkPolicy (when it isolates
+    /// the pod in this direction), Baseline, then allow. A Pass that led on
+    /// is named beside what decided after it.
+    fn tiers(
+        &self,
+        model: &ClusterModel,
+        pod: &Pod,
+        conn: &Connection,
+        direction: Direction,
+        explain: bool,
+    ) -> (bool, Vec<RuleRef>) {
+        let mut why = Vec::new();
+        let named = |decision: &cluster::Decision, why: &mut Vec<RuleRef>| {
+            if explain {
+                why.push(decision.reference());
+            }
+        };
+        if let Some(admin) = self.cluster.decide(Tier::Admin, model, pod, conn, direction) {
+            named(&admin, &mut why);
+            match admin.action {
+                Action::Accept => return (true, why),
+                Action::Deny => return (false, why),
+                Action::Pass => {}
+            }
+        }
+        let policies = self.selecting(model, pod);
+        if isolates(&policies, direction) {
+            let (allowed, refs) = side(&policies, model, conn, direction, explain);
+            why.extend(refs);
+            return (allowed, why);
+        }
+        // After Baseline comes the default, allow: a Baseline Pass allows.
+        match self.cluster.decide(Tier::Baseline, model, pod, conn, direction) {
+            Some(baseline) => {
+                named(&baseline, &mut why);
+                (baseline.action != Action::Deny, why)
+            }
+            None => (true, why),
+        }
+    }
+}
+
+/// Whether any of the policies isolates the pod in this direction
+fn isolates(policies: &[&Policy], direction: Direction) -> bool {
+    policies.iter().any(|p| {
+        let (ingress, egress) = policy_types(&p.spec);
+        match direction {
+            Direction::Ingress => ingress,
+            Direction::Egress => egress,
+        }
+    })
 }
 
 /// Whether the pod's own side lets the connection through, and why. Rule

@@ -2,7 +2,15 @@
 //! CNI but Flannel. No FQDN rules (only through the egress gateway), no L7, no
 //! audit mode. The API server's admission (field types, defaulting of
 //! `policyTypes`) lives here, shared by the evaluator, import and lint.
+//! ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) is read and
+//! evaluated beside it (`cluster`), not emitted yet.
 
+mod cluster;
+mod cluster_admission;
+mod cluster_problems;
+mod cluster_spec;
+#[cfg(test)]
+mod cluster_tests;
 mod emit;
 mod evaluate;
 pub(crate) mod import;
@@ -91,11 +99,17 @@ impl Dialect for Kubernetes {
     }
 
     fn reads(&self, manifest: &Manifest) -> bool {
-        manifest.api_version() == "networking.k8s.io/v1" && manifest.kind() == "NetworkPolicy"
+        (manifest.api_version() == "networking.k8s.io/v1" && manifest.kind() == "NetworkPolicy")
+            || cluster::is_cluster_policy(manifest)
     }
 
     fn admission(&self, manifest: &Manifest) -> Vec<crate::Problem> {
-        validate(&manifest.object)
+        let problems = if cluster::is_cluster_policy(manifest) {
+            cluster_admission::validate(&manifest.object)
+        } else {
+            validate(&manifest.object)
+        };
+        problems
             .into_iter()
             .map(|p| crate::Problem {
                 manifest: 0,
@@ -122,9 +136,27 @@ impl Dialect for Kubernetes {
         true
     }
 
-    /// A policy with no ingress and no egress rules only isolates
+    /// A policy with no ingress and no egress rules only isolates; a
+    /// ClusterNetworkPolicy whose rules all deny only takes away (an Accept
+    /// or a Pass may stand before a later Deny)
     fn restricts_only(&self, manifest: &Manifest) -> bool {
+        if cluster::is_cluster_policy(manifest) {
+            return ["ingress", "egress"].iter().all(|key| {
+                manifest
+                    .object
+                    .pointer(&format!("/spec/{key}"))
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .all(|rule| rule.get("action").and_then(Value::as_str) == Some("Deny"))
+            });
+        }
         crate::kinds::no_rules(manifest, &["ingress", "egress"])
+    }
+
+    /// What its evaluator cannot evaluate exactly in the ClusterNetworkPolicies
+    fn problems(&self, manifests: &[Manifest]) -> Vec<crate::Problem> {
+        cluster::read(manifests).problems
     }
 
     fn lint(
