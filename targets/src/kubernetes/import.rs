@@ -18,6 +18,14 @@ use palisade_intents::types::Labels;
 
 pub(super) fn import(manifests: &[Manifest], ctx: &Context) -> Imported {
     let mut out = Imported::default();
+    // Guardrail intents, which ClusterNetworkPolicies become, do not exist yet.
+    for m in manifests.iter().filter(|m| super::cluster::is_cluster_policy(m)) {
+        out.lose(
+            &format!("ClusterNetworkPolicy {}", m.name()),
+            "the whole policy",
+            "palisade does not import ClusterNetworkPolicy yet; the equivalence check still decides by it",
+        );
+    }
     for m in manifests
         .iter()
         .filter(|m| m.api_version() == "networking.k8s.io/v1" && m.kind() == "NetworkPolicy")
@@ -247,5 +255,19 @@ mod tests {
         );
         let bare = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: p }\n";
         assert_eq!(isolations(bare), [("default".into(), true, false)]);
+    }
+
+    /// Guardrail intents do not exist yet: a ClusterNetworkPolicy is named
+    /// as lost, never dropped in silence
+    #[test]
+    fn a_cluster_network_policy_is_reported_as_not_imported() {
+        let yaml = "apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\nmetadata: { name: guard }\nspec: { tier: Admin, priority: 1, subject: { namespaces: {} } }\n";
+        let manifests: Vec<Manifest> = serde_yaml_ng::Deserializer::from_str(yaml)
+            .filter_map(|d| <serde_json::Value as serde::Deserialize>::deserialize(d).ok())
+            .map(Manifest::new)
+            .collect();
+        let imported = import(&manifests, &Context::new(&manifests, None));
+        assert_eq!(imported.losses.len(), 1);
+        assert_eq!(imported.losses[0].origin, "ClusterNetworkPolicy guard");
     }
 }
