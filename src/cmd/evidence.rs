@@ -180,11 +180,17 @@ fn ingest(args: &IngestArgs, sink: &mut Diags) -> Result<Exit, StoreError> {
             ingest.mark_begun(mark)?;
         }
         let mut failed = None;
-        let read = flows::read(path, reader, &formats, |record| {
-            if failed.is_none() {
-                failed = ingest.add(record).err();
-            }
-        });
+        let read = flows::read_repeating(
+            path,
+            reader,
+            &formats,
+            |repeat| {
+                if failed.is_none() {
+                    failed = ingest.add_repeat(repeat).err();
+                }
+            },
+            &|_| {},
+        );
         if let Some(e) = failed {
             return Err(e);
         }

@@ -9,7 +9,7 @@
 use crate::writer::{Gone, Writer};
 use crate::{now_ms, Store, StoreError, HOUR_MS};
 use palisade_evidence::observe::{conversation, named_namespaces, FlowKey, KeyHashing};
-use palisade_targets::flows::{FlowRecord, Observed, ReadStats};
+use palisade_targets::flows::{FlowRecord, Observed, ReadStats, Repeat};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -89,6 +89,23 @@ pub(crate) struct Batch {
     pub cursor: Option<(String, String)>,
 }
 
+/// What a record adds to an ingest, but for its time: the same for every
+/// record of a conversation (and so kept for the records that repeat one)
+#[derive(Clone)]
+struct Known {
+    /// the numbering `number` is of
+    numbering: u64,
+    /// its conversation
+    number: u32,
+    /// the conversation, to number it again when the numbering starts over
+    key: Arc<FlowKey>,
+    /// the namespaces it names, numbered
+    namespaces: [Option<u32>; 2],
+    dns_query: Option<String>,
+    count: u64,
+    observed: Observed,
+}
+
 /// The conversations of an ingest, each numbered once
 #[derive(Default)]
 struct Numbers {
@@ -101,13 +118,26 @@ struct Numbers {
 }
 
 impl Numbers {
-    fn number(&mut self, key: FlowKey) -> u32 {
-        if let Some(n) = self.of.get(&key) {
-            return *n;
+    /// The conversation's number, and the key as the numbering holds it
+    fn number(&mut self, key: FlowKey) -> (u32, Arc<FlowKey>) {
+        if let Some((key, n)) = self.of.get_key_value(&key) {
+            return (*n, key.clone());
         }
+        let key = Arc::new(key);
+        (self.add(key.clone()), key)
+    }
+
+    /// [`Self::number`] of a key held already
+    fn number_shared(&mut self, key: &Arc<FlowKey>) -> u32 {
+        match self.of.get(&**key) {
+            Some(n) => *n,
+            None => self.add(key.clone()),
+        }
+    }
+
+    fn add(&mut self, key: Arc<FlowKey>) -> u32 {
         // Below MOST_CONVERSATIONS plus one batch of records: fits.
         let n = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
-        let key = Arc::new(key);
         self.keys.push(key.clone());
         self.of.insert(key, n);
         n
@@ -168,11 +198,13 @@ pub struct Ingest<'s> {
     /// the hour of untimed records in a stream that has no timed one
     now_ms: i64,
     /// untimed records seen before any timed one
-    untimed: Vec<FlowRecord>,
+    untimed: Vec<Known>,
     /// records whose time was ahead of the clock, taken as now
     from_the_future: u64,
     numbers: Numbers,
     namespaces: Namespaces,
+    /// what records handed on as repeats made, by their index
+    known: Vec<Option<Known>>,
     buckets: KeyMap<(i64, u32), Tally>,
     lookups: BTreeMap<(i64, u32), BTreeMap<String, u64>>,
     /// (namespace number, hour) -> minute bits
@@ -195,6 +227,7 @@ impl<'s> Ingest<'s> {
             from_the_future: 0,
             numbers: Numbers::default(),
             namespaces: Namespaces::default(),
+            known: Vec::new(),
             buckets: KeyMap::default(),
             lookups: BTreeMap::new(),
             activity: KeyMap::default(),
@@ -210,29 +243,101 @@ impl<'s> Ingest<'s> {
     /// timed record so far (the window that ends there holds it), or, if
     /// none came yet, of the first that comes
     pub fn add(&mut self, mut record: FlowRecord) -> Result<(), StoreError> {
-        record.count = record.count.min(COUNT_CAP.unsigned_abs());
-        let Some(mut time) = record.time_ms else {
-            return self.add_untimed(record);
+        let time = record.time_ms.map(|t| self.on_the_clock(t));
+        record.time_ms = time;
+        let known = self.know(record);
+        self.put_at(time, &known)
+    }
+
+    /// Take a record as [`palisade_targets::flows::read_repeating`] hands
+    /// it on: a repeat costs a lookup of what its record made the first time
+    pub fn add_repeat(&mut self, repeat: Repeat) -> Result<(), StoreError> {
+        let (index, time, known) = match repeat {
+            Repeat::New { record, index: None } => return self.add(*record),
+            Repeat::New {
+                mut record,
+                index: Some(index),
+            } => {
+                let time = record.time_ms.map(|t| self.on_the_clock(t));
+                record.time_ms = time;
+                (index, time, self.know(*record))
+            }
+            Repeat::Again { index, time_ms } => {
+                let Some(mut known) = self.known.get_mut(index as usize).and_then(Option::take) else {
+                    return Err(StoreError::Corrupt {
+                        store: self.store.name.clone(),
+                        why: format!("flow record {index} was repeated before it was read"),
+                    });
+                };
+                if known.numbering != self.numbers.numbering {
+                    // The numbering started over since: number its conversation again.
+                    known.numbering = self.numbers.numbering;
+                    known.number = self.numbers.number_shared(&known.key);
+                }
+                (index, time_ms.map(|t| self.on_the_clock(t)), known)
+            }
         };
-        if time > self.now_ms + CLOCK_SKEW_MS {
-            time = self.now_ms;
-            record.time_ms = Some(time);
-            self.from_the_future += 1;
+        let put = self.put_at(time, &known);
+        self.remember(index, known);
+        put
+    }
+
+    fn remember(&mut self, index: u32, known: Known) {
+        let slot = index as usize;
+        if self.known.len() <= slot {
+            self.known.resize_with(slot + 1, || None);
         }
+        if let Some(held) = self.known.get_mut(slot) {
+            *held = Some(known);
+        }
+    }
+
+    /// A record's time, or now for one more than [`CLOCK_SKEW_MS`] ahead
+    fn on_the_clock(&mut self, time: i64) -> i64 {
+        if time > self.now_ms + CLOCK_SKEW_MS {
+            self.from_the_future += 1;
+            return self.now_ms;
+        }
+        time
+    }
+
+    /// What a record adds, whatever its time: its conversation, numbered
+    fn know(&mut self, record: FlowRecord) -> Known {
+        let mut namespaces = [None; 2];
+        for (slot, namespace) in namespaces.iter_mut().zip(named_namespaces(&record)) {
+            *slot = Some(self.namespaces.number(namespace));
+        }
+        let (count, observed) = (record.count.min(COUNT_CAP.unsigned_abs()), record.observed);
+        let (key, dns_query) = conversation(record);
+        let (number, key) = self.numbers.number(key);
+        Known {
+            numbering: self.numbers.numbering,
+            number,
+            key,
+            namespaces,
+            dns_query,
+            count,
+            observed,
+        }
+    }
+
+    fn put_timed(&mut self, time: i64, known: &Known) -> Result<(), StoreError> {
         self.first_ms = Some(self.first_ms.map_or(time, |f| f.min(time)));
         self.last_ms = Some(self.last_ms.map_or(time, |l| l.max(time)));
-        self.put(time.div_euclid(HOUR_MS), record)?;
+        self.put(time.div_euclid(HOUR_MS), Some(time), known)?;
         if !self.untimed.is_empty() {
             self.place_untimed(time.div_euclid(HOUR_MS))?;
         }
         Ok(())
     }
 
-    fn add_untimed(&mut self, record: FlowRecord) -> Result<(), StoreError> {
-        match self.last_ms {
-            Some(last) => self.put(last.div_euclid(HOUR_MS), record),
-            None => {
-                self.untimed.push(record);
+    /// Put a record of this time, or untimed (see [`Self::add`])
+    fn put_at(&mut self, time: Option<i64>, known: &Known) -> Result<(), StoreError> {
+        match (time, self.last_ms) {
+            (Some(time), _) => self.put_timed(time, known),
+            (None, Some(last)) => self.put(last.div_euclid(HOUR_MS), None, known),
+            (None, None) => {
+                self.untimed.push(known.clone());
                 if self.untimed.len() >= UNTIMED_HELD {
                     self.place_untimed(self.now_ms.div_euclid(HOUR_MS))?;
                 }
@@ -242,28 +347,30 @@ impl<'s> Ingest<'s> {
     }
 
     fn place_untimed(&mut self, hour: i64) -> Result<(), StoreError> {
-        for record in std::mem::take(&mut self.untimed) {
-            self.put(hour, record)?;
+        for known in std::mem::take(&mut self.untimed) {
+            self.put(hour, None, &known)?;
         }
         Ok(())
     }
 
-    fn put(&mut self, hour: i64, record: FlowRecord) -> Result<(), StoreError> {
-        if let Some(time) = record.time_ms {
-            self.mark_minute(&record, time.div_euclid(60_000));
+    fn put(&mut self, hour: i64, time: Option<i64>, known: &Known) -> Result<(), StoreError> {
+        if let Some(time) = time {
+            self.mark_minute(known, time.div_euclid(60_000));
         }
-        let (count, time, observed) = (record.count, record.time_ms, record.observed);
-        let (key, dns_query) = conversation(record);
-        let number = self.numbers.number(key);
-        if let Some(query) = dns_query {
+        let number = known.number;
+        if let Some(query) = &known.dns_query {
             let names = self.lookups.entry((hour, number)).or_default();
-            let looked = names.entry(query).or_default();
-            *looked = looked.saturating_add(count);
+            match names.get_mut(query) {
+                Some(looked) => *looked = looked.saturating_add(known.count),
+                None => {
+                    names.insert(query.clone(), known.count);
+                }
+            }
         }
         self.buckets
             .entry((hour, number))
             .or_default()
-            .add(count, time, observed);
+            .add(known.count, time, known.observed);
         self.pending += 1;
         self.taken += 1;
         if self.pending >= self.flush_every || self.buckets.len() >= FLUSH_BUCKETS {
@@ -276,15 +383,14 @@ impl<'s> Ingest<'s> {
     /// namespace it names. Before 1970 a minute is no bit of the schema's
     /// hours (and no flow log has one): left out, as the conversations'
     /// days leave it
-    fn mark_minute(&mut self, record: &FlowRecord, minute: i64) {
+    fn mark_minute(&mut self, known: &Known, minute: i64) {
         if minute < 0 {
             return;
         }
         let (hour, bit) = (minute.div_euclid(60), 1_i64 << minute.rem_euclid(60));
         *self.activity.entry((Namespaces::CLUSTER, hour)).or_default() |= bit;
-        for namespace in named_namespaces(record) {
-            let n = self.namespaces.number(namespace);
-            *self.activity.entry((n, hour)).or_default() |= bit;
+        for n in known.namespaces.iter().flatten() {
+            *self.activity.entry((*n, hour)).or_default() |= bit;
         }
     }
 

@@ -36,12 +36,12 @@ fn ingest_file(store: &mut Store, path: &Path, flush_every: usize) {
     let formats = flows::formats();
     let mut ingest = store.ingester_flushing_every(flush_every);
     let mut failed = None;
-    let stats = flows::read(path, None, &formats, |record| {
+    let take = |repeat| {
         if failed.is_none() {
-            failed = ingest.add(record).err();
+            failed = ingest.add_repeat(repeat).err();
         }
-    })
-    .unwrap();
+    };
+    let stats = flows::read_repeating(path, None, &formats, take, &|_| {}).unwrap();
     assert!(failed.is_none(), "{failed:?}");
     ingest.finish(Some((&path.display().to_string(), &stats))).unwrap();
 }
@@ -112,6 +112,56 @@ fn a_window_over_everything_is_what_reading_the_file_gives() {
                 );
             });
         }
+    }
+}
+
+/// Records that repeat one another but for their time (the store takes
+/// the second on as the first) are stored as reading each whole gives:
+/// untimed ones before and after timed ones, replies, lookups, bad lines
+#[test]
+fn repeated_records_are_stored_as_records_read_whole() {
+    let flow = |time: &str, port: u16, extra: &str| {
+        let time = if time.is_empty() {
+            String::new()
+        } else {
+            format!(r#""time":"{time}","#)
+        };
+        format!(
+            r#"{{"flow":{{{time}"verdict":"FORWARDED","IP":{{"source":"10.0.0.1","destination":"10.0.0.2"}},"l4":{{"UDP":{{"source_port":{port},"destination_port":53}}}},"source":{{"namespace":"shop","labels":["k8s:app=web"],"pod_name":"web-1"}},"destination":{{"namespace":"kube-system","labels":["k8s:k8s-app=kube-dns"],"pod_name":"dns-1"}}{extra}}}}}"#
+        )
+    };
+    let dns = r#","l7":{"type":"REQUEST","dns":{"query":"api.example.com."}}"#;
+    let lines = [
+        flow("", 1000, ""),
+        flow("", 1001, ""),
+        flow("2026-11-02T10:00:00Z", 1002, ""),
+        flow("2026-11-02T10:05:00Z", 1003, dns),
+        flow("2026-11-02T11:00:00Z", 1004, dns),
+        flow("2026-11-02T11:00:00Z", 1005, r#","is_reply":true"#),
+        flow("2026-11-02T12:00:00Z", 1006, r#","is_reply":true"#),
+        flow("not a time", 1007, ""),
+        flow("", 1008, ""),
+        flow("2026-11-03T09:00:00Z", 1009, ""),
+        r#"{"flow":{"verdict":"SOMETIMES"}}"#.to_string(),
+        r#"{"flow":{"verdict":"SOMETIMES"}}"#.to_string(),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("repeats.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    for flush_every in [1, 3, 100] {
+        each_backend(|fresh| {
+            let (mut store, _) = store_in(fresh);
+            ingest_file(&mut store, &file, flush_every);
+            let read = palisade_evidence::read(&[file.as_path()], None).unwrap();
+            let stored = everything(&store);
+            assert_same(
+                &stored,
+                &read,
+                &format!("flushing every {flush_every} in {}", fresh.url),
+            );
+            assert_eq!(stored.reads.first().map(|r| r.malformed), Some(2));
+            assert_eq!(stored.records(), 8, "{:?}", stored.flows);
+        });
     }
 }
 

@@ -10,6 +10,9 @@
 //! line of gigabytes.
 
 mod batch;
+mod repeat;
+
+pub use repeat::Repeat;
 
 use palisade_compiler::model::Request;
 use palisade_intents::{syntax::Protocol, types::Labels};
@@ -156,6 +159,17 @@ pub trait FlowFormat: Sync {
 
     /// Read one line; an error says what is wrong with it
     fn read(&self, line: &str) -> Result<Line, String>;
+
+    /// For a reader whose records repeat (a conversation's records differ
+    /// mostly in their time): append to `key` the bytes that decide what
+    /// [`FlowFormat::read`] makes of the line, all but its time, and give
+    /// that time. Two lines with equal keys must read as the same [`Line`]
+    /// but for [`FlowRecord::time_ms`], which is the time given here.
+    /// `None` (the default) where the line is read whole each time.
+    fn fingerprint(&self, line: &str, key: &mut Vec<u8>) -> Option<Option<i64>> {
+        let _ = (line, key);
+        None
+    }
 }
 
 /// A line that could not be read
@@ -239,6 +253,37 @@ pub fn read_with_progress(
     mut sink: impl FnMut(FlowRecord),
     progress: &dyn Fn(u64),
 ) -> Result<ReadStats, StreamError> {
+    let (name, mut lines) = open(path, progress)?;
+    let mut stats = ReadStats::default();
+    let mut chosen = format;
+    let read = batch::read_batches(&mut *lines, false, &mut chosen, formats, |batch, reads| {
+        stats.take(&name, batch, reads, &mut sink)
+    });
+    finish(&name, read, chosen, formats, stats)
+}
+
+/// [`read_with_progress`] for a sink that works once per distinct record
+/// (the store's ingest): a record that repeats an earlier one but for its
+/// time is handed on as that one ([`Repeat`]), not built again
+pub fn read_repeating(
+    path: &Path,
+    format: Option<&dyn FlowFormat>,
+    formats: &[&dyn FlowFormat],
+    mut sink: impl FnMut(Repeat),
+    progress: &dyn Fn(u64),
+) -> Result<ReadStats, StreamError> {
+    let (name, mut lines) = open(path, progress)?;
+    let mut stats = ReadStats::default();
+    let mut chosen = format;
+    let mut memo = repeat::Memo::default();
+    let read = batch::read_batches(&mut *lines, true, &mut chosen, formats, |batch, reads| {
+        stats.take_repeating(&name, batch, reads, &mut memo, &mut sink)
+    });
+    finish(&name, read, chosen, formats, stats)
+}
+
+/// The lines of `path` (`-` is stdin), gunzipped when they are gzip
+fn open<'p>(path: &Path, progress: &'p dyn Fn(u64)) -> Result<(String, Box<dyn BufRead + 'p>), StreamError> {
     let name = path.display().to_string();
     let input: Box<dyn Read> = if name == "-" {
         Box::new(std::io::stdin().lock())
@@ -256,7 +301,7 @@ pub fn read_with_progress(
         .fill_buf()
         .map_err(|e| StreamError::Io(format!("cannot read `{name}`: {e}")))?
         .starts_with(&[0x1f, 0x8b]);
-    let mut lines: Box<dyn BufRead> = if gzip {
+    let lines: Box<dyn BufRead> = if gzip {
         Box::new(BufReader::with_capacity(
             1 << 16,
             flate2::read::MultiGzDecoder::new(buffered),
@@ -264,11 +309,17 @@ pub fn read_with_progress(
     } else {
         Box::new(buffered)
     };
-    let mut stats = ReadStats::default();
-    let mut chosen = format;
-    let read = batch::read_batches(&mut *lines, &mut chosen, formats, |batch, reads| {
-        stats.take(&name, batch, reads, &mut sink)
-    });
+    Ok((name, lines))
+}
+
+/// The stream's statistics once read, or why it could not be
+fn finish(
+    name: &str,
+    read: Result<(), String>,
+    chosen: Option<&dyn FlowFormat>,
+    formats: &[&dyn FlowFormat],
+    mut stats: ReadStats,
+) -> Result<ReadStats, StreamError> {
     if let Err(why) = read {
         return Err(StreamError::Io(format!("cannot read `{name}`: {why}")));
     }
@@ -373,8 +424,53 @@ impl ReadStats {
         &mut self,
         file: &str,
         batch: &batch::Batch,
-        reads: Vec<batch::Read>,
+        reads: Vec<batch::Read<'_>>,
         sink: &mut impl FnMut(FlowRecord),
+    ) -> bool {
+        self.take_with(file, batch, reads, |stats, _, read| {
+            stats.tally(file, read, &mut |record| sink(*record))
+        })
+    }
+
+    /// [`Self::take`] of a fingerprinted batch: each flow goes to `sink` as
+    /// the `memo` knows it
+    fn take_repeating(
+        &mut self,
+        file: &str,
+        batch: &batch::Batch,
+        reads: Vec<batch::Read<'_>>,
+        memo: &mut repeat::Memo,
+        sink: &mut impl FnMut(Repeat),
+    ) -> bool {
+        self.take_with(file, batch, reads, |stats, line, read| {
+            let read = match read {
+                batch::Read::Print { key, time_ms, reader } => {
+                    match memo.recall(batch.key(&key), time_ms, || batch::read_whole(batch.line(line), reader)) {
+                        repeat::Recalled::Flow(repeat) => {
+                            stats.flows += 1;
+                            sink(repeat);
+                            return;
+                        }
+                        repeat::Recalled::Skipped(why) => {
+                            *stats.skipped.entry(why).or_default() += 1;
+                            return;
+                        }
+                        repeat::Recalled::Not(read) => read,
+                    }
+                }
+                read => read,
+            };
+            stats.tally(file, read, &mut |record| sink(Repeat::New { record, index: None }));
+        })
+    }
+
+    /// Count the lines of a batch, handing each text line's read to `line`
+    fn take_with<'f>(
+        &mut self,
+        file: &str,
+        batch: &batch::Batch,
+        reads: Vec<batch::Read<'f>>,
+        mut line: impl FnMut(&mut Self, &std::ops::Range<usize>, batch::Read<'f>),
     ) -> bool {
         for (cut, read) in batch.cuts.iter().zip(reads) {
             match cut {
@@ -394,21 +490,21 @@ impl ReadStats {
                         format!("the line is {length} bytes long, over the {MAX_LINE_BYTES}-byte limit of a flow record: not read"),
                     );
                 }
-                batch::Cut::Text(_) => {
+                batch::Cut::Text(range) => {
                     self.lines += 1;
-                    self.tally(file, read, sink);
+                    line(self, range, read);
                 }
             }
         }
         true
     }
 
-    fn tally(&mut self, file: &str, read: batch::Read, sink: &mut impl FnMut(FlowRecord)) {
+    fn tally(&mut self, file: &str, read: batch::Read<'_>, sink: &mut impl FnMut(Box<FlowRecord>)) {
         match read {
             batch::Read::Nothing => {}
             batch::Read::Line(Line::Flow(flow)) => {
                 self.flows += 1;
-                sink(*flow);
+                sink(flow);
             }
             batch::Read::Line(Line::Skipped(why)) => *self.skipped.entry(why).or_default() += 1,
             batch::Read::Line(Line::Lost(n)) => self.lost += n,
@@ -416,6 +512,8 @@ impl ReadStats {
                 let line = self.lines;
                 self.reject(file, line, column, message);
             }
+            // Only a repeating read fingerprints lines, and it recalls them.
+            batch::Read::Print { .. } => {}
         }
     }
 

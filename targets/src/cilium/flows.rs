@@ -245,6 +245,102 @@ impl FlowFormat for Hubble {
             None => read_with_serde(line),
         }
     }
+
+    // `read` makes its record of the scanned flow alone, and the key holds
+    // every field of that flow but its time.
+    fn fingerprint(&self, line: &str, key: &mut Vec<u8>) -> Option<Option<i64>> {
+        let flow = scan_record(line)?;
+        write_key(&flow, &mut Key(key));
+        Some(flow.time.as_deref().and_then(parse_time))
+    }
+}
+
+/// A flow's fields in a fixed order, each as its length and bytes, an
+/// absent one as a length no text has: different flows never write the
+/// same bytes
+struct Key<'k>(&'k mut Vec<u8>);
+
+impl Key<'_> {
+    const ABSENT: u32 = u32::MAX;
+    const UNREADABLE: u32 = u32::MAX - 1;
+
+    fn text(&mut self, text: Option<&str>) {
+        match text {
+            Some(text) => {
+                let length = u32::try_from(text.len()).unwrap_or(Self::UNREADABLE);
+                self.0.extend_from_slice(&length.to_le_bytes());
+                self.0.extend_from_slice(text.as_bytes());
+            }
+            None => self.0.extend_from_slice(&Self::ABSENT.to_le_bytes()),
+        }
+    }
+
+    fn texts(&mut self, texts: &[Text<'_>]) {
+        self.number(u32::try_from(texts.len()).ok());
+        for text in texts {
+            self.text(Some(text));
+        }
+    }
+
+    fn number(&mut self, number: Option<u32>) {
+        match number {
+            Some(n) => {
+                self.0.extend_from_slice(&4_u32.to_le_bytes());
+                self.0.extend_from_slice(&n.to_le_bytes());
+            }
+            None => self.text(None),
+        }
+    }
+
+    fn flag(&mut self, flag: Option<bool>) {
+        self.number(flag.map(u32::from));
+    }
+
+    fn endpoint(&mut self, endpoint: Option<&Endpoint<'_>>) {
+        self.flag(endpoint.map(|_| true));
+        if let Some(e) = endpoint {
+            self.text(Some(&e.namespace));
+            self.text(Some(&e.pod_name));
+            self.texts(&e.labels);
+        }
+    }
+}
+
+fn write_key(flow: &Flow<'_>, key: &mut Key<'_>) {
+    match &flow.verdict {
+        Some(Verdict::Name(name)) => key.text(Some(name)),
+        Some(Verdict::Unreadable) => key.number(Some(Key::UNREADABLE)),
+        None => key.text(None),
+    }
+    let ip = flow.ip.as_ref();
+    key.flag(ip.map(|_| true));
+    key.text(ip.and_then(|a| a.source.as_deref()));
+    key.text(ip.and_then(|a| a.destination.as_deref()));
+    let l4 = flow.l4.as_ref();
+    key.flag(l4.map(|_| true));
+    for ports in [
+        l4.and_then(|l| l.tcp.as_ref()),
+        l4.and_then(|l| l.udp.as_ref()),
+        l4.and_then(|l| l.sctp.as_ref()),
+    ] {
+        key.number(ports.map(|p| p.destination_port));
+    }
+    key.endpoint(flow.source.as_ref());
+    key.endpoint(flow.destination.as_ref());
+    key.texts(&flow.source_names);
+    key.texts(&flow.destination_names);
+    key.flag(flow.is_reply);
+    key.flag(flow.reply);
+    let l7 = flow.l7.as_ref();
+    key.flag(l7.map(|_| true));
+    key.text(l7.and_then(|l| l.kind.as_deref()));
+    let dns = l7.and_then(|l| l.dns.as_ref());
+    key.flag(dns.map(|_| true));
+    key.text(dns.map(|d| &*d.query));
+    let http = l7.and_then(|l| l.http.as_ref());
+    key.flag(http.map(|_| true));
+    key.text(http.map(|h| &*h.method));
+    key.text(http.map(|h| &*h.url));
 }
 
 /// The reference reading of a line, and the only one for what the fast path
@@ -671,6 +767,73 @@ mod tests {
         assert!(scan_record(bare).is_some());
         agree(FLOW);
         agree(bare);
+    }
+
+    /// What a line reads as, with its time taken out, and that time
+    fn read_but_time(line: &str) -> (Result<Line, String>, Option<i64>) {
+        match Hubble.read(line) {
+            Ok(Line::Flow(mut record)) => {
+                let time = record.time_ms.take();
+                (Ok(Line::Flow(record)), time)
+            }
+            other => (other, None),
+        }
+    }
+
+    /// The store reads a line whose fingerprint it saw as the record of the
+    /// first such line: lines with one fingerprint must read alike but for
+    /// their time, and that time is the fingerprint's
+    #[test]
+    fn lines_with_one_fingerprint_read_alike_but_for_their_time() {
+        let mut lines = vec![
+            FLOW.replacen("00:00:00.000000000Z", "05:30:00.25Z", 1),
+            FLOW.replace("\"source_port\":30000", "\"source_port\":41234"),
+            FLOW.replace("node-5", "node-6"),
+            FLOW.replace("FORWARDED", "DROPPED"),
+            FLOW.replace("8080", "8081"),
+            FLOW.replace("catalog-20-623d-0", "catalog-20-623d-1"),
+            FLOW.replace("10.100.3.61", "10.100.3.62"),
+            FLOW.replace("\"is_reply\":false", "\"is_reply\":true"),
+            FLOW.replace("REQUEST", "RESPONSE"),
+        ];
+        for at in 0..FLOW.len() {
+            for byte in ["\"", ",", "}", " ", "1", "x", "0"] {
+                if let (Some(head), Some(tail)) = (FLOW.get(..at), FLOW.get(at + 1..)) {
+                    lines.push(format!("{head}{byte}{tail}"));
+                }
+            }
+        }
+        let print = |line: &str| {
+            let mut key = Vec::new();
+            Hubble.fingerprint(line, &mut key).map(|time| (key, time))
+        };
+        let (flow_key, _) = print(FLOW).expect("the usual record has a fingerprint");
+        for line in &lines[..3] {
+            assert_eq!(print(line).map(|(key, _)| key), Some(flow_key.clone()), "{line}");
+        }
+        let mut first: std::collections::HashMap<Vec<u8>, (String, Result<Line, String>)> = Default::default();
+        let mut shared = 0;
+        for line in std::iter::once(FLOW.to_string()).chain(lines) {
+            let Some((key, time)) = print(&line) else { continue };
+            let (read, read_time) = read_but_time(&line);
+            if let Ok(Line::Flow(_)) = read {
+                assert_eq!(time, read_time, "{line}");
+            }
+            match first.get(&key) {
+                Some((earlier, earlier_read)) => {
+                    shared += 1;
+                    assert_eq!(&read, earlier_read, "{line}\nshares its fingerprint with\n{earlier}");
+                }
+                None => {
+                    first.insert(key, (line, read));
+                }
+            }
+        }
+        assert!(
+            shared > 100,
+            "only {shared} lines shared a fingerprint: the test tests little"
+        );
+        assert!(first.len() > 100, "only {} fingerprints", first.len());
     }
 
     /// Whatever the fast path reads, serde_json reads alike; whatever it

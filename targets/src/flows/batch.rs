@@ -33,14 +33,29 @@ pub(super) enum Cut {
 pub(super) struct Batch {
     text: Vec<u8>,
     pub(super) cuts: Vec<Cut>,
+    /// whether lines are fingerprinted ([`Read::Print`]) where the reader
+    /// can, rather than read whole
+    pub(super) fingerprinted: bool,
+    /// the fingerprints' bytes
+    keys: Vec<u8>,
 }
 
 /// What reading one line made of it
-pub(super) enum Read {
+pub(super) enum Read<'f> {
     /// a line of blanks, or a cut that is not text (said by the cut)
     Nothing,
     /// what the reader made of it
     Line(Line),
+    /// its fingerprint ([`FlowFormat::fingerprint`]): bytes of the batch's
+    /// keys, and the record's time
+    Print {
+        /// where in [`Batch::key`]
+        key: Range<usize>,
+        /// the record's time
+        time_ms: Option<i64>,
+        /// the reader that made it, to read the line whole the first time
+        reader: &'f dyn FlowFormat,
+    },
     /// it could not be read: at which column, and why
     Bad {
         /// column of the fault, 1 when the whole line is at fault
@@ -56,6 +71,7 @@ impl Batch {
     pub(super) fn fill(&mut self, input: &mut dyn BufRead) -> bool {
         self.text.clear();
         self.cuts.clear();
+        self.keys.clear();
         while self.cuts.len() < BATCH_LINES && self.text.len() < BATCH_BYTES {
             let start = self.text.len();
             match append_line_capped(input, &mut self.text, MAX_LINE_BYTES) {
@@ -74,21 +90,55 @@ impl Batch {
     /// Read every line with `chosen`, or, while none is chosen, with the
     /// first of `formats` that recognises a line (which is then chosen)
     pub(super) fn read<'f>(
+        &mut self,
+        chosen: &mut Option<&'f dyn FlowFormat>,
+        formats: &[&'f dyn FlowFormat],
+    ) -> Vec<Read<'f>> {
+        let mut keys = std::mem::take(&mut self.keys);
+        let keyed = self.fingerprinted.then_some(&mut keys);
+        let reads = self.read_into(chosen, formats, keyed);
+        self.keys = keys;
+        reads
+    }
+
+    fn read_into<'f>(
         &self,
         chosen: &mut Option<&'f dyn FlowFormat>,
         formats: &[&'f dyn FlowFormat],
-    ) -> Vec<Read> {
+        mut keys: Option<&mut Vec<u8>>,
+    ) -> Vec<Read<'f>> {
         self.cuts
             .iter()
             .map(|cut| match cut {
-                Cut::Text(range) => read_line(self.text.get(range.clone()).unwrap_or_default(), chosen, formats),
+                Cut::Text(range) => read_line(self.line(range), chosen, formats, keys.as_deref_mut()),
                 Cut::TooLong(_) | Cut::Broken(_) => Read::Nothing,
             })
             .collect()
     }
+
+    /// The bytes of a cut line
+    pub(super) fn line(&self, range: &Range<usize>) -> &[u8] {
+        self.text.get(range.clone()).unwrap_or_default()
+    }
+
+    /// The bytes of a fingerprint
+    pub(super) fn key(&self, range: &Range<usize>) -> &[u8] {
+        self.keys.get(range.clone()).unwrap_or_default()
+    }
 }
 
-fn read_line<'f>(bytes: &[u8], chosen: &mut Option<&'f dyn FlowFormat>, formats: &[&'f dyn FlowFormat]) -> Read {
+/// Read a line whole with `reader`, as [`Batch::read`] reads it when it
+/// cannot fingerprint it
+pub(super) fn read_whole<'f>(bytes: &[u8], reader: &'f dyn FlowFormat) -> Read<'f> {
+    read_line(bytes, &mut Some(reader), &[], None)
+}
+
+fn read_line<'f>(
+    bytes: &[u8],
+    chosen: &mut Option<&'f dyn FlowFormat>,
+    formats: &[&'f dyn FlowFormat],
+    keys: Option<&mut Vec<u8>>,
+) -> Read<'f> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Read::Bad {
             column: 1,
@@ -113,6 +163,19 @@ fn read_line<'f>(bytes: &[u8], chosen: &mut Option<&'f dyn FlowFormat>, formats:
             }
         },
     };
+    if let Some(keys) = keys {
+        let start = keys.len();
+        match reader.fingerprint(text, keys) {
+            Some(time_ms) => {
+                return Read::Print {
+                    key: start..keys.len(),
+                    time_ms,
+                    reader,
+                }
+            }
+            None => keys.truncate(start),
+        }
+    }
     match reader.read(text) {
         Ok(line) => Read::Line(line),
         Err(message) => Read::Bad {
@@ -135,12 +198,12 @@ fn workers() -> usize {
 /// A parsing thread's two ends
 struct Worker<'f> {
     jobs: mpsc::SyncSender<(Batch, &'f dyn FlowFormat)>,
-    done: mpsc::Receiver<(Batch, Vec<Read>)>,
+    done: mpsc::Receiver<(Batch, Vec<Read<'f>>)>,
 }
 
 /// A batch on its way: read already, or with a worker
-enum Pending {
-    Read(Batch, Vec<Read>),
+enum Pending<'f> {
+    Read(Batch, Vec<Read<'f>>),
     With(usize),
 }
 
@@ -151,9 +214,10 @@ enum Pending {
 /// `take` returns false to stop.
 pub(super) fn read_batches<'f>(
     input: &mut dyn BufRead,
+    fingerprinted: bool,
     chosen: &mut Option<&'f dyn FlowFormat>,
     formats: &[&'f dyn FlowFormat],
-    mut take: impl FnMut(&Batch, Vec<Read>) -> bool,
+    mut take: impl FnMut(&Batch, Vec<Read<'f>>) -> bool,
 ) -> Result<(), String> {
     std::thread::scope(|scope| {
         let workers: Vec<Worker<'f>> = (0..workers()).map(|_| spawn(scope)).collect();
@@ -164,6 +228,7 @@ pub(super) fn read_batches<'f>(
         loop {
             while more && pending.len() < depth {
                 let mut batch = spare.pop().unwrap_or_default();
+                batch.fingerprinted = fingerprinted;
                 more = batch.fill(input);
                 if batch.cuts.is_empty() {
                     break;
@@ -205,7 +270,7 @@ fn spawn<'s, 'f: 's>(scope: &'s std::thread::Scope<'s, '_>) -> Worker<'f> {
     let (jobs, queue) = mpsc::sync_channel::<(Batch, &'f dyn FlowFormat)>(QUEUED_PER_WORKER);
     let (finished, done) = mpsc::sync_channel(QUEUED_PER_WORKER);
     scope.spawn(move || {
-        for (batch, reader) in queue {
+        for (mut batch, reader) in queue {
             let reads = batch.read(&mut Some(reader), &[]);
             if finished.send((batch, reads)).is_err() {
                 break;
