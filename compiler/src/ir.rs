@@ -275,6 +275,8 @@ pub struct Ir {
     pub calico_enterprise: bool,
     /// `l7: degrade-to-l4` in the project, where it was written
     pub l7_degrade: Option<palisade_intents::Loc>,
+    /// the platform team's cluster-wide rules
+    pub guardrails: GuardrailsIr,
 }
 
 impl Ir {
@@ -328,5 +330,69 @@ impl Ir {
             Peer::Namespace(_) => Some(Labels::new()),
             _ => None,
         }
+    }
+}
+
+/// A peer of a guardrail, resolved
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GuardrailPeer {
+    /// pods by labels (empty: every pod) in namespaces by labels (empty:
+    /// every namespace; one namespace is `kubernetes.io/metadata.name`)
+    Pods {
+        /// namespace labels
+        namespaces: Labels,
+        /// pod labels
+        pods: Labels,
+    },
+    /// addresses, names and entities outside the cluster: a `Peer::Cidr`,
+    /// `Peer::Fqdn` (direct) or `Peer::Entity` (`world`, `kube-api`)
+    Outside(Peer),
+}
+
+impl fmt::Display for GuardrailPeer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let labels = |l: &Labels| l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+        match self {
+            GuardrailPeer::Pods { namespaces, pods } => {
+                write!(f, "namespaces{{{}}}/pods{{{}}}", labels(namespaces), labels(pods))
+            }
+            GuardrailPeer::Outside(peer) => write!(f, "{peer}"),
+        }
+    }
+}
+
+/// One guardrail, resolved: connections from `from` to `to` on `ports`
+/// (empty = all) are decided by `action`
+#[derive(Debug, Clone)]
+pub struct Guardrail {
+    /// allow, deny or delegate
+    pub action: palisade_intents::types::GuardrailAction,
+    /// sources
+    pub from: Vec<GuardrailPeer>,
+    /// destinations
+    pub to: Vec<GuardrailPeer>,
+    /// ports; empty means every port
+    pub ports: Vec<Port>,
+    /// the rule it came from
+    pub source: Source,
+}
+
+/// The guardrails of a repository: the admin tier before the namespaces'
+/// intents, the baseline tier after them, each in order of precedence
+#[derive(Debug, Clone, Default)]
+pub struct GuardrailsIr {
+    /// `spec.rules` of every Guardrails document, in file order
+    pub admin: Vec<Guardrail>,
+    /// `spec.baseline` of every Guardrails document, in file order
+    pub baseline: Vec<Guardrail>,
+    /// where the first Guardrails document is (what a target that cannot
+    /// express guardrails points at)
+    pub source: Option<Source>,
+}
+
+impl GuardrailsIr {
+    /// Whether there is no guardrail document at all
+    pub fn is_empty(&self) -> bool {
+        self.source.is_none()
     }
 }

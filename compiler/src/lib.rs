@@ -7,6 +7,7 @@
 
 pub mod checks;
 pub mod cluster;
+pub mod guardrails;
 pub mod ir;
 pub mod model;
 pub mod profile;

@@ -539,6 +539,7 @@ pub fn synthesize(ir: &Ir) -> ClusterModel {
             }
         }
     }
+    guardrail_pods(ir, &mut model, &mut blocks, &mut names);
     let namespaces: Vec<String> = model.namespaces.keys().cloned().collect();
     for ns in namespaces {
         model.add_stranger(&ns);
@@ -593,8 +594,11 @@ pub fn synthesize(ir: &Ir) -> ClusterModel {
     }
     model.externals = externals.into_iter().collect();
     let mut ports: BTreeSet<(Protocol, u16)> = BTreeSet::from([(Protocol::Tcp, 9), (Protocol::Udp, 9)]);
-    for edge in &ir.edges {
-        for p in &edge.ports {
+    // A guardrail's named port has no number of its own: each pod gives it one.
+    let guardrail_ports = ir.guardrails.admin.iter().chain(&ir.guardrails.baseline);
+    let guardrail_ports = guardrail_ports.flat_map(|g| &g.ports).filter(|p| p.name.is_none());
+    {
+        for p in ir.edges.iter().flat_map(|e| &e.ports).chain(guardrail_ports) {
             ports.insert((p.protocol, p.first));
             ports.insert((p.protocol, p.last));
             if p.last < u16::MAX {
@@ -640,6 +644,53 @@ pub fn synthesize(ir: &Ir) -> ClusterModel {
         .pods
         .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     model
+}
+
+/// What the guardrails name: for each pods peer, a namespace with the labels
+/// it selects (the named one, or `guard-N` carrying the labels) and a pod
+/// with its pod labels there; blocks and names of their outside peers
+fn guardrail_pods(ir: &Ir, model: &mut ClusterModel, blocks: &mut BTreeSet<IpNet>, names: &mut BTreeSet<String>) {
+    use crate::ir::GuardrailPeer;
+    let guardrails = ir.guardrails.admin.iter().chain(&ir.guardrails.baseline);
+    let peers: Vec<&GuardrailPeer> = guardrails.flat_map(|g| g.from.iter().chain(&g.to)).collect();
+    for (index, peer) in peers.into_iter().enumerate() {
+        match peer {
+            GuardrailPeer::Pods { namespaces, pods } => {
+                let named = namespaces
+                    .get(crate::guardrails::NAMESPACE_LABEL)
+                    .filter(|_| namespaces.len() == 1)
+                    .cloned();
+                let namespace = match named {
+                    Some(name) => {
+                        model.add_namespace(&name);
+                        name
+                    }
+                    None => {
+                        let name = format!("guard-{index}");
+                        let mut labels = namespaces.clone();
+                        labels.insert(crate::guardrails::NAMESPACE_LABEL.to_string(), name.clone());
+                        model.namespaces.entry(name.clone()).or_insert(Namespace {
+                            name: name.clone(),
+                            labels,
+                        });
+                        name
+                    }
+                };
+                if !pods.is_empty() {
+                    let name = format!("pods-{}", pods.values().cloned().collect::<Vec<_>>().join("-"));
+                    model.add_pod(&namespace, &name, pods.clone(), None, Vec::new());
+                }
+            }
+            GuardrailPeer::Outside(Peer::Cidr { net, except }) => {
+                blocks.insert(*net);
+                blocks.extend(except.iter().copied());
+            }
+            GuardrailPeer::Outside(Peer::Fqdn { name, .. }) => {
+                names.insert(name.as_str().to_string());
+            }
+            GuardrailPeer::Outside(_) => {}
+        }
+    }
 }
 
 /// An address inside the block, the first and last, and one on each side

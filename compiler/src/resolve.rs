@@ -27,6 +27,7 @@ pub fn resolve(repository: &Repository, diags: &mut Diags) -> Ir {
         edges: Vec::new(),
         calico_enterprise: repository.project.as_ref().is_some_and(|p| p.calico_enterprise),
         l7_degrade: repository.project.as_ref().and_then(|p| p.l7_degrade.clone()),
+        guardrails: crate::ir::GuardrailsIr::default(),
     };
     for intents in &repository.intents {
         declare(&mut ir, intents, diags);
@@ -45,6 +46,7 @@ pub fn resolve(repository: &Repository, diags: &mut Diags) -> Ir {
     }
     let baseline_edges = baseline_edges(&ir, diags);
     ir.edges.extend(baseline_edges);
+    ir.guardrails = crate::guardrails::resolve(&ir, &repository.guardrails, diags);
     ir
 }
 
@@ -237,7 +239,7 @@ fn baseline_edges(ir: &Ir, diags: &mut Diags) -> Vec<Edge> {
     edges
 }
 
-fn missing_profile(loc: &Loc, what: &str, example: &str) -> Diag {
+pub(crate) fn missing_profile(loc: &Loc, what: &str, example: &str) -> Diag {
     Diag::error(
         "missing_profile",
         format!("`{what}` needs the cluster profile to say where it is"),

@@ -8,17 +8,26 @@
 //! never a pod and never an address inside the profile's `clusterCIDRs`
 //! (resolution puts those ranges into the IR's excepts, so emitted ipBlocks
 //! and nets, which the CNI may match against pod addresses, agree).
+//! Guardrails compose with the intents per side, as ClusterNetworkPolicy's
+//! tiers do (network-policy-api v0.2.0, `Tier` godoc): the first admin rule
+//! (`rules`, in order) that matches the connection decides both sides
+//! (`allow` accepts, `deny` drops, `delegate` goes on); then a side the
+//! namespace's intents isolate needs an edge; then the first baseline rule
+//! that matches decides a side they do not isolate; then it passes. A
+//! guardrail matches a connection when a source peer names its source, a
+//! destination peer its destination and a port admits it; namespace labels
+//! are the model's (without one: only `kubernetes.io/metadata.name`).
 //! An FQDN `via: egress-gateway` admits two connections: the source to the
 //! outside host (the route, decided by whoever routes it: the mesh's gateway)
 //! and the source to the gateway pods (the hop an L3/L4 layer sees).
 
 use crate::{
-    ir::{Edge, Ir, Peer, Port},
-    model::{Connection, Endpoint},
+    ir::{Edge, Guardrail, GuardrailPeer, Ir, Peer, Port},
+    model::{ClusterModel, Connection, Endpoint},
 };
 use palisade_intents::{
     syntax::{Entity, Protocol},
-    types::Via,
+    types::{GuardrailAction, Labels, Via},
 };
 use std::collections::HashMap;
 
@@ -31,6 +40,10 @@ pub struct Decision<'ir> {
     pub egress_by: Vec<&'ir Edge>,
     /// edges that let it into the destination (empty when not isolated)
     pub ingress_by: Vec<&'ir Edge>,
+    /// the guardrails that decided it: an admin rule that allowed or denied
+    /// it (then no edge is asked), or a baseline rule that decided a side
+    /// the intents do not isolate
+    pub guardrails: Vec<&'ir Guardrail>,
 }
 
 /// Decide a connection by the intents (one question; to ask many, build a
@@ -48,6 +61,8 @@ pub struct Semantics<'ir> {
     by_source_namespace: HashMap<&'ir str, Vec<usize>>,
     /// edges whose source is not a namespace's pods (addresses, names, DNS)
     elsewhere: Vec<usize>,
+    /// namespace labels by name, as guardrails select them
+    namespace_labels: HashMap<String, Labels>,
 }
 
 impl<'ir> Semantics<'ir> {
@@ -65,6 +80,45 @@ impl<'ir> Semantics<'ir> {
             ir,
             by_source_namespace,
             elsewhere,
+            namespace_labels: HashMap::new(),
+        }
+    }
+
+    /// Index the edges of `ir`, with the namespace labels of `model` for the
+    /// guardrails' namespace selectors
+    pub fn in_model(ir: &'ir Ir, model: &ClusterModel) -> Self {
+        let mut semantics = Self::new(ir);
+        semantics.namespace_labels = model
+            .namespaces
+            .values()
+            .map(|ns| (ns.name.clone(), ns.labels.clone()))
+            .collect();
+        semantics
+    }
+
+    /// The first guardrail of a tier that matches the connection
+    fn guardrail(&self, tier: &'ir [Guardrail], conn: &Connection) -> Option<&'ir Guardrail> {
+        tier.iter().find(|g| {
+            g.from.iter().any(|p| self.guard_matches(p, &conn.from))
+                && g.to.iter().any(|p| self.guard_matches(p, &conn.to))
+                && admits_guarded(&g.ports, conn)
+        })
+    }
+
+    /// Whether a guardrail's peer names the endpoint
+    pub fn guard_matches(&self, peer: &GuardrailPeer, endpoint: &Endpoint) -> bool {
+        match (peer, endpoint) {
+            (GuardrailPeer::Pods { namespaces, pods }, Endpoint::Pod(pod)) => {
+                pod.matches(pods)
+                    && namespaces
+                        .iter()
+                        .all(|(k, v)| match self.namespace_labels.get(&pod.namespace) {
+                            Some(labels) => labels.get(k) == Some(v),
+                            None => k == crate::guardrails::NAMESPACE_LABEL && v == &pod.namespace,
+                        })
+            }
+            (GuardrailPeer::Pods { .. }, Endpoint::External(_)) => false,
+            (GuardrailPeer::Outside(peer), endpoint) => matches(self.ir, peer, endpoint),
         }
     }
 
@@ -88,6 +142,15 @@ impl<'ir> Semantics<'ir> {
     /// Decide a connection by the intents
     pub fn decide(&self, conn: &Connection) -> Decision<'ir> {
         let ir = self.ir;
+        let admin = self.guardrail(&ir.guardrails.admin, conn);
+        if let Some(rule) = admin.filter(|g| g.action != GuardrailAction::Delegate) {
+            return Decision {
+                allowed: rule.action == GuardrailAction::Allow,
+                egress_by: Vec::new(),
+                ingress_by: Vec::new(),
+                guardrails: vec![rule],
+            };
+        }
         let egress_isolated = isolated(ir, &conn.from, false);
         let ingress_isolated = isolated(ir, &conn.to, true);
         let matching: Vec<&'ir Edge> = if egress_isolated || ingress_isolated {
@@ -110,11 +173,27 @@ impl<'ir> Semantics<'ir> {
         } else {
             Vec::new()
         };
-        let allowed = (!egress_isolated || !egress_by.is_empty()) && (!ingress_isolated || !ingress_by.is_empty());
+        // A pod's side the intents leave open goes to the baseline tier.
+        let open_pod = |endpoint: &Endpoint, isolated: bool| matches!(endpoint, Endpoint::Pod(_)) && !isolated;
+        let baseline = if open_pod(&conn.from, egress_isolated) || open_pod(&conn.to, ingress_isolated) {
+            self.guardrail(&ir.guardrails.baseline, conn)
+        } else {
+            None
+        };
+        let baseline_denies = baseline.is_some_and(|g| g.action == GuardrailAction::Deny);
+        let side = |endpoint: &Endpoint, isolated: bool, by: &[&Edge]| {
+            if isolated {
+                !by.is_empty()
+            } else {
+                !(open_pod(endpoint, isolated) && baseline_denies)
+            }
+        };
+        let allowed = side(&conn.from, egress_isolated, &egress_by) && side(&conn.to, ingress_isolated, &ingress_by);
         Decision {
             allowed,
             egress_by,
             ingress_by,
+            guardrails: admin.into_iter().chain(baseline).collect(),
         }
     }
 }
@@ -216,6 +295,21 @@ pub fn rules_admit(rules: &[palisade_intents::model::HttpRule], request: &crate:
 /// A named port admits the number the destination pod gives that name.
 pub fn admits(ports: &[Port], conn: &Connection) -> bool {
     ports.is_empty() || ports.iter().any(|p| admits_one(p, conn.protocol, conn.port, &conn.to))
+}
+
+/// Whether a guardrail's ports admit the connection: as an edge's, but a
+/// named port is the destination pod's port of that name on whatever
+/// protocol the pod gives it (ClusterNetworkPolicy's `destinationNamedPort`)
+fn admits_guarded(ports: &[Port], conn: &Connection) -> bool {
+    ports.is_empty()
+        || ports.iter().any(|p| match (&p.name, &conn.to) {
+            (None, _) => p.admits(conn.protocol, conn.port),
+            (Some(name), Endpoint::Pod(pod)) => pod
+                .ports
+                .iter()
+                .any(|c| c.name.as_deref() == Some(name) && c.protocol == conn.protocol && c.port == conn.port),
+            (Some(_), Endpoint::External(_)) => false,
+        })
 }
 
 fn admits_one(port: &Port, protocol: Protocol, number: u16, to: &Endpoint) -> bool {

@@ -6,6 +6,7 @@
 //! user wrote, or precisely where it is wrong.
 
 pub mod diag;
+pub mod guardrails;
 pub mod load;
 pub mod loc;
 pub mod model;

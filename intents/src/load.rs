@@ -9,7 +9,7 @@ use crate::{
     diag::{did_you_mean, Diag, Diags},
     loc::{Loc, SourceFile},
     model::Repository,
-    types::{IntentsDocument, ProjectDocument, API_VERSION},
+    types::{GuardrailsDocument, IntentsDocument, ProjectDocument, API_VERSION},
     validate,
 };
 use marked_yaml::{LoadError, LoaderOptions, Node, Span};
@@ -58,6 +58,7 @@ pub fn load_files(files: Vec<RawFile>) -> Result<Repository, Diags> {
 fn load_into(files: Vec<RawFile>, mut diags: Diags, shown_under: Option<&Path>) -> Result<Repository, Diags> {
     let mut intents = Vec::new();
     let mut projects = Vec::new();
+    let mut guardrails = Vec::new();
     for raw in files {
         let shown = shown_path(&raw.path, shown_under);
         let Some(file) = decode(raw, shown, &mut diags) else {
@@ -71,12 +72,13 @@ fn load_into(files: Vec<RawFile>, mut diags: Diags, shown_under: Option<&Path>) 
             match parse_document(&file, &document) {
                 Ok(Some(Parsed::Intents(doc))) => intents.push((file.clone(), *doc)),
                 Ok(Some(Parsed::Project(doc))) => projects.push((file.clone(), *doc)),
+                Ok(Some(Parsed::Guardrails(doc))) => guardrails.push((file.clone(), *doc)),
                 Ok(None) => {}
                 Err(d) => diags.push(d),
             }
         }
     }
-    let mut repository = validate::repository(intents, projects, &mut diags);
+    let mut repository = validate::repository(intents, guardrails, projects, &mut diags);
     if diags.has_errors() {
         Err(diags.sorted())
     } else {
@@ -293,6 +295,7 @@ fn check_directives(file: &Arc<SourceFile>, document: &Document) -> Result<(), D
 enum Parsed {
     Intents(Box<IntentsDocument>),
     Project(Box<ProjectDocument>),
+    Guardrails(Box<GuardrailsDocument>),
 }
 
 fn parse_document(file: &Arc<SourceFile>, document: &Document) -> Result<Option<Parsed>, Diag> {
@@ -344,16 +347,17 @@ fn parse_document(file: &Arc<SourceFile>, document: &Document) -> Result<Option<
     let Some(kind) = mapping.get_scalar("kind") else {
         return Err(Diag::error("bad_kind", "a palisade document needs a `kind`")
             .at(&api_loc)
-            .help("write `kind: Intents` or `kind: Project`"));
+            .help("write `kind: Intents`, `kind: Guardrails` or `kind: Project`"));
     };
     match kind.as_str() {
         "Intents" => from_node::<IntentsDocument>(file, &node).map(|d| Some(Parsed::Intents(Box::new(d)))),
         "Project" => from_node::<ProjectDocument>(file, &node).map(|d| Some(Parsed::Project(Box::new(d)))),
+        "Guardrails" => from_node::<GuardrailsDocument>(file, &node).map(|d| Some(Parsed::Guardrails(Box::new(d)))),
         other => Err(Diag::error("bad_kind", format!("unknown kind `{other}`"))
             .at(&loc_of(file, kind.span()))
             .help(
-                did_you_mean(other, ["Intents", "Project"])
-                    .unwrap_or_else(|| "write `kind: Intents` or `kind: Project`".into()),
+                did_you_mean(other, ["Intents", "Guardrails", "Project"])
+                    .unwrap_or_else(|| "write `kind: Intents`, `kind: Guardrails` or `kind: Project`".into()),
             )),
     }
 }
@@ -382,7 +386,7 @@ fn unread_palisade(file: &Arc<SourceFile>, mapping: &marked_yaml::types::MarkedM
     }
     if let Some(kind) = kind {
         let word = kind.as_str();
-        let palisade_kind = ["intents", "project"].contains(&word.to_ascii_lowercase().as_str());
+        let palisade_kind = ["intents", "guardrails", "project"].contains(&word.to_ascii_lowercase().as_str());
         let foreign_group = api_version
             .and_then(|v| v.as_str().rsplit_once('/'))
             .is_some_and(|(group, _)| group.contains('.'));

@@ -6,7 +6,7 @@
 use crate::{
     loc::Loc,
     syntax::{PeerSyntax, PortSpec},
-    types::{Baseline, Labels, Posture},
+    types::{Baseline, GuardrailAction, Labels, Posture},
 };
 use ipnet::IpNet;
 use std::collections::BTreeMap;
@@ -34,6 +34,9 @@ pub struct Repository {
     pub project: Option<Project>,
     /// the `Intents` documents, in file order
     pub intents: Vec<Intents>,
+    /// the `Guardrails` documents, in file order (which is their order of
+    /// precedence: files are read sorted by path)
+    pub guardrails: Vec<Guardrails>,
     /// what loading found worth saying that stops nothing (e.g. a hidden
     /// file that holds intents and is not read): the compiler reports them
     pub warnings: crate::Diags,
@@ -161,4 +164,49 @@ pub struct HttpRule {
     pub path: Option<String>,
     /// headers required
     pub headers: BTreeMap<String, String>,
+}
+
+/// One `Guardrails` document, checked
+#[derive(Debug, Clone)]
+pub struct Guardrails {
+    /// metadata.name
+    pub name: Located<String>,
+    /// `spec.rules`: before the namespaces' intents, in order
+    pub rules: Vec<GuardrailRule>,
+    /// `spec.baseline`: after them, in order
+    pub baseline: Vec<GuardrailRule>,
+}
+
+/// One guardrail, checked
+#[derive(Debug, Clone)]
+pub struct GuardrailRule {
+    /// the whole entry
+    pub loc: Loc,
+    /// the entry as a one-line text, for reports (`deny tenants/* -> metadata`)
+    pub text: String,
+    /// what it does, and where that was written
+    pub action: Located<GuardrailAction>,
+    /// sources
+    pub from: Vec<Located<GuardrailPeer>>,
+    /// destinations
+    pub to: Vec<Located<GuardrailPeer>>,
+    /// ports (empty = all)
+    pub ports: Vec<Located<PortSpec>>,
+}
+
+/// A peer of a guardrail as written, before names are resolved
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuardrailPeer {
+    /// what a namespace intent may name too, but never a bare service name:
+    /// a guardrail has no namespace of its own
+    Peer(PeerSyntax),
+    /// pods by labels (empty: all) in namespaces by labels (empty: all)
+    Namespaces {
+        /// namespace labels
+        namespaces: Labels,
+        /// pod labels
+        pods: Labels,
+    },
+    /// the cloud metadata service (the profile's `metadata` block)
+    Metadata,
 }

@@ -1,4 +1,4 @@
-//! The two kinds a user writes, `Intents` and `Project` (palisade.dev/v1alpha1).
+//! The kinds a user writes, `Intents`, `Guardrails` and `Project` (palisade.dev/v1alpha1).
 //!
 //! These serde types define the documents: they reject unknown fields, keep the
 //! position of every value a user wrote (`Spanned`), and derive the JSON Schema
@@ -237,10 +237,112 @@ pub struct PeerObject {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(with = "Vec<String>")]
     pub except: Vec<Spanned<String>>,
-    /// `world`, `kube-api` or `dns`
+    /// `world`, `kube-api` or `dns` (and, in `Guardrails`, `metadata`)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub entity: Option<Spanned<String>>,
+    /// namespaces by their labels, `{}` for every namespace (`Guardrails` only);
+    /// with `selector`, the pods of those namespaces that carry its labels
+    #[serde(default, rename = "namespaceSelector", skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<Labels>")]
+    pub namespace_selector: Option<Spanned<Labels>>,
+}
+
+/// `kind: Guardrails`: cluster-wide rules of the platform team, decided
+/// before (`rules`) and after (`baseline`) the namespaces' intents
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "Guardrails")]
+pub struct GuardrailsDocument {
+    /// always `palisade.dev/v1alpha1`
+    #[schemars(with = "String")]
+    pub api_version: Spanned<String>,
+    /// always `Guardrails`
+    #[schemars(with = "String")]
+    pub kind: Spanned<String>,
+    /// name (cluster-scoped: no namespace)
+    pub metadata: ObjectMeta,
+    /// the rules
+    pub spec: GuardrailsSpec,
+}
+
+/// The body of a `Guardrails` document
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GuardrailsSpec {
+    /// decided before the namespaces' intents, in order: the first rule that
+    /// matches a connection decides it (`allow`, `deny`) or hands it to the
+    /// namespaces (`delegate`)
+    #[serde(default)]
+    #[schemars(with = "Vec<GuardrailRule>")]
+    pub rules: Vec<Spanned<GuardrailRule>>,
+    /// decided where the namespaces' intents do not isolate a pod: defaults
+    /// the namespaces may override (`allow` or `deny`), in order
+    #[serde(default)]
+    #[schemars(with = "Vec<GuardrailRule>")]
+    pub baseline: Vec<Spanned<GuardrailRule>>,
+}
+
+/// One guardrail: `ACTION SOURCES -> DESTINATIONS [PORTS]` or the structured form
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum GuardrailRule {
+    /// `deny tenants/* -> metadata`, `allow monitoring/* -> payments/* tcp/9090`
+    Terse(String),
+    /// `{action, from, to, ports}`
+    Structured(Box<StructuredGuardrail>),
+}
+
+/// The structured form of a guardrail
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StructuredGuardrail {
+    /// `allow`, `deny` or `delegate`
+    #[schemars(with = "GuardrailAction")]
+    pub action: Spanned<GuardrailAction>,
+    /// one peer or a list
+    #[schemars(with = "Peers")]
+    pub from: Spanned<Peers>,
+    /// one peer or a list
+    #[schemars(with = "Peers")]
+    pub to: Spanned<Peers>,
+    /// `tcp/8080`, `udp/53`, `8080`, `tcp/8000-8100` or a named port; none = all ports
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<String>")]
+    pub ports: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// What a guardrail does with the connections it matches
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum GuardrailAction {
+    /// let them through; no namespace intent can narrow it
+    Allow,
+    /// drop them; no namespace intent can open it
+    Deny,
+    /// leave them to the namespaces' intents (`rules` only)
+    Delegate,
+}
+
+impl GuardrailAction {
+    /// Parse the word users write
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "allow" => Some(Self::Allow),
+            "deny" => Some(Self::Deny),
+            "delegate" => Some(Self::Delegate),
+            _ => None,
+        }
+    }
+
+    /// The word users write
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+            Self::Delegate => "delegate",
+        }
+    }
 }
 
 /// How traffic to an FQDN leaves the cluster
@@ -465,6 +567,28 @@ impl<'de> Deserialize<'de> for AllowRule {
             }
         }
         deserializer.deserialize_any(RuleVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for GuardrailRule {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct GuardrailVisitor;
+        impl<'de> Visitor<'de> for GuardrailVisitor {
+            type Value = GuardrailRule;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a guardrail: `ACTION SOURCES -> DESTINATIONS [PORTS]` or a mapping with `action`, `from` and `to`",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(GuardrailRule::Terse(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                StructuredGuardrail::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|rule| GuardrailRule::Structured(Box::new(rule)))
+            }
+        }
+        deserializer.deserialize_any(GuardrailVisitor)
     }
 }
 

@@ -21,6 +21,7 @@ type Docs<T> = Vec<(Arc<SourceFile>, T)>;
 
 pub(crate) fn repository(
     intents: Docs<IntentsDocument>,
+    guardrails: Docs<types::GuardrailsDocument>,
     projects: Docs<ProjectDocument>,
     diags: &mut Diags,
 ) -> Repository {
@@ -39,6 +40,11 @@ pub(crate) fn repository(
     for (file, doc) in &intents {
         if let Some(checked) = (Checker { file, diags }).intents(doc) {
             repository.intents.push(checked);
+        }
+    }
+    for (file, doc) in &guardrails {
+        if let Some(checked) = (Checker { file, diags }).guardrails(doc) {
+            repository.guardrails.push(checked);
         }
     }
     // Services are known only once every file is read; an Intents refused
@@ -109,28 +115,28 @@ pub fn parse_duration(text: &str) -> Option<u64> {
     (digits.is_empty() && !text.trim().is_empty()).then_some(total)
 }
 
-struct Checker<'a> {
-    file: &'a Arc<SourceFile>,
-    diags: &'a mut Diags,
+pub(crate) struct Checker<'a> {
+    pub(crate) file: &'a Arc<SourceFile>,
+    pub(crate) diags: &'a mut Diags,
 }
 
 impl Checker<'_> {
-    fn loc<T>(&self, spanned: &Spanned<T>) -> Loc {
+    pub(crate) fn loc<T>(&self, spanned: &Spanned<T>) -> Loc {
         loc_of(self.file, spanned.span())
     }
 
-    fn located<T: Clone>(&self, spanned: &Spanned<T>) -> Located<T> {
+    pub(crate) fn located<T: Clone>(&self, spanned: &Spanned<T>) -> Located<T> {
         Located::new((**spanned).clone(), self.loc(spanned))
     }
 
-    fn syntax_error(&mut self, base: &Loc, error: SyntaxError) {
+    pub(crate) fn syntax_error(&mut self, base: &Loc, error: SyntaxError) {
         let loc = base.sub(error.offset, error.len);
         self.diags
             .push(Diag::error(error.code, error.message).at(&loc).help_opt(error.help));
     }
 
     /// Where the text of a scalar starts: after its opening quote, if any
-    fn content_loc(&self, spanned: &Spanned<String>) -> Loc {
+    pub(crate) fn content_loc(&self, spanned: &Spanned<String>) -> Loc {
         let loc = self.loc(spanned);
         if loc.text().starts_with(['"', '\'']) {
             loc.sub(1, spanned.len())
@@ -340,14 +346,19 @@ impl Checker<'_> {
         }
     }
 
-    fn ports(&mut self, texts: &[Spanned<String>]) -> Vec<Located<PortSpec>> {
+    pub(crate) fn ports(&mut self, texts: &[Spanned<String>]) -> Vec<Located<PortSpec>> {
         texts.iter().filter_map(|t| self.port(t)).collect()
     }
 
     /// The items of a list that may be omitted but not written empty: every
     /// layer reads an empty address or port list as "any", so `[]` is refused
     /// where omitting the key is how the default (or "all") is spelled
-    fn optional_list<'l, T>(&mut self, list: Option<&'l Spanned<Vec<T>>>, what: &str, help: &str) -> &'l [T] {
+    pub(crate) fn optional_list<'l, T>(
+        &mut self,
+        list: Option<&'l Spanned<Vec<T>>>,
+        what: &str,
+        help: &str,
+    ) -> &'l [T] {
         match list {
             Some(items) if items.is_empty() => {
                 let loc = self.loc(items);
@@ -365,7 +376,7 @@ impl Checker<'_> {
 
     /// Namespace names (`ValidateNamespaceName`), service and Intents names
     /// (label values and object-name stems): DNS-1123 labels
-    fn dns_label(&mut self, name: &Located<String>, what: &str) -> bool {
+    pub(crate) fn dns_label(&mut self, name: &Located<String>, what: &str) -> bool {
         if names::is_dns1123_label(&name.value) {
             return true;
         }
@@ -377,7 +388,7 @@ impl Checker<'_> {
         false
     }
 
-    fn selector(&mut self, labels: &Spanned<Labels>) -> Located<Labels> {
+    pub(crate) fn selector(&mut self, labels: &Spanned<Labels>) -> Located<Labels> {
         let located = self.located(labels);
         if labels.is_empty() {
             self.diags.push(
@@ -646,7 +657,7 @@ impl Checker<'_> {
         }
     }
 
-    fn peers(&mut self, peers: &Spanned<Peers>) -> Vec<Located<PeerSyntax>> {
+    pub(crate) fn peers(&mut self, peers: &Spanned<Peers>) -> Vec<Located<PeerSyntax>> {
         let loc = self.loc(peers);
         match &**peers {
             Peers::One(item) => self.peer(item, loc).into_iter().collect(),
@@ -667,7 +678,7 @@ impl Checker<'_> {
         }
     }
 
-    fn peer(&mut self, item: &PeerItem, loc: Loc) -> Option<Located<PeerSyntax>> {
+    pub(crate) fn peer(&mut self, item: &PeerItem, loc: Loc) -> Option<Located<PeerSyntax>> {
         match item {
             PeerItem::Text(text) => {
                 let content = if loc.text().starts_with(['"', '\'']) {
@@ -688,6 +699,15 @@ impl Checker<'_> {
     }
 
     fn peer_object(&mut self, o: &PeerObject, loc: Loc) -> Option<Located<PeerSyntax>> {
+        if let Some(selector) = &o.namespace_selector {
+            let at = self.loc(selector);
+            self.diags.push(
+                Diag::error("bad_peer", "`namespaceSelector` selects namespaces across the cluster: only `Guardrails` may")
+                    .at(&at)
+                    .help("name the namespace (`{ namespace: payments }` or `payments/*`), or write the rule in a `kind: Guardrails` document"),
+            );
+            return None;
+        }
         let written: Vec<&str> = [
             ("namespace", o.namespace.is_some()),
             ("selector", o.selector.is_some()),

@@ -146,6 +146,13 @@ pub trait Dialect: Sync {
         Vec::new()
     }
 
+    /// Whether it renders `kind: Guardrails` exactly (cluster-wide tiers);
+    /// a dialect that does not is refused for a repository that has them,
+    /// never rendered without them (that would fail open)
+    fn guardrails(&self) -> bool {
+        false
+    }
+
     /// The kinds it emits: RBAC, pruning and cleanup are derived from them
     fn kinds(&self) -> &'static [Kind];
 

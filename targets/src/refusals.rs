@@ -11,6 +11,13 @@ pub fn check(ir: &Ir, dialect: &dyn Dialect, options: &EmitOptions) -> Diags {
     let caps = dialect.capabilities();
     let id = dialect.id();
     let mut diags = Diags::new();
+    if let (Some(source), false) = (&ir.guardrails.source, dialect.guardrails()) {
+        diags.push(
+            Diag::error("guardrails_unsupported", format!("`{id}` cannot render the cluster-wide `Guardrails` yet"))
+                .at(&source.loc)
+                .help("render them with the `kubernetes` target (ClusterNetworkPolicy), or leave this target out of the set: rendering it without the guardrails would allow what they deny"),
+        );
+    }
     for edge in &ir.edges {
         if !edge.http.is_empty() && !caps.l7_http {
             match options.l7 {

@@ -244,7 +244,7 @@ impl<'a, 'm> Set<'a, 'm> {
             model,
             overlays,
             combinations,
-            semantics: Semantics::new(ir),
+            semantics: Semantics::in_model(ir, model),
             gateway: Gateway::new(ir, model),
         }
     }
