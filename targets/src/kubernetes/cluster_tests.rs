@@ -292,6 +292,7 @@ fn ports(entries: &[(&str, u16)]) -> String {
 
 mod admission;
 mod conformance;
+mod guardrails;
 
 #[test]
 fn the_dialect_reads_cluster_network_policies_and_has_no_symbolic_form_for_them() {

@@ -3,10 +3,12 @@
 //! audit mode. The API server's admission (field types, defaulting of
 //! `policyTypes`) lives here, shared by the evaluator, import and lint.
 //! ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) is read and
-//! evaluated beside it (`cluster`), not emitted yet.
+//! evaluated beside it (`cluster`), and emitted for `kind: Guardrails`
+//! (`cluster_emit`).
 
 mod cluster;
 mod cluster_admission;
+mod cluster_emit;
 mod cluster_problems;
 mod cluster_spec;
 #[cfg(test)]
@@ -91,7 +93,14 @@ impl Dialect for Kubernetes {
             refusals.into_iter().for_each(|d| diags.push(d));
             return Err(diags);
         }
-        emit::emit(ir, options.mode)
+        let mut manifests = emit::emit(ir, options.mode)?;
+        manifests.extend(cluster_emit::emit(ir, options.mode)?);
+        Ok(manifests)
+    }
+
+    /// Guardrails are ClusterNetworkPolicies of the Admin and Baseline tiers
+    fn guardrails(&self) -> bool {
+        true
     }
 
     fn evaluator<'m>(&self, manifests: &'m [Manifest]) -> Box<dyn Evaluator + 'm> {
@@ -121,13 +130,22 @@ impl Dialect for Kubernetes {
     }
 
     fn kinds(&self) -> &'static [crate::Kind] {
-        &[crate::Kind {
-            group: "networking.k8s.io",
-            version: "v1",
-            kind: "NetworkPolicy",
-            plural: "networkpolicies",
-            namespaced: true,
-        }]
+        &[
+            crate::Kind {
+                group: "networking.k8s.io",
+                version: "v1",
+                kind: "NetworkPolicy",
+                plural: "networkpolicies",
+                namespaced: true,
+            },
+            crate::Kind {
+                group: "policy.networking.k8s.io",
+                version: "v1alpha2",
+                kind: "ClusterNetworkPolicy",
+                plural: "clusternetworkpolicies",
+                namespaced: false,
+            },
+        ]
     }
 
     /// Every CNI palisade accepts enforces NetworkPolicy (Flannel, which does

@@ -1,0 +1,222 @@
+//! `kind: Guardrails` rendered: the dialects that cannot express them refuse
+//! the repository (never render it without them), and the kubernetes dialect
+//! renders ClusterNetworkPolicies that decide as the reference does.
+
+use super::admitted;
+use crate::{dialect, EmitOptions};
+use palisade_compiler::ir::Ir;
+use palisade_intents::RawFile;
+
+pub(super) const PROJECT: &str = "apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: { name: p }\nspec:\n  cluster: { clusterCIDRs: [10.244.0.0/16, 10.96.0.0/12] }\n";
+
+const TENANT_A: &str = "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: a, namespace: tenant-a }\nspec:\n  posture: default-deny\n  baseline: [dns]\n  services:\n    web: { selector: { app: web }, ports: { http: tcp/8080 } }\n  allow:\n    - web -> world tcp/443\n    - tenant-b/* -> web tcp/8080\n    - web -> 169.254.169.254/32 tcp/80\n";
+
+const TENANT_B: &str = "apiVersion: palisade.dev/v1alpha1\nkind: Intents\nmetadata: { name: b, namespace: tenant-b }\nspec:\n  posture: none\n  services:\n    api: { selector: { app: api } }\n";
+
+pub(super) const GUARDRAILS: &str = "apiVersion: palisade.dev/v1alpha1\nkind: Guardrails\nmetadata: { name: platform }\nspec:\n  rules:\n    - allow monitoring/* -> tenant-a/*, tenant-b/* tcp/9090\n    - action: deny\n      from: { namespaceSelector: { tenant: \"true\" } }\n      to: metadata\n    - delegate tenant-a/* -> world\n    - action: deny\n      from: { namespaceSelector: { tenant: \"true\" } }\n      to: { namespaceSelector: { tenant: \"true\" } }\n    - action: allow\n      from: { namespaceSelector: {} }\n      to: dns\n    - deny tenant-b/* -> tenant-a/web http\n  baseline:\n    - action: deny\n      from: { namespaceSelector: {} }\n      to: { namespaceSelector: {} }\n    - action: deny\n      from: { selector: { app: api } }\n      to: 10.0.0.0/8\n";
+
+pub(super) fn compile(files: &[(&str, &str)]) -> Result<Ir, Vec<String>> {
+    let files: Vec<RawFile> = files
+        .iter()
+        .map(|(path, text)| RawFile {
+            path: (*path).into(),
+            bytes: text.as_bytes().to_vec(),
+        })
+        .collect();
+    let show = |d: palisade_intents::Diags| d.iter().map(|d| d.render_plain()).collect::<Vec<_>>();
+    let repository = palisade_intents::load_files(files).map_err(show)?;
+    palisade_compiler::compile(&repository).map(|(ir, _)| ir).map_err(show)
+}
+
+fn platform() -> Ir {
+    compile(&[
+        ("palisade.yaml", PROJECT),
+        ("intents/tenant-a.yaml", TENANT_A),
+        ("intents/tenant-b.yaml", TENANT_B),
+        ("platform.yaml", GUARDRAILS),
+    ])
+    .unwrap()
+}
+
+#[test]
+fn dialects_without_guardrails_refuse_the_repository() {
+    let ir = platform();
+    for id in ["calico", "cilium", "istio"] {
+        let dialect = dialect(id).unwrap();
+        let Err(diags) = crate::render(dialect, &ir, &EmitOptions::ENFORCE) else {
+            panic!("{id} rendered a repository with guardrails without them")
+        };
+        let rendered: Vec<String> = diags.iter().map(|d| d.render_plain()).collect();
+        assert!(
+            rendered.iter().any(
+                |r| r.starts_with("platform.yaml:3:19: error[palisade::guardrails_unsupported]")
+                    && r.contains("`kubernetes` target")
+            ),
+            "{id}: {rendered:#?}"
+        );
+    }
+}
+
+/// The model verification builds, with the tenants labelled as the platform
+/// team labels them, and pods of namespaces no intents manage
+fn model(ir: &Ir) -> palisade_compiler::model::ClusterModel {
+    let mut model = palisade_compiler::model::synthesize(ir);
+    let labels = |k: &str, v: &str| palisade_intents::types::Labels::from([(k.to_string(), v.to_string())]);
+    model.add_pod(
+        "monitoring",
+        "prometheus",
+        labels("app", "prometheus"),
+        None,
+        Vec::new(),
+    );
+    model.add_pod("other", "api", labels("app", "api"), None, Vec::new());
+    for tenant in ["tenant-a", "tenant-b"] {
+        if let Some(ns) = model.namespaces.get_mut(tenant) {
+            ns.labels.insert("tenant".into(), "true".into());
+        }
+    }
+    model
+        .pods
+        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    model
+}
+
+fn rendered(ir: &Ir) -> Vec<crate::Manifest> {
+    let kubernetes = dialect("kubernetes").unwrap();
+    let (manifests, _) = crate::render(kubernetes, ir, &EmitOptions::ENFORCE)
+        .unwrap_or_else(|d| panic!("{:#?}", d.iter().map(|d| d.render_plain()).collect::<Vec<_>>()));
+    manifests
+}
+
+#[test]
+fn every_emitted_cluster_network_policy_is_admitted() {
+    let manifests = rendered(&platform());
+    let cnps: Vec<&crate::Manifest> = manifests
+        .iter()
+        .filter(|m| m.kind() == "ClusterNetworkPolicy")
+        .collect();
+    // 6 admin rules: monitoring (1 egress + 2 ingress), metadata (1 egress),
+    // delegate (1 egress), tenants (1 + 1), DNS (1 egress + 1 ingress),
+    // tenant-b -> web (1 + 1); baseline: (1 + 1) and api -> 10/8 (1)
+    assert_eq!(
+        cnps.len(),
+        14,
+        "{:#?}",
+        cnps.iter().map(|m| m.name()).collect::<Vec<_>>()
+    );
+    for m in &manifests {
+        admitted(m);
+    }
+    // Priorities follow the rules, one per policy and tier
+    let mut seen = std::collections::BTreeSet::new();
+    for m in &cnps {
+        let tier = m.object["spec"]["tier"].as_str().unwrap().to_string();
+        let priority = m.object["spec"]["priority"].as_u64().unwrap();
+        assert!(seen.insert((tier, priority)), "{} shares its priority", m.name());
+        assert!(m.object["metadata"].get("namespace").is_none(), "cluster-scoped");
+    }
+    let first = cnps
+        .iter()
+        .find(|m| m.object["spec"]["tier"] == "Admin" && m.object["spec"]["priority"] == 0)
+        .unwrap();
+    assert_eq!(first.object["spec"]["egress"][0]["action"], "Accept");
+    assert_eq!(first.object["spec"]["egress"][0]["name"], "platform.yaml:6");
+    let metadata = cnps
+        .iter()
+        .find(|m| m.object["spec"]["tier"] == "Admin" && m.object["spec"]["priority"] == 3)
+        .unwrap();
+    assert_eq!(
+        metadata.object["spec"]["egress"][0]["to"],
+        serde_json::json!([{ "networks": ["169.254.169.254/32"] }])
+    );
+    assert_eq!(metadata.object["spec"]["egress"][0]["action"], "Deny");
+    let delegate = cnps
+        .iter()
+        .find(|m| m.object["spec"]["tier"] == "Admin" && m.object["spec"]["priority"] == 4)
+        .unwrap();
+    assert_eq!(delegate.object["spec"]["egress"][0]["action"], "Pass");
+    // `world` is every address but the cluster's ranges
+    let networks = delegate.object["spec"]["egress"][0]["to"][0]["networks"]
+        .as_array()
+        .unwrap();
+    assert!(
+        networks.iter().all(|n| n != "10.244.0.0/16" && n != "0.0.0.0/0"),
+        "{networks:?}"
+    );
+    assert!(networks.iter().any(|n| n == "::/0"), "{networks:?}");
+}
+
+#[test]
+fn the_cluster_network_policies_decide_as_the_guardrails_do() {
+    let ir = platform();
+    let model = model(&ir);
+    let manifests = rendered(&ir);
+    let kubernetes = dialect("kubernetes").unwrap();
+    let report = crate::verify::verify(&ir, &model, &[(kubernetes, &manifests)]);
+    assert!(report.compared > 1000, "{}", report.compared);
+    assert!(
+        report.mismatches.is_empty(),
+        "{}",
+        report
+            .mismatches
+            .iter()
+            .take(10)
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // ... and the verdicts are not vacuous: the guardrails bite
+    let semantics = palisade_compiler::semantics::Semantics::in_model(&ir, &model);
+    let decided: usize = model
+        .connections()
+        .filter(|c| !semantics.decide(c).guardrails.is_empty())
+        .count();
+    assert!(decided > 100, "{decided}");
+}
+
+#[test]
+fn what_cluster_network_policy_cannot_express_is_refused_with_the_alternative() {
+    let head = "apiVersion: palisade.dev/v1alpha1\nkind: Guardrails\nmetadata: { name: platform }\nspec:\n  rules:\n";
+    let cases = [
+        (
+            "    - deny tenant-b/* -> api.example.com\n",
+            PROJECT,
+            "cannot match the DNS name `api.example.com`",
+            "`{ cidr: ... }`",
+        ),
+        (
+            "    - deny world -> tenant-b/*\n",
+            PROJECT,
+            "from `world` to pods",
+            "`delegate`",
+        ),
+        (
+            "    - deny tenant-b/* -> 10.0.0.0/8\n",
+            "apiVersion: palisade.dev/v1alpha1\nkind: Project\nmetadata: { name: p }\n",
+            "needs the cluster's pod and service CIDRs",
+            "clusterCIDRs",
+        ),
+    ];
+    let kubernetes = dialect("kubernetes").unwrap();
+    for (rule, project, message, help) in cases {
+        let guardrails = format!("{head}{rule}");
+        let ir = compile(&[
+            ("palisade.yaml", project),
+            ("intents/tenant-b.yaml", TENANT_B),
+            ("platform.yaml", &guardrails),
+        ])
+        .unwrap();
+        let Err(diags) = crate::render(kubernetes, &ir, &EmitOptions::ENFORCE) else {
+            panic!("{rule} rendered")
+        };
+        let rendered: Vec<String> = diags.iter().map(|d| d.render_plain()).collect();
+        assert!(
+            rendered.iter().any(
+                |r| r.starts_with("platform.yaml:6:7: error[palisade::guardrail_unsupported]")
+                    && r.contains(message)
+                    && r.contains(help)
+            ),
+            "{rule}: {rendered:#?}"
+        );
+    }
+}
