@@ -45,7 +45,7 @@ const UNTIMED_HELD: usize = 100_000;
 /// [`Evidence`]: palisade_evidence::Evidence
 pub(crate) type KeyMap<K, V> = HashMap<K, V, KeyHashing>;
 
-/// What a conversation did in one hour
+/// What a conversation did in one hour (or, summed, one day)
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Tally {
     pub connections: u64,
@@ -69,6 +69,27 @@ impl Tally {
             self.first_ms = Some(self.first_ms.map_or(t, |f| f.min(t)));
             self.last_ms = Some(self.last_ms.map_or(t, |l| l.max(t)));
         }
+    }
+
+    /// The counts held at `cap`, as an hour's row holds them
+    pub(crate) fn capped_at(&self, cap: u64) -> Tally {
+        Tally {
+            connections: self.connections.min(cap),
+            allowed: self.allowed.min(cap),
+            dropped: self.dropped.min(cap),
+            would_drop: self.would_drop.min(cap),
+            ..*self
+        }
+    }
+
+    /// Another tally of the same conversation added to this one
+    pub(crate) fn merge(&mut self, other: &Tally) {
+        self.connections = self.connections.saturating_add(other.connections);
+        self.allowed = self.allowed.saturating_add(other.allowed);
+        self.dropped = self.dropped.saturating_add(other.dropped);
+        self.would_drop = self.would_drop.saturating_add(other.would_drop);
+        self.first_ms = self.first_ms.into_iter().chain(other.first_ms).min();
+        self.last_ms = self.last_ms.into_iter().chain(other.last_ms).max();
     }
 }
 

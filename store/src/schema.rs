@@ -95,6 +95,35 @@ CREATE TABLE cursors (
 /// The hashes of existing rows are computed by [`hash_existing_keys`].
 const V3: &str = "ALTER TABLE conversations ADD COLUMN key_hash TEXT;";
 
+/// Migration 4: each conversation's hours summed per day beside the hours
+/// themselves (the hours it was seen in as the bits of an integer, bit `h`
+/// for hour `h` of the day), and the lookups likewise: a window of a week
+/// reads its whole days from a seventh of the rows of its hours, or fewer
+/// (a conversation seen all day is one row instead of 24), and only the
+/// hours of the days it takes in part one by one. Filled from the hours
+/// already stored by [`fill_days`].
+const V4: &str = "
+CREATE TABLE days (
+    conversation {int} NOT NULL REFERENCES conversations (id),
+    day BIGINT NOT NULL,
+    hours BIGINT NOT NULL,
+    connections BIGINT NOT NULL,
+    first_ms BIGINT,
+    last_ms BIGINT,
+    allowed BIGINT NOT NULL,
+    dropped BIGINT NOT NULL,
+    would_drop BIGINT NOT NULL,
+    PRIMARY KEY (day, conversation)
+){tree};
+CREATE TABLE lookup_days (
+    endpoint TEXT NOT NULL,
+    name TEXT NOT NULL,
+    day BIGINT NOT NULL,
+    lookups BIGINT NOT NULL,
+    PRIMARY KEY (day, endpoint, name)
+){tree};
+";
+
 /// Work of a migration that statements alone cannot do
 type Step = fn(&mut dyn Sql) -> Result<(), StoreError>;
 
@@ -112,7 +141,16 @@ const MIGRATIONS: &[Migration] = &[
         sql: V3,
         then: Some(hash_existing_keys),
     },
+    Migration {
+        sql: V4,
+        then: Some(fill_all_days),
+    },
 ];
+
+/// The day rows of every hour stored before migration 4
+fn fill_all_days(sql: &mut dyn Sql) -> Result<(), StoreError> {
+    crate::write::fill_days(sql, 0, i64::MAX / crate::HOUR_MS)
+}
 
 /// Fill `key_hash` of the rows written before migration 3, make it the
 /// conversations' unique key, and (PostgreSQL) drop the index on the text

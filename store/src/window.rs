@@ -37,9 +37,44 @@ impl Window {
         ]
     }
 
+    /// The window's hours as the days it takes whole, read from their
+    /// sums, and the hours before and after those days, read one by one.
+    /// Hours before 1970, which no flow log has, are left out.
+    fn split(self) -> Split {
+        let first_hour = self.since_ms.div_euclid(HOUR_MS).max(0);
+        let last_hour = self.until_ms.div_euclid(HOUR_MS);
+        let first_day = (first_hour + 23).div_euclid(24);
+        let last_day = (last_hour + 1).div_euclid(24) - 1;
+        if last_hour < first_hour {
+            return Split::default();
+        }
+        if last_day < first_day {
+            return Split {
+                days: None,
+                hours: vec![[first_hour.into(), last_hour.into()]],
+            };
+        }
+        let hours = [(first_hour, first_day * 24 - 1), ((last_day + 1) * 24, last_hour)]
+            .into_iter()
+            .filter(|(from, to)| from <= to)
+            .map(|(from, to)| [from.into(), to.into()])
+            .collect();
+        Split {
+            days: Some([first_day.into(), last_day.into()]),
+            hours,
+        }
+    }
+
     fn minutes(self) -> (i64, i64) {
         (self.since_ms.div_euclid(MINUTE_MS), self.until_ms.div_euclid(MINUTE_MS))
     }
+}
+
+/// A window as ranges of whole days and of hours, both ends included
+#[derive(Default)]
+struct Split {
+    days: Option<[Value<'static>; 2]>,
+    hours: Vec<[Value<'static>; 2]>,
 }
 
 // Summed per conversation and day by the database, the hours of the day
@@ -52,14 +87,23 @@ SELECT conversation, hour / 24, CAST(SUM(CAST(1 AS BIGINT) << CAST(hour % 24 AS 
     CAST(SUM(allowed) AS BIGINT), CAST(SUM(dropped) AS BIGINT), CAST(SUM(would_drop) AS BIGINT)
 FROM buckets WHERE hour >= $1 AND hour <= $2 AND hour >= 0 GROUP BY conversation, hour / 24";
 
-// The key text once per conversation, not once per hour of it.
-const KEYS: &str = "
-SELECT id, conversation_key FROM conversations
-WHERE id IN (SELECT conversation FROM buckets WHERE hour >= $1 AND hour <= $2)";
+/// The days stored whole, in the shape of [`DAYS`]
+const DAY_ROWS: &str = "
+SELECT conversation, day, hours, connections, first_ms, last_ms, allowed, dropped, would_drop
+FROM days WHERE day >= $1 AND day <= $2";
+
+// The key text once per conversation, not once per hour of it; every
+// row, as finding the window's conversations among its hours would read
+// the hours again (the keys of those not in the window are not parsed).
+const KEYS: &str = "SELECT id, conversation_key FROM conversations";
 
 const LOOKUPS: &str = "
 SELECT endpoint, name, CAST(SUM(lookups) AS BIGINT) FROM lookups
 WHERE hour >= $1 AND hour <= $2 GROUP BY endpoint, name";
+
+const LOOKUP_DAYS: &str = "
+SELECT endpoint, name, CAST(SUM(lookups) AS BIGINT) FROM lookup_days
+WHERE day >= $1 AND day <= $2 GROUP BY endpoint, name";
 
 const ACTIVITY: &str = "SELECT namespace, hour, minutes FROM activity WHERE hour >= $1 AND hour <= $2";
 
@@ -92,23 +136,32 @@ type Tallies = HashMap<i64, (Seen, Vec<i64>), KeyHashing>;
 
 fn read_conversations(sql: &mut dyn Sql, window: Window, evidence: &mut Evidence) -> Result<(), StoreError> {
     let mut seen = Tallies::default();
-    match sql.dialect() {
-        Dialect::Sqlite => sql.query(HOURS, &window.hours(), &mut |row| {
-            let (tally, hours) = seen.entry(row.int_required(0)?).or_default();
-            hours.push(row.int_required(1)?);
-            add_counts(tally, row, 2)
-        })?,
-        Dialect::Postgres => sql.query(DAYS, &window.hours(), &mut |row| {
+    let split = window.split();
+    for hours in &split.hours {
+        match sql.dialect() {
+            Dialect::Sqlite => sql.query(HOURS, hours, &mut |row| {
+                let (tally, hours) = seen.entry(row.int_required(0)?).or_default();
+                hours.push(row.int_required(1)?);
+                add_counts(tally, row, 2)
+            })?,
+            Dialect::Postgres => sql.query(DAYS, hours, &mut |row| {
+                let (tally, hours) = seen.entry(row.int_required(0)?).or_default();
+                add_day(tally, hours, row)
+            })?,
+        }
+    }
+    if let Some(days) = &split.days {
+        sql.query(DAY_ROWS, days, &mut |row| {
             let (tally, hours) = seen.entry(row.int_required(0)?).or_default();
             add_day(tally, hours, row)
-        })?,
+        })?;
     }
     evidence.flows.reserve(seen.len());
     let store = sql.name().to_string();
-    sql.query(KEYS, &window.hours(), &mut |row| {
+    sql.query(KEYS, &[], &mut |row| {
         let id = row.int_required(0)?;
-        let flow = key::parse(&row.text_required(1)?).map_err(|e| corrupt(&store, &e))?;
         if let Some((mut tally, hours)) = seen.remove(&id) {
+            let flow = key::parse(&row.text_required(1)?).map_err(|e| corrupt(&store, &e))?;
             tally.hours = hours.into_iter().collect();
             evidence.flows.insert(flow, tally);
         }
@@ -153,15 +206,22 @@ fn add_counts(tally: &mut Seen, row: &dyn Row, first: usize) -> Result<(), Store
 
 fn read_lookups(sql: &mut dyn Sql, window: Window, evidence: &mut Evidence) -> Result<(), StoreError> {
     let store = sql.name().to_string();
-    sql.query(LOOKUPS, &window.hours(), &mut |row| {
-        let who = key::parse_endpoint(&row.text_required(0)?).map_err(|e| corrupt(&store, &e))?;
-        evidence
-            .lookups
-            .entry(who)
-            .or_default()
-            .insert(row.text_required(1)?, count_of(row.int_required(2)?));
-        Ok(())
-    })
+    let split = window.split();
+    let ranges = split.hours.iter().map(|hours| (LOOKUPS, hours));
+    for (query, range) in ranges.chain(split.days.iter().map(|days| (LOOKUP_DAYS, days))) {
+        sql.query(query, range, &mut |row| {
+            let who = key::parse_endpoint(&row.text_required(0)?).map_err(|e| corrupt(&store, &e))?;
+            let looked = evidence
+                .lookups
+                .entry(who)
+                .or_default()
+                .entry(row.text_required(1)?)
+                .or_default();
+            *looked = looked.saturating_add(count_of(row.int_required(2)?));
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
 
 fn read_activity(sql: &mut dyn Sql, window: Window, evidence: &mut Evidence) -> Result<(), StoreError> {
@@ -208,7 +268,10 @@ fn read_streams(sql: &mut dyn Sql, window: Window, evidence: &mut Evidence) -> R
 pub(crate) fn last_seen(sql: &mut dyn Sql) -> Result<Option<i64>, StoreError> {
     let newest = scalar(
         sql,
-        "SELECT MAX(COALESCE(last_ms, hour * 3600000 + 3599999)) FROM buckets",
+        // In the latest hour: every time of a bucket lies in its hour, and
+        // finding that hour takes the end of the key, not every bucket.
+        "SELECT MAX(COALESCE(last_ms, hour * 3600000 + 3599999)) FROM buckets
+         WHERE hour = (SELECT MAX(hour) FROM buckets)",
         &[],
     )?;
     Ok(newest.map(|t| t.min(now_ms() + CLOCK_SKEW_MS)))
@@ -279,7 +342,7 @@ pub(crate) fn prune(sql: &mut dyn Sql, older_than_ms: i64) -> Result<Pruned, Sto
         let mark = format!("{}.{}", now_ms(), std::process::id());
         sql.execute(SAVE_CURSOR, &[PRUNED.into(), mark.as_str().into(), now_ms().into()])?;
         let pruned = Pruned {
-            buckets: sql.execute("DELETE FROM buckets WHERE hour < $1", &[hour.into()])?,
+            buckets: prune_hours(sql, hour)?,
             conversations: sql.execute(
                 "DELETE FROM conversations WHERE NOT EXISTS (SELECT 1 FROM buckets WHERE buckets.conversation = conversations.id)",
                 &[],
@@ -293,6 +356,18 @@ pub(crate) fn prune(sql: &mut dyn Sql, older_than_ms: i64) -> Result<Pruned, Sto
         };
         Ok(pruned)
     })
+}
+
+/// Forget the conversations' hours and the lookups before `hour`, with
+/// their days; the day `hour` falls in is summed again from the hours it
+/// keeps
+fn prune_hours(sql: &mut dyn Sql, hour: i64) -> Result<u64, StoreError> {
+    let buckets = sql.execute("DELETE FROM buckets WHERE hour < $1", &[hour.into()])?;
+    let day = hour.div_euclid(24);
+    sql.execute("DELETE FROM days WHERE day <= $1", &[day.into()])?;
+    sql.execute("DELETE FROM lookup_days WHERE day <= $1", &[day.into()])?;
+    crate::write::fill_days(sql, hour, (day + 1) * 24)?;
+    Ok(buckets)
 }
 
 /// Forget the minutes before `minute`: whole hours, then the bits of the

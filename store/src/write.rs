@@ -1,6 +1,7 @@
 //! One [`Batch`] into the database, in one transaction: the ids of its
-//! conversations (added where new), then its buckets, lookups and active
-//! minutes as upserts that add to what is there
+//! conversations (added where new), then its buckets (and their sums per
+//! day), lookups (likewise) and active minutes as upserts that add to what
+//! is there
 
 use crate::ingest::{corrupt, Batch, KeyMap, Tally, COUNT_CAP};
 use crate::sql::{in_transaction, parameter_list, values_list, Sql, Value};
@@ -212,64 +213,159 @@ fn insert_conversations(sql: &mut dyn Sql, chunk: &[(Arc<str>, u32)], cache: &Ro
 }
 
 /// `column` of an upsert: the stored count plus the new one, held at
-/// [`COUNT_CAP`]
-fn capped_sum(table: &str, column: &str) -> String {
+/// `cap`
+fn capped_sum(table: &str, column: &str, cap: i64) -> String {
     format!(
-        "{column} = CASE WHEN {table}.{column} > {COUNT_CAP} - excluded.{column} THEN {COUNT_CAP} ELSE {table}.{column} + excluded.{column} END"
+        "{column} = CASE WHEN {table}.{column} > {cap} - excluded.{column} THEN {cap} ELSE {table}.{column} + excluded.{column} END"
     )
 }
+
+/// What a day's sums are held at: its 24 hours at [`COUNT_CAP`] each, so
+/// that a day reads as its hours do (a day of one hour's cap is not less)
+const DAY_CAP: i64 = 24 * COUNT_CAP;
 
 /// A count as a bucket keeps it
-fn capped(n: u64) -> i64 {
-    i64::try_from(n).map_or(COUNT_CAP, |n| n.min(COUNT_CAP))
+fn capped(n: u64, cap: i64) -> i64 {
+    i64::try_from(n).map_or(cap, |n| n.min(cap))
 }
 
-// CASE rather than min()/max(): those are aggregates on PostgreSQL.
-fn upsert_buckets() -> String {
-    format!(
-        "ON CONFLICT (hour, conversation) DO UPDATE SET {}, {}, {}, {},
-    first_ms = CASE WHEN buckets.first_ms IS NULL OR excluded.first_ms < buckets.first_ms
-        THEN excluded.first_ms ELSE buckets.first_ms END,
-    last_ms = CASE WHEN buckets.last_ms IS NULL OR excluded.last_ms > buckets.last_ms
-        THEN excluded.last_ms ELSE buckets.last_ms END",
-        capped_sum("buckets", "connections"),
-        capped_sum("buckets", "allowed"),
-        capped_sum("buckets", "dropped"),
-        capped_sum("buckets", "would_drop"),
-    )
+/// The two tables of tallies: a conversation's hours, and its days (the
+/// same sums, with the hours seen as bits)
+#[derive(Clone, Copy)]
+enum Grain {
+    Hour,
+    Day,
 }
+
+impl Grain {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Hour => "buckets",
+            Self::Day => "days",
+        }
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Self::Hour => "hour",
+            Self::Day => "day",
+        }
+    }
+
+    fn cap(self) -> i64 {
+        match self {
+            Self::Hour => COUNT_CAP,
+            Self::Day => DAY_CAP,
+        }
+    }
+
+    /// How a row written adds to the one stored. CASE rather than
+    /// min()/max(): those are aggregates on PostgreSQL.
+    fn upsert(self) -> String {
+        let (table, column) = (self.table(), self.column());
+        let hours = match self {
+            Self::Hour => String::new(),
+            Self::Day => ", hours = days.hours | excluded.hours".to_string(),
+        };
+        format!(
+            "ON CONFLICT ({column}, conversation) DO UPDATE SET {}, {}, {}, {},
+    first_ms = CASE WHEN {table}.first_ms IS NULL OR excluded.first_ms < {table}.first_ms
+        THEN excluded.first_ms ELSE {table}.first_ms END,
+    last_ms = CASE WHEN {table}.last_ms IS NULL OR excluded.last_ms > {table}.last_ms
+        THEN excluded.last_ms ELSE {table}.last_ms END{hours}",
+            capped_sum(table, "connections", self.cap()),
+            capped_sum(table, "allowed", self.cap()),
+            capped_sum(table, "dropped", self.cap()),
+            capped_sum(table, "would_drop", self.cap()),
+        )
+    }
+}
+
+/// A conversation's tally of one hour or day, by (hour or day, id); for a
+/// day, the bits of the hours it was seen in
+type TallyRows = Vec<((i64, i64), Tally, i64)>;
 
 fn write_buckets(sql: &mut dyn Sql, buckets: &[((i64, u32), Tally)], ids: &KeyMap<u32, i64>) -> Result<(), StoreError> {
-    let mut rows = Vec::with_capacity(buckets.len());
+    let mut hours: TallyRows = Vec::with_capacity(buckets.len());
     for ((hour, n), tally) in buckets {
         let id = ids.get(n).copied().ok_or_else(|| StoreError::Corrupt {
             store: sql.name().to_string(),
             why: "a conversation written has no id".into(),
         })?;
-        rows.push(((*hour, id), tally));
+        hours.push(((*hour, id), *tally, 0));
     }
-    rows.sort_unstable_by_key(|(at, _)| *at);
-    let upsert = upsert_buckets();
+    hours.sort_unstable_by_key(|(at, _, _)| *at);
+    let days = days_of(&hours);
+    write_tallies(sql, Grain::Hour, &hours)?;
+    write_tallies(sql, Grain::Day, &days)
+}
+
+/// The hours summed per conversation and day. Hours before 1970, which
+/// no window reads, have no day.
+fn days_of(hours: &TallyRows) -> TallyRows {
+    let mut days: BTreeMap<(i64, i64), (Tally, i64)> = BTreeMap::new();
+    for ((hour, id), tally, _) in hours.iter().filter(|((hour, _), _, _)| *hour >= 0) {
+        let (sum, bits) = days.entry((hour.div_euclid(24), *id)).or_default();
+        sum.merge(&tally.capped_at(COUNT_CAP.unsigned_abs()));
+        *bits |= 1_i64 << hour.rem_euclid(24);
+    }
+    days.into_iter().map(|(at, (tally, bits))| (at, tally, bits)).collect()
+}
+
+fn write_tallies(sql: &mut dyn Sql, grain: Grain, rows: &TallyRows) -> Result<(), StoreError> {
+    let (width, hours) = match grain {
+        Grain::Hour => (8, ""),
+        Grain::Day => (9, ", hours"),
+    };
+    let (upsert, cap) = (grain.upsert(), grain.cap());
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut params = Vec::with_capacity(chunk.len() * 8);
-        for ((hour, id), tally) in chunk {
+        let mut params = Vec::with_capacity(chunk.len() * width);
+        for ((at, id), tally, bits) in chunk {
             params.extend([
                 Value::from(*id),
-                (*hour).into(),
-                capped(tally.connections).into(),
+                (*at).into(),
+                capped(tally.connections, cap).into(),
                 tally.first_ms.into(),
                 tally.last_ms.into(),
-                capped(tally.allowed).into(),
-                capped(tally.dropped).into(),
-                capped(tally.would_drop).into(),
+                capped(tally.allowed, cap).into(),
+                capped(tally.dropped, cap).into(),
+                capped(tally.would_drop, cap).into(),
             ]);
+            if let Grain::Day = grain {
+                params.push((*bits).into());
+            }
         }
         let statement = format!(
-            "INSERT INTO buckets (conversation, hour, connections, first_ms, last_ms, allowed, dropped, would_drop) VALUES {} {upsert}",
-            values_list(chunk.len(), 8)
+            "INSERT INTO {} (conversation, {}, connections, first_ms, last_ms, allowed, dropped, would_drop{hours}) VALUES {} {upsert}",
+            grain.table(),
+            grain.column(),
+            values_list(chunk.len(), width)
         );
         sql.execute(&statement, &params)?;
     }
+    Ok(())
+}
+
+/// The day rows of the hours from `from_hour` up to (without) `to_hour`,
+/// from the hours stored: for the days a migration or a prune leaves
+/// without theirs. The hours are distinct per conversation, so their bits
+/// summed are their bits or-ed.
+pub(crate) fn fill_days(sql: &mut dyn Sql, from_hour: i64, to_hour: i64) -> Result<(), StoreError> {
+    let range = [Value::from(from_hour.max(0)), to_hour.into()];
+    sql.execute(
+        "INSERT INTO days (conversation, day, hours, connections, first_ms, last_ms, allowed, dropped, would_drop)
+SELECT conversation, hour / 24, CAST(SUM(CAST(1 AS BIGINT) << CAST(hour % 24 AS INTEGER)) AS BIGINT),
+    CAST(SUM(connections) AS BIGINT), MIN(first_ms), MAX(last_ms),
+    CAST(SUM(allowed) AS BIGINT), CAST(SUM(dropped) AS BIGINT), CAST(SUM(would_drop) AS BIGINT)
+FROM buckets WHERE hour >= $1 AND hour < $2 GROUP BY conversation, hour / 24",
+        &range,
+    )?;
+    sql.execute(
+        "INSERT INTO lookup_days (endpoint, name, day, lookups)
+SELECT endpoint, name, hour / 24, CAST(SUM(lookups) AS BIGINT)
+FROM lookups WHERE hour >= $1 AND hour < $2 GROUP BY endpoint, name, hour / 24",
+        &range,
+    )?;
     Ok(())
 }
 
@@ -297,20 +393,36 @@ fn write_lookups(
             *sum = sum.saturating_add(*looked);
         }
     }
+    let mut days: BTreeMap<(String, &str, i64), u64> = BTreeMap::new();
+    for ((endpoint, name, hour), looked) in rows.iter().filter(|((_, _, hour), _)| *hour >= 0) {
+        let sum = days.entry((endpoint.clone(), name, hour.div_euclid(24))).or_default();
+        *sum = sum.saturating_add(*looked);
+    }
+    write_lookup_rows(sql, "lookups", "hour", rows)?;
+    write_lookup_rows(sql, "lookup_days", "day", days)
+}
+
+/// Lookups by (endpoint text, name, hour or day) into `table`
+fn write_lookup_rows(
+    sql: &mut dyn Sql,
+    table: &str,
+    column: &str,
+    rows: BTreeMap<(String, &str, i64), u64>,
+) -> Result<(), StoreError> {
     let rows: Vec<_> = rows.into_iter().collect();
-    let upsert = capped_sum("lookups", "lookups");
+    let upsert = capped_sum(table, "lookups", COUNT_CAP);
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut params = Vec::with_capacity(chunk.len() * 4);
-        for ((endpoint, name, hour), looked) in chunk {
+        for ((endpoint, name, at), looked) in chunk {
             params.extend([
                 Value::from(endpoint.as_str()),
                 (*name).into(),
-                (*hour).into(),
-                capped(*looked).into(),
+                (*at).into(),
+                capped(*looked, COUNT_CAP).into(),
             ]);
         }
         let statement = format!(
-            "INSERT INTO lookups (endpoint, name, hour, lookups) VALUES {} ON CONFLICT (hour, endpoint, name) DO UPDATE SET {upsert}",
+            "INSERT INTO {table} (endpoint, name, {column}, lookups) VALUES {} ON CONFLICT ({column}, endpoint, name) DO UPDATE SET {upsert}",
             values_list(chunk.len(), 4)
         );
         sql.execute(&statement, &params)?;

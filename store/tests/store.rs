@@ -269,6 +269,81 @@ fn a_window_that_leaves_out_a_day_leaves_out_its_buckets() {
     });
 }
 
+/// Three days of two conversations at uneven hours, and DNS lookups
+fn uneven_days() -> Vec<FlowRecord> {
+    let mut records = Vec::new();
+    for hour in 0..72_i64 {
+        let at = DAY0 + hour * 3_600_000;
+        for n in 0..(hour % 5) {
+            records.push(record(at + n * 60_000 + 7_000, ("shop", "web"), ("shop", "api"), 8080));
+        }
+        if hour % 7 == 3 {
+            let mut lookup = record(at + 30 * 60_000, ("shop", "web"), ("kube-system", "dns"), 53);
+            lookup.dns_query = Some(format!("name{}.example.com", hour % 2));
+            records.push(lookup);
+        }
+    }
+    records
+}
+
+#[test]
+fn every_window_takes_exactly_the_hours_it_touches_whatever_days_it_covers() {
+    // The store reads the days a window covers whole from their sums and
+    // the hours at its ends one by one: every window, aligned to days or
+    // not, must be what the records of its hours give read alone.
+    each_backend(|fresh| {
+        let (mut store, _) = store_in(fresh);
+        store.ingest(uneven_days()).unwrap();
+        for (since_hour, until_hour) in [
+            (0, 71),
+            (0, 23),
+            (1, 23),
+            (0, 24),
+            (5, 50),
+            (23, 24),
+            (24, 47),
+            (30, 30),
+            (47, 71),
+            (2, 70),
+        ] {
+            let (since, until) = (
+                DAY0 + since_hour * 3_600_000 + 1_000,
+                DAY0 + until_hour * 3_600_000 + 59_000,
+            );
+            let mut expected = Evidence::default();
+            for record in uneven_days() {
+                let hour = (record.time_ms.unwrap() - DAY0).div_euclid(3_600_000);
+                if (since_hour..=until_hour).contains(&hour) {
+                    expected.add(record);
+                }
+            }
+            let stored = store.evidence(since, until).unwrap();
+            let what = format!("hours {since_hour}..={until_hour} in {}", fresh.url);
+            assert_eq!(stored.flows, expected.flows, "{what}");
+            assert_eq!(stored.lookups, expected.lookups, "{what}");
+        }
+    });
+}
+
+#[test]
+fn a_prune_within_a_day_leaves_that_day_summed_from_the_hours_it_keeps() {
+    each_backend(|fresh| {
+        let (mut store, _) = store_in(fresh);
+        store.ingest(uneven_days()).unwrap();
+        store.prune(DAY0 + 30 * 3_600_000).unwrap();
+        let mut expected = Evidence::default();
+        for record in uneven_days()
+            .into_iter()
+            .filter(|r| r.time_ms.unwrap() >= DAY0 + 30 * 3_600_000)
+        {
+            expected.add(record);
+        }
+        let left = store.evidence(DAY0, DAY0 + 3 * DAY_MS - 1).unwrap();
+        assert_eq!(left.flows, expected.flows);
+        assert_eq!(left.lookups, expected.lookups);
+    });
+}
+
 #[test]
 fn a_restart_keeps_the_window() {
     each_backend(|fresh| {
@@ -338,7 +413,7 @@ fn an_empty_store_is_migrated_once_and_an_existing_one_reopened() {
         assert!(has_rare(&everything(&reopened)));
         assert_eq!(
             reopened.schema_versions().unwrap(),
-            vec![1, 2, 3],
+            vec![1, 2, 3, 4],
             "each migration applied once"
         );
     });
@@ -380,7 +455,7 @@ fn a_store_of_schema_1_keeps_its_evidence_through_the_migration() {
             }
         }
         let store = Store::open(&fresh.url).unwrap();
-        assert_eq!(store.schema_versions().unwrap(), vec![1, 2, 3]);
+        assert_eq!(store.schema_versions().unwrap(), vec![1, 2, 3, 4]);
         let evidence = everything(&store);
         let seen = evidence.flows.values().next().unwrap();
         assert_eq!((seen.count, seen.hours.len()), (3, 1), "{seen:?}");
@@ -415,7 +490,7 @@ fn a_newer_schema_is_refused_not_downgraded() {
             "{refused}"
         );
         let versions = fresh.texts("SELECT CAST(version AS TEXT) FROM schema_version ORDER BY version");
-        assert_eq!(versions, ["1", "2", "3", "99"], "left as it was");
+        assert_eq!(versions, ["1", "2", "3", "4", "99"], "left as it was");
     });
 }
 
