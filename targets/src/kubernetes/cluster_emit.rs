@@ -155,6 +155,13 @@ fn parts(ir: &Ir, rule: &Guardrail) -> Result<Vec<Part>, Diag> {
         .collect::<Result<Vec<Vec<Value>>, String>>()
         .map_err(|m| refuse(m, "add `clusterCIDRs: [<pod CIDR>, <service CIDR>]` under `spec.cluster` in palisade.yaml: `networks` match pod addresses too, so palisade leaves the cluster's ranges out"))?
         .concat();
+    let named = rule.ports.iter().find_map(|p| p.name.as_deref());
+    if let (Some(name), true) = (named, to_peers.iter().any(|p| p.get("networks").is_some())) {
+        return Err(refuse(
+            format!("ClusterNetworkPolicy cannot use the named port `{name}` towards addresses"),
+            "a named port is a pod's: write its number, or give the addresses a guardrail of their own without the named port",
+        ));
+    }
     let from_peers: Vec<Value> = rule.from.iter().filter_map(pods_peer).collect();
     for (count, side) in [(to_peers.len(), "destinations"), (from_peers.len(), "sources")] {
         if count > MAX_ITEMS {

@@ -220,3 +220,115 @@ fn what_cluster_network_policy_cannot_express_is_refused_with_the_alternative() 
         );
     }
 }
+
+/// Peers a random guardrail is drawn from, as written in a structured rule;
+/// sources from the pods among them (the first `POD_PEERS`): addresses as
+/// sources of connections to pods are refused, and tested apart
+const PEERS: &[&str] = &[
+    "tenant-a/*",
+    "tenant-b/*",
+    "tenant-a/web",
+    "{ namespaceSelector: { tenant: \"true\" } }",
+    "{ namespaceSelector: {} }",
+    "{ selector: { app: api } }",
+    "{ namespaceSelector: { tenant: \"true\" }, selector: { app: web } }",
+    "monitoring/*",
+    "dns",
+    "world",
+    "metadata",
+    "10.0.0.0/8",
+    "{ cidr: 0.0.0.0/0, except: [203.0.113.0/24] }",
+];
+
+const POD_PEERS: usize = 9;
+
+/// Port lists a random guardrail is drawn from
+const PORTS: &[&str] = &[
+    "",
+    "[tcp/443]",
+    "[tcp/8080]",
+    "[udp/53, tcp/53]",
+    "[tcp/80-90]",
+    "[http]",
+];
+
+const ACTIONS: &[&str] = &["allow", "deny", "delegate"];
+
+/// One structured guardrail from indices into the pools
+fn drawn(action: usize, from: &[usize], to: &[usize], ports: usize) -> String {
+    let pick = |pool: &[&str], i: usize| pool.get(i % pool.len()).copied().unwrap_or_default().to_string();
+    let peers = |list: &[usize]| list.iter().map(|i| pick(PEERS, *i)).collect::<Vec<_>>().join(", ");
+    let ports = pick(PORTS, ports);
+    let ports = if ports.is_empty() {
+        String::new()
+    } else {
+        format!("\n      ports: {ports}")
+    };
+    format!(
+        "    - action: {}\n      from: [{}]\n      to: [{}]{ports}\n",
+        pick(ACTIONS, action),
+        peers(from),
+        peers(to)
+    )
+}
+
+type Drawn = (usize, Vec<usize>, Vec<usize>, usize);
+
+fn rule_strategy() -> impl proptest::strategy::Strategy<Value = Drawn> {
+    (
+        0..ACTIONS.len(),
+        proptest::collection::vec(0..POD_PEERS, 1..3),
+        proptest::collection::vec(0..PEERS.len(), 1..3),
+        0..PORTS.len(),
+    )
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 64, ..Default::default() })]
+
+    /// Random guardrails beside the tenants' intents: whatever the
+    /// kubernetes dialect renders decides as the reference does on every
+    /// connection of the model (what it refuses is not rendered at all)
+    #[test]
+    fn random_guardrails_render_as_they_mean(
+        admin in proptest::collection::vec(rule_strategy(), 1..5),
+        baseline in proptest::collection::vec(rule_strategy(), 0..3),
+    ) {
+        let mut text = String::from("apiVersion: palisade.dev/v1alpha1\nkind: Guardrails\nmetadata: { name: platform }\nspec:\n  rules:\n");
+        for (action, from, to, ports) in &admin {
+            text.push_str(&drawn(*action, from, to, *ports));
+        }
+        text.push_str("  baseline:\n");
+        for (action, from, to, ports) in &baseline {
+            // a baseline rule is allow or deny
+            text.push_str(&drawn(*action % 2, from, to, *ports));
+        }
+        if baseline.is_empty() {
+            text = text.replace("  baseline:\n", "");
+        }
+        let Ok(ir) = compile(&[
+            ("palisade.yaml", PROJECT),
+            ("intents/tenant-a.yaml", TENANT_A),
+            ("intents/tenant-b.yaml", TENANT_B),
+            ("platform.yaml", &text),
+        ]) else {
+            // rules that name no pods, or a named port the loader refuses
+            return Ok(());
+        };
+        let kubernetes = dialect("kubernetes").unwrap();
+        let Ok((manifests, _)) = crate::render(kubernetes, &ir, &EmitOptions::ENFORCE) else {
+            return Ok(());
+        };
+        for m in &manifests {
+            admitted(m);
+        }
+        proptest::prop_assert_eq!(kubernetes.problems(&manifests), Vec::new(), "{}", text);
+        let model = model(&ir);
+        let report = crate::verify::verify(&ir, &model, &[(kubernetes, &manifests)]);
+        proptest::prop_assert!(
+            report.mismatches.is_empty(),
+            "{text}\n{}",
+            report.mismatches.iter().take(5).map(ToString::to_string).collect::<Vec<_>>().join("\n")
+        );
+    }
+}
