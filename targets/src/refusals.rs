@@ -15,7 +15,7 @@ pub fn check(ir: &Ir, dialect: &dyn Dialect, options: &EmitOptions) -> Diags {
         diags.push(
             Diag::error("guardrails_unsupported", format!("`{id}` cannot render the cluster-wide `Guardrails` yet"))
                 .at(&source.loc)
-                .help("render them with the `kubernetes` target (ClusterNetworkPolicy), or leave this target out of the set: rendering it without the guardrails would allow what they deny"),
+                .help("render them with the `kubernetes` target (ClusterNetworkPolicy) or the `calico` target (tiers), or leave this target out of the set: rendering it without the guardrails would allow what they deny"),
         );
     }
     for edge in &ir.edges {

@@ -4,6 +4,7 @@
 //! which Calico evaluates and reports on without enforcing.
 
 mod emit;
+mod emit_guardrails;
 mod evaluate;
 pub mod flows;
 mod import;
@@ -60,7 +61,14 @@ impl Dialect for Calico {
             refusals.into_iter().for_each(|d| diags.push(d));
             return Err(diags);
         }
-        emit::emit(ir, options.mode)
+        let mut manifests = emit::emit(ir, options.mode)?;
+        manifests.extend(emit_guardrails::emit(ir, options.mode)?);
+        Ok(manifests)
+    }
+
+    /// Guardrails are GlobalNetworkPolicies in tiers before and after the default one
+    fn guardrails(&self) -> bool {
+        true
     }
 
     fn evaluator<'m>(&self, manifests: &'m [Manifest]) -> Box<dyn Evaluator + 'm> {
@@ -81,10 +89,22 @@ impl Dialect for Calico {
                 namespaced: true,
             }
         }
+        const fn global(kind: &'static str, plural: &'static str) -> crate::Kind {
+            crate::Kind {
+                group: "projectcalico.org",
+                version: "v3",
+                kind,
+                plural,
+                namespaced: false,
+            }
+        }
         const KINDS: &[crate::Kind] = &[
             kind("NetworkPolicy", "networkpolicies"),
             kind("StagedNetworkPolicy", "stagednetworkpolicies"),
             kind("NetworkSet", "networksets"),
+            global("Tier", "tiers"),
+            global("GlobalNetworkPolicy", "globalnetworkpolicies"),
+            global("StagedGlobalNetworkPolicy", "stagedglobalnetworkpolicies"),
         ];
         KINDS
     }
