@@ -226,3 +226,40 @@ fn the_readme_example_compiles() {
     let (ir, _) = palisade_compiler::compile(&repository).unwrap_or_else(|d| panic!("{d:?}"));
     assert_eq!((ir.guardrails.admin.len(), ir.guardrails.baseline.len()), (5, 1));
 }
+
+/// `palisade check`: an edge a guardrail denies all of is dead, one it
+/// denies part of is overridden; both name the edge and the guardrail
+#[test]
+fn intents_a_guardrail_takes_away_are_reported_at_both_places() {
+    let guardrails = "apiVersion: palisade.dev/v1alpha1\nkind: Guardrails\nmetadata: { name: platform }\nspec:\n  rules:\n    - deny tenant-a/* -> metadata\n    - deny tenant-b/* -> tenant-a/web tcp/8080\n    - deny tenant-a/* -> 0.0.0.0/1\n";
+    let files = [
+        ("palisade.yaml", PROJECT),
+        ("intents/tenant-a.yaml", TENANT_A),
+        ("intents/tenant-b.yaml", TENANT_B),
+        ("g.yaml", guardrails),
+    ]
+    .map(|(path, text)| RawFile {
+        path: path.into(),
+        bytes: text.as_bytes().to_vec(),
+    });
+    let repository = palisade_intents::load_files(files.into()).unwrap();
+    let (_, warnings) = palisade_compiler::compile(&repository).unwrap();
+    let rendered: Vec<String> = warnings.iter().map(|d| d.render_plain()).collect();
+    for (at, code, guardrail) in [
+        ("intents/tenant-a.yaml:12:7", "dead_intent", "g.yaml:6:7"),
+        ("intents/tenant-a.yaml:11:7", "dead_intent", "g.yaml:7:7"),
+        ("intents/tenant-a.yaml:10:7", "overridden_intent", "g.yaml:8:7"),
+    ] {
+        assert!(
+            rendered
+                .iter()
+                .any(|r| r.starts_with(&format!("{at}: warning[palisade::{code}]")) && r.contains(guardrail)),
+            "{at} {code}\n{rendered:#?}"
+        );
+    }
+    assert_eq!(
+        rendered.iter().filter(|r| r.contains("_intent]")).count(),
+        3,
+        "{rendered:#?}"
+    );
+}

@@ -5,6 +5,7 @@
 //! it finds, why it matters and what to write instead.
 
 mod allow_all;
+mod guardrails;
 mod metadata_namespace;
 mod shadowed;
 
@@ -17,5 +18,6 @@ pub fn run(ir: &Ir) -> Diags {
     metadata_namespace::check(ir, &mut diags);
     allow_all::check(ir, &mut diags);
     shadowed::check(ir, &mut diags);
+    guardrails::check(ir, &mut diags);
     diags
 }
