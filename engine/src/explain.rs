@@ -103,7 +103,7 @@ pub fn explain(ws: &Workspace, rendered: &[(&str, Vec<Manifest>)], question: &Qu
             .then(|| sides.and_then(|s| only_some_requests(&universe, &s, &conn)))
             .flatten()
     };
-    let decision = semantics::decide(ir, &conn);
+    let decision = semantics::Semantics::in_model(ir, &model).decide(&conn);
     let intents = Verdict {
         layer: "intents".into(),
         allowed: decision.allowed,
@@ -115,7 +115,13 @@ pub fn explain(ws: &Workspace, rendered: &[(&str, Vec<Manifest>)], question: &Qu
                 .egress_by
                 .iter()
                 .chain(&decision.ingress_by)
-                .map(|e| format!("{} ({})", e.source.text, e.source.loc)),
+                .map(|e| format!("{} ({})", e.source.text, e.source.loc))
+                .chain(
+                    decision
+                        .guardrails
+                        .iter()
+                        .map(|g| format!("guardrail {} ({})", g.source.text, g.source.loc)),
+                ),
         ),
     };
     let evaluators: Vec<(&'static dyn Dialect, Box<dyn Evaluator + '_>)> = rendered

@@ -542,6 +542,12 @@ fn intent_lines(decision: &palisade_compiler::semantics::Decision) -> Vec<String
         .iter()
         .chain(&decision.ingress_by)
         .map(|e| format!("{} ({})", e.source.text, e.source.loc))
+        .chain(
+            decision
+                .guardrails
+                .iter()
+                .map(|g| format!("guardrail {} ({})", g.source.text, g.source.loc)),
+        )
         .filter(|line| seen.insert(line.clone()))
         .collect()
 }

@@ -18,12 +18,13 @@ use palisade_intents::types::Labels;
 
 pub(super) fn import(manifests: &[Manifest], ctx: &Context) -> Imported {
     let mut out = Imported::default();
-    // Guardrail intents, which ClusterNetworkPolicies become, do not exist yet.
+    // Reading ClusterNetworkPolicies back into `kind: Guardrails` is not
+    // written yet (issue 19, import): each is named as lost.
     for m in manifests.iter().filter(|m| super::cluster::is_cluster_policy(m)) {
         out.lose(
             &format!("ClusterNetworkPolicy {}", m.name()),
             "the whole policy",
-            "palisade does not import ClusterNetworkPolicy yet; the equivalence check still decides by it",
+            "palisade does not import ClusterNetworkPolicy into `kind: Guardrails` yet: write the guardrails by hand (README, Guardrails); the equivalence check still decides by it",
         );
     }
     for m in manifests
@@ -257,8 +258,8 @@ mod tests {
         assert_eq!(isolations(bare), [("default".into(), true, false)]);
     }
 
-    /// Guardrail intents do not exist yet: a ClusterNetworkPolicy is named
-    /// as lost, never dropped in silence
+    /// ClusterNetworkPolicies are not imported into guardrails yet: one is
+    /// named as lost, never dropped in silence
     #[test]
     fn a_cluster_network_policy_is_reported_as_not_imported() {
         let yaml = "apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\nmetadata: { name: guard }\nspec: { tier: Admin, priority: 1, subject: { namespaces: {} } }\n";
