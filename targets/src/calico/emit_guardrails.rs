@@ -63,11 +63,23 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
             json!({ "order": order, "defaultAction": "Pass" }),
         ));
         let mut index = 0usize;
+        let mut stems = crate::kubernetes::cluster_emit::Stems::default();
         for rule in rules {
+            let stem = stems.of(rule);
             match parts(ir, rule) {
                 Ok(parts) => {
+                    let mut counts = (0usize, 0usize);
                     for (direction, selectors, rules) in parts {
-                        out.push(policy(ir, kind, tier, index, direction, selectors, rules, rule, mode));
+                        let k = if direction == "ingress" {
+                            &mut counts.1
+                        } else {
+                            &mut counts.0
+                        };
+                        let name = format!("{tier}.{stem}-{direction}-{k}");
+                        *k += 1;
+                        out.push(policy(
+                            ir, kind, &name, tier, index, direction, selectors, rules, rule, mode,
+                        ));
                         index += 1;
                     }
                 }
@@ -86,6 +98,7 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
 fn policy(
     ir: &Ir,
     kind: &str,
+    name: &str,
     tier: &str,
     index: usize,
     direction: &str,
@@ -96,8 +109,7 @@ fn policy(
 ) -> Manifest {
     let mut sources = Sources::default();
     sources.add(rule.source.id());
-    let name = format!("{tier}.g{index:04}-{direction}");
-    let mut meta = metadata(ir, "", &name, &sources);
+    let mut meta = metadata(ir, "", name, &sources);
     if let Some(fields) = meta.as_object_mut() {
         fields.remove("namespace");
     }

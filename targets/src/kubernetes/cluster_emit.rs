@@ -7,7 +7,8 @@
 //! destinations, and for every pods peer among its destinations, a policy
 //! with that subject and one ingress rule from its sources. Priorities follow
 //! the rules' order (the first rule's policies first), one priority per
-//! policy, so no two policies of a tier tie (the specification leaves their
+//! policy (names follow the rule's text, not its place: `Stems`), so no two
+//! policies of a tier tie (the specification leaves their
 //! order undefined) and a side's first matching policy is its first matching
 //! guardrail, as the reference decides.
 //!
@@ -47,7 +48,9 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
     let mut out = Vec::new();
     for (tier, rules) in [("Admin", &ir.guardrails.admin), ("Baseline", &ir.guardrails.baseline)] {
         let mut priority = 0usize;
+        let mut stems = Stems::default();
         for rule in rules {
+            let stem = stems.of(rule);
             let parts = match parts(ir, rule) {
                 Ok(parts) => parts,
                 Err(d) => {
@@ -55,7 +58,14 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
                     continue;
                 }
             };
+            let mut counts = [0usize; 2];
             for part in parts {
+                let direction = usize::from(part.direction == "ingress");
+                let k = counts.get(direction).copied().unwrap_or_default();
+                if let Some(count) = counts.get_mut(direction) {
+                    *count += 1;
+                }
+                let name = format!("palisade-{}-{stem}-{}-{k}", tier.to_ascii_lowercase(), part.direction);
                 if priority > MAX_PRIORITY {
                     diags.push(
                         Diag::error("guardrail_unsupported", format!("the {tier} tier needs more than {} ClusterNetworkPolicies", MAX_PRIORITY + 1))
@@ -64,7 +74,7 @@ pub(super) fn emit(ir: &Ir, mode: Mode) -> Result<Vec<Manifest>, Diags> {
                     );
                     break;
                 }
-                out.push(part.render(ir, tier, priority, rule));
+                out.push(part.render(ir, tier, priority, rule, &name));
                 priority += 1;
             }
         }
@@ -86,7 +96,7 @@ struct Part {
 }
 
 impl Part {
-    fn render(self, ir: &Ir, tier: &str, priority: usize, rule: &Guardrail) -> Manifest {
+    fn render(self, ir: &Ir, tier: &str, priority: usize, rule: &Guardrail, name: &str) -> Manifest {
         let action = match rule.action {
             GuardrailAction::Allow => "Accept",
             GuardrailAction::Deny => "Deny",
@@ -95,8 +105,8 @@ impl Part {
         let peers_key = if self.direction == "ingress" { "from" } else { "to" };
         let mut body = serde_json::Map::new();
         // `file:line`: what a reader of the cluster's objects can find
-        let name: String = rule.source.file_line().chars().take(100).collect();
-        body.insert("name".into(), name.into());
+        let line: String = rule.source.file_line().chars().take(100).collect();
+        body.insert("name".into(), line.into());
         body.insert("action".into(), action.into());
         body.insert(peers_key.into(), self.peers.into());
         if let Some(protocols) = self.protocols {
@@ -110,16 +120,32 @@ impl Part {
         });
         let mut sources = Sources::default();
         sources.add(rule.source.id());
-        let stem = format!(
-            "palisade-{}-{priority:04}-{}",
-            tier.to_ascii_lowercase(),
-            self.direction
-        );
-        let mut meta = metadata(ir, "", &stem, &sources);
+        let mut meta = metadata(ir, "", name, &sources);
         if let Some(fields) = meta.as_object_mut() {
             fields.remove("namespace");
         }
         Manifest::from_parts(super::cluster::API_VERSION, super::cluster::KIND, meta, spec)
+    }
+}
+
+/// Names that stay while a rule does: the rule's words and the digest of
+/// its text (`Source::id`), not its position, so adding a rule above renames
+/// nothing (its priority changes, its name does not); the same text twice in
+/// one tier is told apart by its occurrence
+#[derive(Default)]
+pub(crate) struct Stems(std::collections::HashMap<String, usize>);
+
+impl Stems {
+    pub(crate) fn of(&mut self, rule: &Guardrail) -> String {
+        let id = rule.source.id();
+        let words = id.rsplit_once('#').map_or(id.as_str(), |(_, w)| w).to_string();
+        let seen = self.0.entry(words.clone()).or_default();
+        *seen += 1;
+        if *seen == 1 {
+            words
+        } else {
+            format!("{words}-{seen}")
+        }
     }
 }
 

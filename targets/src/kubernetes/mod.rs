@@ -8,7 +8,7 @@
 
 mod cluster;
 mod cluster_admission;
-mod cluster_emit;
+pub(crate) mod cluster_emit;
 mod cluster_problems;
 mod cluster_spec;
 #[cfg(test)]

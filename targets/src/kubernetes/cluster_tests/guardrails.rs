@@ -135,6 +135,15 @@ fn every_emitted_cluster_network_policy_is_admitted() {
         serde_json::json!([{ "networks": ["169.254.169.254/32"] }])
     );
     assert_eq!(metadata.object["spec"]["egress"][0]["action"], "Deny");
+    // Named by the rule, not its place: a rule added above renames nothing
+    assert!(
+        metadata
+            .name()
+            .starts_with("palisade-admin-deny-namespaceselector-tenant-true-metad-"),
+        "{}",
+        metadata.name()
+    );
+    assert!(metadata.name().ends_with("-egress-0"), "{}", metadata.name());
     let delegate = cnps
         .iter()
         .find(|m| m.object["spec"]["tier"] == "Admin" && m.object["spec"]["priority"] == 4)
@@ -384,8 +393,13 @@ fn calico_renders_tiers_that_decide_as_the_guardrails_do() {
     );
     let delegate = manifests
         .iter()
-        .find(|m| m.name() == "palisade-admin.g0004-egress")
+        .find(|m| m.object["spec"]["tier"] == "palisade-admin" && m.object["spec"]["order"] == 4)
         .unwrap();
+    assert!(
+        delegate.name().starts_with("palisade-admin.delegate-tenant-a-world-"),
+        "{}",
+        delegate.name()
+    );
     assert_eq!(delegate.object["spec"]["egress"][0]["action"], "Pass");
     for m in &manifests {
         assert_eq!(crate::admission(m), Vec::new(), "{}", m.reference());
@@ -442,4 +456,32 @@ fn calico_schema_errors(m: &crate::Manifest) {
         .map(|e| format!("{e} at {}", e.instance_path))
         .collect();
     assert!(errors.is_empty(), "{}: {errors:?}\n{}", m.reference(), m.to_yaml());
+}
+
+/// A rule added above the others changes their priorities, not their names:
+/// a rollout patches them instead of deleting and creating them
+#[test]
+fn names_follow_the_rules_not_their_places() {
+    let names = |guardrails: &str, id: &str| -> std::collections::BTreeSet<String> {
+        let ir = compile(&[
+            ("palisade.yaml", PROJECT),
+            ("intents/tenant-a.yaml", TENANT_A),
+            ("intents/tenant-b.yaml", TENANT_B),
+            ("platform.yaml", guardrails),
+        ])
+        .unwrap();
+        rendered_by(id, &ir)
+            .iter()
+            .filter(|m| m.kind() == "ClusterNetworkPolicy" || m.kind() == "GlobalNetworkPolicy")
+            .map(|m| m.name().to_string())
+            .collect()
+    };
+    let calico = GUARDRAILS.replace("tenant-a/web http", "tenant-a/web tcp/8080");
+    for (id, text) in [("kubernetes", GUARDRAILS.to_string()), ("calico", calico)] {
+        let before = names(&text, id);
+        let added = text.replace("  rules:\n", "  rules:\n    - deny tenant-b/* -> kube-system/*\n");
+        let after = names(&added, id);
+        assert!(before.is_subset(&after), "{id}: {before:#?}\n{after:#?}");
+        assert_eq!(after.len(), before.len() + 2, "{id}");
+    }
 }
