@@ -365,9 +365,10 @@ fn parse_document(file: &Arc<SourceFile>, document: &Document) -> Result<Option<
 /// A document the loader would otherwise pass over as another API's although
 /// it is meant as palisade's: a namespace would silently go without policies.
 /// Those are: an `apiVersion` of palisade's group spelled otherwise; `kind:
-/// Intents` or `Project` without an API group, or in a group named palisade;
-/// a document with neither `apiVersion` nor `kind` whose `spec` is an Intents
-/// or Project body; and palisade documents wrapped in a `List`.
+/// Intents`, `Guardrails` or `Project` without an API group, or in a group
+/// named palisade; a document with neither `apiVersion` nor `kind` whose
+/// `spec` is an Intents, Guardrails or Project body; and palisade documents
+/// wrapped in a `List`.
 fn unread_palisade(file: &Arc<SourceFile>, mapping: &marked_yaml::types::MarkedMappingNode) -> Option<Diag> {
     let api_version = mapping.get_scalar("apiVersion");
     let kind = mapping.get_scalar("kind");
@@ -425,8 +426,15 @@ fn unread_palisade(file: &Arc<SourceFile>, mapping: &marked_yaml::types::MarkedM
         let spec = mapping.get_mapping("spec")?;
         let intents = ["services", "allow"].iter().any(|k| spec.get_node(k).is_some());
         let project = ["targets", "cluster"].iter().any(|k| spec.get_node(k).is_some());
-        if intents || project {
-            let kind = if intents { "Intents" } else { "Project" };
+        let guardrails = spec.get_node("rules").is_some();
+        if intents || project || guardrails {
+            let kind = if intents {
+                "Intents"
+            } else if project {
+                "Project"
+            } else {
+                "Guardrails"
+            };
             return Some(
                 Diag::error("bad_kind", "a document without `apiVersion` and `kind` is not read")
                     .at(&first_key(file, mapping))

@@ -176,3 +176,35 @@ fn the_committed_editor_schema_is_this_one() {
     );
     assert!(committed.contains("\"Guardrails\""));
 }
+
+/// A Guardrails document that would be passed over as another API's is an
+/// error: the cluster would run without the platform's rules
+#[test]
+fn guardrails_meant_as_palisade_do_not_vanish() {
+    let body = "  rules: [\"deny a/* -> world\"]\n";
+    for (text, message) in [
+        (
+            format!("{}{body}", HEAD.replace("palisade.dev/v1alpha1", "v1")),
+            "`kind: Guardrails` with `apiVersion: v1`",
+        ),
+        (
+            format!(
+                "{}{body}",
+                HEAD.replace("apiVersion: palisade.dev/v1alpha1\nkind: Guardrails\n", "")
+            ),
+            "without `apiVersion` and `kind`",
+        ),
+    ] {
+        let Err(e) = load_files(vec![RawFile {
+            path: "platform.yaml".into(),
+            bytes: text.clone().into_bytes(),
+        }]) else {
+            panic!("{text} loaded")
+        };
+        assert!(
+            e.iter().any(|d| d.message().contains(message)),
+            "{text}\n{:?}",
+            e.iter().map(Diag::render_plain).collect::<Vec<_>>()
+        );
+    }
+}
