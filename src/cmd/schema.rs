@@ -1,4 +1,4 @@
-//! `palisade schema`: the JSON Schema of the Intents and Project kinds.
+//! `palisade schema`: the JSON Schema of the Intents, Guardrails and Project kinds.
 
 use crate::Exit;
 use clap::ValueEnum;
@@ -6,7 +6,7 @@ use clap::ValueEnum;
 /// Arguments of `palisade schema`
 #[derive(clap::Args)]
 pub struct Args {
-    /// Which kind: both (chosen by `kind`, for editors), intents or project
+    /// Which kind: both (every kind, chosen by `kind`, for editors), intents, guardrails or project
     #[arg(long, value_enum, default_value_t = Kind::Both)]
     kind: Kind,
 }
@@ -15,6 +15,7 @@ pub struct Args {
 enum Kind {
     Both,
     Intents,
+    Guardrails,
     Project,
 }
 
@@ -23,6 +24,7 @@ pub fn run(args: &Args) -> Exit {
     let schema = match args.kind {
         Kind::Both => palisade_intents::schema::combined(),
         Kind::Intents => palisade_intents::schema::intents().to_value(),
+        Kind::Guardrails => palisade_intents::schema::guardrails().to_value(),
         Kind::Project => palisade_intents::schema::project().to_value(),
     };
     println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
