@@ -48,7 +48,8 @@ fn emitted_rules(verbs: &[&str], keep: impl Fn(&kinds::Kind) -> bool) -> Vec<Pol
 }
 
 /// The controller's ClusterRole: reading only, everywhere. The one write it
-/// holds is of cluster-scoped kinds a dialect emits (none today): they live
+/// holds is of cluster-scoped kinds a dialect emits (the guardrails'
+/// ClusterNetworkPolicies, Calico's tiers and global policies): they live
 /// in no namespace a Role could grant.
 pub fn cluster_role() -> ClusterRole {
     let mut rules = emitted_rules(&["get", "list", "watch"], |_| true);
