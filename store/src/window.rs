@@ -81,7 +81,7 @@ struct Split {
 // as bits: a week is conversations x 168 bucket rows, too many to carry
 // across a socket one by one, and one grouping is one sort. Hours before
 // 1970 (which no flow log has) would not be bits: they are left out.
-const DAYS: &str = "
+pub(crate) const DAYS: &str = "
 SELECT conversation, hour / 24, CAST(SUM(CAST(1 AS BIGINT) << CAST(hour % 24 AS INTEGER)) AS BIGINT),
     CAST(SUM(connections) AS BIGINT), MIN(first_ms), MAX(last_ms),
     CAST(SUM(allowed) AS BIGINT), CAST(SUM(dropped) AS BIGINT), CAST(SUM(would_drop) AS BIGINT)
@@ -366,7 +366,7 @@ fn prune_hours(sql: &mut dyn Sql, hour: i64) -> Result<u64, StoreError> {
     let day = hour.div_euclid(24);
     sql.execute("DELETE FROM days WHERE day <= $1", &[day.into()])?;
     sql.execute("DELETE FROM lookup_days WHERE day <= $1", &[day.into()])?;
-    crate::write::fill_days(sql, hour, (day + 1) * 24)?;
+    crate::write::fill_days(sql, hour, (day + 1) * 24 - 1)?;
     Ok(buckets)
 }
 

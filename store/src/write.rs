@@ -5,6 +5,7 @@
 
 use crate::ingest::{corrupt, Batch, KeyMap, Tally, COUNT_CAP};
 use crate::sql::{in_transaction, parameter_list, values_list, Sql, Value};
+use crate::window::DAYS;
 use crate::{key, now_ms, StoreError};
 use palisade_evidence::observe::FlowKey;
 use std::collections::{BTreeMap, HashMap};
@@ -346,24 +347,21 @@ fn write_tallies(sql: &mut dyn Sql, grain: Grain, rows: &TallyRows) -> Result<()
     Ok(())
 }
 
-/// The day rows of the hours from `from_hour` up to (without) `to_hour`,
-/// from the hours stored: for the days a migration or a prune leaves
-/// without theirs. The hours are distinct per conversation, so their bits
-/// summed are their bits or-ed.
+/// The day rows of the hours from `from_hour` to `to_hour` (both
+/// included), from the hours stored, summed as a window sums them
+/// ([`DAYS`]): for the days a migration or a prune leaves without theirs
 pub(crate) fn fill_days(sql: &mut dyn Sql, from_hour: i64, to_hour: i64) -> Result<(), StoreError> {
-    let range = [Value::from(from_hour.max(0)), to_hour.into()];
+    let range = [Value::from(from_hour), to_hour.into()];
     sql.execute(
-        "INSERT INTO days (conversation, day, hours, connections, first_ms, last_ms, allowed, dropped, would_drop)
-SELECT conversation, hour / 24, CAST(SUM(CAST(1 AS BIGINT) << CAST(hour % 24 AS INTEGER)) AS BIGINT),
-    CAST(SUM(connections) AS BIGINT), MIN(first_ms), MAX(last_ms),
-    CAST(SUM(allowed) AS BIGINT), CAST(SUM(dropped) AS BIGINT), CAST(SUM(would_drop) AS BIGINT)
-FROM buckets WHERE hour >= $1 AND hour < $2 GROUP BY conversation, hour / 24",
+        &format!(
+            "INSERT INTO days (conversation, day, hours, connections, first_ms, last_ms, allowed, dropped, would_drop) {DAYS}"
+        ),
         &range,
     )?;
     sql.execute(
         "INSERT INTO lookup_days (endpoint, name, day, lookups)
 SELECT endpoint, name, hour / 24, CAST(SUM(lookups) AS BIGINT)
-FROM lookups WHERE hour >= $1 AND hour < $2 GROUP BY endpoint, name, hour / 24",
+FROM lookups WHERE hour >= $1 AND hour <= $2 AND hour >= 0 GROUP BY endpoint, name, hour / 24",
         &range,
     )?;
     Ok(())
